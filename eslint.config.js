@@ -1,0 +1,31 @@
+// ESLint flat config: typescript-eslint with the rules STYLE.md asks for.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'test-results/**', 'bin/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-control-regex': 'off',
+    },
+  },
+  {
+    // Only src/writeback/ may perform an EHR write (ARCHITECTURE.md invariant 5). The EHR
+    // adapters live under src/writeback/ehr/; nothing else may import them.
+    files: ['src/**/*.ts'],
+    ignores: ['src/writeback/**', 'src/api/**', 'src/cli/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/writeback/ehr/**'], message: 'EHR writes happen only inside src/writeback/ (ARCHITECTURE.md invariant 5).' }] }],
+    },
+  },
+);

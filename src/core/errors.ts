@@ -1,0 +1,111 @@
+/**
+ * The one registry of stable error codes (STYLE.md "Errors").
+ *
+ * Every failure the engine reports carries a code `SWB_ERR_<AREA>_<WHAT>`, a message template,
+ * the HTTP status an API would answer with, and a failure class that decides retries:
+ *  - transient: the same action may succeed later (retry with backoff and jitter);
+ *  - ambiguous: the far side may have acted (human review unless the delivery is idempotent);
+ *  - permanent: retrying unchanged cannot succeed (exception queue, payload kept).
+ *
+ * Codes are never reused once retired; `docs/reference/errors.md` lists every code and a test keeps
+ * the two in sync.
+ */
+
+export const FailureClass = {
+  transient: 'transient',
+  ambiguous: 'ambiguous',
+  permanent: 'permanent',
+} as const;
+export type FailureClass = (typeof FailureClass)[keyof typeof FailureClass];
+
+export interface ErrorDefinition {
+  /** Message template; `{name}` placeholders are filled from the error's params. */
+  readonly message: string;
+  readonly httpStatus: number;
+  readonly failureClass: FailureClass;
+}
+
+const def = (message: string, httpStatus: number, failureClass: FailureClass): ErrorDefinition => ({
+  message,
+  httpStatus,
+  failureClass,
+});
+
+export const ErrorCodes = {
+  // HL7 v2 parsing (src/hl7v2)
+  SWB_ERR_HL7_EMPTY: def('the input holds no HL7 v2 message', 400, 'permanent'),
+  SWB_ERR_HL7_NOT_ER7: def('the input is not ER7-encoded HL7 v2 ({reason})', 400, 'permanent'),
+  SWB_ERR_HL7_NO_MSH: def('a message must start with an MSH segment; found {found}', 400, 'permanent'),
+  SWB_ERR_HL7_BAD_ENCODING_CHARS: def('MSH-1/MSH-2 encoding characters are invalid: {reason}', 400, 'permanent'),
+  SWB_ERR_HL7_BAD_SEGMENT_ID: def('segment {index} has an invalid segment id {found}', 400, 'permanent'),
+  SWB_ERR_HL7_BAD_PATH: def('invalid HL7 path {path}: {reason}', 400, 'permanent'),
+  SWB_ERR_HL7_BATCH_STRUCTURE: def('batch/file structure is invalid: {reason}', 400, 'permanent'),
+  SWB_ERR_HL7_BATCH_COUNT: def('{trailer} counts {declared} but {actual} were found', 400, 'permanent'),
+  SWB_ERR_HL7_BAD_VALUE: def('{path} is not a valid {datatype}: {reason}', 400, 'permanent'),
+  SWB_ERR_HL7_INVALID_MESSAGE: def('the message failed validation with {count} error(s)', 422, 'permanent'),
+  // MLLP transport (src/mllp)
+  SWB_ERR_MLLP_FRAME_TOO_LARGE: def('MLLP frame exceeds the limit of {limit} bytes', 413, 'permanent'),
+  SWB_ERR_MLLP_IDLE_TIMEOUT: def('MLLP connection idle for {ms} ms', 408, 'transient'),
+  SWB_ERR_MLLP_CONNECT_FAILED: def('could not connect to {target}: {reason}', 502, 'transient'),
+  SWB_ERR_MLLP_CONNECTION_LOST: def('connection to {target} closed before the ACK arrived', 502, 'ambiguous'),
+  SWB_ERR_MLLP_ACK_TIMEOUT: def('no ACK from {target} within {ms} ms', 504, 'ambiguous'),
+  SWB_ERR_MLLP_ACK_MISMATCH: def('ACK MSA-2 {got} does not match the sent MSH-10 {expected}', 502, 'ambiguous'),
+  SWB_ERR_MLLP_ACK_INVALID: def('the reply from {target} is not a valid ACK: {reason}', 502, 'ambiguous'),
+  SWB_ERR_MLLP_NAK_REJECT: def('{target} rejected the message (MSA-1 {code}): {text}', 502, 'transient'),
+  SWB_ERR_MLLP_NAK_ERROR: def('{target} answered an application error (MSA-1 {code}): {text}', 422, 'permanent'),
+  SWB_ERR_MLLP_CLIENT_CLOSED: def('the MLLP client is closed', 503, 'permanent'),
+  SWB_ERR_MLLP_HANDLER_FAILED: def('the message handler failed: {reason}', 500, 'transient'),
+  // Configuration and CLI
+  SWB_ERR_CONFIG_INVALID: def('{path} {reason}', 400, 'permanent'),
+  SWB_ERR_CLI_USAGE: def('{reason}', 400, 'permanent'),
+  SWB_ERR_IO: def('cannot read {path}: {reason}', 400, 'permanent'),
+  // HTTP API
+  SWB_ERR_HTTP_NOT_FOUND: def('no route for {method} {url}', 404, 'permanent'),
+  SWB_ERR_INTERNAL: def('internal error (see logs for {ref})', 500, 'transient'),
+} as const satisfies Record<string, ErrorDefinition>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export type ErrorParams = Readonly<Record<string, string | number | boolean | undefined>>;
+
+function render(template: string, params: ErrorParams): string {
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
+    const value = params[key];
+    return value === undefined ? whole : String(value);
+  });
+}
+
+/** The engine's error: a stable code, a rendered message, a failure class and structured params. */
+export class SwitchboardError extends Error {
+  readonly code: ErrorCode;
+  readonly params: ErrorParams;
+  readonly failureClass: FailureClass;
+  readonly httpStatus: number;
+
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
+    const definition: ErrorDefinition = ErrorCodes[code];
+    super(render(definition.message, params), options);
+    this.name = 'SwitchboardError';
+    this.code = code;
+    this.params = params;
+    this.failureClass = definition.failureClass;
+    this.httpStatus = definition.httpStatus;
+  }
+}
+
+export function isSwitchboardError(value: unknown): value is SwitchboardError {
+  return value instanceof SwitchboardError;
+}
+
+/** A problem document (RFC 9457) for `/api/v1` answers. */
+export function toProblem(error: SwitchboardError, instance?: string): Record<string, unknown> {
+  return {
+    type: `https://switchboard.dev/errors/${error.code}`,
+    title: error.code,
+    status: error.httpStatus,
+    detail: error.message,
+    code: error.code,
+    failureClass: error.failureClass,
+    ...(instance === undefined ? {} : { instance }),
+  };
+}

@@ -1,0 +1,255 @@
+import { newControlId } from '../core/ids.ts';
+import { DEFAULT_ENCODING, readEncoding, type Hl7Encoding } from './hl7-encoding.ts';
+import { encodeEscapes } from './hl7-escape.ts';
+import { createMessage, stripBom, type Hl7Message } from './hl7-message.ts';
+import { HL7_ERROR_TEXT, Hl7ErrorCode, type Hl7Location } from './hl7-parse-error.ts';
+import { formatHl7Timestamp } from './hl7-datatypes.ts';
+import { piece } from './hl7-segment.ts';
+
+/**
+ * Acknowledgements, HL7 v2.5.1 ch.2 2.9 ("Message processing rules").
+ *
+ * Original mode (MSH-15 and MSH-16 empty): one application ACK, AA / AE / AR.
+ * Enhanced mode (MSH-15 or MSH-16 valued): a commit ACK (CA / CE / CR) once the message is safely
+ * stored, then an application ACK (AA / AE / AR), each sent only when the condition in MSH-15
+ * (accept) or MSH-16 (application) asks for it: AL always, NE never, ER on error, SU on success.
+ */
+
+export const AckCode = {
+  AA: 'AA', AE: 'AE', AR: 'AR',
+  CA: 'CA', CE: 'CE', CR: 'CR',
+} as const;
+export type AckCode = (typeof AckCode)[keyof typeof AckCode];
+
+export const AckCondition = { AL: 'AL', NE: 'NE', ER: 'ER', SU: 'SU' } as const;
+export type AckCondition = (typeof AckCondition)[keyof typeof AckCondition];
+
+/** What a message asks of its receiver. */
+export interface AckRequirements {
+  readonly mode: 'original' | 'enhanced';
+  /** MSH-15; in original mode, NE (there is no separate commit ACK). */
+  readonly accept: AckCondition;
+  /** MSH-16; in original mode, AL. */
+  readonly application: AckCondition;
+}
+
+/** Outcome of handling a message, in the three levels HL7 distinguishes. */
+export type AckOutcome = 'accept' | 'error' | 'reject';
+
+function condition(value: string | null | undefined): AckCondition | undefined {
+  const v = (value ?? '').trim().toUpperCase();
+  return v === 'AL' || v === 'NE' || v === 'ER' || v === 'SU' ? v : undefined;
+}
+
+export function ackRequirements(msg: Hl7Message): AckRequirements {
+  const accept = condition(msg.get('MSH-15'));
+  const application = condition(msg.get('MSH-16'));
+  if (accept === undefined && application === undefined) return { mode: 'original', accept: 'NE', application: 'AL' };
+  // Per ch.2 2.9.2, an empty field in enhanced mode means "always" (AL).
+  return { mode: 'enhanced', accept: accept ?? 'AL', application: application ?? 'AL' };
+}
+
+/** Whether an ACK of this kind is due for this outcome under a condition (AL/NE/ER/SU). */
+export function ackDue(cond: AckCondition, outcome: AckOutcome): boolean {
+  switch (cond) {
+    case 'AL': return true;
+    case 'NE': return false;
+    case 'ER': return outcome !== 'accept';
+    case 'SU': return outcome === 'accept';
+  }
+}
+
+export function ackCodeFor(kind: 'commit' | 'application', outcome: AckOutcome): AckCode {
+  if (kind === 'commit') return outcome === 'accept' ? 'CA' : outcome === 'error' ? 'CE' : 'CR';
+  return outcome === 'accept' ? 'AA' : outcome === 'error' ? 'AE' : 'AR';
+}
+
+export type ErrorSeverity = 'E' | 'W' | 'I' | 'F';
+
+/** One ERR segment (ch.2 2.15.5). */
+export interface AckError {
+  /** HL7 table 0357 code (ERR-3). */
+  readonly code: Hl7ErrorCode;
+  readonly location?: Hl7Location;
+  /** ERR-4, HL7 table 0516: E error (default), W warning, I information, F fatal. */
+  readonly severity?: ErrorSeverity;
+  /** ERR-8 user message: a diagnostic that must not carry PHI. */
+  readonly message?: string;
+  /** ERR-5 application error code, e.g. our registry code. */
+  readonly applicationCode?: string;
+}
+
+export interface AckOptions {
+  readonly code: AckCode;
+  /** MSA-3 text message (deprecated after 2.4 but still read by many receivers). */
+  readonly text?: string;
+  readonly errors?: readonly AckError[];
+  readonly controlId?: string;
+  readonly timestamp?: Date;
+  /** Use these instead of the original's MSH-5/MSH-6 as our sending application/facility. */
+  readonly sendingApplication?: string;
+  readonly sendingFacility?: string;
+}
+
+function versionAtLeast(version: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  if (m === null) return true;
+  const a = Number(m[1]);
+  const b = Number(m[2]);
+  return a > major || (a === major && b >= minor);
+}
+
+/** Fields of the original MSH an ACK echoes; readable even from a message that failed to parse. */
+export interface AckContext {
+  readonly encoding: Hl7Encoding;
+  readonly sendingApplication: string;
+  readonly sendingFacility: string;
+  readonly receivingApplication: string;
+  readonly receivingFacility: string;
+  readonly triggerEvent: string;
+  readonly controlId: string;
+  readonly processingId: string;
+  readonly version: string;
+}
+
+export function ackContextOf(msg: Hl7Message): AckContext {
+  return {
+    encoding: msg.encoding,
+    sendingApplication: msg.getRaw('MSH-3') ?? '',
+    sendingFacility: msg.getRaw('MSH-4') ?? '',
+    receivingApplication: msg.getRaw('MSH-5') ?? '',
+    receivingFacility: msg.getRaw('MSH-6') ?? '',
+    triggerEvent: msg.getRaw('MSH-9.2') ?? '',
+    controlId: msg.getRaw('MSH-10') ?? '',
+    processingId: msg.getRaw('MSH-11') ?? 'P',
+    version: msg.getRaw('MSH-12.1') ?? '2.5.1',
+  };
+}
+
+/**
+ * Best-effort context from text that may not parse: the MSH line is read with its own delimiters
+ * when it has them, so that even a NAK for a broken message echoes MSA-2 when it can.
+ */
+export function ackContextOfText(input: string | Uint8Array): AckContext {
+  const { text } = stripBom(input);
+  const start = text.indexOf('MSH');
+  const end = start === -1 ? -1 : text.slice(start).search(/[\r\n]/);
+  const line = start === -1 ? '' : end === -1 ? text.slice(start) : text.slice(start, start + end);
+  const enc = line === '' ? DEFAULT_ENCODING : readEncoding(line);
+  const encoding = typeof enc === 'string' ? DEFAULT_ENCODING : enc;
+  const f = (n: number): string => (typeof enc === 'string' || line === '' ? '' : piece(line, encoding.field, n) ?? '');
+  const safe = (v: string): string => (/[\r\n]/.test(v) ? '' : v);
+  return {
+    encoding,
+    sendingApplication: safe(f(3)),
+    sendingFacility: safe(f(4)),
+    receivingApplication: safe(f(5)),
+    receivingFacility: safe(f(6)),
+    triggerEvent: safe(piece(f(9), encoding.component, 2) ?? ''),
+    controlId: safe(f(10)),
+    processingId: safe(f(11)) || 'P',
+    version: safe(piece(f(12), encoding.component, 1) ?? '') || '2.5.1',
+  };
+}
+
+function erl(loc: Hl7Location, enc: Hl7Encoding): string {
+  const parts = [loc.segment, loc.sequence, loc.field, loc.repetition, loc.component, loc.subcomponent].map((x) => (x === undefined ? '' : String(x)));
+  while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  return parts.map((x) => encodeEscapes(x, enc)).join(enc.component);
+}
+
+/**
+ * Builds an ACK for a message (or for the context read from unparseable text). MSH-3..6 are the
+ * original's 5/6/3/4 swapped, MSH-9 is ACK^<trigger>^ACK, MSH-10 is fresh, MSA-2 echoes MSH-10,
+ * and each error becomes an ERR segment: v2.5+ uses ERR-2 (location), ERR-3 (0357), ERR-4
+ * (severity), ERR-8 (user message); earlier versions ERR-1 (ELD).
+ */
+export function buildAck(original: Hl7Message | AckContext, options: AckOptions): Hl7Message {
+  const ctx = 'segments' in original ? ackContextOf(original) : original;
+  const enc = ctx.encoding;
+  const v25 = versionAtLeast(ctx.version, 2, 5);
+  const ack = createMessage({
+    messageType: ctx.triggerEvent ? `ACK${enc.component}${ctx.triggerEvent}${enc.component}ACK` : 'ACK',
+    version: ctx.version,
+    controlId: options.controlId ?? newControlId(),
+    processingId: ctx.processingId,
+    sendingApplication: options.sendingApplication ?? ctx.receivingApplication,
+    sendingFacility: options.sendingFacility ?? ctx.receivingFacility,
+    receivingApplication: ctx.sendingApplication,
+    receivingFacility: ctx.sendingFacility,
+    timestamp: options.timestamp ?? new Date(),
+    encoding: enc,
+  });
+  // v2.3/2.4 MSH-9 has no third component in those tables' ACK; harmless either way, but keep to
+  // the version: before 2.3.1 there is no message structure component.
+  if (!versionAtLeast(ctx.version, 2, 3)) ack.setRaw('MSH-9', ctx.triggerEvent ? `ACK${enc.component}${ctx.triggerEvent}` : 'ACK');
+  const msa = ack.addSegment('MSA');
+  msa.setRaw('1', options.code);
+  msa.setRaw('2', ctx.controlId);
+  if (options.text !== undefined) msa.set('3', options.text);
+  for (const e of options.errors ?? []) {
+    const err = ack.addSegment('ERR');
+    const codeCwe = [e.code, HL7_ERROR_TEXT[e.code], 'HL70357'].map((x) => encodeEscapes(x, enc)).join(enc.component);
+    if (v25) {
+      if (e.location) err.setRaw('2', erl(e.location, enc));
+      err.setRaw('3', codeCwe);
+      err.setRaw('4', e.severity ?? 'E');
+      if (e.applicationCode !== undefined) err.set('5', e.applicationCode);
+      if (e.message !== undefined) err.set('8', e.message);
+    } else {
+      // ERR-1 ELD: segment id ^ sequence ^ field position ^ code (CE).
+      const loc = e.location;
+      const eld = [loc?.segment ?? '', loc?.sequence === undefined ? '' : String(loc.sequence), loc?.field === undefined ? '' : String(loc.field)]
+        .map((x) => encodeEscapes(x, enc))
+        .join(enc.component);
+      const ce = [e.code, HL7_ERROR_TEXT[e.code], 'HL70357'].map((x) => encodeEscapes(x, enc)).join(enc.subcomponent || '&');
+      err.setRaw('1', `${eld}${enc.component}${ce}`);
+    }
+  }
+  return ack;
+}
+
+/** Parses the MSA of a reply: the code, the acknowledged control id, and the text. */
+export interface AckSummary {
+  readonly code: string;
+  readonly controlId: string;
+  readonly text: string;
+  readonly errors: Array<{ code: string; location: string; severity: string; message: string }>;
+}
+
+export function summarizeAck(ack: Hl7Message): AckSummary | undefined {
+  const msa = ack.segment('MSA');
+  if (msa === undefined) return undefined;
+  const errors = ack.segmentsNamed('ERR').map((err) => ({
+    code: String(err.get('3.1') ?? err.get('1.4.1') ?? ''),
+    location: err.rawAt(2) ?? err.rawAt(1) ?? '',
+    severity: String(err.get('4') ?? ''),
+    message: String(err.get('8') ?? ''),
+  }));
+  return { code: String(msa.get('1') ?? ''), controlId: String(msa.get('2') ?? ''), text: String(msa.get('3') ?? ''), errors };
+}
+
+/** A reject for text that could not be parsed: AR (CR in enhanced mode) with one ERR. */
+export function buildRejectAck(input: string | Uint8Array, error: { hl7Code?: Hl7ErrorCode; location?: Hl7Location | undefined; code?: string; message?: string }): Hl7Message {
+  const ctx = ackContextOfText(input);
+  const { text } = stripBom(input);
+  const enhanced = /^MSH/.test(text) ? (() => {
+    const line = text.split(/[\r\n]/, 1)[0] ?? '';
+    const a = piece(line, ctx.encoding.field, 15) ?? '';
+    const b = piece(line, ctx.encoding.field, 16) ?? '';
+    return a !== '' || b !== '';
+  })() : false;
+  return buildAck(ctx, {
+    code: enhanced ? 'CR' : 'AR',
+    errors: [
+      {
+        code: error.hl7Code ?? Hl7ErrorCode.segmentSequenceError,
+        ...(error.location ? { location: error.location } : {}),
+        ...(error.code !== undefined ? { applicationCode: error.code } : {}),
+        ...(error.message !== undefined ? { message: error.message } : {}),
+      },
+    ],
+  });
+}
+
+export { formatHl7Timestamp };
