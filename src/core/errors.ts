@@ -58,10 +58,11 @@ export const ErrorCodes = {
   // Configuration and CLI
   SWB_ERR_CONFIG_INVALID: def('{path} {reason}', 400, 'permanent'),
   SWB_ERR_CLI_USAGE: def('{reason}', 400, 'permanent'),
-  SWB_ERR_IO: def('cannot read {path}: {reason}', 400, 'permanent'),
+  SWB_ERR_IO_READ_FAILED: def('cannot read {path}: {reason}', 400, 'permanent'),
   // HTTP API
   SWB_ERR_HTTP_NOT_FOUND: def('no route for {method} {url}', 404, 'permanent'),
-  SWB_ERR_INTERNAL: def('internal error (see logs for {ref})', 500, 'transient'),
+  SWB_ERR_HTTP_BAD_REQUEST: def('the request is invalid: {reason}', 400, 'permanent'),
+  SWB_ERR_INTERNAL_UNEXPECTED: def('internal error (see logs for {ref})', 500, 'transient'),
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,6 +1,6 @@
 import { newControlId } from '../core/ids.ts';
 import { DEFAULT_ENCODING, readEncoding, type Hl7Encoding } from './hl7-encoding.ts';
-import { encodeEscapes } from './hl7-escape.ts';
+import { encodeEscapes, needsEscaping } from './hl7-escape.ts';
 import { createMessage, stripBom, type Hl7Message } from './hl7-message.ts';
 import { HL7_ERROR_TEXT, Hl7ErrorCode, type Hl7Location } from './hl7-parse-error.ts';
 import { formatHl7Timestamp } from './hl7-datatypes.ts';
@@ -121,8 +121,8 @@ export function ackContextOf(msg: Hl7Message): AckContext {
     receivingFacility: msg.getRaw('MSH-6') ?? '',
     triggerEvent: msg.getRaw('MSH-9.2') ?? '',
     controlId: msg.getRaw('MSH-10') ?? '',
-    processingId: msg.getRaw('MSH-11') ?? 'P',
-    version: msg.getRaw('MSH-12.1') ?? '2.5.1',
+    processingId: msg.getRaw('MSH-11') || 'P',
+    version: msg.getRaw('MSH-12.1') || '2.5.1',
   };
 }
 
@@ -150,6 +150,17 @@ export function ackContextOfText(input: string | Uint8Array): AckContext {
     processingId: safe(f(11)) || 'P',
     version: safe(piece(f(12), encoding.component, 1) ?? '') || '2.5.1',
   };
+}
+
+/**
+ * Free text for an ACK field. When the original's MSH-2 declares no escape character a delimiter
+ * cannot be escaped, and an ACK must still go out: blank those characters instead of failing.
+ */
+function plain(value: string, enc: Hl7Encoding): string {
+  if (enc.escape !== '' || !needsEscaping(value, enc)) return value;
+  let out = '';
+  for (const c of value) out += needsEscaping(c, enc) ? ' ' : c;
+  return out;
 }
 
 function erl(loc: Hl7Location, enc: Hl7Encoding): string {
@@ -186,7 +197,7 @@ export function buildAck(original: Hl7Message | AckContext, options: AckOptions)
   const msa = ack.addSegment('MSA');
   msa.setRaw('1', options.code);
   msa.setRaw('2', ctx.controlId);
-  if (options.text !== undefined) msa.set('3', options.text);
+  if (options.text !== undefined) msa.set('3', plain(options.text, enc));
   for (const e of options.errors ?? []) {
     const err = ack.addSegment('ERR');
     const codeCwe = [e.code, HL7_ERROR_TEXT[e.code], 'HL70357'].map((x) => encodeEscapes(x, enc)).join(enc.component);
@@ -194,8 +205,8 @@ export function buildAck(original: Hl7Message | AckContext, options: AckOptions)
       if (e.location) err.setRaw('2', erl(e.location, enc));
       err.setRaw('3', codeCwe);
       err.setRaw('4', e.severity ?? 'E');
-      if (e.applicationCode !== undefined) err.set('5', e.applicationCode);
-      if (e.message !== undefined) err.set('8', e.message);
+      if (e.applicationCode !== undefined) err.set('5', plain(e.applicationCode, enc));
+      if (e.message !== undefined) err.set('8', plain(e.message, enc));
     } else {
       // ERR-1 ELD: segment id ^ sequence ^ field position ^ code (CE).
       const loc = e.location;
@@ -233,8 +244,9 @@ export function summarizeAck(ack: Hl7Message): AckSummary | undefined {
 export function buildRejectAck(input: string | Uint8Array, error: { hl7Code?: Hl7ErrorCode; location?: Hl7Location | undefined; code?: string; message?: string }): Hl7Message {
   const ctx = ackContextOfText(input);
   const { text } = stripBom(input);
-  const enhanced = /^MSH/.test(text) ? (() => {
-    const line = text.split(/[\r\n]/, 1)[0] ?? '';
+  const trimmed = text.replace(/^[\s]+/, '');
+  const enhanced = /^MSH/.test(trimmed) ? (() => {
+    const line = trimmed.split(/[\r\n]/, 1)[0] ?? '';
     const a = piece(line, ctx.encoding.field, 15) ?? '';
     const b = piece(line, ctx.encoding.field, 16) ?? '';
     return a !== '' || b !== '';

@@ -71,12 +71,16 @@ function countOf(seg: Hl7Segment): number | undefined {
   const v = seg.get('1');
   if (typeof v !== 'string' || v.trim() === '') return undefined;
   const n = Number(v.trim());
-  return Number.isInteger(n) ? n : Number.NaN;
+  return Number.isInteger(n) && n >= 0 ? n : -1;
+}
+
+function describeCount(declared: number): string {
+  return declared < 0 ? 'a value that is not a count' : String(declared);
 }
 
 /** Parses a batch, a file, or a plain sequence of messages. */
 export function parseBatch(input: string | Uint8Array, options: ParseOptions = {}): Hl7Batch {
-  const { text, bom } = stripBom(input, options);
+  const { text, bom, prefix } = stripBom(input, options);
   const { leading, lines, terminators, lineNumbers } = splitLines(text);
   if (lines.length === 0) throw new Hl7ParseError('SWB_ERR_HL7_EMPTY', {});
   const notEr7 = notEr7Reason(lines[0] as string);
@@ -144,7 +148,7 @@ export function parseBatch(input: string | Uint8Array, options: ParseOptions = {
       group.trailer = seg;
       const declared = countOf(seg);
       if (declared !== undefined && declared !== group.messages.length) {
-        throw new Hl7ParseError('SWB_ERR_HL7_BATCH_COUNT', { trailer: 'BTS-1', declared: String(declared), actual: group.messages.length }, { segment: 'BTS', sequence: i + 1, field: 1, line: lineNo }, Hl7ErrorCode.dataTypeError);
+        throw new Hl7ParseError('SWB_ERR_HL7_BATCH_COUNT', { trailer: 'BTS-1', declared: describeCount(declared), actual: group.messages.length }, { segment: 'BTS', sequence: i + 1, field: 1, line: lineNo }, Hl7ErrorCode.dataTypeError);
       }
       continue;
     }
@@ -153,7 +157,7 @@ export function parseBatch(input: string | Uint8Array, options: ParseOptions = {
       fileTrailer = seg;
       const declared = countOf(seg);
       if (declared !== undefined && declared !== batches.length) {
-        throw new Hl7ParseError('SWB_ERR_HL7_BATCH_COUNT', { trailer: 'FTS-1', declared: String(declared), actual: batches.length }, { segment: 'FTS', sequence: i + 1, field: 1, line: lineNo }, Hl7ErrorCode.dataTypeError);
+        throw new Hl7ParseError('SWB_ERR_HL7_BATCH_COUNT', { trailer: 'FTS-1', declared: describeCount(declared), actual: batches.length }, { segment: 'FTS', sequence: i + 1, field: 1, line: lineNo }, Hl7ErrorCode.dataTypeError);
       }
       continue;
     }
@@ -161,5 +165,5 @@ export function parseBatch(input: string | Uint8Array, options: ParseOptions = {
     current.push(seg);
   }
   flush();
-  return new Hl7Batch({ bom, leading, fileHeader, fileTrailer, batches });
+  return new Hl7Batch({ bom, leading: prefix + leading, fileHeader, fileTrailer, batches });
 }

@@ -152,6 +152,14 @@ function hdFrom(raw: string | undefined, enc: Hl7Encoding, sep: string): Hl7Hd |
   return Object.keys(hd).length === 0 ? undefined : hd;
 }
 
+/** Date.UTC, except that years 0-99 stay years 0-99 (Date.UTC reads them as 1900-1999). */
+function utcMs(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number {
+  const t = new Date(0);
+  t.setUTCFullYear(y, mo, d);
+  t.setUTCHours(h, mi, s, ms);
+  return t.getTime();
+}
+
 const TS_RE = /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?)?)?)?([+-]\d{4})?$/;
 
 /** Reads TS/DTM/DT (ch.2A 2.A.22 DTM): YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]. */
@@ -164,7 +172,7 @@ export const readTimestamp: Reader<Hl7Timestamp> = (raw, enc, path) => {
   const [, y, mo, d, h, mi, s, frac, tz] = m;
   const num = (x: string | undefined): number => (x === undefined ? 0 : Number.parseInt(x, 10));
   if (mo !== undefined && (num(mo) < 1 || num(mo) > 12)) throw bad(path, 'DTM', `month ${mo} is out of range`);
-  if (d !== undefined && (num(d) < 1 || num(d) > new Date(Date.UTC(num(y), num(mo), 0)).getUTCDate())) throw bad(path, 'DTM', `day ${d} is out of range`);
+  if (d !== undefined && (num(d) < 1 || num(d) > new Date(utcMs(num(y), num(mo), 0)).getUTCDate())) throw bad(path, 'DTM', `day ${d} is out of range`);
   if (h !== undefined && num(h) > 23) throw bad(path, 'DTM', `hour ${h} is out of range`);
   if (mi !== undefined && num(mi) > 59) throw bad(path, 'DTM', `minute ${mi} is out of range`);
   // 60 allows a leap second.
@@ -191,7 +199,7 @@ export const readTimestamp: Reader<Hl7Timestamp> = (raw, enc, path) => {
   let date: Date | undefined;
   if (offsetMinutes !== undefined) {
     const ms = frac === undefined ? 0 : Math.round(Number(`0.${frac}`) * 1000);
-    const utc = Date.UTC(num(y), mo === undefined ? 0 : num(mo) - 1, d === undefined ? 1 : num(d), num(h), num(mi), num(s), ms);
+    const utc = utcMs(num(y), mo === undefined ? 0 : num(mo) - 1, d === undefined ? 1 : num(d), num(h), num(mi), num(s), ms);
     date = new Date(utc - offsetMinutes * 60_000);
   }
   return compact<Hl7Timestamp>([

@@ -7,7 +7,7 @@ import { parsePath, type Hl7Path } from './hl7-path.ts';
 import { Hl7Segment, splitOn, piece, type Hl7Presence, type Hl7Value } from './hl7-segment.ts';
 import { formatHl7Timestamp } from './hl7-datatypes.ts';
 import { DATATYPE_READERS, type Hl7DatatypeMap } from './hl7-datatypes.ts';
-import { decodeEscapes } from './hl7-escape.ts';
+import { decodeEscapes, needsEscaping } from './hl7-escape.ts';
 
 export interface ParseOptions {
   /** Decoding for byte input; HL7's default character set is ASCII/ISO-8859-1, most feeds send UTF-8. */
@@ -63,7 +63,7 @@ export class Hl7Message {
   readonly segments: Hl7Segment[];
   /** True when the input began with a UTF-8 byte-order mark. */
   bom: boolean;
-  /** Whitespace or blank lines before MSH, kept for an exact round trip. */
+  /** Whitespace or blank lines before MSH (and a BOM read as ISO-8859-1), kept for an exact round trip. */
   leading: string;
 
   constructor(encoding: Hl7Encoding, segments: Hl7Segment[], bom = false, leading = '') {
@@ -215,8 +215,15 @@ export class Hl7Message {
   addSegment(name: string, index?: number): Hl7Segment {
     const seg = Hl7Segment.create(name, this.encoding);
     seg.terminator = this.defaultTerminator;
-    if (index === undefined) this.segments.push(seg);
-    else this.segments.splice(Math.max(1, Math.min(index, this.segments.length)), 0, seg);
+    const at = index === undefined ? this.segments.length : Math.max(1, Math.min(index, this.segments.length));
+    const prev = this.segments[at - 1];
+    if (prev !== undefined && prev.terminator === '') {
+      // The input ended without a terminator: the segment before the new one needs one now (or
+      // the two would serialize as one line), and the message still ends the way it did.
+      prev.terminator = seg.terminator;
+      seg.terminator = '';
+    }
+    this.segments.splice(at, 0, seg);
     return seg;
   }
 
@@ -303,15 +310,19 @@ function segmentToJson(seg: Hl7Segment): Hl7SegmentJson {
   return { id: seg.name, fields };
 }
 
-/** Strips a BOM; returns the text and whether one was there. */
-export function stripBom(input: string | Uint8Array, options: ParseOptions = {}): { text: string; bom: boolean } {
+const LATIN1_BOM = '\u00EF\u00BB\u00BF';
+
+/**
+ * Strips a BOM; returns the text and whether one was there. A UTF-8 BOM read as ISO-8859-1
+ * (`ï»¿`) is stripped too but returned as `prefix`, so that it is written back as it was read.
+ */
+export function stripBom(input: string | Uint8Array, options: ParseOptions = {}): { text: string; bom: boolean; prefix: string } {
   let text: string;
   if (typeof input === 'string') text = input;
   else text = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString(options.encoding ?? 'utf8');
-  if (text.charCodeAt(0) === 0xfeff) return { text: text.slice(1), bom: true };
-  // A UTF-8 BOM read as ISO-8859-1.
-  if (text.startsWith('\u00EF\u00BB\u00BF')) return { text: text.slice(3), bom: true };
-  return { text, bom: false };
+  if (text.charCodeAt(0) === 0xfeff) return { text: text.slice(1), bom: true, prefix: '' };
+  if (text.startsWith(LATIN1_BOM)) return { text: text.slice(3), bom: false, prefix: LATIN1_BOM };
+  return { text, bom: false, prefix: '' };
 }
 
 /**
@@ -320,7 +331,7 @@ export function stripBom(input: string | Uint8Array, options: ParseOptions = {})
  * id, or more than one message (use parseBatch for files and batches).
  */
 export function parseMessage(input: string | Uint8Array, options: ParseOptions = {}): Hl7Message {
-  const { text, bom } = stripBom(input, options);
+  const { text, bom, prefix } = stripBom(input, options);
   const { leading, lines, terminators, lineNumbers } = splitLines(text);
   const first = lines[0];
   if (first === undefined) throw new Hl7ParseError('SWB_ERR_HL7_EMPTY', {}, undefined, Hl7ErrorCode.segmentSequenceError);
@@ -347,7 +358,7 @@ export function parseMessage(input: string | Uint8Array, options: ParseOptions =
     }
     segments[i] = new Hl7Segment(name, line, enc, terminators[i] as string);
   }
-  return new Hl7Message(enc, segments, bom, leading);
+  return new Hl7Message(enc, segments, bom, prefix + leading);
 }
 
 export interface CreateMessageOptions {
@@ -383,7 +394,9 @@ export function createMessage(options: CreateMessageOptions): Hl7Message {
   put('4', options.sendingFacility);
   put('5', options.receivingApplication);
   put('6', options.receivingFacility);
-  msh.set(parsePath('7'), formatHl7Timestamp(options.timestamp ?? new Date()));
+  const ts = formatHl7Timestamp(options.timestamp ?? new Date());
+  // With no escape character a `+` delimiter cannot be written: send the time without its offset.
+  msh.set(parsePath('7'), enc.escape === '' && needsEscaping(ts, enc) ? ts.slice(0, 14) : ts);
   msh.setRaw(parsePath('9'), options.messageType);
   msh.set(parsePath('10'), options.controlId ?? newControlId());
   msh.setRaw(parsePath('11'), options.processingId ?? 'P');

@@ -39,12 +39,11 @@ export function parsePath(path: string): Hl7Path {
   const parsed: Hl7Path = {
     segment: m[1],
     occurrence: positive(m[2], 'segment occurrence', path),
-    field: m[3] === undefined ? undefined : Number.parseInt(m[3], 10),
+    field: m[3] === undefined ? undefined : positive(m[3], 'field', path),
     repetition: positive(m[4], 'repetition', path),
     component: positive(m[5], 'component', path),
     subcomponent: positive(m[6], 'subcomponent', path),
   };
-  if (parsed.field === 0) throw new SwitchboardError('SWB_ERR_HL7_BAD_PATH', { path, reason: 'field positions are 1-based' });
   if (cache.size >= CACHE_LIMIT) cache.clear();
   cache.set(path, parsed);
   return parsed;

@@ -1,6 +1,6 @@
 import { SwitchboardError } from '../core/errors.ts';
 import type { Hl7Encoding } from './hl7-encoding.ts';
-import { decodeEscapes, encodeEscapes } from './hl7-escape.ts';
+import { decodeEscapes, encodeEscapes, needsEscaping } from './hl7-escape.ts';
 import { parsePath, type Hl7Path } from './hl7-path.ts';
 
 /** A leaf or composite value as read: a string, `null` for the HL7 null `""`, undefined when absent. */
@@ -10,6 +10,8 @@ export type Hl7Value = string | null;
 export type Hl7Presence = 'absent' | 'empty' | 'null' | 'value';
 
 export const HL7_NULL = '""';
+
+const MAX_SET_POSITION = 9999;
 
 /** The n-th (1-based) piece of `raw` split on `sep`, without allocating an array. */
 export function piece(raw: string, sep: string, n: number): string | undefined {
@@ -27,6 +29,19 @@ export function piece(raw: string, sep: string, n: number): string | undefined {
 /** Splits on a separator; a declared-absent separator ('') never splits. */
 export function splitOn(raw: string, sep: string): string[] {
   return sep === '' || raw.indexOf(sep) === -1 ? [raw] : raw.split(sep);
+}
+
+/** A path for an error message; a parsed path is written back in spec form (not `[object Object]`). */
+function pathText(path: string | Hl7Path, segment: string): string {
+  if (typeof path === 'string') return path;
+  let s = path.segment ?? segment;
+  if (path.occurrence !== undefined) s += `[${path.occurrence}]`;
+  if (path.field === undefined) return s;
+  s += `-${path.field}`;
+  if (path.repetition !== undefined) s += `[${path.repetition}]`;
+  if (path.component !== undefined) s += `.${path.component}`;
+  if (path.subcomponent !== undefined) s += `.${path.subcomponent}`;
+  return s;
 }
 
 function isHeader(name: string): boolean {
@@ -191,8 +206,10 @@ export class Hl7Segment {
    */
   set(path: string | Hl7Path, value: string | null): this {
     const enc = this.encoding;
-    if (value !== null && enc.escape === '' && /[\r\n]/.test(value)) {
-      throw new SwitchboardError('SWB_ERR_HL7_BAD_VALUE', { path: String(path), datatype: 'value', reason: 'MSH-2 declares no escape character' });
+    // Without an escape character a delimiter (or CR/LF) in the value cannot be written at all;
+    // refuse rather than let encodeEscapes emit a bare `F`/`S` in its place.
+    if (value !== null && enc.escape === '' && needsEscaping(value, enc)) {
+      throw new SwitchboardError('SWB_ERR_HL7_BAD_VALUE', { path: pathText(path, this.name), datatype: 'value', reason: 'it holds a delimiter and MSH-2 declares no escape character' });
     }
     return this.setRaw(path, value === null ? HL7_NULL : encodeEscapes(value, enc));
   }
@@ -201,11 +218,22 @@ export class Hl7Segment {
   setRaw(path: string | Hl7Path, raw: string): this {
     const p = typeof path === 'string' ? parsePath(path) : path;
     const field = p.field;
-    if (field === undefined) throw new SwitchboardError('SWB_ERR_HL7_BAD_PATH', { path: String(path), reason: 'a field position is required to set a value' });
+    // A bound keeps a typo like PID-99999999 from allocating millions of empty positions.
+    for (const n of [field, p.repetition, p.component, p.subcomponent]) {
+      if (n !== undefined && n > MAX_SET_POSITION) throw new SwitchboardError('SWB_ERR_HL7_BAD_PATH', { path: pathText(p, this.name), reason: `positions above ${MAX_SET_POSITION} cannot be set` });
+    }
+    if (field === undefined) throw new SwitchboardError('SWB_ERR_HL7_BAD_PATH', { path: pathText(path, this.name), reason: 'a field position is required to set a value' });
     if (isHeader(this.name) && field <= 2) {
-      throw new SwitchboardError('SWB_ERR_HL7_BAD_PATH', { path: String(path), reason: `${this.name}-1 and ${this.name}-2 are the encoding characters and cannot be set` });
+      throw new SwitchboardError('SWB_ERR_HL7_BAD_PATH', { path: pathText(path, this.name), reason: `${this.name}-1 and ${this.name}-2 are the encoding characters and cannot be set` });
     }
     const enc = this.encoding;
+    // A second repetition/subcomponent needs its separator; joining on '' would merge the values.
+    if ((p.repetition ?? 1) > 1 && enc.repetition === '') {
+      throw new SwitchboardError('SWB_ERR_HL7_BAD_PATH', { path: pathText(path, this.name), reason: 'MSH-2 declares no repetition separator' });
+    }
+    if ((p.subcomponent ?? 1) > 1 && enc.subcomponent === '') {
+      throw new SwitchboardError('SWB_ERR_HL7_BAD_PATH', { path: pathText(path, this.name), reason: 'MSH-2 declares no subcomponent separator' });
+    }
     const parts = this.#split();
     const i = this.#partIndex(field);
     while (parts.length <= i) parts.push('');

@@ -1,0 +1,94 @@
+// Small timing helpers shared by the benchmarks.
+
+/** Rounds and their length; override with BENCH_ROUNDS / BENCH_ROUND_MS / BENCH_WARMUP_MS. */
+export const TIMING = {
+  rounds: envInt('BENCH_ROUNDS', 5),
+  roundMs: envInt('BENCH_ROUND_MS', 600),
+  warmupMs: envInt('BENCH_WARMUP_MS', 400),
+};
+
+function envInt(name: string, fallback: number): number {
+  const v = Number.parseInt(process.env[name] ?? '', 10);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+/** Accumulates results so that the JIT cannot drop the measured work. */
+export const blackhole = { sum: 0 };
+
+export interface Measurement {
+  /** ops/s of each timed round. */
+  readonly rounds: number[];
+  readonly median: number;
+  readonly iterations: number;
+}
+
+function nowNs(): bigint {
+  return process.hrtime.bigint();
+}
+
+/**
+ * Warm-up, then `rounds` timed rounds of about `roundMs` each. The function is called in batches
+ * sized during warm-up to take about 5 ms, so the clock is read rarely; ops/s is counted per round
+ * and the median reported.
+ */
+export function measure(fn: () => number, timing = TIMING): Measurement {
+  let sum = 0;
+  let batch = 1;
+  const warmEnd = nowNs() + BigInt(timing.warmupMs) * 1_000_000n;
+  for (;;) {
+    const t0 = nowNs();
+    for (let i = 0; i < batch; i++) sum += fn();
+    const t1 = nowNs();
+    if (t1 - t0 < 5_000_000n && batch < 1 << 24) batch *= 2;
+    if (t1 >= warmEnd) break;
+  }
+  const rounds: number[] = [];
+  let iterations = 0;
+  const roundNs = BigInt(timing.roundMs) * 1_000_000n;
+  for (let r = 0; r < timing.rounds; r++) {
+    let ops = 0;
+    const start = nowNs();
+    let elapsed = 0n;
+    do {
+      for (let i = 0; i < batch; i++) sum += fn();
+      ops += batch;
+      elapsed = nowNs() - start;
+    } while (elapsed < roundNs);
+    rounds.push(ops / (Number(elapsed) / 1e9));
+    iterations += ops;
+  }
+  blackhole.sum += sum;
+  return { rounds, median: median(rounds), iterations };
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** Value at quantile q (0..1) of a sorted array, nearest rank. */
+export function quantile(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+export function fmtInt(n: number): string {
+  if (!Number.isFinite(n)) return '-';
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function fmtRatio(n: number): string {
+  return Number.isFinite(n) ? `${n.toFixed(2)}x` : '-';
+}
+
+/** A plain text table; numeric-looking cells are right-aligned. */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const isNum = (s: string): boolean => /^[-+]?[\d,.]+(x|%| ms| us)?$/.test(s) || s === '-';
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (isNum(c) && i > 0 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}

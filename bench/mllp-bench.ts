@@ -1,0 +1,358 @@
+// MLLP loopback throughput. One load generator (raw node:net, written here, the same for every
+// server) opens 16 connections; each sends one framed message, waits for the framed ACK, and sends
+// the next (MLLP allows one message in flight per connection). Each server runs in its own child
+// process so that it has a core of its own and the client's cost is the same for all.
+//
+// Servers: ours (MllpServer) parsing and building the ACK, ours returning a precomputed ACK
+// (transport alone), a bare node:net server that frames and returns a precomputed ACK (the
+// ceiling), and peers when they have an MLLP server.
+
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Server as SimpleHl7Server, type TcpRequest, type TcpResponse } from 'simple-hl7';
+import { buildAck, parseMessage } from '../src/hl7v2/index.ts';
+import { MllpServer } from '../src/mllp/mllp-server.ts';
+import { fmtInt, fmtRatio, quantile, table } from './harness.ts';
+import { MESSAGES } from './messages.ts';
+
+const VT = 0x0b;
+const FS = 0x1c;
+const CR = 0x0d;
+
+const CONNECTIONS = 16;
+const WARMUP_MS = Number.parseInt(process.env.BENCH_MLLP_WARMUP_MS ?? '', 10) || 500;
+const MEASURE_MS = Number.parseInt(process.env.BENCH_MLLP_MS ?? '', 10) || 3000;
+/** A run that has not finished this long after its deadline is abandoned (a stuck server). */
+const STALL_MS = 5000;
+
+/** A fixed ACK for the "precomputed" servers: a realistic size, valid ER7. */
+const STATIC_ACK = 'MSH|^~\\&|SWB_ENGINE|NORTHWIND_GEN|SWB_LIS|NORTHWIND_LAB|20240312091300-0500||ACK^R01^ACK|ACK0000000001|P|2.5.1\rMSA|AA|LAB20240312091300042\r';
+
+function frame(payload: string | Buffer): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const out = Buffer.allocUnsafe(body.length + 3);
+  out[0] = VT;
+  body.copy(out, 1);
+  out[body.length + 1] = FS;
+  out[body.length + 2] = CR;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers (run in the child process)
+
+interface RunningServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Minimal MLLP server on node:net: finds VT ... FS CR frames and answers each with a fixed ACK. */
+function startBareNet(): Promise<RunningServer> {
+  const ack = frame(STATIC_ACK);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    let pending: Buffer | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      let buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+      for (;;) {
+        const start = buf.indexOf(VT);
+        if (start === -1) {
+          buf = Buffer.alloc(0);
+          break;
+        }
+        const end = buf.indexOf(FS, start + 1);
+        if (end === -1 || end + 1 >= buf.length) break;
+        if (buf[end + 1] !== CR) {
+          buf = buf.subarray(end + 1);
+          continue;
+        }
+        // The payload is buf.subarray(start + 1, end); this server does not look at it.
+        socket.write(ack);
+        buf = buf.subarray(end + 2);
+      }
+      pending = buf.length === 0 ? undefined : buf;
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+  });
+  return listenNet(server, sockets);
+}
+
+function listenNet(server: net.Server, sockets: Set<net.Socket>): Promise<RunningServer> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        reject(new Error('no TCP address'));
+        return;
+      }
+      resolve({
+        port: address.port,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+async function startOurs(mode: 'parse-ack' | 'static-ack'): Promise<RunningServer> {
+  const staticAck = Buffer.from(STATIC_ACK, 'utf8');
+  const server = new MllpServer({
+    host: '127.0.0.1',
+    port: 0,
+    handler:
+      mode === 'static-ack'
+        ? async () => staticAck
+        : async (message) => buildAck(parseMessage(message), { code: 'AA' }).toString({ terminator: '\r' }),
+  });
+  await server.listen();
+  return { port: server.port, close: () => server.close() };
+}
+
+function startSimpleHl7(): Promise<RunningServer> {
+  // Its handler gets (err, req, res); res.end() writes the ACK it built from the parsed message.
+  const server = SimpleHl7Server.createTcpServer((err: unknown, _req?: TcpRequest, res?: TcpResponse) => {
+    if (err !== null && err !== undefined) return;
+    res?.end();
+  });
+  server.start(0);
+  const inner = server.server;
+  if (inner === null) return Promise.reject(new Error('simple-hl7 did not create a server'));
+  const sockets = new Set<net.Socket>();
+  inner.on('connection', (s: net.Socket) => {
+    s.setNoDelay(true);
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  return new Promise((resolve, reject) => {
+    const ready = (): void => {
+      const address = inner.address();
+      if (address === null || typeof address === 'string') {
+        reject(new Error('no TCP address'));
+        return;
+      }
+      resolve({
+        port: address.port,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const s of sockets) s.destroy();
+            inner.close(() => done());
+          }),
+      });
+    };
+    if (inner.listening) ready();
+    else inner.once('listening', ready);
+    inner.once('error', reject);
+  });
+}
+
+const SERVER_KINDS = {
+  'net-bare': { label: 'bare node:net (reference ceiling)', start: startBareNet },
+  'ours-parse-ack': { label: 'ours: MllpServer + parseMessage + buildAck', start: () => startOurs('parse-ack') },
+  'ours-static-ack': { label: 'ours: MllpServer, precomputed ACK', start: () => startOurs('static-ack') },
+  'simple-hl7': { label: 'simple-hl7 3.3.0 TcpServer (parses, builds ACK)', start: startSimpleHl7 },
+} as const;
+type ServerKind = keyof typeof SERVER_KINDS;
+
+function isServerKind(k: string): k is ServerKind {
+  return Object.prototype.hasOwnProperty.call(SERVER_KINDS, k);
+}
+
+/** Child process: start the server, print its port, close when stdin ends. */
+async function serve(kind: string): Promise<void> {
+  if (!isServerKind(kind)) throw new Error(`unknown server ${kind}`);
+  const server = await SERVER_KINDS[kind].start();
+  process.stdout.write(`${JSON.stringify({ port: server.port })}\n`);
+  process.stdin.resume();
+  process.stdin.on('end', () => {
+    void server.close().then(() => process.exit(0));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generator (parent process)
+
+interface LoadResult {
+  readonly messages: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  /** Milliseconds. */
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: string[];
+}
+
+function load(port: number, payload: Buffer): Promise<LoadResult> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const measureFrom = t0 + WARMUP_MS;
+    const deadline = measureFrom + MEASURE_MS;
+    let latencies = new Float64Array(1 << 16);
+    let count = 0;
+    const errors: string[] = [];
+    let open = CONNECTIONS;
+    let finished = false;
+    const sockets: net.Socket[] = [];
+
+    const record = (ms: number): void => {
+      if (count === latencies.length) {
+        const bigger = new Float64Array(latencies.length * 2);
+        bigger.set(latencies);
+        latencies = bigger;
+      }
+      latencies[count++] = ms;
+    };
+
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(stall);
+      for (const s of sockets) s.destroy();
+      const sorted = latencies.subarray(0, count).sort();
+      const seconds = MEASURE_MS / 1000;
+      resolve({ messages: count, seconds, perSecond: count / seconds, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors });
+    };
+    const stall = setTimeout(() => {
+      errors.push(`stalled: ${open} connection(s) still waiting ${STALL_MS} ms after the deadline`);
+      finish();
+    }, WARMUP_MS + MEASURE_MS + STALL_MS);
+
+    const done = (): void => {
+      open--;
+      if (open === 0) finish();
+    };
+
+    for (let c = 0; c < CONNECTIONS; c++) {
+      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+      sockets.push(socket);
+      let sentAt = 0;
+      let pending: Buffer | undefined;
+      let checked = false;
+      let closed = false;
+      const send = (): void => {
+        sentAt = performance.now();
+        socket.write(payload);
+      };
+      const stop = (): void => {
+        if (closed) return;
+        closed = true;
+        socket.end();
+        done();
+      };
+      socket.on('connect', send);
+      socket.on('data', (chunk: Buffer) => {
+        const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+        const end = buf.indexOf(FS);
+        if (end === -1 || end + 1 >= buf.length) {
+          pending = buf;
+          return;
+        }
+        pending = end + 2 < buf.length ? buf.subarray(end + 2) : undefined;
+        const now = performance.now();
+        if (!checked) {
+          checked = true;
+          const text = buf.subarray(0, end).toString('latin1');
+          if (buf[0] !== VT || buf[end + 1] !== CR) errors.push('reply is not an MLLP frame');
+          else if (!/\rMSA\|(AA|CA)\|/.test(text)) errors.push(`reply is not a positive ACK: ${JSON.stringify(text.slice(0, 160))}`);
+        }
+        if (sentAt >= measureFrom && now <= deadline) record(now - sentAt);
+        if (now < deadline) send();
+        else stop();
+      });
+      socket.on('error', (e) => {
+        if (!finished && errors.length < 5) errors.push(`connection ${c}: ${e.message}`);
+        stop();
+      });
+      socket.on('close', stop);
+    }
+  });
+}
+
+/** Starts a server in a child process, runs the load for each message, and stops it. */
+async function benchServer(kind: ServerKind, payloads: readonly Buffer[]): Promise<LoadResult[]> {
+  const self = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, [...process.execArgv, self, '--serve', kind], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout });
+      lines.on('line', (line) => {
+        if (line.startsWith('{"port"')) resolve((JSON.parse(line) as { port: number }).port);
+      });
+      child.once('exit', (code) => reject(new Error(`server ${kind} exited (${code}) before listening`)));
+    });
+    const results: LoadResult[] = [];
+    for (const p of payloads) results.push(await load(port, p));
+    return results;
+  } finally {
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Why the node-hl7-client peer cannot be run, or undefined if it exposes a server after all. */
+async function nodeHl7ClientServerMissing(): Promise<string | undefined> {
+  const mod: Record<string, unknown> = await import('node-hl7-client');
+  const server = ['Server', 'Hl7Inbound', 'Inbound'].find((k) => k in mod);
+  if (server !== undefined) return undefined;
+  return (
+    `node-hl7-client 3.2.0 exports only the sending side (${['Client', 'Connection', 'MLLPCodec'].filter((k) => k in mod).join(', ')}) ` +
+    'and no Server/Hl7Inbound; its MLLP server is the separate package node-hl7-server, which is not a dependency. Skipped.'
+  );
+}
+
+export async function runMllpBench(): Promise<void> {
+  console.log('== MLLP loopback benchmark ==');
+  console.log(
+    `${CONNECTIONS} connections, one message in flight per connection, raw node:net load generator in this process, each server in its own child process; ` +
+      `${WARMUP_MS} ms warm-up, then ${MEASURE_MS} ms measured per server and message. Latency = write of the frame to receipt of the whole ACK frame.`,
+  );
+  const missing = await nodeHl7ClientServerMissing();
+  if (missing !== undefined) console.log(`node-hl7-client: ${missing}`);
+  console.log('');
+
+  const payloads = MESSAGES.map((m) => frame(m.text));
+  const kinds = Object.keys(SERVER_KINDS) as ServerKind[];
+  const results = new Map<ServerKind, LoadResult[]>();
+  for (const kind of kinds) {
+    process.stdout.write(`  running ${kind}...`);
+    const t0 = Date.now();
+    try {
+      results.set(kind, await benchServer(kind, payloads));
+      process.stdout.write(` ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    } catch (e) {
+      process.stdout.write(` failed: ${(e as Error).message}\n`);
+    }
+  }
+  console.log('');
+
+  const ms = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(3)} ms` : '-');
+  MESSAGES.forEach((m, i) => {
+    const bare = results.get('net-bare')?.[i]?.perSecond ?? Number.NaN;
+    const rows = kinds.map((kind) => {
+      const r = results.get(kind)?.[i];
+      if (r === undefined) return [SERVER_KINDS[kind].label, '-', '-', '-', '-', 'not run'];
+      return [SERVER_KINDS[kind].label, fmtInt(r.perSecond), ms(r.p50), ms(r.p99), fmtRatio(r.perSecond / bare), r.errors.length === 0 ? 'ok' : r.errors.join('; ')];
+    });
+    console.log(`${m.name} (${Buffer.byteLength(m.text)} bytes per message):`);
+    console.log(table(['server', 'msgs/s', 'p50', 'p99', 'vs bare net', 'replies'], rows));
+    console.log('');
+  });
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (isMain) {
+  const at = process.argv.indexOf('--serve');
+  if (at !== -1) await serve(process.argv[at + 1] ?? '');
+  else await runMllpBench();
+}

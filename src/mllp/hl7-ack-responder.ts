@@ -1,0 +1,102 @@
+import { isSwitchboardError } from '../core/errors.ts';
+import {
+  ackCodeFor,
+  ackDue,
+  ackRequirements,
+  buildAck,
+  buildRejectAck,
+  Hl7ErrorCode,
+  Hl7ParseError,
+  parseMessage,
+  type AckError,
+  type AckOutcome,
+  type Hl7Message,
+} from '../hl7v2/index.ts';
+import { validateMessage, validationErrorsToAck } from '../hl7v2/hl7-validator.ts';
+
+/** What the responder learned about one inbound message: identifiers only, never content. */
+export interface InboundSummary {
+  readonly controlId: string;
+  readonly type: string;
+  readonly version: string;
+  readonly bytes: number;
+  readonly ack: string;
+  readonly errorCode?: string;
+}
+
+export interface AckResponderOptions {
+  /** Validate structure and answer AE/CE with ERR segments when it fails (default false: parse only). */
+  readonly validate?: boolean;
+  /**
+   * Called after a message parsed (and validated, if asked) and before the ACK is built. This is
+   * where the engine commits durably: the ACK is written only after this promise resolves, and an
+   * error here becomes a negative ACK so that the sender keeps the message (ARCHITECTURE.md
+   * invariant 1). Return 'error' or 'reject' to answer AE/AR yourself.
+   */
+  readonly onMessage?: (message: Hl7Message) => Promise<AckOutcome | undefined | void>;
+  /** Our MSH-3/MSH-4 in ACKs; by default the original's MSH-5/MSH-6. */
+  readonly sendingApplication?: string;
+  readonly sendingFacility?: string;
+  /** Receives a summary of each message handled (for metrics and the recent-messages list). */
+  readonly onHandled?: (summary: InboundSummary) => void;
+}
+
+/**
+ * Turns ER7 payloads into ACK payloads (HL7 v2.5.1 ch.2 2.9): parse; on failure answer AR (CR in
+ * enhanced mode) with an ERR segment naming the location; otherwise validate if asked, hand the
+ * message to `onMessage`, and answer per MSH-15/MSH-16. Returns undefined when the sender asked
+ * for no acknowledgement of this outcome (enhanced mode, NE/ER/SU).
+ */
+export function createAckResponder(options: AckResponderOptions = {}): (payload: string) => Promise<string | undefined> {
+  const ackIdentity = {
+    ...(options.sendingApplication !== undefined ? { sendingApplication: options.sendingApplication } : {}),
+    ...(options.sendingFacility !== undefined ? { sendingFacility: options.sendingFacility } : {}),
+  };
+  return async (payload: string): Promise<string | undefined> => {
+    const bytes = Buffer.byteLength(payload);
+    let msg: Hl7Message;
+    try {
+      msg = parseMessage(payload);
+    } catch (e) {
+      const parseError = e instanceof Hl7ParseError ? e : undefined;
+      const nak = buildRejectAck(payload, {
+        hl7Code: parseError?.hl7Code ?? Hl7ErrorCode.applicationInternalError,
+        location: parseError?.location,
+        ...(isSwitchboardError(e) ? { code: e.code, message: e.message } : {}),
+      });
+      options.onHandled?.({ controlId: '', type: '', version: '', bytes, ack: nak.get('MSA-1') ?? 'AR', errorCode: isSwitchboardError(e) ? e.code : 'SWB_ERR_INTERNAL_UNEXPECTED' });
+      return nak.toString({ terminator: '\r' });
+    }
+    const req = ackRequirements(msg);
+    let outcome: AckOutcome = 'accept';
+    let errors: AckError[] = [];
+    let errorCode: string | undefined;
+    if (options.validate === true) {
+      const report = validateMessage(msg);
+      errors = validationErrorsToAck(report);
+      if (!report.valid) {
+        outcome = 'error';
+        errorCode = 'SWB_ERR_HL7_INVALID_MESSAGE';
+      }
+    }
+    if (outcome === 'accept' && options.onMessage) {
+      try {
+        outcome = (await options.onMessage(msg)) ?? 'accept';
+      } catch (e) {
+        // The engine could not take the message: a reject tells the sender to keep and resend it.
+        outcome = 'reject';
+        errorCode = isSwitchboardError(e) ? e.code : 'SWB_ERR_MLLP_HANDLER_FAILED';
+        errors = [{ code: Hl7ErrorCode.applicationInternalError, severity: 'E', applicationCode: errorCode }];
+      }
+    }
+    // Original mode: one application ACK. Enhanced mode: the commit ACK is what a transport
+    // listener owes; the application ACK follows later from the engine.
+    const kind = req.mode === 'original' ? 'application' : 'commit';
+    const due = req.mode === 'original' ? true : ackDue(req.accept, outcome);
+    const code = ackCodeFor(kind, outcome);
+    const summary = { controlId: msg.controlId, type: [msg.messageCode, msg.triggerEvent].filter(Boolean).join('^'), version: msg.version, bytes, ack: due ? code : '-' };
+    options.onHandled?.(errorCode === undefined ? summary : { ...summary, errorCode });
+    if (!due) return undefined;
+    return buildAck(msg, { code, errors, ...ackIdentity }).toString({ terminator: '\r' });
+  };
+}
