@@ -260,3 +260,22 @@ void describe('buildRejectAck', () => {
     );
   });
 });
+
+void test('ERR-2.2 counts occurrences of the segment id, not positions in the message', async () => {
+  const { validateMessage, validationErrorsToAck } = await import('./hl7-validator.ts');
+  const m = parseMessage(
+    'MSH|^~\\&|A|B|C|D|20240101120000||ORU^R01^ORU_R01|C1|P|2.5.1\rPID|1||123^^^H^MR||DOE^J\rOBR|1||F1|1^x^LN\rOBX|1|NM|1^a^LN||5||||||F\rOBX|2|NM|2^b^LN||||||||\r',
+  );
+  const report = validateMessage(m);
+  const ack = buildAck(m, { code: 'AE', errors: validationErrorsToAck(report) });
+  // The second OBX lacks OBX-11: ERL is OBX^2^11 (segment id, occurrence 2, field 11), not OBX^5^11.
+  const err2 = ack.segmentsNamed('ERR').map((e) => e.rawAt(2));
+  assert.ok(err2.includes('OBX^2^11'), `ERR-2 values: ${JSON.stringify(err2)}`);
+});
+
+void test('an ACK for a v2.3 message has no structure component in MSH-9', () => {
+  const ack = buildAck(parseMessage('MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.3\rEVN|A01|20240101'), { code: 'AA' });
+  assert.equal(ack.getRaw('MSH-9'), 'ACK^A01');
+  const ack231 = buildAck(parseMessage('MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.3.1\rEVN|A01|20240101'), { code: 'AA' });
+  assert.equal(ack231.getRaw('MSH-9'), 'ACK^A01^ACK');
+});

@@ -91,12 +91,14 @@ export interface AckOptions {
   readonly sendingFacility?: string;
 }
 
-function versionAtLeast(version: string, major: number, minor: number): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(version);
+/** Compares a dotted version with a.b[.c]; an unreadable version counts as current (2.5.1+). */
+function versionAtLeast(version: string, major: number, minor: number, patch = 0): boolean {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(version);
   if (m === null) return true;
-  const a = Number(m[1]);
-  const b = Number(m[2]);
-  return a > major || (a === major && b >= minor);
+  const have = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  const want = [major, minor, patch];
+  for (let i = 0; i < 3; i++) if ((have[i] as number) !== (want[i] as number)) return (have[i] as number) > (want[i] as number);
+  return true;
 }
 
 /** Fields of the original MSH an ACK echoes; readable even from a message that failed to parse. */
@@ -164,7 +166,7 @@ function plain(value: string, enc: Hl7Encoding): string {
 }
 
 function erl(loc: Hl7Location, enc: Hl7Encoding): string {
-  const parts = [loc.segment, loc.sequence, loc.field, loc.repetition, loc.component, loc.subcomponent].map((x) => (x === undefined ? '' : String(x)));
+  const parts = [loc.segment, loc.occurrence ?? loc.sequence, loc.field, loc.repetition, loc.component, loc.subcomponent].map((x) => (x === undefined ? '' : String(x)));
   while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
   return parts.map((x) => encodeEscapes(x, enc)).join(enc.component);
 }
@@ -191,9 +193,8 @@ export function buildAck(original: Hl7Message | AckContext, options: AckOptions)
     timestamp: options.timestamp ?? new Date(),
     encoding: enc,
   });
-  // v2.3/2.4 MSH-9 has no third component in those tables' ACK; harmless either way, but keep to
-  // the version: before 2.3.1 there is no message structure component.
-  if (!versionAtLeast(ctx.version, 2, 3)) ack.setRaw('MSH-9', ctx.triggerEvent ? `ACK${enc.component}${ctx.triggerEvent}` : 'ACK');
+  // MSH-9.3 (message structure) exists from v2.3.1; before that an ACK is typed ACK^<trigger>.
+  if (!versionAtLeast(ctx.version, 2, 3, 1)) ack.setRaw('MSH-9', ctx.triggerEvent ? `ACK${enc.component}${ctx.triggerEvent}` : 'ACK');
   const msa = ack.addSegment('MSA');
   msa.setRaw('1', options.code);
   msa.setRaw('2', ctx.controlId);
@@ -210,7 +211,7 @@ export function buildAck(original: Hl7Message | AckContext, options: AckOptions)
     } else {
       // ERR-1 ELD: segment id ^ sequence ^ field position ^ code (CE).
       const loc = e.location;
-      const eld = [loc?.segment ?? '', loc?.sequence === undefined ? '' : String(loc.sequence), loc?.field === undefined ? '' : String(loc.field)]
+      const eld = [loc?.segment ?? '', String(loc?.occurrence ?? loc?.sequence ?? ''), loc?.field === undefined ? '' : String(loc.field)]
         .map((x) => encodeEscapes(x, enc))
         .join(enc.component);
       const ce = [e.code, HL7_ERROR_TEXT[e.code], 'HL70357'].map((x) => encodeEscapes(x, enc)).join(enc.subcomponent || '&');

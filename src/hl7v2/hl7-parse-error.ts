@@ -8,6 +8,11 @@ import { SwitchboardError, type ErrorCode, type ErrorParams } from '../core/erro
 export interface Hl7Location {
   readonly segment: string;
   readonly sequence?: number;
+  /**
+   * 1-based occurrence of this segment id in the message (the 2nd OBX is 2): what ERL.2 "segment
+   * sequence" means in ERR-2 (HL7 v2.5.1 ch.2A ERL). When absent, ACKs fall back to `sequence`.
+   */
+  readonly occurrence?: number;
   readonly field?: number;
   readonly repetition?: number;
   readonly component?: number;

@@ -55,9 +55,22 @@ function at(seg: string, field: number, component?: number): string {
 
 class Issues {
   readonly list: ValidationIssue[] = [];
-  add(severity: ValidationSeverity, code: Hl7ErrorCode, location: Hl7Location, message: string, path?: string): void {
-    this.list.push({ severity, code, location, where: formatLocation(location), message, ...(path !== undefined ? { path } : {}) });
+  readonly #segments: readonly Hl7Segment[];
+  constructor(segments: readonly Hl7Segment[]) {
+    this.#segments = segments;
   }
+  add(severity: ValidationSeverity, code: Hl7ErrorCode, location: Hl7Location, message: string, path?: string): void {
+    const loc = withOccurrence(location, this.#segments);
+    this.list.push({ severity, code, location: loc, where: formatLocation(loc), message, ...(path !== undefined ? { path } : {}) });
+  }
+}
+
+/** ERR-2.2 (ERL.2) counts occurrences of the segment id, not positions in the message. */
+function withOccurrence(location: Hl7Location, segments: readonly Hl7Segment[]): Hl7Location {
+  if (location.sequence === undefined || location.occurrence !== undefined) return location;
+  let n = 0;
+  for (let i = 0; i < location.sequence && i < segments.length; i++) if ((segments[i] as Hl7Segment).name === location.segment) n++;
+  return n === 0 ? location : { ...location, occurrence: n };
 }
 
 /** The ids that can open a group, for messages about a missing one (e.g. "ORC or OBR"). */
@@ -271,7 +284,7 @@ function code(text: string): string {
  * required fields are valued, and typed fields are well formed. Never throws on a parsed message.
  */
 export function validateMessage(msg: Hl7Message, options: ValidateOptions = {}): ValidationResult {
-  const issues = new Issues();
+  const issues = new Issues(msg.segments);
   const sent = msg.version;
   const { version, supported } = structureVersion(sent);
   if (sent.trim() !== '' && !supported) {
