@@ -87,7 +87,7 @@ export function fmtRatio(n: number): string {
 /** A plain text table; numeric-looking cells are right-aligned. */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const isNum = (s: string): boolean => /^[-+]?[\d,.]+(x|%| ms| us)?$/.test(s) || s === '-';
+  const isNum = (s: string): boolean => /^[-+]?[\d,.]+(x|%| ms| us)?(\/[\d,.]+%)?$/.test(s) || s === '-';
   const line = (cells: readonly string[]): string =>
     cells.map((c, i) => (isNum(c) && i > 0 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');

@@ -111,7 +111,7 @@ async function startOurs(mode: 'parse-ack' | 'static-ack'): Promise<RunningServe
     handler:
       mode === 'static-ack'
         ? async () => staticAck
-        : async (message) => buildAck(parseMessage(message), { code: 'AA' }).toString({ terminator: '\r' }),
+        : async (message) => buildAck(parseMessage(message.payload), { code: 'AA' }).toString({ terminator: '\r' }),
   });
   await server.listen();
   return { port: server.port, close: () => server.close() };

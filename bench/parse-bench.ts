@@ -360,24 +360,23 @@ export function runParseBench(): ParseBenchSummary {
   console.log('');
 
   const med = (job: string, i: number): number => results.get(job)?.results[i]?.median ?? Number.NaN;
+  /** (max - min) / median of the rounds, ADT/ORU: how much the machine disturbed the job. */
+  const spread = (job: string): string =>
+    [0, 1]
+      .map((i) => {
+        const r = results.get(job)?.results[i]?.rounds ?? [];
+        return r.length === 0 ? '-' : `${Math.round((100 * (Math.max(...r) - Math.min(...r))) / med(job, i))}%`;
+      })
+      .join('/');
   const rows = checks.map((c) => {
     const adt = med(c.peer.id, 0);
     const oru = med(c.peer.id, 1);
     const rt = c.roundTrips.every((r) => r.ok) ? 'yes' : 'no';
     const values = c.same.every(Boolean) ? 'same' : 'differ*';
-    return [c.peer.label, fmtInt(adt), fmtInt(oru), fmtRatio(adt / med('medplum', 0)), fmtRatio(oru / med('medplum', 1)), rt, values];
+    return [c.peer.label, fmtInt(adt), fmtInt(oru), fmtRatio(adt / med('medplum', 0)), fmtRatio(oru / med('medplum', 1)), rt, values, spread(c.peer.id)];
   });
-  console.log(table(['parser', 'ADT ops/s', 'ORU ops/s', 'ADT vs medplum', 'ORU vs medplum', 'round-trips', 'values vs ours'], rows));
-  console.log('');
-
-  const spread = (job: string, i: number): string => {
-    const r = results.get(job)?.results[i]?.rounds ?? [];
-    if (r.length === 0) return '-';
-    const lo = Math.min(...r);
-    const hi = Math.max(...r);
-    return `${fmtInt(lo)}..${fmtInt(hi)}`;
-  };
-  console.log('Round spread (min..max ops/s): ' + PEERS.map((p) => `${p.id} ADT ${spread(p.id, 0)}, ORU ${spread(p.id, 1)}`).join('; '));
+  console.log(table(['parser', 'ADT ops/s', 'ORU ops/s', 'ADT vs medplum', 'ORU vs medplum', 'round-trips', 'values vs ours', 'spread ADT/ORU'], rows));
+  console.log('(spread = (slowest - fastest round) / median; a large one means other load on the machine disturbed that job)');
   console.log('');
 
   console.log('Notes:');
@@ -399,8 +398,8 @@ export function runParseBench(): ParseBenchSummary {
     ['ours-tojson', 'ours: toJSON() (every component/subcomponent, leaves decoded)'],
     ['medplum-full-tree', '@medplum/core: every field of every segment, each repetition as text'],
   ];
-  console.log(table(['job', 'ADT ops/s', 'ORU ops/s', 'ADT vs medplum', 'ORU vs medplum'], extra.map(([job, label]) => [
-    label, fmtInt(med(job, 0)), fmtInt(med(job, 1)), fmtRatio(med(job, 0) / med('medplum', 0)), fmtRatio(med(job, 1) / med('medplum', 1)),
+  console.log(table(['job', 'ADT ops/s', 'ORU ops/s', 'ADT vs medplum', 'ORU vs medplum', 'spread ADT/ORU'], extra.map(([job, label]) => [
+    label, fmtInt(med(job, 0)), fmtInt(med(job, 1)), fmtRatio(med(job, 0) / med('medplum', 0)), fmtRatio(med(job, 1) / med('medplum', 1)), spread(job),
   ])));
   console.log('');
 

@@ -55,6 +55,7 @@ export const ErrorCodes = {
   SWB_ERR_MLLP_NAK_ERROR: def('{target} answered an application error (MSA-1 {code}): {text}', 422, 'permanent'),
   SWB_ERR_MLLP_CLIENT_CLOSED: def('the MLLP client is closed', 503, 'permanent'),
   SWB_ERR_MLLP_HANDLER_FAILED: def('the message handler failed: {reason}', 500, 'transient'),
+  SWB_ERR_MLLP_NO_CONTROL_ID: def('the outbound message has no MSH-10 control id to match its ACK: {reason}', 400, 'permanent'),
   // Configuration and CLI
   SWB_ERR_CONFIG_INVALID: def('{path} {reason}', 400, 'permanent'),
   SWB_ERR_CLI_USAGE: def('{reason}', 400, 'permanent'),

@@ -37,22 +37,26 @@ export interface AckResponderOptions {
   /** Our MSH-3/MSH-4 in ACKs; by default the original's MSH-5/MSH-6. */
   readonly sendingApplication?: string;
   readonly sendingFacility?: string;
-  /** Receives a summary of each message handled (for metrics and the recent-messages list). */
-  readonly onHandled?: (summary: InboundSummary) => void;
+}
+
+/** The reply to write (undefined: none is due) and what was learned, for metrics and lists. */
+export interface AckResponse {
+  readonly reply: string | undefined;
+  readonly summary: InboundSummary;
 }
 
 /**
  * Turns ER7 payloads into ACK payloads (HL7 v2.5.1 ch.2 2.9): parse; on failure answer AR (CR in
  * enhanced mode) with an ERR segment naming the location; otherwise validate if asked, hand the
- * message to `onMessage`, and answer per MSH-15/MSH-16. Returns undefined when the sender asked
- * for no acknowledgement of this outcome (enhanced mode, NE/ER/SU).
+ * message to `onMessage`, and answer per MSH-15/MSH-16. The reply is undefined when the sender
+ * asked for no acknowledgement of this outcome (enhanced mode, e.g. MSH-15 NE and MSH-16 NE).
  */
-export function createAckResponder(options: AckResponderOptions = {}): (payload: string) => Promise<string | undefined> {
+export function createAckResponder(options: AckResponderOptions = {}): (payload: string) => Promise<AckResponse> {
   const ackIdentity = {
     ...(options.sendingApplication !== undefined ? { sendingApplication: options.sendingApplication } : {}),
     ...(options.sendingFacility !== undefined ? { sendingFacility: options.sendingFacility } : {}),
   };
-  return async (payload: string): Promise<string | undefined> => {
+  return async (payload: string): Promise<AckResponse> => {
     const bytes = Buffer.byteLength(payload);
     let msg: Hl7Message;
     try {
@@ -64,8 +68,8 @@ export function createAckResponder(options: AckResponderOptions = {}): (payload:
         location: parseError?.location,
         ...(isSwitchboardError(e) ? { code: e.code, message: e.message } : {}),
       });
-      options.onHandled?.({ controlId: '', type: '', version: '', bytes, ack: nak.get('MSA-1') ?? 'AR', errorCode: isSwitchboardError(e) ? e.code : 'SWB_ERR_INTERNAL_UNEXPECTED' });
-      return nak.toString({ terminator: '\r' });
+      const summary: InboundSummary = { controlId: '', type: '', version: '', bytes, ack: String(nak.get('MSA-1') ?? 'AR'), errorCode: isSwitchboardError(e) ? e.code : 'SWB_ERR_INTERNAL_UNEXPECTED' };
+      return { reply: nak.toString({ terminator: '\r' }), summary };
     }
     const req = ackRequirements(msg);
     let outcome: AckOutcome = 'accept';
@@ -89,14 +93,18 @@ export function createAckResponder(options: AckResponderOptions = {}): (payload:
         errors = [{ code: Hl7ErrorCode.applicationInternalError, severity: 'E', applicationCode: errorCode }];
       }
     }
-    // Original mode: one application ACK. Enhanced mode: the commit ACK is what a transport
-    // listener owes; the application ACK follows later from the engine.
-    const kind = req.mode === 'original' ? 'application' : 'commit';
-    const due = req.mode === 'original' ? true : ackDue(req.accept, outcome);
+    // Original mode: one application ACK. Enhanced mode: the commit ACK when MSH-15 asks for it;
+    // otherwise, since the outcome is already known here, the application ACK MSH-16 asks for, on
+    // the same connection. When neither is due (e.g. NE/NE) nothing is sent, as the sender asked.
+    let kind: 'commit' | 'application' = 'application';
+    let due = true;
+    if (req.mode === 'enhanced') {
+      if (ackDue(req.accept, outcome)) kind = 'commit';
+      else due = ackDue(req.application, outcome);
+    }
     const code = ackCodeFor(kind, outcome);
     const summary = { controlId: msg.controlId, type: [msg.messageCode, msg.triggerEvent].filter(Boolean).join('^'), version: msg.version, bytes, ack: due ? code : '-' };
-    options.onHandled?.(errorCode === undefined ? summary : { ...summary, errorCode });
-    if (!due) return undefined;
-    return buildAck(msg, { code, errors, ...ackIdentity }).toString({ terminator: '\r' });
+    const full: InboundSummary = errorCode === undefined ? summary : { ...summary, errorCode };
+    return { reply: due ? buildAck(msg, { code, errors, ...ackIdentity }).toString({ terminator: '\r' }) : undefined, summary: full };
   };
 }

@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../core/logger.ts';
+import { buildRejectAck, Hl7ErrorCode } from '../hl7v2/index.ts';
+import { createAckResponder, type InboundSummary } from '../mllp/hl7-ack-responder.ts';
+import { MllpServer, type MllpServerEvent } from '../mllp/mllp-server.ts';
+import { buildHttpApi } from './http-api.ts';
+import { createListenerMetrics, type ListenerMetrics } from './metrics.ts';
+import { RecentMessages } from './recent-messages.ts';
+
+export interface ListenerServiceOptions {
+  readonly host: string;
+  readonly mllpPort: number;
+  /** undefined: no HTTP API (the bare `listen` command). */
+  readonly httpPort: number | undefined;
+  readonly validate: boolean;
+  readonly maxFrameBytes: number;
+  readonly idleTimeoutMs: number;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile?: string };
+  readonly logger: Logger;
+  /** Called with each handled message's summary (ids only). */
+  readonly onHandled?: (summary: InboundSummary & { connectionId: string; receivedAt: Date }) => void;
+}
+
+export interface ListenerService {
+  readonly mllp: MllpServer;
+  readonly http: FastifyInstance | undefined;
+  readonly metrics: ListenerMetrics;
+  readonly httpUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * What `switchboard start` runs until the engine's durable store lands: an MLLP listener that
+ * parses, validates and acknowledges, and the HTTP API beside it. Composition only; the parts
+ * live in hl7v2/, mllp/ and api/.
+ */
+export async function startListenerService(options: ListenerServiceOptions): Promise<ListenerService> {
+  const log = options.logger;
+  const metrics = createListenerMetrics();
+  const recent = new RecentMessages();
+  const respond = createAckResponder({ validate: options.validate });
+
+  const tlsOptions = options.tls
+    ? {
+        cert: readFileSync(options.tls.certFile),
+        key: readFileSync(options.tls.keyFile),
+        ...(options.tls.caFile ? { ca: readFileSync(options.tls.caFile), requestCert: true, rejectUnauthorized: true } : {}),
+      }
+    : undefined;
+
+  const mllp: MllpServer = new MllpServer({
+    host: options.host,
+    port: options.mllpPort,
+    maxFrameBytes: options.maxFrameBytes,
+    idleTimeoutMs: options.idleTimeoutMs,
+    ...(tlsOptions ? { tls: tlsOptions } : {}),
+    handler: async (inbound) => {
+      const started = process.hrtime.bigint();
+      const { reply, summary: s } = await respond(inbound.payload);
+      {
+        metrics.messages.inc({ type: s.type || 'unparsed', ack: s.ack });
+        metrics.bytes.inc(s.bytes);
+        metrics.handleSeconds.observe({ ack: s.ack }, Number(process.hrtime.bigint() - started) / 1e9);
+        recent.add({ receivedAt: inbound.receivedAt.toISOString(), controlId: s.controlId, type: s.type, version: s.version, bytes: s.bytes, ack: s.ack, connectionId: inbound.connectionId, ...(s.errorCode ? { errorCode: s.errorCode } : {}) });
+        log.debug({ connectionId: inbound.connectionId, controlId: s.controlId, type: s.type, ack: s.ack, errorCode: s.errorCode }, 'message acknowledged');
+        options.onHandled?.({ ...s, connectionId: inbound.connectionId, receivedAt: inbound.receivedAt });
+      }
+      return reply;
+    },
+    // The responder does not throw; if it ever does, the sender still gets a reject with an ERR.
+    onHandlerError: (error, inbound) => {
+      log.error({ connectionId: inbound.connectionId, err: error instanceof Error ? error.message : String(error) }, 'handler failed');
+      return buildRejectAck(inbound.payload, { hl7Code: Hl7ErrorCode.applicationInternalError, code: 'SWB_ERR_MLLP_HANDLER_FAILED' }).toString({ terminator: '\r' });
+    },
+    onEvent: (event: MllpServerEvent) => {
+      switch (event.kind) {
+        case 'connection-opened':
+          metrics.connections.inc();
+          log.info({ connectionId: event.connectionId, remote: `${event.remoteAddress}:${event.remotePort}`, tls: event.tls !== null }, 'connection opened');
+          break;
+        case 'connection-closed':
+          metrics.connections.dec();
+          log.info({ connectionId: event.connectionId, reason: event.reason, messages: event.messages, code: event.error?.code }, 'connection closed');
+          break;
+        case 'protocol-error':
+          metrics.protocolErrors.inc({ kind: event.error.code });
+          log.warn({ connectionId: event.connectionId, code: event.error.code }, 'protocol error');
+          break;
+        case 'connection-dropped':
+          metrics.protocolErrors.inc({ kind: 'max-connections' });
+          log.warn({ remote: event.remoteAddress }, 'connection refused: too many connections');
+          break;
+        case 'tls-error':
+          metrics.protocolErrors.inc({ kind: 'tls' });
+          log.warn({ remote: event.remoteAddress, err: event.error.message }, 'TLS handshake failed');
+          break;
+        case 'junk-skipped':
+          metrics.protocolErrors.inc({ kind: 'junk' });
+          break;
+        case 'handler-error':
+        case 'frame-received':
+        case 'reply-sent':
+        case 'server-error':
+          if (event.kind === 'server-error') log.error({ err: event.error.message }, 'MLLP server error');
+          break;
+      }
+    },
+  });
+  await mllp.listen();
+
+  let http: FastifyInstance | undefined;
+  let httpUrl: string | undefined;
+  if (options.httpPort !== undefined) {
+    http = buildHttpApi({
+      registry: metrics.registry,
+      listener: {
+        get listening() {
+          return mllp.listening;
+        },
+        get port() {
+          return mllp.listening ? mllp.port : undefined;
+        },
+        tls: mllp.tls,
+        get connections() {
+          return mllp.stats.connections;
+        },
+        get received() {
+          return mllp.stats.messages;
+        },
+        recent: () => recent.list(),
+      },
+    });
+    await http.listen({ host: options.host, port: options.httpPort });
+    const addr = http.server.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : options.httpPort;
+    httpUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  }
+
+  return {
+    mllp,
+    http,
+    metrics,
+    httpUrl,
+    async close() {
+      await http?.close();
+      await mllp.close();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import { SwitchboardError } from '../core/errors.ts';
+import { createLogger } from '../core/logger.ts';
+import { startListenerService } from '../api/listener-service.ts';
+import { err, out } from './cli-io.ts';
+
+function port(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: name, reason: `must be a port number 0-65535, got ${JSON.stringify(value)}` });
+  return n;
+}
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: name, reason: `must be an integer >= 1, got ${JSON.stringify(value)}` });
+  return n;
+}
+
+interface StartOptions {
+  host: string;
+  mllpPort: string;
+  httpPort: string;
+  validate: boolean;
+  maxFrameBytes: string;
+  idleTimeout: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+
+/** Stops cleanly on SIGINT/SIGTERM: close listeners, let in-flight ACKs finish. */
+function onShutdown(close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    err(`switchboard: ${signal} received, stopping`);
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+export function registerStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('run the engine: an MLLP listener that parses, validates and acknowledges, and the HTTP API')
+    .option('--host <host>', 'interface to bind', process.env['SWITCHBOARD_HOST'] ?? '127.0.0.1')
+    .option('--mllp-port <port>', 'MLLP port (0 picks a free one)', process.env['SWITCHBOARD_MLLP_PORT'] ?? '2575')
+    .option('--http-port <port>', 'HTTP port (0 picks a free one)', process.env['SWITCHBOARD_HTTP_PORT'] ?? '8080')
+    .option('--no-validate', 'acknowledge after parsing only, without structure validation')
+    .option('--max-frame-bytes <n>', 'largest MLLP frame accepted', String(16 * 1024 * 1024))
+    .option('--idle-timeout <ms>', 'close MLLP connections idle this long (0: never)', '0')
+    .option('--tls-cert <file>', 'serve MLLP over TLS with this certificate (PEM)')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
+    .action(async (opts: StartOptions) => {
+      if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+        throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: '--tls-cert/--tls-key', reason: 'must be given together' });
+      }
+      const logger = createLogger();
+      const idle = Number(opts.idleTimeout);
+      const service = await startListenerService({
+        host: opts.host,
+        mllpPort: port('--mllp-port', opts.mllpPort),
+        httpPort: port('--http-port', opts.httpPort),
+        validate: opts.validate,
+        maxFrameBytes: positiveInt('--max-frame-bytes', opts.maxFrameBytes),
+        idleTimeoutMs: idle === 0 ? 0 : positiveInt('--idle-timeout', opts.idleTimeout),
+        ...(opts.tlsCert !== undefined && opts.tlsKey !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey, ...(opts.tlsCa !== undefined ? { caFile: opts.tlsCa } : {}) } } : {}),
+        logger,
+      });
+      const scheme = service.mllp.tls ? 'mllps' : 'mllp';
+      const mllpUrl = `${scheme}://${opts.host}:${service.mllp.port}`;
+      out(
+        [
+          'Switchboard is running.',
+          `  MLLP listener   ${mllpUrl}   (parse${opts.validate ? ', validate' : ''}, ACK)`,
+          `  HTTP API        ${service.httpUrl ?? '-'}   (/healthz, /metrics, /api/v1/listener/messages)`,
+          '',
+          'Send it messages:',
+          `  npx switchboard send <file-or-dir> --to ${mllpUrl}`,
+          '',
+          'Stop with Ctrl+C.',
+        ].join('\n'),
+      );
+      logger.info({ mllp: mllpUrl, http: service.httpUrl }, 'started');
+      onShutdown(() => service.close());
+    });
+}
