@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { isSwitchboardError } from '../core/errors.ts';
 import { describeError, err } from './cli-io.ts';
 import { registerHl7Commands } from './hl7-commands.ts';
 import { registerMllpCommands } from './mllp-commands.ts';
@@ -13,13 +14,17 @@ program
   .description('Switchboard: an HL7 v2 / FHIR R4 integration engine')
   .version(pkg.version)
   .showHelpAfterError()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  // Usage errors exit 2, so that scripts can tell them from a failed check (exit 1).
+  .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2));
 
 registerHl7Commands(program);
 registerMllpCommands(program);
 registerStartCommand(program);
 
+const SETUP_ERRORS = new Set(['SWB_ERR_CLI_USAGE', 'SWB_ERR_CONFIG_INVALID', 'SWB_ERR_IO_READ_FAILED']);
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   err(describeError(e));
-  process.exitCode = process.exitCode === undefined || process.exitCode === 0 ? 1 : process.exitCode;
+  process.exitCode = isSwitchboardError(e) && SETUP_ERRORS.has(e.code) ? 2 : 1;
 });

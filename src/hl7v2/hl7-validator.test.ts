@@ -110,7 +110,7 @@ describe('validateMessage', () => {
   test('a missing PID-3 is a required field error (101) located at PID-3', () => {
     const r = validateMessage(msg(MSH('ADT^A01^ADT_A01'), 'EVN|A01|20240305103000', 'PID|1||||RIVERA^ANA', 'PV1|1|I'));
     assert.deepEqual(errors(r).map(brief), ['101 PID[3]-3']);
-    assert.deepEqual(errors(r)[0]?.location, { segment: 'PID', sequence: 3, field: 3 });
+    assert.deepEqual(errors(r)[0]?.location, { segment: 'PID', sequence: 3, occurrence: 1, field: 3 });
   });
 
   test('PID-3 valued without CX.1 is a 101 at PID-3.1', () => {
@@ -122,7 +122,7 @@ describe('validateMessage', () => {
     const r = validateMessage(msg(MSH('ADT^A01^ADT_A01'), 'EVN|A01|20240305103000', 'PID|1||MRN100^^^NORTH^MR||RIVERA^ANA||19801345|F', 'PV1|1|I'));
     const e = errors(r);
     assert.deepEqual(e.map(brief), ['102 PID[3]-7[1]']);
-    assert.deepEqual(e[0]?.location, { segment: 'PID', sequence: 3, field: 7, repetition: 1 });
+    assert.deepEqual(e[0]?.location, { segment: 'PID', sequence: 3, occurrence: 1, field: 7, repetition: 1 });
     assert.match(e[0]?.message ?? '', /^PID-7 is not a valid TS/);
     assert.ok(!(e[0]?.message ?? '').includes('19801345'));
   });
@@ -213,7 +213,7 @@ describe('validationErrorsToAck', () => {
     const ack = buildAck(original, { code: 'AE', errors: ackErrors });
     const summary = summarizeAck(ack);
     assert.equal(summary?.code, 'AE');
-    assert.deepEqual(summary?.errors.map((e) => [e.code, e.location, e.severity]), [['101', 'PID^3^3', 'E'], ['102', 'PID^3^7^1', 'E']]);
+    assert.deepEqual(summary?.errors.map((e) => [e.code, e.location, e.severity]), [['101', 'PID^1^3', 'E'], ['102', 'PID^1^7^1', 'E']]);
   });
 
   test('warnings only on request, and never more than the limit', () => {

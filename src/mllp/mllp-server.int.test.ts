@@ -393,14 +393,21 @@ async function tlsExchange(port: number, options: tls.ConnectionOptions, payload
   const frames: string[] = [];
   let error: Error | undefined;
   const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ...options });
-  const framer = new MllpFramer({ onFrame: (p) => frames.push(p.toString('utf8')) });
-  socket.on('data', (c: Buffer) => framer.push(c));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const replied = new Promise<void>((resolve) => {
+    const framer = new MllpFramer({
+      onFrame: (p) => {
+        frames.push(p.toString('utf8'));
+        resolve();
+      },
+    });
+    socket.on('data', (c: Buffer) => framer.push(c));
+  });
   socket.on('error', (e) => {
     error = e;
   });
   socket.once('secureConnect', () => socket.write(encodeMllpFrame(payload)));
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  await Promise.race([closed, waitFor(() => frames.length > 0, 10_000, 'TLS reply').catch(() => undefined)]);
+  await Promise.race([closed, replied]);
   socket.destroy();
   await closed;
   return { frames, error };

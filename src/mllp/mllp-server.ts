@@ -197,7 +197,9 @@ export class MllpServer {
       this.#server = net.createServer({ allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
       this.#server.on('connection', (socket: net.Socket) => this.#accept(socket));
     } else {
-      const server = tls.createServer({ minVersion: 'TLSv1.2', ...tlsOptions, allowHalfOpen: true });
+      // No half-open over TLS: a peer gone mid-handshake would otherwise leave a socket waiting
+      // for a close nobody sends, and TLS ends a session with close_notify anyway (RFC 8446 6.1).
+      const server = tls.createServer({ minVersion: 'TLSv1.2', ...tlsOptions, allowHalfOpen: false });
       server.on('secureConnection', (socket: tls.TLSSocket) => this.#accept(socket));
       server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
         this.#tlsErrors += 1;
