@@ -19,11 +19,45 @@ export interface Measurement {
   /** ops/s of each timed round. */
   readonly rounds: number[];
   readonly median: number;
-  readonly iterations: number;
 }
 
 function nowNs(): bigint {
   return process.hrtime.bigint();
+}
+
+/**
+ * Runs `fn` for about `warmupMs` and returns a batch size for which a batch takes about 5 ms (so
+ * the clock is read rarely in timed rounds).
+ */
+export function warmUp(fn: () => number, warmupMs = TIMING.warmupMs): number {
+  let sum = 0;
+  let batch = 1;
+  const warmEnd = nowNs() + BigInt(warmupMs) * 1_000_000n;
+  for (;;) {
+    const t0 = nowNs();
+    for (let i = 0; i < batch; i++) sum += fn();
+    const t1 = nowNs();
+    if (t1 - t0 < 5_000_000n && batch < 1 << 24) batch *= 2;
+    if (t1 >= warmEnd) break;
+  }
+  blackhole.sum += sum;
+  return batch;
+}
+
+/** One timed round of about `roundMs`, in batches; returns ops/s. */
+export function timedRound(fn: () => number, batch: number, roundMs = TIMING.roundMs): number {
+  let sum = 0;
+  let ops = 0;
+  const roundNs = BigInt(roundMs) * 1_000_000n;
+  const start = nowNs();
+  let elapsed = 0n;
+  do {
+    for (let i = 0; i < batch; i++) sum += fn();
+    ops += batch;
+    elapsed = nowNs() - start;
+  } while (elapsed < roundNs);
+  blackhole.sum += sum;
+  return ops / (Number(elapsed) / 1e9);
 }
 
 /**
@@ -32,33 +66,10 @@ function nowNs(): bigint {
  * and the median reported.
  */
 export function measure(fn: () => number, timing = TIMING): Measurement {
-  let sum = 0;
-  let batch = 1;
-  const warmEnd = nowNs() + BigInt(timing.warmupMs) * 1_000_000n;
-  for (;;) {
-    const t0 = nowNs();
-    for (let i = 0; i < batch; i++) sum += fn();
-    const t1 = nowNs();
-    if (t1 - t0 < 5_000_000n && batch < 1 << 24) batch *= 2;
-    if (t1 >= warmEnd) break;
-  }
+  const batch = warmUp(fn, timing.warmupMs);
   const rounds: number[] = [];
-  let iterations = 0;
-  const roundNs = BigInt(timing.roundMs) * 1_000_000n;
-  for (let r = 0; r < timing.rounds; r++) {
-    let ops = 0;
-    const start = nowNs();
-    let elapsed = 0n;
-    do {
-      for (let i = 0; i < batch; i++) sum += fn();
-      ops += batch;
-      elapsed = nowNs() - start;
-    } while (elapsed < roundNs);
-    rounds.push(ops / (Number(elapsed) / 1e9));
-    iterations += ops;
-  }
-  blackhole.sum += sum;
-  return { rounds, median: median(rounds), iterations };
+  for (let r = 0; r < timing.rounds; r++) rounds.push(timedRound(fn, batch, timing.roundMs));
+  return { rounds, median: median(rounds) };
 }
 
 export function median(values: readonly number[]): number {

@@ -1,20 +1,23 @@
 // MLLP loopback throughput. One load generator (raw node:net, written here, the same for every
 // server) opens 16 connections; each sends one framed message, waits for the framed ACK, and sends
 // the next (MLLP allows one message in flight per connection). Each server runs in its own child
-// process so that it has a core of its own and the client's cost is the same for all.
+// process so that it has a core of its own and the client's cost is the same for all. The servers
+// take turns in several short passes, so that load from elsewhere on the machine is spread over
+// all of them rather than landing on one.
 //
 // Servers: ours (MllpServer) parsing and building the ACK, ours returning a precomputed ACK
 // (transport alone), a bare node:net server that frames and returns a precomputed ACK (the
 // ceiling), and peers when they have an MLLP server.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Server as SimpleHl7Server, type TcpRequest, type TcpResponse } from 'simple-hl7';
 import { buildAck, parseMessage } from '../src/hl7v2/index.ts';
 import { MllpServer } from '../src/mllp/mllp-server.ts';
-import { fmtInt, fmtRatio, quantile, table } from './harness.ts';
+import { fmtInt, fmtRatio, median, quantile, table } from './harness.ts';
 import { MESSAGES } from './messages.ts';
 
 const VT = 0x0b;
@@ -22,8 +25,10 @@ const FS = 0x1c;
 const CR = 0x0d;
 
 const CONNECTIONS = 16;
-const WARMUP_MS = Number.parseInt(process.env.BENCH_MLLP_WARMUP_MS ?? '', 10) || 500;
-const MEASURE_MS = Number.parseInt(process.env.BENCH_MLLP_MS ?? '', 10) || 3000;
+/** Per pass: each server gets WARMUP_MS + MEASURE_MS per message, PASSES times, servers interleaved. */
+const PASSES = Number.parseInt(process.env.BENCH_MLLP_PASSES ?? '', 10) || 3;
+const WARMUP_MS = Number.parseInt(process.env.BENCH_MLLP_WARMUP_MS ?? '', 10) || 300;
+const MEASURE_MS = Number.parseInt(process.env.BENCH_MLLP_MS ?? '', 10) || 1000;
 /** A run that has not finished this long after its deadline is abandoned (a stuck server). */
 const STALL_MS = 5000;
 
@@ -181,12 +186,9 @@ async function serve(kind: string): Promise<void> {
 // Load generator (parent process)
 
 interface LoadResult {
-  readonly messages: number;
-  readonly seconds: number;
   readonly perSecond: number;
-  /** Milliseconds. */
-  readonly p50: number;
-  readonly p99: number;
+  /** Milliseconds, sorted. */
+  readonly latencies: Float64Array;
   readonly errors: string[];
 }
 
@@ -216,9 +218,7 @@ function load(port: number, payload: Buffer): Promise<LoadResult> {
       finished = true;
       clearTimeout(stall);
       for (const s of sockets) s.destroy();
-      const sorted = latencies.subarray(0, count).sort();
-      const seconds = MEASURE_MS / 1000;
-      resolve({ messages: count, seconds, perSecond: count / seconds, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors });
+      resolve({ perSecond: count / (MEASURE_MS / 1000), latencies: latencies.slice(0, count), errors });
     };
     const stall = setTimeout(() => {
       errors.push(`stalled: ${open} connection(s) still waiting ${STALL_MS} ms after the deadline`);
@@ -276,28 +276,38 @@ function load(port: number, payload: Buffer): Promise<LoadResult> {
   });
 }
 
-/** Starts a server in a child process, runs the load for each message, and stops it. */
-async function benchServer(kind: ServerKind, payloads: readonly Buffer[]): Promise<LoadResult[]> {
-  const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, [...process.execArgv, self, '--serve', kind], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const lines = createInterface({ input: child.stdout });
-      lines.on('line', (line) => {
+/** A server running in a child process. */
+class ServerProcess {
+  readonly #child: ChildProcessByStdio<Writable, Readable, null>;
+  readonly #exited: Promise<void>;
+  readonly port: Promise<number>;
+
+  constructor(readonly kind: ServerKind) {
+    const self = fileURLToPath(import.meta.url);
+    this.#child = spawn(process.execPath, [...process.execArgv, self, '--serve', kind], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#exited = new Promise((resolve) => this.#child.once('exit', () => resolve()));
+    this.port = new Promise<number>((resolve, reject) => {
+      createInterface({ input: this.#child.stdout }).on('line', (line) => {
         if (line.startsWith('{"port"')) resolve((JSON.parse(line) as { port: number }).port);
       });
-      child.once('exit', (code) => reject(new Error(`server ${kind} exited (${code}) before listening`)));
+      this.#child.once('exit', (code) => reject(new Error(`server ${kind} exited (${code}) before listening`)));
     });
-    const results: LoadResult[] = [];
-    for (const p of payloads) results.push(await load(port, p));
-    return results;
-  } finally {
-    child.stdin.end();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
+    this.port.catch(() => undefined);
+  }
+
+  /** Ends stdin (the child closes its server and exits); kills it if it has not within 3 s. */
+  async stop(): Promise<void> {
+    this.#child.stdin.end();
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 3000);
+    await this.#exited;
     clearTimeout(timer);
   }
+}
+
+interface Aggregate {
+  readonly rates: number[];
+  readonly latencies: Float64Array[];
+  readonly errors: Set<string>;
 }
 
 /** Why the node-hl7-client peer cannot be run, or undefined if it exposes a server after all. */
@@ -314,8 +324,9 @@ async function nodeHl7ClientServerMissing(): Promise<string | undefined> {
 export async function runMllpBench(): Promise<void> {
   console.log('== MLLP loopback benchmark ==');
   console.log(
-    `${CONNECTIONS} connections, one message in flight per connection, raw node:net load generator in this process, each server in its own child process; ` +
-      `${WARMUP_MS} ms warm-up, then ${MEASURE_MS} ms measured per server and message. Latency = write of the frame to receipt of the whole ACK frame.`,
+    `${CONNECTIONS} connections, one message in flight per connection, raw node:net load generator in this process, each server in its own child process. ` +
+      `${PASSES} passes; in each, every server gets ${WARMUP_MS} ms warm-up + ${MEASURE_MS} ms measured per message, servers interleaved. ` +
+      'Latency = write of the frame to receipt of the whole ACK frame.',
   );
   const missing = await nodeHl7ClientServerMissing();
   if (missing !== undefined) console.log(`node-hl7-client: ${missing}`);
@@ -323,31 +334,67 @@ export async function runMllpBench(): Promise<void> {
 
   const payloads = MESSAGES.map((m) => frame(m.text));
   const kinds = Object.keys(SERVER_KINDS) as ServerKind[];
-  const results = new Map<ServerKind, LoadResult[]>();
-  for (const kind of kinds) {
-    process.stdout.write(`  running ${kind}...`);
-    const t0 = Date.now();
-    try {
-      results.set(kind, await benchServer(kind, payloads));
-      process.stdout.write(` ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-    } catch (e) {
-      process.stdout.write(` failed: ${(e as Error).message}\n`);
+  const servers = kinds.map((kind) => new ServerProcess(kind));
+  const ports = new Map<ServerKind, number>();
+  const results = new Map<ServerKind, Aggregate[]>();
+  const t0 = Date.now();
+  try {
+    for (const s of servers) {
+      try {
+        ports.set(s.kind, await s.port);
+        results.set(s.kind, MESSAGES.map(() => ({ rates: [], latencies: [], errors: new Set<string>() })));
+      } catch (e) {
+        console.log(`  ${s.kind}: ${(e as Error).message}`);
+      }
     }
+    process.stdout.write('  passes:');
+    for (let pass = 0; pass < PASSES; pass++) {
+      for (let i = 0; i < payloads.length; i++) {
+        for (const kind of kinds) {
+          const port = ports.get(kind);
+          const agg = results.get(kind)?.[i];
+          if (port === undefined || agg === undefined) continue;
+          const r = await load(port, payloads[i] as Buffer);
+          agg.rates.push(r.perSecond);
+          agg.latencies.push(r.latencies);
+          for (const e of r.errors) agg.errors.add(e);
+        }
+      }
+      process.stdout.write(` ${pass + 1}/${PASSES}`);
+    }
+    process.stdout.write(` (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
   }
   console.log('');
 
   const ms = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(3)} ms` : '-');
+  const summary = (agg: Aggregate): { rate: number; p50: number; p99: number } => {
+    const all = new Float64Array(agg.latencies.reduce((n, l) => n + l.length, 0));
+    let at = 0;
+    for (const l of agg.latencies) {
+      all.set(l, at);
+      at += l.length;
+    }
+    all.sort();
+    return { rate: median(agg.rates), p50: quantile(all, 0.5), p99: quantile(all, 0.99) };
+  };
   MESSAGES.forEach((m, i) => {
-    const bare = results.get('net-bare')?.[i]?.perSecond ?? Number.NaN;
+    const bareAgg = results.get('net-bare')?.[i];
+    const bare = bareAgg === undefined ? Number.NaN : summary(bareAgg).rate;
     const rows = kinds.map((kind) => {
-      const r = results.get(kind)?.[i];
-      if (r === undefined) return [SERVER_KINDS[kind].label, '-', '-', '-', '-', 'not run'];
-      return [SERVER_KINDS[kind].label, fmtInt(r.perSecond), ms(r.p50), ms(r.p99), fmtRatio(r.perSecond / bare), r.errors.length === 0 ? 'ok' : r.errors.join('; ')];
+      const agg = results.get(kind)?.[i];
+      if (agg === undefined) return [SERVER_KINDS[kind].label, '-', '-', '-', '-', '-', 'not run'];
+      const r = summary(agg);
+      const spread = `${Math.round((100 * (Math.max(...agg.rates) - Math.min(...agg.rates))) / r.rate)}%`;
+      return [SERVER_KINDS[kind].label, fmtInt(r.rate), ms(r.p50), ms(r.p99), fmtRatio(r.rate / bare), spread, agg.errors.size === 0 ? 'ok' : [...agg.errors].join('; ')];
     });
     console.log(`${m.name} (${Buffer.byteLength(m.text)} bytes per message):`);
-    console.log(table(['server', 'msgs/s', 'p50', 'p99', 'vs bare net', 'replies'], rows));
+    console.log(table(['server', 'msgs/s', 'p50', 'p99', 'vs bare net', 'spread', 'replies'], rows));
     console.log('');
   });
+  console.log('(msgs/s = median over the passes; p50/p99 over every measured message of all passes; spread = (slowest - fastest pass) / median)');
+  console.log('');
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;

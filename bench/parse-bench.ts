@@ -3,17 +3,20 @@
 //
 // Each parser produces the same list of strings through its own API; the lengths are summed into a
 // sink so the work cannot be optimised away. The values are checked against ours before timing.
-// Every timed job runs in its own child process, so that one library's JIT feedback and garbage
-// does not slow the next. Run a single job with `--job <id>` (e.g. for --cpu-prof).
+// Every job runs in its own child process, so that one library's JIT feedback and garbage does not
+// slow the next, and the rounds of all jobs are interleaved. Run a single job alone with
+// `--job <id>` (e.g. under --cpu-prof).
 
-import { spawnSync } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Hl7Message as MedplumMessage } from '@medplum/core';
 import { create as hl7parserCreate } from 'hl7parser';
 import { Message as NhcMessage } from 'node-hl7-client';
 import { Parser as SimpleParser } from 'simple-hl7';
 import { parseMessage, parsePath, type Hl7Path } from '../src/hl7v2/index.ts';
-import { blackhole, fmtInt, fmtRatio, measure, table, TIMING, type Measurement } from './harness.ts';
+import { blackhole, fmtInt, fmtRatio, measure, median, table, timedRound, TIMING, warmUp, type Measurement } from './harness.ts';
 import { MESSAGES, describeMessages } from './messages.ts';
 
 /** One parser under test. */
@@ -234,9 +237,15 @@ interface JobResult {
   readonly sink: number;
 }
 
-function runJobHere(job: string): JobResult {
+function jobFn(job: string): (text: string) => number {
   const fn = JOBS[job];
   if (fn === undefined) throw new Error(`unknown job ${job}; one of ${Object.keys(JOBS).join(', ')}`);
+  return fn;
+}
+
+/** `--job <id>`: warm-up and all rounds of one job in this process (for --cpu-prof). */
+function runJobHere(job: string): JobResult {
+  const fn = jobFn(job);
   const results = MESSAGES.map((m) => {
     const text = m.text;
     return measure(() => fn(text));
@@ -244,18 +253,98 @@ function runJobHere(job: string): JobResult {
   return { job, results, sink: blackhole.sum };
 }
 
-/** Runs a job in a fresh Node process (same flags as this one) and returns its result. */
-function runJobInChild(job: string): JobResult {
-  const self = fileURLToPath(import.meta.url);
-  const child = spawnSync(process.execPath, [...process.execArgv, self, '--job', job], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: process.env,
-    maxBuffer: 16 * 1024 * 1024,
+/**
+ * `--worker <id>`: a child process serving one job. It reads commands on stdin, one per line:
+ * `warm` (warm up on every message) and `round <message index>` (one timed round), and answers
+ * each with one JSON line. The parent runs the rounds of all jobs interleaved, one process at a
+ * time, so that load from elsewhere on the machine is spread over every job instead of landing on
+ * whichever job happened to run then.
+ */
+function serveJob(job: string): void {
+  const fn = jobFn(job);
+  const calls = MESSAGES.map((m) => {
+    const text = m.text;
+    return () => fn(text);
   });
-  if (child.status !== 0) throw new Error(`job ${job} failed (exit ${child.status ?? child.signal})`);
-  const line = child.stdout.trim().split('\n').pop() ?? '';
-  return JSON.parse(line) as JobResult;
+  const batches: number[] = [];
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    const [cmd, arg] = line.trim().split(' ');
+    if (cmd === 'warm') {
+      calls.forEach((call, i) => (batches[i] = warmUp(call)));
+      process.stdout.write(`${JSON.stringify({ ok: true })}\n`);
+    } else if (cmd === 'round') {
+      const i = Number(arg);
+      const call = calls[i];
+      if (call === undefined) throw new Error(`no message ${arg}`);
+      const ops = timedRound(call, batches[i] ?? 1);
+      process.stdout.write(`${JSON.stringify({ ops, sink: blackhole.sum })}\n`);
+    }
+  });
+}
+
+/** The parent's handle on one job's child process. */
+class JobWorker {
+  readonly #child: ChildProcessByStdio<Writable, Readable, null>;
+  readonly #waiting: Array<(line: string) => void> = [];
+  readonly #exited: Promise<void>;
+
+  constructor(readonly job: string) {
+    const self = fileURLToPath(import.meta.url);
+    this.#child = spawn(process.execPath, [...process.execArgv, self, '--worker', job], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#exited = new Promise((resolve) => this.#child.once('exit', () => resolve()));
+    createInterface({ input: this.#child.stdout }).on('line', (line) => this.#waiting.shift()?.(line));
+    this.#child.once('exit', (code) => {
+      for (const w of this.#waiting.splice(0)) w(JSON.stringify({ error: `job ${job} exited (${code})` }));
+    });
+  }
+
+  async request(command: string): Promise<Record<string, unknown>> {
+    const reply = new Promise<string>((resolve) => this.#waiting.push(resolve));
+    this.#child.stdin.write(`${command}\n`);
+    const parsed = JSON.parse(await reply) as Record<string, unknown>;
+    if (typeof parsed.error === 'string') throw new Error(parsed.error);
+    return parsed;
+  }
+
+  async close(): Promise<void> {
+    this.#child.stdin.end();
+    await this.#exited;
+  }
+}
+
+/** Runs every job in its own process, rounds interleaved across jobs. */
+async function runJobsInterleaved(jobs: readonly string[]): Promise<Map<string, JobResult>> {
+  const workers = jobs.map((job) => new JobWorker(job));
+  try {
+    process.stdout.write('  warming up:');
+    for (const w of workers) {
+      await w.request('warm');
+      process.stdout.write(` ${w.job}`);
+    }
+    process.stdout.write('\n  rounds:');
+    const rounds = new Map<string, number[][]>(jobs.map((j) => [j, MESSAGES.map(() => [])]));
+    const sinks = new Map<string, number>();
+    for (let r = 0; r < TIMING.rounds; r++) {
+      for (const w of workers) {
+        for (let i = 0; i < MESSAGES.length; i++) {
+          const reply = await w.request(`round ${i}`);
+          rounds.get(w.job)?.[i]?.push(Number(reply.ops));
+          sinks.set(w.job, Number(reply.sink));
+        }
+      }
+      process.stdout.write(` ${r + 1}/${TIMING.rounds}`);
+    }
+    process.stdout.write('\n');
+    return new Map(
+      jobs.map((job) => [
+        job,
+        { job, results: (rounds.get(job) ?? []).map((rs) => ({ rounds: rs, median: median(rs) })), sink: sinks.get(job) ?? 0 },
+      ]),
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,11 +420,14 @@ export interface ParseBenchSummary {
   readonly meetsTargets: boolean;
 }
 
-export function runParseBench(): ParseBenchSummary {
+export async function runParseBench(): Promise<ParseBenchSummary> {
   console.log('== Parser benchmark ==');
   console.log(describeMessages());
   console.log('Work measured per op: parse + read PID-3 (every repetition) + OBX-5 (every OBX) into an array of strings; lengths summed into a sink.');
-  console.log(`Method: each job in its own Node process; ${TIMING.warmupMs} ms warm-up, then ${TIMING.rounds} rounds of ~${TIMING.roundMs} ms (process.hrtime.bigint); median ops/s.`);
+  console.log(
+    `Method: each job in its own Node process; ${TIMING.warmupMs} ms warm-up per message, then ${TIMING.rounds} rounds of ~${TIMING.roundMs} ms per message ` +
+      '(process.hrtime.bigint), the rounds of all jobs interleaved; median ops/s.',
+  );
   console.log('');
 
   const checks = PEERS.map(checkPeer);
@@ -350,13 +442,9 @@ export function runParseBench(): ParseBenchSummary {
   });
   console.log(`Reference values (ours): ${counts.join(', ')} strings (PID-3 repetitions + OBX-5 values).`);
 
-  const results = new Map<string, JobResult>();
-  for (const job of Object.keys(JOBS)) {
-    process.stdout.write(`  running ${job}...`);
-    const t0 = Date.now();
-    results.set(job, runJobInChild(job));
-    process.stdout.write(` ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-  }
+  const t0 = Date.now();
+  const results = await runJobsInterleaved(Object.keys(JOBS));
+  console.log(`  (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   console.log('');
 
   const med = (job: string, i: number): number => results.get(job)?.results[i]?.median ?? Number.NaN;
@@ -422,10 +510,8 @@ export function runParseBench(): ParseBenchSummary {
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) {
   const at = process.argv.indexOf('--job');
-  if (at !== -1) {
-    const job = process.argv[at + 1] ?? '';
-    console.log(JSON.stringify(runJobHere(job)));
-  } else {
-    runParseBench();
-  }
+  const worker = process.argv.indexOf('--worker');
+  if (at !== -1) console.log(JSON.stringify(runJobHere(process.argv[at + 1] ?? '')));
+  else if (worker !== -1) serveJob(process.argv[worker + 1] ?? '');
+  else await runParseBench();
 }

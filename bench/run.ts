@@ -14,7 +14,7 @@ const load = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 console.log(`Load average (1/5/15 min) at start: ${load()}`);
 console.log('');
 
-runParseBench();
+await runParseBench();
 console.log(`Load average after the parser benchmark: ${load()}`);
 console.log('');
 await runMllpBench();

@@ -117,8 +117,12 @@ export function registerMllpCommands(program: Command): void {
           if (item === undefined) return;
           try {
             const reply = retries > 0 ? await client.sendWithPolicy(item.payload) : await client.send(item.payload);
-            count(reply.ack.code);
-            if (reply.ack.code !== 'AA' && reply.ack.code !== 'CA') problems.push(`${item.label}: ${reply.ack.code} (MSA-2 ${reply.ack.controlId})${reply.ack.errorCode ? ` ERR ${reply.ack.errorCode}` : ''}`);
+            if (reply.ack === null) {
+              count('no ACK requested');
+            } else {
+              count(reply.ack.code);
+              if (reply.ack.code !== 'AA' && reply.ack.code !== 'CA') problems.push(`${item.label}: ${reply.ack.code} (MSA-2 ${reply.ack.controlId})${reply.ack.errorCode ? ` ERR ${reply.ack.errorCode}` : ''}`);
+            }
           } catch (e) {
             if (e instanceof MllpNakError) {
               count(e.reply.ack.code);
@@ -140,7 +144,8 @@ export function registerMllpCommands(program: Command): void {
       for (const p of problems) out(`NOT ACCEPTED ${p}`);
       const summary = [...codes.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v}`);
       out(`sent ${messages.length} to ${opts.to}: ${summary.length > 0 ? summary.join(', ') : 'nothing'}${unreadable.length > 0 ? `; ${unreadable.length} file(s) could not be read` : ''}`);
-      const accepted = (codes.get('AA') ?? 0) + (codes.get('CA') ?? 0);
+      // A message that asked for no ACK (MSH-15 and MSH-16 NE) counts as delivered once written.
+      const accepted = (codes.get('AA') ?? 0) + (codes.get('CA') ?? 0) + (codes.get('no ACK requested') ?? 0);
       if (accepted !== messages.length || unreadable.length > 0) process.exitCode = 1;
     });
 

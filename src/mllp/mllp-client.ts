@@ -89,9 +89,13 @@ export interface MllpTiming {
 }
 
 export interface MllpReply {
-  /** The reply payload, decoded. */
+  /** The reply payload, decoded ('' when no ACK was requested). */
   readonly raw: string;
-  readonly ack: MllpAck;
+  /**
+   * The ACK, or null when the message asked for none: enhanced mode with MSH-15 and MSH-16 both NE
+   * (HL7 v2.5.1 ch.2 2.9.2), where the receiver sends nothing and waiting would only time out.
+   */
+  readonly ack: MllpAck | null;
   /** The MSH-10 sent. */
   readonly controlId: string;
   readonly connectionId: string;
@@ -101,10 +105,12 @@ export interface MllpReply {
 }
 
 /** A NAK (AE/CE or AR/CR) as an error, carrying the reply for the exception or review queue. */
-export class MllpNakError extends SwitchboardError {
-  readonly reply: MllpReply;
+export type MllpAckedReply = MllpReply & { readonly ack: MllpAck };
 
-  constructor(code: 'SWB_ERR_MLLP_NAK_ERROR' | 'SWB_ERR_MLLP_NAK_REJECT', params: ErrorParams, reply: MllpReply) {
+export class MllpNakError extends SwitchboardError {
+  readonly reply: MllpAckedReply;
+
+  constructor(code: 'SWB_ERR_MLLP_NAK_ERROR' | 'SWB_ERR_MLLP_NAK_REJECT', params: ErrorParams, reply: MllpAckedReply) {
     super(code, params);
     this.reply = reply;
   }
@@ -226,7 +232,7 @@ export class MllpClient {
 
   get stats(): MllpClientStats {
     return {
-      connections: this.#slots.filter((s) => s.conn !== undefined).length,
+      connections: this.#slots.filter((s) => s.conn?.alive === true).length,
       sent: this.#sent,
       replies: this.#replies,
       connectFailures: this.#connectFailures,
@@ -243,7 +249,8 @@ export class MllpClient {
    */
   async send(payload: string, options: MllpSendOptions = {}): Promise<MllpReply> {
     if (this.#closed) throw new SwitchboardError('SWB_ERR_MLLP_CLIENT_CLOSED');
-    const controlId = options.controlId ?? peekEr7(payload).controlId;
+    const sent = peekEr7(payload);
+    const controlId = options.controlId ?? sent.controlId;
     if (controlId === undefined || controlId === '') {
       throw new SwitchboardError('SWB_ERR_MLLP_NO_CONTROL_ID', { reason: payload.startsWith('MSH') ? 'MSH-10 is empty' : 'the payload does not start with MSH' });
     }
@@ -251,6 +258,20 @@ export class MllpClient {
     const startedAt = new Date();
     const lease = await this.#acquire();
     const writtenAt = Date.now();
+    if (sent.acceptAck === 'NE' && sent.applicationAck === 'NE') {
+      // No ACK will come: the message is done once written.
+      try {
+        this.#sent += 1;
+        await lease.conn.post(frame);
+      } catch (error) {
+        this.#countFailure(error);
+        this.#release(lease);
+        throw error;
+      }
+      this.#release(lease);
+      const doneAt = Date.now();
+      return { raw: '', ack: null, controlId, connectionId: lease.conn.id, attempts: 1, timing: { startedAt, queuedMs: writtenAt - startedAt.getTime(), roundTripMs: doneAt - writtenAt, totalMs: doneAt - startedAt.getTime() } };
+    }
     let rawReply: Buffer;
     try {
       this.#sent += 1;
@@ -319,6 +340,8 @@ export class MllpClient {
         continue;
       }
       const result: MllpReply = { ...reply, attempts: attempt };
+      if (reply.ack === null) return result;
+      const acked: MllpAckedReply = { ...result, ack: reply.ack };
       const params = { target: o.target, code: reply.ack.code, text: reply.ack.errorCode ?? 'no ERR code', controlId: reply.controlId };
       switch (reply.ack.code) {
         case 'AA':
@@ -326,10 +349,10 @@ export class MllpClient {
           return result;
         case 'AE':
         case 'CE':
-          throw new MllpNakError('SWB_ERR_MLLP_NAK_ERROR', params, result);
+          throw new MllpNakError('SWB_ERR_MLLP_NAK_ERROR', params, acked);
         case 'AR':
         case 'CR':
-          if (last || this.#closed) throw new MllpNakError('SWB_ERR_MLLP_NAK_REJECT', { ...params, attempts: attempt }, result);
+          if (last || this.#closed) throw new MllpNakError('SWB_ERR_MLLP_NAK_REJECT', { ...params, attempts: attempt }, acked);
           await sleep(fullJitterDelay(attempt, o.resendInitialMs, o.resendMaxMs));
           break;
       }
@@ -529,6 +552,15 @@ class ClientConnection {
       }, this.#opts.ackTimeoutMs);
       this.#pending = { resolve, reject, timer };
       this.#socket.write(frame);
+    });
+  }
+
+  /** Writes one framed message that expects no reply; resolves once the socket has taken it. */
+  post(frame: Buffer): Promise<void> {
+    if (this.#pending !== undefined) throw new Error('MLLP allows one message in flight per connection');
+    if (!this.alive) return Promise.reject(new SwitchboardError('SWB_ERR_MLLP_CONNECTION_LOST', { target: this.#opts.target }));
+    return new Promise<void>((resolve, reject) => {
+      this.#socket.write(frame, (error) => (error ? reject(new SwitchboardError('SWB_ERR_MLLP_CONNECTION_LOST', { target: this.#opts.target }, { cause: error })) : resolve()));
     });
   }
 

@@ -111,6 +111,36 @@ describe('MllpServer over TCP', () => {
     assert.deepEqual(acked(frames), ids);
   });
 
+  test('maxInFlightPerConnection caps the handlers running for one connection', async (t) => {
+    const parked: (() => void)[] = [];
+    let running = 0;
+    let peak = 0;
+    const { server } = await startServer(t, {
+      maxInFlightPerConnection: 2,
+      handler: async (m) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise<void>((resolve) => parked.push(resolve));
+        running -= 1;
+        return buildTestAck(m.payload);
+      },
+    });
+    const peer = await connectRaw(server.port);
+    t.after(() => peer.socket.destroy());
+    const ids = Array.from({ length: 10 }, (_, i) => `CAP${i}`);
+    peer.socket.write(Buffer.concat(ids.map((id) => encodeMllpFrame(testMessage(id)))));
+    await waitFor(() => server.stats.messages === 10, 5000, 'ten frames read');
+    let released = 0;
+    while (released < 10) {
+      await waitFor(() => parked.length > 0, 5000, 'a parked handler');
+      assert.ok(running <= 2, `${running} handlers running`);
+      parked.shift()?.();
+      released += 1;
+    }
+    assert.deepEqual(acked(await peer.waitFrames(10)), ids);
+    assert.equal(peak, 2);
+  });
+
   test('an oversize frame closes its connection; the server keeps serving others', async (t) => {
     const { server, events } = await startServer(t, { maxFrameBytes: 1024 });
     const good = await connectRaw(server.port);

@@ -174,6 +174,7 @@ export class MllpServer {
   readonly #connections = new Set<MllpServerConnection>();
   /** Every accepted TCP socket, including TLS sockets still in their handshake. */
   readonly #rawSockets = new Set<net.Socket>();
+  readonly #host: ConnectionHost = this.#makeHost();
   #nextConnection = 0;
   #closing: Promise<void> | undefined;
   #activeHandlers = 0;
@@ -203,7 +204,7 @@ export class MllpServer {
       server.on('secureConnection', (socket: tls.TLSSocket) => this.#accept(socket));
       server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => {
         this.#tlsErrors += 1;
-        this.emit({ kind: 'tls-error', remoteAddress: socket.remoteAddress, error });
+        this.#emit({ kind: 'tls-error', remoteAddress: socket.remoteAddress, error });
       });
       this.#server = server;
     }
@@ -219,11 +220,11 @@ export class MllpServer {
     });
     this.#server.on('drop', (data?: net.DropArgument) => {
       this.#connectionsDropped += 1;
-      this.emit({ kind: 'connection-dropped', remoteAddress: data?.remoteAddress, reason: 'max-connections' });
+      this.#emit({ kind: 'connection-dropped', remoteAddress: data?.remoteAddress, reason: 'max-connections' });
     });
     // Accept errors (EMFILE, ...) after listen() must not crash the process (invariant 6).
     this.#server.on('error', (error: Error) => {
-      if (this.#server.listening) this.emit({ kind: 'server-error', error });
+      if (this.#server.listening) this.#emit({ kind: 'server-error', error });
     });
   }
 
@@ -328,15 +329,12 @@ export class MllpServer {
     }
     this.#nextConnection += 1;
     this.#connectionsTotal += 1;
-    const connection = new MllpServerConnection(this, this.#opts, `mllp-${this.#nextConnection}`, socket);
+    const connection = new MllpServerConnection(this.#host, this.#opts, `mllp-${this.#nextConnection}`, socket);
     this.#connections.add(connection);
-    this.emit({ kind: 'connection-opened', connectionId: connection.id, remoteAddress: connection.remoteAddress, remotePort: connection.remotePort, tls: connection.tlsInfo });
+    this.#emit({ kind: 'connection-opened', connectionId: connection.id, remoteAddress: connection.remoteAddress, remotePort: connection.remotePort, tls: connection.tlsInfo });
   }
 
-  // ---- used by MllpServerConnection -------------------------------------------------------------
-
-  /** @internal */
-  emit(event: MllpServerEvent): void {
+  #emit(event: MllpServerEvent): void {
     const hook = this.#opts.onEvent;
     if (hook === undefined) return;
     try {
@@ -346,37 +344,7 @@ export class MllpServer {
     }
   }
 
-  /** @internal */
-  count(what: 'message' | 'reply' | 'protocolError' | 'handlerError', bytes = 0): void {
-    switch (what) {
-      case 'message':
-        this.#messages += 1;
-        this.#bytesReceived += bytes;
-        break;
-      case 'reply':
-        this.#replies += 1;
-        break;
-      case 'protocolError':
-        this.#protocolErrors += 1;
-        break;
-      case 'handlerError':
-        this.#handlerErrors += 1;
-        break;
-    }
-  }
-
-  /** @internal */
-  countJunk(bytes: number): void {
-    this.#junkBytes += bytes;
-  }
-
-  /** @internal */
-  handlerStarted(): void {
-    this.#activeHandlers += 1;
-  }
-
-  /** @internal */
-  handlerSettled(): void {
+  #handlerSettled(): void {
     this.#activeHandlers -= 1;
     if (this.#activeHandlers === 0) {
       const waiters = this.#handlersIdle;
@@ -385,10 +353,48 @@ export class MllpServer {
     }
   }
 
-  /** @internal */
-  connectionClosed(connection: MllpServerConnection): void {
-    this.#connections.delete(connection);
+  /** What a connection may tell its server; kept off the public class. */
+  #makeHost(): ConnectionHost {
+    return {
+      emit: (event) => this.#emit(event),
+      message: (bytes) => {
+        this.#messages += 1;
+        this.#bytesReceived += bytes;
+      },
+      reply: () => {
+        this.#replies += 1;
+      },
+      protocolError: () => {
+        this.#protocolErrors += 1;
+      },
+      handlerError: () => {
+        this.#handlerErrors += 1;
+      },
+      junk: (bytes) => {
+        this.#junkBytes += bytes;
+      },
+      handlerStarted: () => {
+        this.#activeHandlers += 1;
+      },
+      handlerSettled: () => this.#handlerSettled(),
+      connectionClosed: (connection) => {
+        this.#connections.delete(connection);
+      },
+    };
   }
+}
+
+/** The server side of a connection's bookkeeping. */
+interface ConnectionHost {
+  emit(event: MllpServerEvent): void;
+  message(bytes: number): void;
+  reply(): void;
+  protocolError(): void;
+  handlerError(): void;
+  junk(bytes: number): void;
+  handlerStarted(): void;
+  handlerSettled(): void;
+  connectionClosed(connection: MllpServerConnection): void;
 }
 
 /** What became of one message, in arrival order. */
@@ -433,7 +439,7 @@ class MllpServerConnection {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly tlsInfo: MllpTlsInfo | null;
-  readonly #server: MllpServer;
+  readonly #server: ConnectionHost;
   readonly #opts: ResolvedServerOptions;
   readonly #socket: net.Socket;
   readonly #framer: MllpFramer;
@@ -451,7 +457,7 @@ class MllpServerConnection {
   #closed = false;
   #destroyTimer: NodeJS.Timeout | undefined;
 
-  constructor(server: MllpServer, opts: ResolvedServerOptions, id: string, socket: net.Socket) {
+  constructor(server: ConnectionHost, opts: ResolvedServerOptions, id: string, socket: net.Socket) {
     this.#server = server;
     this.#opts = opts;
     this.id = id;
@@ -464,7 +470,7 @@ class MllpServerConnection {
       onFrame: (payload) => this.#onFrame(payload),
       onError: (error) => this.#onProtocolError(error),
       onJunk: (bytes) => {
-        server.countJunk(bytes);
+        server.junk(bytes);
         server.emit({ kind: 'junk-skipped', connectionId: id, bytes });
       },
     });
@@ -521,15 +527,17 @@ class MllpServerConnection {
     if (this.#closingReason !== undefined) return;
     this.#sequence += 1;
     const received: Received = { raw, receivedAt: new Date(), sequence: this.#sequence };
-    this.#server.count('message', raw.length);
+    this.#server.message(raw.length);
     this.#server.emit({ kind: 'frame-received', connectionId: this.id, sequence: received.sequence, bytes: raw.length });
-    if (this.#slots.length >= this.#opts.maxInFlightPerConnection) this.#backlog.push(received);
+    // Behind the backlog, never ahead of it: replies follow arrival order.
+    const wait = this.#backlog.length > 0 || this.#writeBlocked || this.#slots.length >= this.#opts.maxInFlightPerConnection;
+    if (wait) this.#backlog.push(received);
     else this.#start(received);
     this.#updateFlow();
   }
 
   #onProtocolError(error: SwitchboardError): void {
-    this.#server.count('protocolError');
+    this.#server.protocolError();
     this.#server.emit({ kind: 'protocol-error', connectionId: this.id, error });
     // An oversize frame is refused by closing: there is no MLLP-level NAK, and reading on would
     // only feed the framer bytes it discards. Replies already in progress are still written.
@@ -585,7 +593,7 @@ class MllpServerConnection {
   }
 
   #handlerFailed(slot: Slot, error: unknown): void {
-    this.#server.count('handlerError');
+    this.#server.handlerError();
     let reply: string | Buffer | undefined;
     try {
       reply = this.#opts.onHandlerError?.(error, slot.message);
@@ -626,7 +634,7 @@ class MllpServerConnection {
     const reply = slot.reply;
     if (reply === undefined || this.#socket.destroyed || !this.#socket.writable) return;
     const ok = this.#socket.write(reply);
-    this.#server.count('reply');
+    this.#server.reply();
     this.#server.emit({
       kind: 'reply-sent',
       connectionId: this.id,

@@ -28,6 +28,9 @@ export interface Er7Peek {
   readonly msa: Er7MsaPeek | undefined;
   /** The first ERR segment, when there is one. */
   readonly err: Er7ErrPeek | undefined;
+  /** MSH-15 (accept acknowledgment type) and MSH-16 (application acknowledgment type), as sent. */
+  readonly acceptAck: string;
+  readonly applicationAck: string;
 }
 
 export interface Er7MsaPeek {
@@ -46,7 +49,7 @@ export interface Er7ErrPeek {
   readonly text: string;
 }
 
-const NONE: Er7Peek = { controlId: undefined, msa: undefined, err: undefined };
+const NONE: Er7Peek = { controlId: undefined, msa: undefined, err: undefined, acceptAck: '', applicationAck: '' };
 
 /** Reads MSH-10, MSA and the first ERR. Returns undefineds for text that is not ER7 with an MSH. */
 export function peekEr7(text: string): Er7Peek {
@@ -58,13 +61,18 @@ export function peekEr7(text: string): Er7Peek {
   let controlId: string | undefined;
   let msa: Er7MsaPeek | undefined;
   let err: Er7ErrPeek | undefined;
+  let acceptAck = '';
+  let applicationAck = '';
   // Segments end with CR (ch.2 2.5.2); LF and CRLF are tolerated because files and some peers use them.
   for (const segment of text.split(/\r\n|\r|\n/)) {
     const id = segment.slice(0, 3);
     if (id === 'MSH' && controlId === undefined) {
       // MSH-1 is the separator itself, so split index i holds MSH-(i+1).
-      const value = segment.split(fieldSep)[9];
+      const f = segment.split(fieldSep);
+      const value = f[9];
       controlId = value === undefined || value === '' ? undefined : value;
+      acceptAck = (f[14] ?? '').trim().toUpperCase();
+      applicationAck = (f[15] ?? '').trim().toUpperCase();
     } else if (id === 'MSA' && msa === undefined) {
       const f = segment.split(fieldSep);
       msa = { code: f[1] ?? '', controlId: f[2] ?? '', text: f[3] ?? '' };
@@ -78,5 +86,5 @@ export function peekEr7(text: string): Er7Peek {
       };
     }
   }
-  return { controlId, msa, err };
+  return { controlId, msa, err, acceptAck, applicationAck };
 }
