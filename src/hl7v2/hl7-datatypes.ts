@@ -227,81 +227,32 @@ export function formatHl7Timestamp(date: Date, offsetMinutes = 0): string {
 
 export const readHd: Reader<Hl7Hd> = (raw, enc) => hdFrom(raw, enc, enc.component) ?? {};
 
-export const readXpn: Reader<Hl7Xpn> = (raw, enc) =>
-  compact<Hl7Xpn>([
-    // XPN.1 is FN from v2.3 on; its first subcomponent is the surname.
-    ['family', comp(raw, enc, 1, 1)],
-    ['given', comp(raw, enc, 2)],
-    ['middle', comp(raw, enc, 3)],
-    ['suffix', comp(raw, enc, 4)],
-    ['prefix', comp(raw, enc, 5)],
-    ['degree', comp(raw, enc, 6)],
-    ['nameTypeCode', comp(raw, enc, 7)],
-  ]);
+/**
+ * A composite described as its components in order: a name reads that component, `[name, 1]`
+ * reads its first subcomponent (FN and SAD carry the surname / street there), `[name, 'HD']` reads
+ * an HD spread over subcomponents, and `null` skips a component we do not surface.
+ */
+type ComponentSpec = string | [string, 1 | 'HD'] | null;
 
-export const readXad: Reader<Hl7Xad> = (raw, enc) =>
-  compact<Hl7Xad>([
-    // XAD.1 is SAD from v2.5 on; its first subcomponent is the street line.
-    ['street', comp(raw, enc, 1, 1)],
-    ['otherDesignation', comp(raw, enc, 2)],
-    ['city', comp(raw, enc, 3)],
-    ['state', comp(raw, enc, 4)],
-    ['postalCode', comp(raw, enc, 5)],
-    ['country', comp(raw, enc, 6)],
-    ['addressType', comp(raw, enc, 7)],
-    ['otherGeographic', comp(raw, enc, 8)],
-    ['county', comp(raw, enc, 9)],
-  ]);
+function composite<T>(spec: readonly ComponentSpec[]): Reader<T> {
+  return (raw, enc) =>
+    compact<T>(
+      spec.flatMap((c, i): Array<[string, unknown]> => {
+        if (c === null) return [];
+        if (typeof c === 'string') return [[c, comp(raw, enc, i + 1)]];
+        const [name, how] = c;
+        return [[name, how === 1 ? comp(raw, enc, i + 1, 1) : hdFrom(piece(raw, enc.component, i + 1), enc, enc.subcomponent)]];
+      }),
+    );
+}
 
-export const readXtn: Reader<Hl7Xtn> = (raw, enc) =>
-  compact<Hl7Xtn>([
-    ['number', comp(raw, enc, 1)],
-    ['useCode', comp(raw, enc, 2)],
-    ['equipmentType', comp(raw, enc, 3)],
-    ['email', comp(raw, enc, 4)],
-    ['countryCode', comp(raw, enc, 5)],
-    ['areaCode', comp(raw, enc, 6)],
-    ['localNumber', comp(raw, enc, 7)],
-    ['extension', comp(raw, enc, 8)],
-    ['anyText', comp(raw, enc, 9)],
-  ]);
-
-export const readCx: Reader<Hl7Cx> = (raw, enc) =>
-  compact<Hl7Cx>([
-    ['id', comp(raw, enc, 1)],
-    ['checkDigit', comp(raw, enc, 2)],
-    ['checkDigitScheme', comp(raw, enc, 3)],
-    ['assigningAuthority', hdFrom(piece(raw, enc.component, 4), enc, enc.subcomponent)],
-    ['identifierTypeCode', comp(raw, enc, 5)],
-    ['assigningFacility', hdFrom(piece(raw, enc.component, 6), enc, enc.subcomponent)],
-  ]);
-
-export const readCwe: Reader<Hl7Cwe> = (raw, enc) =>
-  compact<Hl7Cwe>([
-    ['code', comp(raw, enc, 1)],
-    ['text', comp(raw, enc, 2)],
-    ['system', comp(raw, enc, 3)],
-    ['alternateCode', comp(raw, enc, 4)],
-    ['alternateText', comp(raw, enc, 5)],
-    ['alternateSystem', comp(raw, enc, 6)],
-    ['systemVersion', comp(raw, enc, 7)],
-    ['alternateSystemVersion', comp(raw, enc, 8)],
-    ['originalText', comp(raw, enc, 9)],
-  ]);
-
-export const readXcn: Reader<Hl7Xcn> = (raw, enc) =>
-  compact<Hl7Xcn>([
-    ['id', comp(raw, enc, 1)],
-    ['family', comp(raw, enc, 2, 1)],
-    ['given', comp(raw, enc, 3)],
-    ['middle', comp(raw, enc, 4)],
-    ['suffix', comp(raw, enc, 5)],
-    ['prefix', comp(raw, enc, 6)],
-    ['degree', comp(raw, enc, 7)],
-    ['assigningAuthority', hdFrom(piece(raw, enc.component, 9), enc, enc.subcomponent)],
-    ['nameTypeCode', comp(raw, enc, 10)],
-    ['identifierTypeCode', comp(raw, enc, 13)],
-  ]);
+// HL7 v2.5.1 ch.2A: XPN 2.A.88, XAD 2.A.85, XTN 2.A.89, CX 2.A.14, CWE 2.A.13, XCN 2.A.87.
+export const readXpn = composite<Hl7Xpn>([['family', 1], 'given', 'middle', 'suffix', 'prefix', 'degree', 'nameTypeCode']);
+export const readXad = composite<Hl7Xad>([['street', 1], 'otherDesignation', 'city', 'state', 'postalCode', 'country', 'addressType', 'otherGeographic', 'county']);
+export const readXtn = composite<Hl7Xtn>(['number', 'useCode', 'equipmentType', 'email', 'countryCode', 'areaCode', 'localNumber', 'extension', 'anyText']);
+export const readCx = composite<Hl7Cx>(['id', 'checkDigit', 'checkDigitScheme', ['assigningAuthority', 'HD'], 'identifierTypeCode', ['assigningFacility', 'HD']]);
+export const readCwe = composite<Hl7Cwe>(['code', 'text', 'system', 'alternateCode', 'alternateText', 'alternateSystem', 'systemVersion', 'alternateSystemVersion', 'originalText']);
+export const readXcn = composite<Hl7Xcn>(['id', ['family', 1], 'given', 'middle', 'suffix', 'prefix', 'degree', null, ['assigningAuthority', 'HD'], 'nameTypeCode', null, null, 'identifierTypeCode']);
 
 const NM_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
 
