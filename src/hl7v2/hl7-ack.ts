@@ -1,7 +1,7 @@
 import { newControlId } from '../core/ids.ts';
-import { DEFAULT_ENCODING, readEncoding, type Hl7Encoding } from './hl7-encoding.ts';
+import { DEFAULT_ENCODING, encodingCharacters, readEncoding, type Hl7Encoding } from './hl7-encoding.ts';
 import { encodeEscapes, needsEscaping } from './hl7-escape.ts';
-import { createMessage, stripBom, type Hl7Message } from './hl7-message.ts';
+import { parseMessage, stripBom, type Hl7Message } from './hl7-message.ts';
 import { HL7_ERROR_TEXT, Hl7ErrorCode, type Hl7Location } from './hl7-parse-error.ts';
 import { formatHl7Timestamp } from './hl7-datatypes.ts';
 import { piece } from './hl7-segment.ts';
@@ -178,47 +178,62 @@ function erl(loc: Hl7Location, enc: Hl7Encoding): string {
  * (severity), ERR-8 (user message); earlier versions ERR-1 (ELD).
  */
 export function buildAck(original: Hl7Message | AckContext, options: AckOptions): Hl7Message {
+  return parseMessage(buildAckText(original, options));
+}
+
+/**
+ * The same ACK as ER7 text with CR terminators, built as strings: the hot path of every listener,
+ * so it avoids building a tree only to serialize it.
+ */
+export function buildAckText(original: Hl7Message | AckContext, options: AckOptions): string {
   const ctx = 'segments' in original ? ackContextOf(original) : original;
   const enc = ctx.encoding;
+  const f = enc.field;
+  const c = enc.component;
+  // Text we write (as opposed to raw ER7 we echo) is escaped; without an escape character its
+  // delimiters become spaces rather than corrupt the structure.
+  const text = (v: string): string => encodeEscapes(plain(v, enc), enc);
   const v25 = versionAtLeast(ctx.version, 2, 5);
-  const ack = createMessage({
-    messageType: ctx.triggerEvent ? `ACK${enc.component}${ctx.triggerEvent}${enc.component}ACK` : 'ACK',
-    version: ctx.version,
-    controlId: options.controlId ?? newControlId(),
-    processingId: ctx.processingId,
-    sendingApplication: options.sendingApplication ?? ctx.receivingApplication,
-    sendingFacility: options.sendingFacility ?? ctx.receivingFacility,
-    receivingApplication: ctx.sendingApplication,
-    receivingFacility: ctx.sendingFacility,
-    timestamp: options.timestamp ?? new Date(),
-    encoding: enc,
-  });
   // MSH-9.3 (message structure) exists from v2.3.1; before that an ACK is typed ACK^<trigger>.
-  if (!versionAtLeast(ctx.version, 2, 3, 1)) ack.setRaw('MSH-9', ctx.triggerEvent ? `ACK${enc.component}${ctx.triggerEvent}` : 'ACK');
-  const msa = ack.addSegment('MSA');
-  msa.setRaw('1', options.code);
-  msa.setRaw('2', ctx.controlId);
-  if (options.text !== undefined) msa.set('3', plain(options.text, enc));
+  const type = ctx.triggerEvent ? `ACK${c}${ctx.triggerEvent}${versionAtLeast(ctx.version, 2, 3, 1) ? `${c}ACK` : ''}` : 'ACK';
+  const ts = formatHl7Timestamp(options.timestamp ?? new Date());
+  const msh = [
+    'MSH' + f + encodingCharacters(enc),
+    options.sendingApplication ?? ctx.receivingApplication,
+    options.sendingFacility ?? ctx.receivingFacility,
+    ctx.sendingApplication,
+    ctx.sendingFacility,
+    // With no escape character a `+` delimiter cannot be written: send the time without its offset.
+    enc.escape === '' && needsEscaping(ts, enc) ? ts.slice(0, 14) : ts,
+    '',
+    type,
+    text(options.controlId ?? newControlId()),
+    ctx.processingId || 'P',
+    ctx.version || '2.5.1',
+  ].join(f);
+  let out = `${msh}\rMSA${f}${options.code}${f}${ctx.controlId}${options.text !== undefined ? f + text(options.text) : ''}\r`;
   for (const e of options.errors ?? []) {
-    const err = ack.addSegment('ERR');
-    const codeCwe = [e.code, HL7_ERROR_TEXT[e.code], 'HL70357'].map((x) => encodeEscapes(x, enc)).join(enc.component);
+    const fields: string[] = ['ERR'];
     if (v25) {
-      if (e.location) err.setRaw('2', erl(e.location, enc));
-      err.setRaw('3', codeCwe);
-      err.setRaw('4', e.severity ?? 'E');
-      if (e.applicationCode !== undefined) err.set('5', plain(e.applicationCode, enc));
-      if (e.message !== undefined) err.set('8', plain(e.message, enc));
+      // ERR-2 location (ERL), ERR-3 code (CWE, table 0357), ERR-4 severity, ERR-5, ERR-8.
+      fields[2] = e.location ? erl(e.location, enc) : '';
+      fields[3] = [e.code, HL7_ERROR_TEXT[e.code], 'HL70357'].map((x) => encodeEscapes(x, enc)).join(c);
+      fields[4] = e.severity ?? 'E';
+      if (e.applicationCode !== undefined) fields[5] = text(e.applicationCode);
+      if (e.message !== undefined) fields[8] = text(e.message);
     } else {
       // ERR-1 ELD: segment id ^ sequence ^ field position ^ code (CE).
       const loc = e.location;
       const eld = [loc?.segment ?? '', String(loc?.occurrence ?? loc?.sequence ?? ''), loc?.field === undefined ? '' : String(loc.field)]
         .map((x) => encodeEscapes(x, enc))
-        .join(enc.component);
+        .join(c);
       const ce = [e.code, HL7_ERROR_TEXT[e.code], 'HL70357'].map((x) => encodeEscapes(x, enc)).join(enc.subcomponent || '&');
-      err.setRaw('1', `${eld}${enc.component}${ce}`);
+      fields[1] = `${eld}${c}${ce}`;
     }
+    for (let i = 0; i < fields.length; i++) fields[i] ??= '';
+    out += `${fields.join(f)}\r`;
   }
-  return ack;
+  return out;
 }
 
 /** Parses the MSA of a reply: the code, the acknowledged control id, and the text. */

@@ -3,7 +3,7 @@ import {
   ackCodeFor,
   ackDue,
   ackRequirements,
-  buildAck,
+  buildAckText,
   buildRejectAck,
   Hl7ErrorCode,
   Hl7ParseError,
@@ -105,6 +105,6 @@ export function createAckResponder(options: AckResponderOptions = {}): (payload:
     const code = ackCodeFor(kind, outcome);
     const summary = { controlId: msg.controlId, type: [msg.messageCode, msg.triggerEvent].filter(Boolean).join('^'), version: msg.version, bytes, ack: due ? code : '-' };
     const full: InboundSummary = errorCode === undefined ? summary : { ...summary, errorCode };
-    return { reply: due ? buildAck(msg, { code, errors, ...ackIdentity }).toString({ terminator: '\r' }) : undefined, summary: full };
+    return { reply: due ? buildAckText(msg, { code, errors, ...ackIdentity }) : undefined, summary: full };
   };
 }
