@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Server as SimpleHl7Server, type TcpRequest, type TcpResponse } from 'simple-hl7';
-import { buildAck, parseMessage } from '../src/hl7v2/index.ts';
+import { createAckResponder } from '../src/mllp/hl7-ack-responder.ts';
 import { MllpServer } from '../src/mllp/mllp-server.ts';
 import { fmtInt, fmtRatio, median, quantile, table } from './harness.ts';
 import { MESSAGES } from './messages.ts';
@@ -110,13 +110,15 @@ function listenNet(server: net.Server, sockets: Set<net.Socket>): Promise<Runnin
 
 async function startOurs(mode: 'parse-ack' | 'static-ack'): Promise<RunningServer> {
   const staticAck = Buffer.from(STATIC_ACK, 'utf8');
+  // The listener's own handler: parse, then an ACK per MSH-15/MSH-16 built as text.
+  const respond = createAckResponder();
   const server = new MllpServer({
     host: '127.0.0.1',
     port: 0,
     handler:
       mode === 'static-ack'
         ? async () => staticAck
-        : async (message) => buildAck(parseMessage(message.payload), { code: 'AA' }).toString({ terminator: '\r' }),
+        : async (message) => (await respond(message.payload)).reply,
   });
   await server.listen();
   return { port: server.port, close: () => server.close() };
@@ -161,7 +163,7 @@ function startSimpleHl7(): Promise<RunningServer> {
 
 const SERVER_KINDS = {
   'net-bare': { label: 'bare node:net (reference ceiling)', start: startBareNet },
-  'ours-parse-ack': { label: 'ours: MllpServer + parseMessage + buildAck', start: () => startOurs('parse-ack') },
+  'ours-parse-ack': { label: 'ours: MllpServer + parse + ACK (createAckResponder)', start: () => startOurs('parse-ack') },
   'ours-static-ack': { label: 'ours: MllpServer, precomputed ACK', start: () => startOurs('static-ack') },
   'simple-hl7': { label: 'simple-hl7 3.3.0 TcpServer (parses, builds ACK)', start: startSimpleHl7 },
 } as const;
