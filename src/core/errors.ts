@@ -56,6 +56,14 @@ export const ErrorCodes = {
   SWB_ERR_MLLP_CLIENT_CLOSED: def('the MLLP client is closed', 503, 'permanent'),
   SWB_ERR_MLLP_HANDLER_FAILED: def('the message handler failed: {reason}', 500, 'transient'),
   SWB_ERR_MLLP_NO_CONTROL_ID: def('the outbound message has no MSH-10 control id to match its ACK: {reason}', 400, 'permanent'),
+  // Stores and the delivery queue (src/store)
+  SWB_ERR_STORE_UNAVAILABLE: def('the store is unavailable: {reason}', 503, 'transient'),
+  SWB_ERR_STORE_MIGRATION_FAILED: def('migration {version} failed: {reason}', 500, 'permanent'),
+  SWB_ERR_STORE_SCHEMA_TOO_NEW: def('the database schema is at version {found}, newer than this build knows ({known})', 500, 'permanent'),
+  SWB_ERR_STORE_NOT_FOUND: def('{kind} {id} does not exist', 404, 'permanent'),
+  SWB_ERR_STORE_BAD_URL: def('unsupported store URL {url}: use sqlite:PATH or postgres://...', 400, 'permanent'),
+  SWB_ERR_QUEUE_LEASE_LOST: def('delivery {id} is no longer leased by {owner}', 409, 'ambiguous'),
+  SWB_ERR_QUEUE_BAD_TRANSITION: def('delivery {id} is {status}; {action} is not allowed', 409, 'permanent'),
   // Configuration and CLI
   SWB_ERR_CONFIG_INVALID: def('{path} {reason}', 400, 'permanent'),
   SWB_ERR_CLI_USAGE: def('{reason}', 400, 'permanent'),

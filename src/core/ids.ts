@@ -17,3 +17,35 @@ export function newControlId(now: number = Date.now()): string {
 export function newCorrelationId(): string {
   return crypto.randomUUID();
 }
+
+let lastMs = 0;
+let seqInMs = 0;
+
+/**
+ * A message or delivery id: 48-bit time in ms + a sequence within the ms + randomness, as 26
+ * Crockford base-32 characters (ULID-shaped), so ids sort by creation time as text and as bytes.
+ */
+export function newSortableId(now: number = Date.now()): string {
+  if (now === lastMs) seqInMs++;
+  else {
+    lastMs = now;
+    seqInMs = 0;
+  }
+  const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  let time = '';
+  let t = now;
+  for (let i = 0; i < 10; i++) {
+    time = alphabet.charAt(t % 32) + time;
+    t = Math.floor(t / 32);
+  }
+  let seq = '';
+  let s = seqInMs;
+  for (let i = 0; i < 4; i++) {
+    seq = alphabet.charAt(s % 32) + seq;
+    s = Math.floor(s / 32);
+  }
+  const rnd = randomBytes(12);
+  let tail = '';
+  for (let i = 0; i < 12; i++) tail += alphabet.charAt((rnd[i] as number) % 32);
+  return time + seq + tail;
+}

@@ -1,0 +1,18 @@
+import type { DeliveryQueue } from './delivery-queue.ts';
+import type { MessageStore } from './message-store.ts';
+
+/**
+ * One opened store: the ports the engine uses, over one database. `open*Store` functions in
+ * src/store/<kind>/ run the numbered, forward-only migrations before returning.
+ */
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly messages: MessageStore;
+  readonly queue: DeliveryQueue;
+  /** The schema version after migrations. */
+  readonly schemaVersion: number;
+  close(): Promise<void>;
+}
+
+export type { DeliveryQueue } from './delivery-queue.ts';
+export type { MessageStore } from './message-store.ts';
