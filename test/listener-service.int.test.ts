@@ -75,3 +75,41 @@ test('the HL7 utilities answer JSON, and bad input gets a problem document with 
   assert.equal(((await missing.json()) as { code: string }).code, 'SWB_ERR_HTTP_NOT_FOUND');
   assert.ok(missing.headers.get('x-correlation-id'));
 });
+
+test('a sender-controlled MSH-9 cannot mint metrics series or echo content', async () => {
+  const odd = MESSAGE.replace('ADT^A01^ADT_A01', 'X0^SMITH JOHN').replace('LST-1', 'LST-3');
+  const r = await client.send(odd);
+  assert.equal(r.ack?.code, 'AA');
+  const metrics = await (await http('/metrics')).text();
+  assert.doesNotMatch(metrics, /SMITH/);
+  assert.match(metrics, /swb_mllp_messages_total\{type="other",ack="AA"\} 1/);
+});
+
+test('if the HTTP port cannot be bound, the MLLP listener does not stay up acknowledging', async () => {
+  const { createServer, connect } = await import('node:net');
+  const freePort = async (): Promise<number> => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    return port;
+  };
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const busyPort = (blocker.address() as { port: number }).port;
+  const mllpPort = await freePort();
+  await assert.rejects(
+    startListenerService({ host: '127.0.0.1', mllpPort, httpPort: busyPort, validate: false, maxFrameBytes: 1024, idleTimeoutMs: 0, logger: createLogger({ level: 'silent' }) }),
+    /EADDRINUSE/,
+  );
+  await new Promise<void>((resolve) => blocker.close(() => resolve()));
+  const outcome = await new Promise<string>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port: mllpPort });
+    socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+  });
+  assert.equal(outcome, 'ECONNREFUSED', 'the MLLP port must be closed again');
+});

@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../core/logger.ts';
-import { buildRejectAck, Hl7ErrorCode } from '../hl7v2/index.ts';
+import { isSwitchboardError } from '../core/errors.ts';
+import type { Store } from '../core/ports/store.ts';
+import { hl7IngestRecord, rawIngestRecord, type Hl7IngestOptions } from '../engine/hl7-ingest-record.ts';
+import { buildRejectAck, Hl7ErrorCode, parseMessage } from '../hl7v2/index.ts';
 import { createAckResponder, type InboundSummary } from '../mllp/hl7-ack-responder.ts';
-import { MllpServer, type MllpServerEvent } from '../mllp/mllp-server.ts';
+import { MllpServer, type MllpInboundMessage, type MllpServerEvent } from '../mllp/mllp-server.ts';
 import { buildHttpApi } from './http-api.ts';
 import { createListenerMetrics, type ListenerMetrics } from './metrics.ts';
 import { RecentMessages } from './recent-messages.ts';
@@ -18,8 +21,21 @@ export interface ListenerServiceOptions {
   readonly idleTimeoutMs: number;
   readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile?: string };
   readonly logger: Logger;
+  /**
+   * When set, every message is stored durably before its ACK is written (ARCHITECTURE.md invariant
+   * 1): valid ones as received, invalid or unparseable ones as errored with the reason.
+   */
+  readonly store?: Store;
+  /** The channel id messages are stored under (default `mllp`). */
+  readonly channelId?: string;
   /** Called with each handled message's summary (ids only). */
   readonly onHandled?: (summary: InboundSummary & { connectionId: string; receivedAt: Date }) => void;
+}
+
+const MESSAGE_TYPE = /^[A-Z0-9]{3}(\^[A-Z0-9]{2,3})?$/;
+
+function safeType(type: string): string {
+  return type === '' || MESSAGE_TYPE.test(type) ? type : 'other';
 }
 
 export interface ListenerService {
@@ -40,6 +56,49 @@ export async function startListenerService(options: ListenerServiceOptions): Pro
   const metrics = createListenerMetrics();
   const recent = new RecentMessages();
   const respond = createAckResponder({ validate: options.validate });
+  const store = options.store;
+  const channelId = options.channelId ?? 'mllp';
+
+  /** Stores then acknowledges; a store failure answers AR so the sender keeps the message. */
+  const durableRespond = async (inbound: MllpInboundMessage): Promise<{ reply: string | undefined; summary: InboundSummary; messageId?: string }> => {
+    if (store === undefined) return respond(inbound.payload);
+    const base: Hl7IngestOptions = { channelId, source: `mllp://${inbound.remoteAddress}:${inbound.remotePort}`, receivedAt: inbound.receivedAt, configRevision: 0 };
+    let called = false;
+    let messageId: string | undefined;
+    let duplicate = false;
+    const storing = createAckResponder({
+      validate: options.validate,
+      onMessage: async (message) => {
+        called = true;
+        const r = await store.messages.ingest(hl7IngestRecord(message, inbound.payload, base));
+        messageId = r.id;
+        duplicate = r.kind === 'duplicate';
+        return undefined;
+      },
+    });
+    const result = await storing(inbound.payload);
+    if (called || result.summary.errorCode === undefined) {
+      // A duplicate (same sender and MSH-10 within the window) is acknowledged again, not stored again.
+      if (duplicate) metrics.duplicates.inc();
+      return messageId === undefined ? result : { ...result, messageId };
+    }
+    // Invalid or unparseable: keep it (errored, with the reason) before answering AE/AR.
+    try {
+      let record;
+      try {
+        record = hl7IngestRecord(parseMessage(inbound.payload), inbound.payload, { ...base, dedupeWindowMs: 0 });
+      } catch {
+        record = rawIngestRecord(inbound.payload, base);
+      }
+      const r = await store.messages.ingest(record);
+      await store.messages.setStatus(r.id, 'errored', result.summary.errorCode);
+      return { ...result, messageId: r.id };
+    } catch (e) {
+      const code = isSwitchboardError(e) ? e.code : 'SWB_ERR_STORE_UNAVAILABLE';
+      const nak = buildRejectAck(inbound.payload, { hl7Code: Hl7ErrorCode.applicationInternalError, code });
+      return { reply: nak.toString({ terminator: '\r' }), summary: { ...result.summary, ack: String(nak.get('MSA-1') ?? 'AR'), errorCode: code } };
+    }
+  };
 
   const tlsOptions = options.tls
     ? {
@@ -57,7 +116,10 @@ export async function startListenerService(options: ListenerServiceOptions): Pro
     ...(tlsOptions ? { tls: tlsOptions } : {}),
     handler: async (inbound) => {
       const started = process.hrtime.bigint();
-      const { reply, summary: s } = await respond(inbound.payload);
+      const { reply, summary: raw } = await durableRespond(inbound);
+      // MSH-9 comes from the sender: keep it only when it looks like a message type, so that
+      // metrics labels stay bounded and nothing else a sender put there is echoed.
+      const s: InboundSummary = { ...raw, type: safeType(raw.type) };
       {
         metrics.messages.inc({ type: s.type || 'unparsed', ack: s.ack });
         metrics.bytes.inc(s.bytes);
@@ -109,42 +171,52 @@ export async function startListenerService(options: ListenerServiceOptions): Pro
   });
   await mllp.listen();
 
-  let http: FastifyInstance | undefined;
-  let httpUrl: string | undefined;
-  if (options.httpPort !== undefined) {
-    http = buildHttpApi({
-      registry: metrics.registry,
-      listener: {
-        get listening() {
-          return mllp.listening;
-        },
-        get port() {
-          return mllp.listening ? mllp.port : undefined;
-        },
-        tls: mllp.tls,
-        get connections() {
-          return mllp.stats.connections;
-        },
-        get received() {
-          return mllp.stats.messages;
-        },
-        recent: () => recent.list(),
-      },
-    });
-    await http.listen({ host: options.host, port: options.httpPort });
-    const addr = http.server.address();
-    const port = typeof addr === 'object' && addr !== null ? addr.port : options.httpPort;
-    httpUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  try {
+    return await withHttp(mllp);
+  } catch (e) {
+    // Without its API the service is not what the operator started: do not keep acknowledging.
+    await mllp.close();
+    throw e;
   }
 
-  return {
-    mllp,
-    http,
-    metrics,
-    httpUrl,
-    async close() {
-      await http?.close();
-      await mllp.close();
-    },
-  };
+  async function withHttp(mllp: MllpServer): Promise<ListenerService> {
+    let http: FastifyInstance | undefined;
+    let httpUrl: string | undefined;
+    if (options.httpPort !== undefined) {
+      http = buildHttpApi({
+        registry: metrics.registry,
+        listener: {
+          get listening() {
+            return mllp.listening;
+          },
+          get port() {
+            return mllp.listening ? mllp.port : undefined;
+          },
+          tls: mllp.tls,
+          get connections() {
+            return mllp.stats.connections;
+          },
+          get received() {
+            return mllp.stats.messages;
+          },
+          recent: () => recent.list(),
+        },
+      });
+      await http.listen({ host: options.host, port: options.httpPort });
+      const addr = http.server.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : options.httpPort;
+      httpUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+    }
+
+    return {
+      mllp,
+      http,
+      metrics,
+      httpUrl,
+      async close() {
+        await http?.close();
+        await mllp.close();
+      },
+    };
+  }
 }

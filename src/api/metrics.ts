@@ -5,6 +5,7 @@ export interface ListenerMetrics {
   readonly registry: Registry;
   readonly messages: Counter<'type' | 'ack'>;
   readonly bytes: Counter;
+  readonly duplicates: Counter;
   readonly connections: Gauge;
   readonly protocolErrors: Counter<'kind'>;
   readonly handleSeconds: Histogram<'ack'>;
@@ -17,6 +18,7 @@ export function createListenerMetrics(): ListenerMetrics {
     registry,
     messages: new Counter({ name: 'swb_mllp_messages_total', help: 'HL7 messages received over MLLP, by message type and ACK code', labelNames: ['type', 'ack'], registers: [registry] }),
     bytes: new Counter({ name: 'swb_mllp_received_bytes_total', help: 'payload bytes received over MLLP', registers: [registry] }),
+    duplicates: new Counter({ name: 'swb_ingest_duplicates_total', help: 'messages acknowledged again as duplicates (same sender and MSH-10 within the window)', registers: [registry] }),
     connections: new Gauge({ name: 'swb_mllp_connections', help: 'open MLLP connections', registers: [registry] }),
     protocolErrors: new Counter({ name: 'swb_mllp_protocol_errors_total', help: 'MLLP framing and connection errors, by kind', labelNames: ['kind'], registers: [registry] }),
     handleSeconds: new Histogram({

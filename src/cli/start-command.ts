@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { SwitchboardError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { startListenerService } from '../api/listener-service.ts';
+import { DEFAULT_STORE_URL, openStore } from '../store/open-store.ts';
 import { err, out } from './cli-io.ts';
 
 function port(name: string, value: string): number {
@@ -26,6 +27,12 @@ interface StartOptions {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  store: string | false;
+}
+
+/** A store URL without its password, for printing. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
 /** Stops cleanly on SIGINT/SIGTERM: close listeners, let in-flight ACKs finish. */
@@ -57,11 +64,14 @@ export function registerStartCommand(program: Command): void {
     .option('--tls-cert <file>', 'serve MLLP over TLS with this certificate (PEM)')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
+    .option('--store <url>', 'where messages are stored before they are acknowledged: sqlite:PATH or postgres://...', process.env['SWITCHBOARD_STORE'] ?? DEFAULT_STORE_URL)
+    .option('--no-store', 'acknowledge without storing (a bare listener; nothing is kept)')
     .action(async (opts: StartOptions) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: '--tls-cert/--tls-key', reason: 'must be given together' });
       }
       const logger = createLogger();
+      const store = opts.store === false ? undefined : await openStore(opts.store);
       const idle = Number(opts.idleTimeout);
       const service = await startListenerService({
         host: opts.host,
@@ -72,6 +82,7 @@ export function registerStartCommand(program: Command): void {
         idleTimeoutMs: idle === 0 ? 0 : positiveInt('--idle-timeout', opts.idleTimeout),
         ...(opts.tlsCert !== undefined && opts.tlsKey !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey, ...(opts.tlsCa !== undefined ? { caFile: opts.tlsCa } : {}) } } : {}),
         logger,
+        ...(store !== undefined ? { store } : {}),
       });
       const scheme = service.mllp.tls ? 'mllps' : 'mllp';
       const mllpUrl = `${scheme}://${opts.host}:${service.mllp.port}`;
@@ -80,6 +91,7 @@ export function registerStartCommand(program: Command): void {
           'Switchboard is running.',
           `  MLLP listener   ${mllpUrl}   (parse${opts.validate ? ', validate' : ''}, ACK)`,
           `  HTTP API        ${service.httpUrl ?? '-'}   (/healthz, /metrics, /api/v1/listener/messages)`,
+          `  Store           ${store === undefined ? 'none (--no-store): messages are not kept' : `${store.kind}, schema v${store.schemaVersion} (${opts.store === false ? '' : redactUrl(opts.store)})`}`,
           '',
           'Send it messages:',
           `  npx switchboard send <file-or-dir> --to ${mllpUrl}`,
@@ -88,6 +100,9 @@ export function registerStartCommand(program: Command): void {
         ].join('\n'),
       );
       logger.info({ mllp: mllpUrl, http: service.httpUrl }, 'started');
-      onShutdown(() => service.close());
+      onShutdown(async () => {
+        await service.close();
+        await store?.close();
+      });
     });
 }

@@ -62,6 +62,9 @@ export const ErrorCodes = {
   SWB_ERR_STORE_SCHEMA_TOO_NEW: def('the database schema is at version {found}, newer than this build knows ({known})', 500, 'permanent'),
   SWB_ERR_STORE_NOT_FOUND: def('{kind} {id} does not exist', 404, 'permanent'),
   SWB_ERR_STORE_BAD_URL: def('unsupported store URL {url}: use sqlite:PATH or postgres://...', 400, 'permanent'),
+  SWB_ERR_STORE_QUERY_FAILED: def('the store refused the operation (SQLSTATE {sqlstate}): {reason}', 500, 'permanent'),
+  SWB_ERR_STORE_BAD_CURSOR: def('the search cursor is invalid; start again without a cursor', 400, 'permanent'),
+  SWB_ERR_STORE_INVALID_RECORD: def('the record cannot be stored: {reason}', 400, 'permanent'),
   SWB_ERR_QUEUE_LEASE_LOST: def('delivery {id} is no longer leased by {owner}', 409, 'ambiguous'),
   SWB_ERR_QUEUE_BAD_TRANSITION: def('delivery {id} is {status}; {action} is not allowed', 409, 'permanent'),
   // Configuration and CLI

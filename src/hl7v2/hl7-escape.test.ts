@@ -137,3 +137,9 @@ void describe('round trip: decode(encode(s)) === s', () => {
     });
   }
 });
+
+void test('an unknown sequence keeps its closing escape, so a known one right after still decodes', () => {
+  assert.equal(decodeEscapes('\\Zfoo\\H\\Zbar\\', DEFAULT_ENCODING), '\\Zfoo\\H\\Zbar\\');
+  assert.equal(decodeEscapes('\\C2842\\E\\C2842\\', DEFAULT_ENCODING), '\\C2842\\E\\C2842\\');
+  assert.equal(decodeEscapes('\\Zfoo\\\\X41\\x', DEFAULT_ENCODING), '\\Zfoo\\Ax');
+});

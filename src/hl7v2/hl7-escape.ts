@@ -65,9 +65,16 @@ export function decodeEscapes(raw: string, enc: Hl7Encoding): string {
         else if (body.charAt(0) === '.') replacement = formatting(body);
     }
     if (replacement === undefined) {
-      // Not a sequence we know (\Zxx\ local, \Cxxyy\ / \Mxxyyzz\ character-set switches): keep it.
-      out += raw.slice(pos, end);
-      pos = end;
+      if (/^(Z[^\s]*|C[0-9A-Fa-f]{4}|M[0-9A-Fa-f]{4,6})$/.test(body)) {
+        // A sequence we do not interpret (\Zxx\ local, \Cxxyy\ / \Mxxyyzz\ character-set switches):
+        // keep it whole, closing escape included, so that it cannot open the next sequence.
+        out += raw.slice(pos, end + 1);
+        pos = end + 1;
+      } else {
+        // A stray escape character in text: keep it, and look for a sequence from the next one.
+        out += raw.slice(pos, end);
+        pos = end;
+      }
       continue;
     }
     out += raw.slice(pos, start) + replacement;

@@ -23,8 +23,39 @@ export interface SerializeOptions {
 
 const SEGMENT_ID = /^[A-Z][A-Z0-9]{2}$/;
 
+/**
+ * Segment ids already seen, keyed by their three character codes: a parse then shares one string
+ * per id instead of slicing a new one per line. At most 26 * 36 * 36 ids exist; the cap only
+ * bounds what a stream of random ids could make us hold.
+ */
+const segmentIds = new Map<number, string>();
+const SEGMENT_ID_CACHE_LIMIT = 1024;
+
+function isUpper(c: number): boolean {
+  return c >= 65 && c <= 90;
+}
+
+function isUpperOrDigit(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+}
+
 /** Checks a line's segment id; returns it or throws a located error. */
 export function segmentIdOf(line: string, enc: Hl7Encoding, sequence: number, lineNo: number): string {
+  if (line.length === 3 || (line.length > 3 && line.charAt(3) === enc.field)) {
+    // The same test as SEGMENT_ID, on char codes: this runs once per line of every message.
+    const a = line.charCodeAt(0);
+    const b = line.charCodeAt(1);
+    const c = line.charCodeAt(2);
+    if (isUpper(a) && isUpperOrDigit(b) && isUpperOrDigit(c)) {
+      const key = (a << 16) | (b << 8) | c;
+      let name = segmentIds.get(key);
+      if (name === undefined) {
+        name = line.slice(0, 3);
+        if (segmentIds.size < SEGMENT_ID_CACHE_LIMIT) segmentIds.set(key, name);
+      }
+      return name;
+    }
+  }
   const name = line.length === 3 || line.charAt(3) === enc.field ? line.slice(0, 3) : undefined;
   if (name === undefined || !SEGMENT_ID.test(name)) {
     const found = line.slice(0, Math.max(0, Math.min(line.indexOf(enc.field) === -1 ? 8 : line.indexOf(enc.field), 8)));
@@ -38,11 +69,30 @@ export function segmentIdOf(line: string, enc: Hl7Encoding, sequence: number, li
   return name;
 }
 
+/**
+ * Encodings already read, keyed by the header's delimiter text (MSH-1 and MSH-2): nearly every
+ * message of a feed declares the same ones, so they are checked once. Shared, hence frozen.
+ */
+const encodings = new Map<string, Hl7Encoding>();
+const ENCODING_CACHE_LIMIT = 64;
+
 /** Reads and checks the encoding declared by a header line (MSH, FHS or BHS). */
 export function encodingOf(line: string, lineNo: number): Hl7Encoding {
+  // readEncoding reads only MSH-1 (the 4th character) and MSH-2 (up to the next MSH-1).
+  let key: string | undefined;
+  if (line.length > 4) {
+    const end = line.indexOf(line.charAt(3), 4);
+    key = line.slice(3, end === -1 ? line.length : end);
+    const hit = encodings.get(key);
+    if (hit !== undefined) return hit;
+  }
   const enc = readEncoding(line);
   if (typeof enc === 'string') {
     throw new Hl7ParseError('SWB_ERR_HL7_BAD_ENCODING_CHARS', { reason: enc }, { segment: line.slice(0, 3), sequence: 1, field: 2, line: lineNo }, Hl7ErrorCode.dataTypeError);
+  }
+  if (key !== undefined) {
+    if (encodings.size >= ENCODING_CACHE_LIMIT) encodings.clear();
+    encodings.set(key, Object.freeze(enc));
   }
   return enc;
 }
@@ -53,6 +103,13 @@ export function notEr7Reason(text: string): string | undefined {
   if (head.startsWith('{')) return 'it looks like JSON';
   return undefined;
 }
+
+const MSH_9_1 = parsePath('MSH-9.1');
+const MSH_9_2 = parsePath('MSH-9.2');
+const MSH_9_3 = parsePath('MSH-9.3');
+const MSH_10 = parsePath('MSH-10');
+const MSH_11_1 = parsePath('MSH-11.1');
+const MSH_12_1 = parsePath('MSH-12.1');
 
 /**
  * An HL7 v2 message in ER7 form. Segments keep their raw text until edited; values are read by
@@ -80,31 +137,32 @@ export class Hl7Message {
 
   /** MSH-9.1, e.g. ADT. */
   get messageCode(): string {
-    return this.#text('MSH-9.1');
+    return this.#text(MSH_9_1);
   }
   /** MSH-9.2, e.g. A01. */
   get triggerEvent(): string {
-    return this.#text('MSH-9.2');
+    return this.#text(MSH_9_2);
   }
   /** MSH-9.3, e.g. ADT_A01 (may be empty before v2.3.1). */
   get messageStructure(): string {
-    return this.#text('MSH-9.3');
+    return this.#text(MSH_9_3);
   }
   /** MSH-10. */
   get controlId(): string {
-    return this.#text('MSH-10');
+    return this.#text(MSH_10);
   }
   /** MSH-12.1, e.g. 2.5.1. */
   get version(): string {
-    return this.#text('MSH-12.1');
+    return this.#text(MSH_12_1);
   }
   /** MSH-11.1: P, T or D. */
   get processingId(): string {
-    return this.#text('MSH-11.1');
+    return this.#text(MSH_11_1);
   }
 
-  #text(path: string): string {
-    const v = this.get(path);
+  /** `get` for a header path parsed once (these getters run for every message a listener takes). */
+  #text(p: Hl7Path): string {
+    const v = this.segment('MSH')?.get(p);
     return typeof v === 'string' ? v : '';
   }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { isSwitchboardError, type SwitchboardError } from '../core/errors.ts';
 import { fullJitterDelay, MllpClient, MllpNakError, type MllpClientOptions } from './mllp-client.ts';
@@ -272,5 +273,81 @@ describe('fullJitterDelay', () => {
     assert.equal(next.ack?.controlId, 'LOUD');
     await waitFor(() => seen.length === 2, 5000, 'both messages at the server');
     assert.deepEqual(seen, ['QUIET', 'LOUD']);
+  });
+  test('enhanced ER/NE: silence counts as accepted after noAckWaitMs, and a NAK is still returned', async (t) => {
+    const server = await startServer(t, async (m) => (m.payload.includes('BAD') ? buildTestAck(m.payload, 'CE') : undefined));
+    const client = startClient(t, server.port, { ackTimeoutMs: 60_000, noAckWaitMs: 100 });
+    const withModes = (id: string): string => testMessage(id).replace(/^(MSH(?:\|[^|\r]*){11})/, '$1|||ER|NE');
+    const ok = await client.send(withModes('QUIET1'));
+    assert.equal(ok.ack, null);
+    const bad = await client.send(withModes('BAD1'));
+    assert.equal(bad.ack?.code, 'CE');
+    assert.equal(bad.ack?.controlId, 'BAD1');
+    assert.equal(server.stats.messages, 2);
+  });
+
+  test('a second frame for an answered message (CA then AA) is dropped, not read as the next answer', async (t) => {
+    const { createServer } = await import('node:net');
+    const { encodeMllpFrame, MllpFramer } = await import('./mllp-framer.ts');
+    const open: Socket[] = [];
+    const raw = createServer((socket) => {
+      open.push(socket);
+      const framer = new MllpFramer({
+        maxFrameBytes: 1024 * 1024,
+        onFrame: (payload) => {
+          const text = payload.toString('utf8');
+          // Enhanced AL/AL on one connection: the commit ACK, then the application ACK.
+          socket.write(Buffer.concat([encodeMllpFrame(buildTestAck(text, 'CA')), encodeMllpFrame(buildTestAck(text, 'AA'))]));
+        },
+      });
+      socket.on('data', (d: Buffer) => framer.push(d));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    t.after(async () => {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => raw.close(() => resolve()));
+    });
+    const port = (raw.address() as { port: number }).port;
+    const client = startClient(t, port, { poolSize: 1 });
+    for (const id of ['E1', 'E2', 'E3']) {
+      const reply = await client.send(testMessage(id).replace(/^(MSH(?:\|[^|\r]*){11})/, '$1|||AL|AL'));
+      assert.equal(reply.ack?.code, 'CA');
+      assert.equal(reply.ack?.controlId, id);
+    }
+    assert.equal(client.stats.mismatches, 0);
+  });
+
+  test('a no-ACK message to a peer that stops reading fails (ambiguous) instead of hanging, and close() returns', async (t) => {
+    const { createServer } = await import('node:net');
+    const sockets: Socket[] = [];
+    const raw = createServer((socket) => {
+      socket.pause(); // never reads
+      sockets.push(socket);
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    t.after(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => raw.close(() => resolve()));
+    });
+    const port = (raw.address() as { port: number }).port;
+    const client = new MllpClient({ host: '127.0.0.1', port, ackTimeoutMs: 500, maxFrameBytes: 64 * 1024 * 1024 });
+    const big = testMessage('BIG', 'x'.repeat(32 * 1024 * 1024)).replace(/^(MSH(?:\|[^|\r]*){11})/, '$1|||NE|NE');
+    await rejectsWith(client.send(big), 'SWB_ERR_MLLP_ACK_TIMEOUT', 'ambiguous');
+    await client.close();
+  });
+
+  test('close() does not wait out a reconnect backoff', async (t) => {
+    const client = new MllpClient({ host: '127.0.0.1', port: 1, connectTimeoutMs: 1000, reconnect: { initialDelayMs: 120_000, maxDelayMs: 120_000 } });
+    await rejectsWith(client.send(testMessage('NOPE1')), 'SWB_ERR_MLLP_CONNECT_FAILED', 'transient');
+    // The next connect waits a backoff of up to 2 minutes; close() must cut it short.
+    const second = client.send(testMessage('NOPE2')).catch((e: unknown) => e);
+    await sleep(50);
+    const guard = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 10_000).unref());
+    const closed = await Promise.race([client.close().then(() => 'closed'), guard]);
+    assert.equal(closed, 'closed');
+    const error = await second;
+    assert.ok(isSwitchboardError(error));
+    t.diagnostic(`second send ended with ${error.code}`);
   });
 });

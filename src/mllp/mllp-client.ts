@@ -50,6 +50,11 @@ export interface MllpClientOptions {
   readonly poolSize?: number;
   /** Time allowed for the ACK once the message is written (default 30 s). */
   readonly ackTimeoutMs?: number;
+  /**
+   * For a message that asks for an ACK only on error (enhanced mode, MSH-15/MSH-16 NE or ER): how
+   * long silence is awaited before it counts as accepted (default 1 s, at most ackTimeoutMs).
+   */
+  readonly noAckWaitMs?: number;
   /** Time allowed for TCP connect and the TLS handshake (default 10 s). */
   readonly connectTimeoutMs?: number;
   /** Backoff between connect attempts after failures (exponential, full jitter). */
@@ -133,6 +138,7 @@ interface ResolvedClientOptions {
   readonly target: string;
   readonly poolSize: number;
   readonly ackTimeoutMs: number;
+  readonly noAckWaitMs: number;
   readonly connectTimeoutMs: number;
   readonly reconnectInitialMs: number;
   readonly reconnectMaxMs: number;
@@ -158,6 +164,7 @@ function resolveOptions(o: MllpClientOptions): ResolvedClientOptions {
     target: `${o.tls === undefined ? 'mllp' : 'mllps'}://${o.host}:${o.port}`,
     poolSize: int('poolSize', o.poolSize, 1, 1),
     ackTimeoutMs: int('ackTimeoutMs', o.ackTimeoutMs, 30_000, 1),
+    noAckWaitMs: Math.min(int('noAckWaitMs', o.noAckWaitMs, 1000, 1), o.ackTimeoutMs ?? 30_000),
     connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1),
     reconnectInitialMs: int('reconnect.initialDelayMs', o.reconnect?.initialDelayMs, 250, 0),
     reconnectMaxMs: int('reconnect.maxDelayMs', o.reconnect?.maxDelayMs, 30_000, 0),
@@ -211,6 +218,12 @@ export class MllpClient {
   readonly #slots: PoolSlot[];
   #waiters: Waiter[] = [];
   readonly #connects = new Set<Promise<void>>();
+  /** Settles when close() is called, to cut backoff waits short. */
+  readonly #closing = (() => {
+    let resolve: () => void = () => undefined;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  })();
   #closed = false;
   #nextConnection = 0;
   #sent = 0;
@@ -258,11 +271,16 @@ export class MllpClient {
     const startedAt = new Date();
     const lease = await this.#acquire();
     const writtenAt = Date.now();
-    if (sent.acceptAck === 'NE' && sent.applicationAck === 'NE') {
+    const quiet = (v: string): boolean => v === 'NE' || v === 'ER';
+    // Enhanced mode (HL7 v2.5.1 ch.2 2.9.2): NE/NE asks for no ACK at all; NE or ER in both fields
+    // asks for one only on error, so silence for a moment means accepted.
+    const noAckAtAll = sent.acceptAck === 'NE' && sent.applicationAck === 'NE';
+    const nakOnly = !noAckAtAll && quiet(sent.acceptAck) && quiet(sent.applicationAck);
+    if (noAckAtAll) {
       // No ACK will come: the message is done once written.
       try {
         this.#sent += 1;
-        await lease.conn.post(frame);
+        await lease.conn.post(frame, controlId);
       } catch (error) {
         this.#countFailure(error);
         this.#release(lease);
@@ -272,16 +290,20 @@ export class MllpClient {
       const doneAt = Date.now();
       return { raw: '', ack: null, controlId, connectionId: lease.conn.id, attempts: 1, timing: { startedAt, queuedMs: writtenAt - startedAt.getTime(), roundTripMs: doneAt - writtenAt, totalMs: doneAt - startedAt.getTime() } };
     }
-    let rawReply: Buffer;
+    let rawReply: Buffer | null;
     try {
       this.#sent += 1;
-      rawReply = await lease.conn.exchange(frame);
+      rawReply = await lease.conn.exchange(frame, controlId, nakOnly ? this.#opts.noAckWaitMs : undefined);
     } catch (error) {
       this.#countFailure(error);
       this.#release(lease);
       throw error;
     }
     const repliedAt = Date.now();
+    if (rawReply === null) {
+      this.#release(lease);
+      return { raw: '', ack: null, controlId, connectionId: lease.conn.id, attempts: 1, timing: { startedAt, queuedMs: writtenAt - startedAt.getTime(), roundTripMs: repliedAt - writtenAt, totalMs: repliedAt - startedAt.getTime() } };
+    }
     this.#replies += 1;
     const raw = rawReply.toString(this.#opts.encoding);
     const peek = peekEr7(raw);
@@ -366,6 +388,7 @@ export class MllpClient {
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
+      this.#closing.resolve();
       const waiters = this.#waiters;
       this.#waiters = [];
       for (const w of waiters) w.reject(new SwitchboardError('SWB_ERR_MLLP_CLIENT_CLOSED'));
@@ -430,7 +453,16 @@ export class MllpClient {
   async #connect(slot: PoolSlot, waiter: Waiter): Promise<void> {
     const o = this.#opts;
     const delay = slot.nextAttemptAt - Date.now();
-    if (delay > 0) await sleep(delay);
+    // The backoff wait ends early when the client closes, so close() never waits it out.
+    if (delay > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        void this.#closing.promise.then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
     if (this.#closed) {
       slot.connecting = false;
       waiter.reject(new SwitchboardError('SWB_ERR_MLLP_CLIENT_CLOSED'));
@@ -472,10 +504,16 @@ export class MllpClient {
 }
 
 interface PendingExchange {
-  readonly resolve: (reply: Buffer) => void;
+  readonly resolve: (reply: Buffer | null) => void;
   readonly reject: (error: SwitchboardError) => void;
   readonly timer: NodeJS.Timeout;
+  readonly controlId: string;
+  /** A write that expects no reply (post). */
+  readonly post?: boolean;
 }
+
+/** How many answered control ids a connection remembers, to drop their late or second frames. */
+const RECENT_IDS = 16;
 
 /** One socket carrying one message at a time. */
 class ClientConnection {
@@ -487,6 +525,8 @@ class ClientConnection {
   readonly #framer: MllpFramer;
   #pending: PendingExchange | undefined;
   #alive = true;
+  /** Control ids already answered (or sent without an ACK) on this connection. */
+  readonly #recent: string[] = [];
 
   static open(o: ResolvedClientOptions, id: string): Promise<ClientConnection> {
     return new Promise<ClientConnection>((resolve, reject) => {
@@ -541,27 +581,63 @@ class ClientConnection {
     return this.#alive && !this.#socket.destroyed;
   }
 
-  /** Writes one framed message and resolves with the next frame received. */
-  exchange(frame: Buffer): Promise<Buffer> {
+  /**
+   * Writes one framed message and resolves with its reply frame. With `silenceMs`, the message is
+   * one whose sender asked for no positive ACK (enhanced mode, MSH-15/MSH-16 NE or ER): silence for
+   * that long means accepted and resolves null; a NAK arriving earlier still resolves with it.
+   */
+  exchange(frame: Buffer, controlId: string, silenceMs?: number): Promise<Buffer | null> {
     if (this.#pending !== undefined) throw new Error('MLLP allows one message in flight per connection');
     if (!this.alive) return Promise.reject(new SwitchboardError('SWB_ERR_MLLP_CONNECTION_LOST', { target: this.#opts.target }));
-    return new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // Destroyed, not reused: a late ACK must not be matched to the next message.
-        this.#fail(new SwitchboardError('SWB_ERR_MLLP_ACK_TIMEOUT', { target: this.#opts.target, ms: this.#opts.ackTimeoutMs }));
-      }, this.#opts.ackTimeoutMs);
-      this.#pending = { resolve, reject, timer };
+    return new Promise<Buffer | null>((resolve, reject) => {
+      const timer =
+        silenceMs === undefined
+          ? setTimeout(() => {
+              // Destroyed, not reused: a late ACK must not be matched to the next message.
+              this.#fail(new SwitchboardError('SWB_ERR_MLLP_ACK_TIMEOUT', { target: this.#opts.target, ms: this.#opts.ackTimeoutMs }));
+            }, this.#opts.ackTimeoutMs)
+          : setTimeout(() => {
+              this.#pending = undefined;
+              this.#remember(controlId);
+              resolve(null);
+            }, silenceMs);
+      this.#pending = { resolve, reject, timer, controlId };
       this.#socket.write(frame);
     });
   }
 
-  /** Writes one framed message that expects no reply; resolves once the socket has taken it. */
-  post(frame: Buffer): Promise<void> {
+  /**
+   * Writes one framed message that expects no reply at all (MSH-15 and MSH-16 NE); resolves once
+   * the socket has taken it, or fails (ambiguous) when it has not within the ACK timeout.
+   */
+  post(frame: Buffer, controlId: string): Promise<void> {
     if (this.#pending !== undefined) throw new Error('MLLP allows one message in flight per connection');
     if (!this.alive) return Promise.reject(new SwitchboardError('SWB_ERR_MLLP_CONNECTION_LOST', { target: this.#opts.target }));
     return new Promise<void>((resolve, reject) => {
-      this.#socket.write(frame, (error) => (error ? reject(new SwitchboardError('SWB_ERR_MLLP_CONNECTION_LOST', { target: this.#opts.target }, { cause: error })) : resolve()));
+      const timer = setTimeout(() => {
+        // A peer that stops reading: the write never completes. Give up on this connection.
+        this.#pending = undefined;
+        this.destroy();
+        reject(new SwitchboardError('SWB_ERR_MLLP_ACK_TIMEOUT', { target: this.#opts.target, ms: this.#opts.ackTimeoutMs }));
+      }, this.#opts.ackTimeoutMs);
+      // Held as pending so that a close settles it; a frame arriving meanwhile is not its answer.
+      this.#pending = { resolve: () => undefined, reject, timer, controlId, post: true };
+      this.#socket.write(frame, (error) => {
+        if (this.#pending?.timer !== timer) return;
+        clearTimeout(timer);
+        this.#pending = undefined;
+        if (error) reject(new SwitchboardError('SWB_ERR_MLLP_CONNECTION_LOST', { target: this.#opts.target }, { cause: error }));
+        else {
+          this.#remember(controlId);
+          resolve();
+        }
+      });
     });
+  }
+
+  #remember(controlId: string): void {
+    this.#recent.push(controlId);
+    if (this.#recent.length > RECENT_IDS) this.#recent.shift();
   }
 
   /** Graceful close (FIN). */
@@ -578,6 +654,12 @@ class ClientConnection {
   }
 
   #onFrame(payload: Buffer): void {
+    // While a no-ACK message is being written, any frame is about an earlier message: drop it.
+    if (this.#pending?.post === true) return;
+    // A second frame for a message already answered here (a CA then an AA in enhanced mode, or an
+    // ACK from a receiver that acknowledges even NE/NE) is dropped, not taken for the next answer.
+    const answers = peekEr7(payload.toString(this.#opts.encoding)).msa?.controlId;
+    if (answers !== undefined && answers !== this.#pending?.controlId && this.#recent.includes(answers)) return;
     const pending = this.#pending;
     if (pending === undefined) {
       // A frame nobody asked for: the peer is out of step with us, so the stream is not trusted.
@@ -586,6 +668,7 @@ class ClientConnection {
     }
     this.#pending = undefined;
     clearTimeout(pending.timer);
+    this.#remember(pending.controlId);
     pending.resolve(payload);
   }
 

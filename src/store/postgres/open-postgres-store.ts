@@ -1,0 +1,89 @@
+import pg from 'pg';
+import type { Store } from '../../core/ports/store.ts';
+import { PostgresDeliveryQueue } from './postgres-delivery-queue.ts';
+import { PostgresMessageStore } from './postgres-message-store.ts';
+import { quoteSchema, runPostgresMigrations } from './postgres-migrations.ts';
+import { toStoreError } from './postgres-transaction.ts';
+
+export interface PostgresStoreOptions {
+  readonly url: string;
+  /** Created if missing; every pooled connection uses it as its search_path. Default `switchboard`. */
+  readonly schema?: string;
+  /** Connections in the pool (default 10). */
+  readonly poolSize?: number;
+  /** The store's clock for updatedAt, leases and claims (tests pass a fake one). */
+  readonly clock?: () => Date;
+}
+
+/** The opened PostgreSQL store; `migrationsApplied` says how many migrations this open ran. */
+export interface PostgresStore extends Store {
+  readonly kind: 'postgres';
+  readonly messages: PostgresMessageStore;
+  readonly queue: PostgresDeliveryQueue;
+  readonly migrationsApplied: number;
+}
+
+/**
+ * Opens the PostgreSQL store (scale-out, ARCHITECTURE.md "Storage"): a pool whose connections all
+ * use `schema`, migrated before this returns. Migrations run under an advisory lock, so several
+ * engine processes opening at once migrate once.
+ */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
+  const schema = options.schema ?? 'switchboard';
+  const quoted = quoteSchema(schema);
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    // Set at connection start-up, so no query ever runs before the search_path is in place.
+    options: `-c search_path=${quoted}`,
+  });
+  // An idle connection dropped by the server is discarded by the pool; the next query reports the
+  // failure to its caller. Without a listener the 'error' event would end the process.
+  pool.on('error', () => undefined);
+
+  let migrated: { schemaVersion: number; applied: number };
+  try {
+    const client = await pool.connect();
+    try {
+      migrated = await runPostgresMigrations(client, schema);
+    } finally {
+      client.release();
+    }
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw toStoreError(error);
+  }
+
+  const clock = options.clock ?? ((): Date => new Date());
+  const messages = new PostgresMessageStore(pool, clock);
+  const queue = new PostgresDeliveryQueue(pool, clock);
+  let closing: Promise<void> | undefined;
+  return {
+    kind: 'postgres',
+    messages,
+    queue,
+    schemaVersion: migrated.schemaVersion,
+    migrationsApplied: migrated.applied,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        try {
+          await messages.close();
+        } finally {
+          await pool.end();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Drops a schema and everything in it (tests use a random schema per run). */
+export async function dropPostgresSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${quoteSchema(schema)} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}

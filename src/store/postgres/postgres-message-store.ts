@@ -1,0 +1,392 @@
+import type pg from 'pg';
+import { SwitchboardError } from '../../core/errors.ts';
+import { newSortableId } from '../../core/ids.ts';
+import type {
+  IngestRecord,
+  IngestResult,
+  MessageEvent,
+  MessagePage,
+  MessageQuery,
+  MessageStatus,
+  MessageStore,
+  MessageSummary,
+  PruneRequest,
+  StoredMessage,
+} from '../../core/ports/message-store.ts';
+import { queryRows, toStoreError, withTransaction } from './postgres-transaction.ts';
+
+/** Rows per group-commit transaction. */
+const MAX_BATCH = 256;
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 500;
+const DEFAULT_PRUNE_STATUSES: readonly MessageStatus[] = ['received', 'filtered', 'queued', 'delivered', 'resolved'];
+
+interface PendingIngest {
+  readonly record: IngestRecord;
+  readonly resolve: (result: IngestResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** What one batch decided for each of its records. */
+type Plan =
+  | { readonly kind: 'insert'; readonly id: string }
+  | { readonly kind: 'same-as'; readonly owner: number }
+  | { readonly kind: 'defer' };
+
+interface MessageRow {
+  id: string;
+  channel_id: string;
+  content?: string | null;
+  content_bytes: number | null;
+  content_type: StoredMessage['contentType'];
+  received_at: Date;
+  source: string;
+  message_type: string | null;
+  control_id: string | null;
+  sending_facility: string | null;
+  ordering_key: string | null;
+  patient_ids: string[];
+  correlation_id: string;
+  config_revision: number;
+  status: MessageStatus;
+  status_reason: string | null;
+  updated_at: Date;
+}
+
+const SUMMARY_COLUMNS = `m.id, m.channel_id, m.content_bytes, m.content_type, m.received_at, m.source, m.message_type,
+  m.control_id, m.sending_facility, m.ordering_key, m.patient_ids, m.correlation_id, m.config_revision, m.status,
+  m.status_reason, m.updated_at`;
+
+const opt = (v: string | null): string | undefined => v ?? undefined;
+
+function toSummary(row: MessageRow): MessageSummary {
+  return {
+    id: row.id,
+    channelId: row.channel_id,
+    contentType: row.content_type,
+    receivedAt: row.received_at,
+    source: row.source,
+    messageType: opt(row.message_type),
+    controlId: opt(row.control_id),
+    sendingFacility: opt(row.sending_facility),
+    orderingKey: opt(row.ordering_key),
+    patientIds: row.patient_ids,
+    correlationId: row.correlation_id,
+    configRevision: row.config_revision,
+    status: row.status,
+    statusReason: opt(row.status_reason),
+    updatedAt: row.updated_at,
+    contentBytes: row.content_bytes ?? undefined,
+  };
+}
+
+function toStored(row: MessageRow): StoredMessage {
+  const { contentBytes: _bytes, ...summary } = toSummary(row);
+  return { ...summary, content: row.content ?? undefined };
+}
+
+/** Opaque keyset cursor: the last item's (receivedAt, id), base64url. */
+function encodeCursor(item: { receivedAt: Date; id: string }): string {
+  return Buffer.from(JSON.stringify([item.receivedAt.getTime(), item.id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { receivedAt: Date; id: string } {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && Number.isFinite(value[0]) && typeof value[1] === 'string') {
+      return { receivedAt: new Date(value[0] as number), id: value[1] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new SwitchboardError('SWB_ERR_STORE_BAD_CURSOR');
+}
+
+/**
+ * The search statement: every filter is an indexed predicate, pages are keyset pages on
+ * (received_at desc, id desc), and one extra row says whether another page follows. Exported so
+ * that a test can EXPLAIN exactly what search runs.
+ */
+export function buildSearchSql(query: MessageQuery): { sql: string; params: unknown[]; limit: number } {
+  const params: unknown[] = [];
+  const p = (value: unknown): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const where: string[] = [];
+  if (query.channelId !== undefined) where.push(`m.channel_id = ${p(query.channelId)}`);
+  if (query.status !== undefined) {
+    if (typeof query.status === 'string') where.push(`m.status = ${p(query.status)}`);
+    else where.push(`m.status = ANY(${p(query.status)}::text[])`);
+  }
+  if (query.messageType !== undefined) where.push(`m.message_type = ${p(query.messageType)}`);
+  if (query.controlId !== undefined) where.push(`m.control_id = ${p(query.controlId)}`);
+  if (query.correlationId !== undefined) where.push(`m.correlation_id = ${p(query.correlationId)}`);
+  if (query.patientId !== undefined) {
+    where.push(`m.id IN (SELECT pi.message_id FROM message_patient_ids pi WHERE pi.patient_id = ${p(query.patientId)})`);
+  }
+  if (query.from !== undefined) where.push(`m.received_at >= ${p(query.from)}`);
+  if (query.to !== undefined) where.push(`m.received_at < ${p(query.to)}`);
+  if (query.text !== undefined && query.text.trim() !== '') {
+    // plainto_tsquery ignores operators in user text: every word must match (AND).
+    where.push(`m.content_tsv @@ plainto_tsquery('simple', ${p(query.text)})`);
+  }
+  if (query.cursor !== undefined) {
+    const after = decodeCursor(query.cursor);
+    where.push(`(m.received_at, m.id) < (${p(after.receivedAt)}::timestamptz, ${p(after.id)}::text)`);
+  }
+  const limit = Math.min(MAX_LIMIT, Math.max(1, Math.floor(query.limit ?? DEFAULT_LIMIT)));
+  const sql = `SELECT ${SUMMARY_COLUMNS} FROM messages m
+    ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY m.received_at DESC, m.id DESC LIMIT ${limit + 1}`;
+  return { sql, params, limit };
+}
+
+/**
+ * MessageStore on PostgreSQL. Ingest uses group commit: concurrent calls queue up and are written
+ * together, one transaction per flush (at most 256 rows), each promise resolving after COMMIT. A
+ * flush starts as soon as the previous one finished. If a batch fails, its rows are retried one per
+ * transaction so that one bad row fails alone.
+ */
+export class PostgresMessageStore implements MessageStore {
+  /** Ingest transactions committed so far (tests check that concurrent ingests share commits). */
+  flushCount = 0;
+  private readonly queue: PendingIngest[] = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  ingest(record: IngestRecord): Promise<IngestResult> {
+    if (this.closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the store is closed' }));
+    return new Promise<IngestResult>((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      this.startFlushing();
+    });
+  }
+
+  /** Resolves when every ingest queued so far is committed (or failed). */
+  async flush(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing;
+  }
+
+  private startFlushing(): void {
+    if (this.flushing !== undefined) return;
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = undefined;
+      if (this.queue.length > 0) this.startFlushing();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    // Yield once so that a synchronous burst of ingest() calls lands in the first batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      await this.writeBatch(batch);
+    }
+  }
+
+  private async writeBatch(batch: PendingIngest[]): Promise<void> {
+    let results: (IngestResult | undefined)[];
+    try {
+      results = await withTransaction(this.pool, (client) => this.insertBatch(client, batch.map((p) => p.record)));
+      this.flushCount++;
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]?.reject(toStoreError(error));
+        return;
+      }
+      // Isolate the bad row: one transaction per record, in order.
+      for (const item of batch) await this.writeBatch([item]);
+      return;
+    }
+    const deferred: PendingIngest[] = [];
+    batch.forEach((item, i) => {
+      const result = results[i];
+      if (result === undefined) deferred.push(item);
+      else item.resolve(result);
+    });
+    // Records whose dedupe key was taken by an earlier record of this batch, outside its window:
+    // they go first in the next flush, which sees the committed key.
+    this.queue.unshift(...deferred);
+  }
+
+  /** Writes one batch inside a transaction; undefined marks a record deferred to the next batch. */
+  private async insertBatch(client: pg.PoolClient, records: readonly IngestRecord[]): Promise<(IngestResult | undefined)[]> {
+    // 1. Dedupe inside the batch: the first record of a key owns it.
+    const plans: Plan[] = [];
+    const owners = new Map<string, number>();
+    records.forEach((record, i) => {
+      const key = record.dedupeKey;
+      const owner = key === undefined ? undefined : owners.get(key);
+      if (key === undefined || owner === undefined) {
+        if (key !== undefined) owners.set(key, i);
+        plans.push({ kind: 'insert', id: newSortableId() });
+        return;
+      }
+      const first = records[owner] as IngestRecord;
+      const window = record.dedupeWindowMs;
+      if (window === undefined || record.receivedAt.getTime() - first.receivedAt.getTime() < window) plans.push({ kind: 'same-as', owner });
+      else plans.push({ kind: 'defer' });
+    });
+
+    // 2. Claim dedupe keys against the table: insert, or replace a key older than the window.
+    //    Keys not claimed are duplicates of the committed holder (a concurrent holder is waited for).
+    const duplicates = new Map<string, { id: string; firstSeen: Date }>();
+    const keyed = records.flatMap((record, i) => {
+      const plan = plans[i];
+      return record.dedupeKey !== undefined && plan?.kind === 'insert' ? [{ record, id: plan.id }] : [];
+    });
+    if (keyed.length > 0) {
+      const claimed = await client.query<{ key: string }>(
+        `WITH input AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[]) AS t(key, message_id, first_seen, window_ms))
+         INSERT INTO dedupe_keys AS d (key, message_id, first_seen)
+         SELECT key, message_id, first_seen FROM input
+         ON CONFLICT (key) DO UPDATE SET message_id = EXCLUDED.message_id, first_seen = EXCLUDED.first_seen
+         WHERE d.first_seen <= EXCLUDED.first_seen
+           - (SELECT i.window_ms FROM input i WHERE i.key = EXCLUDED.key) * interval '1 millisecond'
+         RETURNING key`,
+        [keyed.map((k) => k.record.dedupeKey), keyed.map((k) => k.id), keyed.map((k) => k.record.receivedAt), keyed.map((k) => k.record.dedupeWindowMs ?? null)],
+      );
+      const won = new Set(claimed.rows.map((r) => r.key));
+      const lost = keyed.map((k) => k.record.dedupeKey as string).filter((key) => !won.has(key));
+      if (lost.length > 0) {
+        const holders = await client.query<{ key: string; message_id: string; first_seen: Date }>(
+          'SELECT key, message_id, first_seen FROM dedupe_keys WHERE key = ANY($1::text[])',
+          [lost],
+        );
+        for (const row of holders.rows) duplicates.set(row.key, { id: row.message_id, firstSeen: row.first_seen });
+      }
+    }
+
+    // 3. Insert the messages that are not duplicates, in one multi-row statement.
+    const results: (IngestResult | undefined)[] = plans.map((plan, i) => {
+      if (plan.kind !== 'insert') return undefined;
+      const key = records[i]?.dedupeKey;
+      const dup = key === undefined ? undefined : duplicates.get(key);
+      return dup === undefined ? { kind: 'stored', id: plan.id } : { kind: 'duplicate', id: dup.id, firstSeen: dup.firstSeen };
+    });
+    const rows = records.flatMap((record, i) => {
+      const result = results[i];
+      return result?.kind === 'stored' ? [{ record, id: result.id }] : [];
+    });
+    if (rows.length > 0) {
+      const now = this.clock();
+      await client.query(
+        `INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
+           control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, updated_at)
+         SELECT id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
+           control_id, sending_facility, ordering_key, patient_ids::jsonb, correlation_id, config_revision, 'received', $15
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
+           $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int[])
+           AS t(id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
+             control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision)`,
+        [
+          rows.map((r) => r.id),
+          rows.map((r) => r.record.channelId),
+          rows.map((r) => r.record.content),
+          rows.map((r) => Buffer.byteLength(r.record.content, 'utf8')),
+          rows.map((r) => r.record.contentType),
+          rows.map((r) => r.record.receivedAt),
+          rows.map((r) => r.record.source),
+          rows.map((r) => r.record.messageType ?? null),
+          rows.map((r) => r.record.controlId ?? null),
+          rows.map((r) => r.record.sendingFacility ?? null),
+          rows.map((r) => r.record.orderingKey ?? null),
+          rows.map((r) => JSON.stringify(r.record.patientIds ?? [])),
+          rows.map((r) => r.record.correlationId),
+          rows.map((r) => r.record.configRevision),
+          now,
+        ],
+      );
+      const pairs = rows.flatMap((r) => [...new Set(r.record.patientIds ?? [])].map((patientId) => [r.id, patientId] as const));
+      if (pairs.length > 0) {
+        await client.query(
+          `INSERT INTO message_patient_ids (message_id, patient_id)
+           SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
+          [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+        );
+      }
+    }
+
+    // 4. Records that repeat a key owned earlier in this batch share the owner's outcome.
+    plans.forEach((plan, i) => {
+      if (plan.kind !== 'same-as') return;
+      const owner = results[plan.owner];
+      const first = records[plan.owner] as IngestRecord;
+      if (owner?.kind === 'stored') results[i] = { kind: 'duplicate', id: owner.id, firstSeen: first.receivedAt };
+      else if (owner?.kind === 'duplicate') results[i] = owner;
+    });
+    return results;
+  }
+
+  async get(id: string): Promise<StoredMessage | undefined> {
+    const result = await queryRows<MessageRow>(this.pool, `SELECT ${SUMMARY_COLUMNS}, m.content FROM messages m WHERE m.id = $1`, [id]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : toStored(row);
+  }
+
+  async search(query: MessageQuery): Promise<MessagePage> {
+    const { sql, params, limit } = buildSearchSql(query);
+    const result = await queryRows<MessageRow>(this.pool, sql, params);
+    const items = result.rows.slice(0, limit).map(toSummary);
+    const last = items[items.length - 1];
+    return { items, nextCursor: result.rows.length > limit && last !== undefined ? encodeCursor(last) : undefined };
+  }
+
+  async setStatus(id: string, status: MessageStatus, reason?: string): Promise<void> {
+    const result = await queryRows(this.pool, 'UPDATE messages SET status = $2, status_reason = $3, updated_at = $4 WHERE id = $1', [
+      id,
+      status,
+      reason ?? null,
+      this.clock(),
+    ]);
+    if (result.rowCount === 0) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'message', id });
+  }
+
+  async appendEvent(event: MessageEvent): Promise<void> {
+    await queryRows(this.pool, 'INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES ($1, $2, $3, $4, $5)', [
+      event.messageId,
+      event.deliveryId ?? null,
+      event.at,
+      event.type,
+      event.detail === undefined ? null : JSON.stringify(event.detail),
+    ]);
+  }
+
+  async events(messageId: string): Promise<MessageEvent[]> {
+    const result = await queryRows<{ message_id: string; delivery_id: string | null; at: Date; type: string; detail: Record<string, string | number | boolean | null> | null }>(
+      this.pool,
+      'SELECT message_id, delivery_id, at, type, detail FROM message_events WHERE message_id = $1 ORDER BY at, id',
+      [messageId],
+    );
+    return result.rows.map((row) => ({
+      messageId: row.message_id,
+      ...(row.delivery_id !== null ? { deliveryId: row.delivery_id } : {}),
+      at: row.at,
+      type: row.type,
+      ...(row.detail !== null ? { detail: row.detail } : {}),
+    }));
+  }
+
+  async pruneContent(request: PruneRequest): Promise<number> {
+    const result = await queryRows(
+      this.pool,
+      `UPDATE messages SET content = NULL, content_bytes = NULL
+       WHERE channel_id = $1 AND received_at < $2 AND status = ANY($3::text[]) AND content IS NOT NULL`,
+      [request.channelId, request.receivedBefore, request.statuses ?? DEFAULT_PRUNE_STATUSES],
+    );
+    return result.rowCount ?? 0;
+  }
+
+  /** Flushes queued ingests; refuses new ones. The pool is ended by the Store that owns it. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+}

@@ -1,0 +1,338 @@
+import type Database from 'better-sqlite3';
+import { SwitchboardError } from '../../core/errors.ts';
+import type { FailureClass } from '../../core/errors.ts';
+import { newSortableId } from '../../core/ids.ts';
+import type {
+  AttemptOutcome,
+  ClaimRequest,
+  Delivery,
+  DeliveryAttempt,
+  DeliveryQueue,
+  DeliveryStatus,
+  FailureOutcome,
+  NewDelivery,
+  QueueStats,
+} from '../../core/ports/delivery-queue.ts';
+import type { MessageStatus } from '../../core/ports/message-store.ts';
+import { guarded } from './sqlite-store-errors.ts';
+
+interface DeliveryRow {
+  seq: number;
+  id: string;
+  message_id: string;
+  destination: string;
+  ordering_key: string | null;
+  payload: string;
+  idempotency_key: string;
+  status: string;
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  last_error_code: string | null;
+  last_failure_class: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface AttemptRow {
+  delivery_id: string;
+  attempt: number;
+  started_at: number;
+  finished_at: number;
+  outcome: string;
+  error_code: string | null;
+  response: string | null;
+}
+
+/** Statuses that still count against a destination's depth. */
+const UNFINISHED = `('pending', 'leased', 'failed', 'ambiguous')`;
+/** The exception queue. */
+const EXCEPTION = `('failed', 'ambiguous', 'parked')`;
+
+const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+
+function deliveryOf(row: DeliveryRow): Delivery {
+  return {
+    id: row.id,
+    messageId: row.message_id,
+    destination: row.destination,
+    orderingKey: orUndefined(row.ordering_key),
+    payload: row.payload,
+    idempotencyKey: row.idempotency_key,
+    status: row.status as DeliveryStatus,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    nextAttemptAt: new Date(row.next_attempt_at),
+    leaseOwner: orUndefined(row.lease_owner),
+    leaseExpiresAt: row.lease_expires_at === null ? undefined : new Date(row.lease_expires_at),
+    lastErrorCode: orUndefined(row.last_error_code),
+    lastFailureClass: orUndefined(row.last_failure_class) as FailureClass | undefined,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+function attemptOf(row: AttemptRow): DeliveryAttempt {
+  return {
+    deliveryId: row.delivery_id,
+    attempt: row.attempt,
+    startedAt: new Date(row.started_at),
+    finishedAt: new Date(row.finished_at),
+    outcome: row.outcome as DeliveryAttempt['outcome'],
+    ...(row.error_code !== null ? { errorCode: row.error_code } : {}),
+    ...(row.response !== null ? { response: row.response } : {}),
+  };
+}
+
+function invalidDelivery(d: NewDelivery): string | undefined {
+  if (typeof d.destination !== 'string' || d.destination === '') return 'destination must be a non-empty string';
+  if (d.orderingKey !== undefined && typeof d.orderingKey !== 'string') return 'orderingKey must be a string';
+  if (typeof d.payload !== 'string') return 'payload must be a string';
+  if (typeof d.idempotencyKey !== 'string') return 'idempotencyKey must be a string';
+  if (!Number.isSafeInteger(d.maxAttempts) || d.maxAttempts < 1) return 'maxAttempts must be an integer >= 1';
+  return undefined;
+}
+
+/**
+ * The delivery queue on SQLite, sharing the connection of SqliteMessageStore.
+ *
+ * Every write runs in `BEGIN IMMEDIATE`, which takes the database's one write lock up front: two
+ * processes sharing the file serialize their claims, so a delivery is never leased twice
+ * (and no deferred transaction has to upgrade its lock and fail with SQLITE_BUSY).
+ */
+export class SqliteDeliveryQueue implements DeliveryQueue {
+  readonly #db: Database.Database;
+  readonly #clock: () => Date;
+  readonly #stmt: {
+    messageExists: Database.Statement<[string], { one: number }>;
+    insert: Database.Statement<[string, string, string, string | null, string, string, number, number, number, number]>;
+    get: Database.Statement<[string], DeliveryRow>;
+    forMessage: Database.Statement<[string], DeliveryRow>;
+    claimable: Database.Statement<[{ destination: string; now: number; limit: number }], DeliveryRow>;
+    lease: Database.Statement<[string, number, number, string]>;
+    finish: Database.Statement<[string, number, number, string | null, string | null, string, string]>;
+    attemptInsert: Database.Statement<[{ id: string; startedAt: number; finishedAt: number; outcome: DeliveryAttempt['outcome']; errorCode: string | null; response: string | null }]>;
+    attempts: Database.Statement<[string], AttemptRow>;
+    statusCounts: Database.Statement<[string], { status: string; n: number }>;
+    firstError: Database.Statement<[string], { last_error_code: string | null }>;
+    message: Database.Statement<[string], { status: string; status_reason: string | null }>;
+    setMessage: Database.Statement<[string, string | null, number, string]>;
+    stats: Database.Statement<[string], { n: number; oldest: number | null }>;
+  };
+
+  constructor(db: Database.Database, options: { clock?: () => Date } = {}) {
+    this.#db = db;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#stmt = {
+      messageExists: db.prepare('SELECT 1 AS one FROM messages WHERE id = ?'),
+      insert: db.prepare(`INSERT INTO deliveries (id, message_id, destination, ordering_key, payload, idempotency_key, status, attempts, max_attempts,
+          next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`),
+      get: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+      forMessage: db.prepare('SELECT * FROM deliveries WHERE message_id = ? ORDER BY seq'),
+      // Claimable: pending, or leased with an expired lease; due; and the head of its key, i.e.
+      // no earlier delivery of the same (destination, ordering key) is unfinished (invariant 4).
+      claimable: db.prepare(`SELECT d.* FROM deliveries d
+        WHERE d.destination = @destination AND d.status IN ('pending', 'leased') AND d.next_attempt_at <= @now
+          AND (d.status = 'pending' OR d.lease_expires_at <= @now)
+          AND (d.ordering_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM deliveries e
+            WHERE e.destination = d.destination AND e.ordering_key = d.ordering_key AND e.seq < d.seq
+              AND e.status IN ('pending', 'leased', 'failed', 'ambiguous')))
+        ORDER BY d.seq LIMIT @limit`),
+      lease: db.prepare(`UPDATE deliveries SET status = 'leased', lease_owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?`),
+      finish: db.prepare(`UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?, last_error_code = ?,
+          last_failure_class = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?`),
+      // Attempt numbers run over the delivery's whole life: an operator retry resets the budget
+      // (Delivery.attempts), not the history.
+      attemptInsert: db.prepare(`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, outcome, error_code, response)
+        SELECT @id, COALESCE(MAX(attempt), 0) + 1, @startedAt, @finishedAt, @outcome, @errorCode, @response FROM delivery_attempts WHERE delivery_id = @id`),
+      attempts: db.prepare('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt'),
+      statusCounts: db.prepare('SELECT status, COUNT(*) AS n FROM deliveries WHERE message_id = ? GROUP BY status'),
+      firstError: db.prepare(`SELECT last_error_code FROM deliveries WHERE message_id = ? AND status IN ${EXCEPTION} ORDER BY seq LIMIT 1`),
+      message: db.prepare('SELECT status, status_reason FROM messages WHERE id = ?'),
+      setMessage: db.prepare('UPDATE messages SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?'),
+      stats: db.prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE destination = ? AND status IN ${UNFINISHED}`),
+    };
+  }
+
+  /** Runs `step` in BEGIN IMMEDIATE, mapping driver errors to the registry. */
+  #write<T>(step: () => T): T {
+    return guarded(() => this.#db.transaction(step).immediate());
+  }
+
+  #mustGet(id: string): DeliveryRow {
+    const row = this.#stmt.get.get(id);
+    if (row === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'delivery', id });
+    return row;
+  }
+
+  /**
+   * The message's status follows its deliveries, in the same transaction as the delivery change:
+   * any in the exception queue -> errored; else any pending or leased -> queued; else all
+   * delivered -> delivered; else (some closed by an operator) -> resolved.
+   */
+  #refreshMessage(messageId: string, now: number): void {
+    const counts = new Map(this.#stmt.statusCounts.all(messageId).map((r) => [r.status, r.n]));
+    if (counts.size === 0) return;
+    const has = (...statuses: DeliveryStatus[]): boolean => statuses.some((s) => (counts.get(s) ?? 0) > 0);
+    let status: MessageStatus;
+    let reason: string | null = null;
+    if (has('failed', 'ambiguous', 'parked')) {
+      status = 'errored';
+      reason = this.#stmt.firstError.get(messageId)?.last_error_code ?? null;
+    } else if (has('pending', 'leased')) status = 'queued';
+    else if (has('resolved')) status = 'resolved';
+    else status = 'delivered';
+    const current = this.#stmt.message.get(messageId);
+    if (current !== undefined && (current.status !== status || current.status_reason !== reason)) this.#stmt.setMessage.run(status, reason, now, messageId);
+  }
+
+  async enqueue(messageId: string, deliveries: readonly NewDelivery[]): Promise<Delivery[]> {
+    for (const d of deliveries) {
+      const reason = invalidDelivery(d);
+      if (reason !== undefined) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason });
+    }
+    return this.#write(() => {
+      if (this.#stmt.messageExists.get(messageId) === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'message', id: messageId });
+      const now = this.#clock().getTime();
+      const ids = deliveries.map((d) => {
+        const id = newSortableId(now);
+        this.#stmt.insert.run(id, messageId, d.destination, d.orderingKey ?? null, d.payload, d.idempotencyKey, d.maxAttempts, now, now, now);
+        return id;
+      });
+      this.#stmt.setMessage.run('queued', null, now, messageId);
+      return ids.map((id) => deliveryOf(this.#mustGet(id)));
+    });
+  }
+
+  /** The `EXPLAIN QUERY PLAN` lines of the claim query (tests check its indexes). */
+  explainClaim(): string[] {
+    const sql = this.#stmt.claimable.source;
+    return this.#db
+      .prepare<[{ destination: string; now: number; limit: number }], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+      .all({ destination: 'x', now: 0, limit: 1 })
+      .map((r) => r.detail);
+  }
+
+  async claim(request: ClaimRequest): Promise<Delivery[]> {
+    if (!Number.isFinite(request.leaseMs) || request.leaseMs < 0) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: 'leaseMs must be a number >= 0' });
+    if (!(request.limit >= 1)) return [];
+    const now = (request.now ?? this.#clock()).getTime();
+    const expires = now + request.leaseMs;
+    return this.#write(() => {
+      const rows = this.#stmt.claimable.all({ destination: request.destination, now, limit: Math.floor(request.limit) });
+      const stamp = this.#clock().getTime();
+      for (const row of rows) this.#stmt.lease.run(request.owner, expires, stamp, row.id);
+      return rows.map((row) => deliveryOf({ ...row, status: 'leased', lease_owner: request.owner, lease_expires_at: expires, updated_at: stamp }));
+    });
+  }
+
+  /** The delivery, if `owner` holds its lease; SWB_ERR_QUEUE_LEASE_LOST otherwise. */
+  #leased(id: string, owner: string): DeliveryRow {
+    const row = this.#mustGet(id);
+    // The lease is checked by owner, not by expiry: a worker whose lease ran out may still finish
+    // as long as nobody else claimed the delivery meanwhile.
+    if (row.status !== 'leased' || row.lease_owner !== owner) throw new SwitchboardError('SWB_ERR_QUEUE_LEASE_LOST', { id, owner });
+    return row;
+  }
+
+  async complete(id: string, owner: string, outcome: AttemptOutcome): Promise<void> {
+    this.#write(() => {
+      const row = this.#leased(id, owner);
+      const now = this.#clock().getTime();
+      this.#stmt.finish.run('delivered', row.next_attempt_at, now, row.last_error_code, row.last_failure_class, id, owner);
+      this.#stmt.attemptInsert.run({ id, startedAt: outcome.startedAt.getTime(), finishedAt: outcome.finishedAt.getTime(), outcome: 'delivered', errorCode: null, response: outcome.response ?? null });
+      this.#refreshMessage(row.message_id, now);
+    });
+  }
+
+  async fail(id: string, owner: string, outcome: FailureOutcome): Promise<void> {
+    this.#write(() => {
+      const row = this.#leased(id, owner);
+      const now = this.#clock().getTime();
+      const attempt = row.attempts + 1;
+      let status: DeliveryStatus;
+      let attemptOutcome: DeliveryAttempt['outcome'];
+      let nextAttemptAt = row.next_attempt_at;
+      if (outcome.failureClass === 'transient' && attempt < row.max_attempts) {
+        // Attempts left: back to pending, due at the dispatcher's backoff time. Parking applies
+        // only to a final failure.
+        status = 'pending';
+        attemptOutcome = 'retry';
+        nextAttemptAt = outcome.retryAt?.getTime() ?? now;
+      } else if (outcome.failureClass === 'ambiguous') {
+        // The far side may have acted: review, never a blind retry (invariant 2).
+        status = outcome.park === true ? 'parked' : 'ambiguous';
+        attemptOutcome = 'ambiguous';
+      } else {
+        status = outcome.park === true ? 'parked' : 'failed';
+        attemptOutcome = 'failed';
+      }
+      this.#stmt.finish.run(status, nextAttemptAt, now, outcome.errorCode, outcome.failureClass, id, owner);
+      this.#stmt.attemptInsert.run({ id, startedAt: outcome.startedAt.getTime(), finishedAt: outcome.finishedAt.getTime(), outcome: attemptOutcome, errorCode: outcome.errorCode, response: outcome.response ?? null });
+      this.#refreshMessage(row.message_id, now);
+    });
+  }
+
+  async get(id: string): Promise<Delivery | undefined> {
+    const row = guarded(() => this.#stmt.get.get(id));
+    return row === undefined ? undefined : deliveryOf(row);
+  }
+
+  async forMessage(messageId: string): Promise<Delivery[]> {
+    return guarded(() => this.#stmt.forMessage.all(messageId)).map(deliveryOf);
+  }
+
+  async attempts(deliveryId: string): Promise<DeliveryAttempt[]> {
+    return guarded(() => this.#stmt.attempts.all(deliveryId)).map(attemptOf);
+  }
+
+  async exceptions(options: { destination?: string; limit?: number } = {}): Promise<Delivery[]> {
+    const limit = options.limit === undefined ? -1 : Math.max(0, Math.floor(options.limit));
+    const rows = guarded(() =>
+      options.destination === undefined
+        ? this.#db.prepare<[number], DeliveryRow>(`SELECT * FROM deliveries WHERE status IN ${EXCEPTION} ORDER BY seq LIMIT ?`).all(limit)
+        : this.#db
+            .prepare<[string, number], DeliveryRow>(`SELECT * FROM deliveries WHERE destination = ? AND status IN ${EXCEPTION} ORDER BY seq LIMIT ?`)
+            .all(options.destination, limit),
+    );
+    return rows.map(deliveryOf);
+  }
+
+  async retry(id: string, options: { payload?: string } = {}): Promise<void> {
+    this.#write(() => {
+      const row = this.#mustGet(id);
+      if (row.status !== 'failed' && row.status !== 'ambiguous' && row.status !== 'parked') {
+        throw new SwitchboardError('SWB_ERR_QUEUE_BAD_TRANSITION', { id, status: row.status, action: 'retry' });
+      }
+      const now = this.#clock().getTime();
+      this.#db
+        .prepare(`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, payload = ?, lease_owner = NULL, lease_expires_at = NULL,
+            updated_at = ? WHERE id = ?`)
+        .run(now, options.payload ?? row.payload, now, id);
+      this.#refreshMessage(row.message_id, now);
+    });
+  }
+
+  async resolve(id: string): Promise<void> {
+    this.#write(() => {
+      const row = this.#mustGet(id);
+      // A leased delivery is in flight: its worker decides; delivered and resolved are final.
+      if (row.status !== 'failed' && row.status !== 'ambiguous' && row.status !== 'parked' && row.status !== 'pending') {
+        throw new SwitchboardError('SWB_ERR_QUEUE_BAD_TRANSITION', { id, status: row.status, action: 'resolve' });
+      }
+      const now = this.#clock().getTime();
+      this.#db.prepare(`UPDATE deliveries SET status = 'resolved', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?`).run(now, id);
+      this.#refreshMessage(row.message_id, now);
+    });
+  }
+
+  async stats(destination: string, now?: Date): Promise<QueueStats> {
+    const row = guarded(() => this.#stmt.stats.get(destination));
+    const at = (now ?? this.#clock()).getTime();
+    const oldest = row?.oldest ?? null;
+    return { destination, depth: row?.n ?? 0, oldestAgeMs: oldest === null ? 0 : Math.max(0, at - oldest) };
+  }
+}

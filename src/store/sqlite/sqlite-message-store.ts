@@ -1,0 +1,473 @@
+import type Database from 'better-sqlite3';
+import { SwitchboardError } from '../../core/errors.ts';
+import { newSortableId } from '../../core/ids.ts';
+import type {
+  IngestRecord,
+  IngestResult,
+  MessageEvent,
+  MessagePage,
+  MessageQuery,
+  MessageStatus,
+  MessageStore,
+  MessageSummary,
+  PruneRequest,
+  StoredMessage,
+} from '../../core/ports/message-store.ts';
+import { guarded, isForeignKeyViolation, isUnavailable, toStoreError } from './sqlite-store-errors.ts';
+
+/** A flush writes at most this many ingests in one transaction. */
+const MAX_BATCH = 256;
+const DEFAULT_PAGE = 50;
+const MAX_PAGE = 500;
+/** Pages freed per `incremental_vacuum` step, so reclaiming never holds the write lock for long. */
+const VACUUM_PAGES_PER_STEP = 256;
+/** FTS5 index pages merged per step while reclaiming space. */
+const FTS_MERGE_PAGES_PER_STEP = 256;
+/** Messages pruned per transaction. */
+const PRUNE_CHUNK = 1000;
+
+const CONTENT_TYPES: ReadonlySet<string> = new Set<IngestRecord['contentType']>(['hl7v2', 'fhir+json', 'text']);
+const STATUSES: readonly MessageStatus[] = ['received', 'filtered', 'queued', 'delivered', 'errored', 'resolved'];
+
+interface MessageRow {
+  seq: number;
+  id: string;
+  channel_id: string;
+  content: string | null;
+  content_bytes: number | null;
+  content_type: string;
+  received_at: number;
+  source: string;
+  message_type: string | null;
+  control_id: string | null;
+  sending_facility: string | null;
+  ordering_key: string | null;
+  patient_ids: string;
+  correlation_id: string;
+  config_revision: number;
+  status: string;
+  status_reason: string | null;
+  updated_at: number;
+}
+
+interface EventRow {
+  message_id: string;
+  delivery_id: string | null;
+  at: number;
+  type: string;
+  detail: string | null;
+}
+
+interface PendingIngest {
+  readonly record: IngestRecord;
+  readonly resolve: (result: IngestResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Counters for tests and metrics: how well group commit is sharing transactions. */
+export interface SqliteIngestStats {
+  /** Flushes of the ingest queue. */
+  readonly flushes: number;
+  /** Ingest transactions committed (one per flush, more when a batch fell back to one per row). */
+  readonly transactions: number;
+  /** Ingests answered (stored or duplicate). */
+  readonly rows: number;
+}
+
+const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+
+function summaryOf(row: MessageRow): MessageSummary {
+  return {
+    id: row.id,
+    channelId: row.channel_id,
+    contentType: row.content_type as IngestRecord['contentType'],
+    receivedAt: new Date(row.received_at),
+    source: row.source,
+    messageType: orUndefined(row.message_type),
+    controlId: orUndefined(row.control_id),
+    sendingFacility: orUndefined(row.sending_facility),
+    orderingKey: orUndefined(row.ordering_key),
+    patientIds: JSON.parse(row.patient_ids) as string[],
+    correlationId: row.correlation_id,
+    configRevision: row.config_revision,
+    status: row.status as MessageStatus,
+    statusReason: orUndefined(row.status_reason),
+    updatedAt: new Date(row.updated_at),
+    contentBytes: orUndefined(row.content_bytes),
+  };
+}
+
+function messageOf(row: MessageRow): StoredMessage {
+  const { contentBytes: _bytes, ...summary } = summaryOf(row);
+  return { ...summary, content: orUndefined(row.content) };
+}
+
+function eventOf(row: EventRow): MessageEvent {
+  return {
+    messageId: row.message_id,
+    at: new Date(row.at),
+    type: row.type,
+    ...(row.delivery_id !== null ? { deliveryId: row.delivery_id } : {}),
+    ...(row.detail !== null ? { detail: JSON.parse(row.detail) as MessageEvent['detail'] & object } : {}),
+  };
+}
+
+const isText = (v: unknown): v is string => typeof v === 'string';
+const isOptionalText = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+/** Why a record cannot be stored, or undefined. Checked before the batch so one bad row fails alone. */
+function invalidReason(record: IngestRecord): string | undefined {
+  if (typeof record !== 'object' || record === null) return 'not an object';
+  if (!isText(record.channelId) || record.channelId === '') return 'channelId must be a non-empty string';
+  if (!isText(record.content)) return 'content must be a string';
+  if (!CONTENT_TYPES.has(record.contentType)) return 'contentType must be hl7v2, fhir+json or text';
+  if (!(record.receivedAt instanceof Date) || Number.isNaN(record.receivedAt.getTime())) return 'receivedAt must be a valid Date';
+  if (!isText(record.source)) return 'source must be a string';
+  if (!isText(record.correlationId)) return 'correlationId must be a string';
+  if (!Number.isSafeInteger(record.configRevision)) return 'configRevision must be an integer';
+  for (const key of ['messageType', 'controlId', 'sendingFacility', 'orderingKey', 'dedupeKey'] as const) {
+    if (!isOptionalText(record[key])) return `${key} must be a string`;
+  }
+  if (record.patientIds !== undefined && (!Array.isArray(record.patientIds) || !record.patientIds.every(isText))) return 'patientIds must be an array of strings';
+  if (record.dedupeWindowMs !== undefined && (typeof record.dedupeWindowMs !== 'number' || !(record.dedupeWindowMs >= 0))) return 'dedupeWindowMs must be a number >= 0';
+  return undefined;
+}
+
+/**
+ * FTS5 query for "every word must match": the text is split into words the way the unicode61
+ * tokenizer splits (letters, digits, combining marks), and each word is a quoted string, so
+ * operators typed by a user (`"`, `*`, `-`, `NEAR`, `AND`, `:`) are plain text, never syntax.
+ * Undefined when the text holds no word.
+ */
+export function ftsQuery(text: string): string | undefined {
+  const words = text.split(/[^\p{L}\p{N}\p{M}\p{Co}]+/u).filter((w) => w !== '');
+  if (words.length === 0) return undefined;
+  return words.map((w) => `"${w.replaceAll('"', '""')}"`).join(' ');
+}
+
+function encodeCursor(row: { received_at: number; id: string }): string {
+  return Buffer.from(JSON.stringify([row.received_at, row.id]), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { receivedAt: number; id: string } {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
+      return { receivedAt: value[0] as number, id: value[1] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new SwitchboardError('SWB_ERR_STORE_BAD_CURSOR');
+}
+
+/**
+ * The message store over one better-sqlite3 connection (shared with SqliteDeliveryQueue).
+ *
+ * Ingest uses group commit (ARCHITECTURE.md "Storage"): calls made in the same turn of the event
+ * loop are queued and written in one transaction, flushed on `setImmediate` or as soon as 256 are
+ * queued; every promise resolves after COMMIT returned, which with `synchronous=FULL` in WAL mode
+ * means the WAL was fsynced (invariant 1).
+ */
+export class SqliteMessageStore implements MessageStore {
+  readonly #db: Database.Database;
+  readonly #clock: () => Date;
+  #pending: PendingIngest[] = [];
+  #scheduled: NodeJS.Immediate | undefined;
+  #vacuum: NodeJS.Timeout | undefined;
+  #closed = false;
+  #flushes = 0;
+  #transactions = 0;
+  #rows = 0;
+
+  readonly #stmt: {
+    dedupeGet: Database.Statement<[string], { message_id: string; first_seen: number }>;
+    dedupePut: Database.Statement<[string, string, number]>;
+    insert: Database.Statement<unknown[]>;
+    ftsInsert: Database.Statement<[number, string]>;
+    patientInsert: Database.Statement<[string, string]>;
+    get: Database.Statement<[string], MessageRow>;
+    setStatus: Database.Statement<[string, string | null, number, string]>;
+    eventInsert: Database.Statement<[string, string | null, number, string, string | null]>;
+    events: Database.Statement<[string], EventRow>;
+  };
+
+  constructor(db: Database.Database, options: { clock?: () => Date } = {}) {
+    this.#db = db;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#stmt = {
+      dedupeGet: db.prepare('SELECT message_id, first_seen FROM dedupe_keys WHERE key = ?'),
+      dedupePut: db.prepare(
+        // A key points at its newest copy, so a retransmission dedupes against the current window.
+        `INSERT INTO dedupe_keys (key, message_id, first_seen) VALUES (?, ?, ?)
+          ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, first_seen = excluded.first_seen WHERE excluded.first_seen >= dedupe_keys.first_seen`,
+      ),
+      insert: db.prepare(`INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type, control_id,
+          sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', NULL, ?)`),
+      ftsInsert: db.prepare('INSERT INTO messages_fts (rowid, content) VALUES (?, ?)'),
+      patientInsert: db.prepare('INSERT OR IGNORE INTO message_patient_ids (message_id, patient_id) VALUES (?, ?)'),
+      get: db.prepare('SELECT * FROM messages WHERE id = ?'),
+      setStatus: db.prepare('UPDATE messages SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?'),
+      eventInsert: db.prepare('INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES (?, ?, ?, ?, ?)'),
+      events: db.prepare('SELECT message_id, delivery_id, at, type, detail FROM message_events WHERE message_id = ? ORDER BY seq'),
+    };
+  }
+
+  /** Group-commit counters (tests, metrics). */
+  stats(): SqliteIngestStats {
+    return { flushes: this.#flushes, transactions: this.#transactions, rows: this.#rows };
+  }
+
+  ingest(record: IngestRecord): Promise<IngestResult> {
+    if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the store is closed' }));
+    return new Promise<IngestResult>((resolve, reject) => {
+      this.#pending.push({ record, resolve, reject });
+      if (this.#pending.length >= MAX_BATCH) this.#flush();
+      else this.#scheduled ??= setImmediate(() => this.#flush());
+    });
+  }
+
+  /** Writes every queued ingest: one transaction for the batch, one per row if the batch failed. */
+  #flush(): void {
+    if (this.#scheduled !== undefined) {
+      clearImmediate(this.#scheduled);
+      this.#scheduled = undefined;
+    }
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, MAX_BATCH);
+      this.#flushes++;
+      const valid: PendingIngest[] = [];
+      for (const item of batch) {
+        const reason = invalidReason(item.record);
+        if (reason === undefined) valid.push(item);
+        else item.reject(new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason }));
+      }
+      if (valid.length === 0) continue;
+      const now = this.#clock().getTime();
+      let results: IngestResult[];
+      try {
+        results = this.#db.transaction(() => valid.map((item) => this.#write(item.record, now))).immediate();
+        this.#transactions++;
+      } catch (error) {
+        if (isUnavailable(error)) {
+          // The database as a whole refused (busy, disk full, closed): every row would fail alike.
+          const storeError = toStoreError(error);
+          for (const item of valid) item.reject(storeError);
+          continue;
+        }
+        // Something in one row broke the batch: isolate it, one transaction per row.
+        for (const item of valid) {
+          try {
+            const result = this.#db.transaction(() => this.#write(item.record, now)).immediate();
+            this.#transactions++;
+            this.#rows++;
+            item.resolve(result);
+          } catch (rowError) {
+            item.reject(toStoreError(rowError));
+          }
+        }
+        continue;
+      }
+      this.#rows += valid.length;
+      valid.forEach((item, i) => item.resolve(results[i] as IngestResult));
+    }
+  }
+
+  /** One record inside the open transaction. Earlier rows of the same batch are visible, so in-batch duplicates are found. */
+  #write(record: IngestRecord, now: number): IngestResult {
+    const receivedAt = record.receivedAt.getTime();
+    if (record.dedupeKey !== undefined) {
+      const seen = this.#stmt.dedupeGet.get(record.dedupeKey);
+      if (seen !== undefined && (record.dedupeWindowMs === undefined || Math.abs(receivedAt - seen.first_seen) < record.dedupeWindowMs)) {
+        return { kind: 'duplicate', id: seen.message_id, firstSeen: new Date(seen.first_seen) };
+      }
+    }
+    const id = newSortableId(now);
+    const patientIds = [...new Set(record.patientIds ?? [])];
+    const info = this.#stmt.insert.run(
+      id,
+      record.channelId,
+      record.content,
+      Buffer.byteLength(record.content, 'utf8'),
+      record.contentType,
+      receivedAt,
+      record.source,
+      record.messageType ?? null,
+      record.controlId ?? null,
+      record.sendingFacility ?? null,
+      record.orderingKey ?? null,
+      JSON.stringify(patientIds),
+      record.correlationId,
+      record.configRevision,
+      now,
+    );
+    this.#stmt.ftsInsert.run(Number(info.lastInsertRowid), record.content);
+    for (const patientId of patientIds) this.#stmt.patientInsert.run(id, patientId);
+    if (record.dedupeKey !== undefined) this.#stmt.dedupePut.run(record.dedupeKey, id, receivedAt);
+    return { kind: 'stored', id };
+  }
+
+  async get(id: string): Promise<StoredMessage | undefined> {
+    const row = guarded(() => this.#stmt.get.get(id));
+    return row === undefined ? undefined : messageOf(row);
+  }
+
+  async search(query: MessageQuery): Promise<MessagePage> {
+    const filter = searchFilter(query);
+    if (filter === undefined) return { items: [], nextCursor: undefined };
+    const limit = query.limit !== undefined && Number.isFinite(query.limit) ? Math.min(MAX_PAGE, Math.max(1, Math.floor(query.limit))) : DEFAULT_PAGE;
+    const rows = guarded(() => this.#db.prepare<unknown[], MessageRow>(searchSql(filter.where)).all(...filter.params, limit + 1));
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { items: page.map(summaryOf), nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last) : undefined };
+  }
+
+  /** The `EXPLAIN QUERY PLAN` lines of a search, so tests can check that it uses indexes. */
+  explainSearch(query: MessageQuery): string[] {
+    const filter = searchFilter(query);
+    if (filter === undefined) return [];
+    const rows = this.#db.prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${searchSql(filter.where)}`).all(...filter.params, DEFAULT_PAGE + 1);
+    return rows.map((r) => r.detail);
+  }
+
+  async setStatus(id: string, status: MessageStatus, reason?: string): Promise<void> {
+    if (!STATUSES.includes(status)) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: `unknown message status ${String(status)}` });
+    const info = guarded(() => this.#stmt.setStatus.run(status, reason ?? null, this.#clock().getTime(), id));
+    if (info.changes === 0) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'message', id });
+  }
+
+  async appendEvent(event: MessageEvent): Promise<void> {
+    try {
+      this.#stmt.eventInsert.run(event.messageId, event.deliveryId ?? null, event.at.getTime(), event.type, event.detail === undefined ? null : JSON.stringify(event.detail));
+    } catch (error) {
+      if (isForeignKeyViolation(error)) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'message', id: event.messageId });
+      throw toStoreError(error);
+    }
+  }
+
+  async events(messageId: string): Promise<MessageEvent[]> {
+    return guarded(() => this.#stmt.events.all(messageId)).map(eventOf);
+  }
+
+  async pruneContent(request: PruneRequest): Promise<number> {
+    const statuses: readonly string[] = request.statuses ?? STATUSES.filter((s) => s !== 'errored');
+    if (statuses.length === 0) return 0;
+    // One chunk of rows per transaction, yielding between chunks, so a large prune never holds
+    // the write lock (and the event loop) long enough to delay ingests.
+    const chunk = `SELECT seq FROM messages WHERE channel_id = ? AND received_at < ? AND content IS NOT NULL
+      AND status IN (${statuses.map(() => '?').join(', ')}) ORDER BY seq LIMIT ${PRUNE_CHUNK}`;
+    const params = [request.channelId, request.receivedBefore.getTime(), ...statuses];
+    const pruneChunk = this.#db.transaction((): number => {
+      // External-content FTS5 needs the old text to remove its entries (sqlite.org/fts5.html 4.4.3).
+      this.#db.prepare(`INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', seq, content FROM messages WHERE seq IN (${chunk})`).run(...params);
+      // The row stays in the table, so it stays in the index as an empty document: FTS5's row
+      // count then matches the content table, and 'integrity-check' and 'rebuild' agree.
+      this.#db.prepare(`INSERT INTO messages_fts (rowid, content) SELECT seq, NULL FROM messages WHERE seq IN (${chunk})`).run(...params);
+      return this.#db.prepare(`UPDATE messages SET content = NULL, content_bytes = NULL WHERE seq IN (${chunk})`).run(...params).changes;
+    });
+    let total = 0;
+    for (;;) {
+      const count = guarded(() => pruneChunk.immediate());
+      total += count;
+      if (count < PRUNE_CHUNK) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (total > 0) this.#reclaimSpace();
+    return total;
+  }
+
+  /**
+   * Returns freed pages to the file system in small steps, each its own short write so ingests
+   * interleave: first FTS5 'merge' steps fold the delete markers the prune left into the index
+   * (sqlite.org/fts5.html 6.7: fewer than 2 changes means no work was left), then
+   * `incremental_vacuum` (auto_vacuum is INCREMENTAL) truncates the free pages away.
+   */
+  #reclaimSpace(): void {
+    if (this.#vacuum !== undefined || this.#closed) return;
+    let merging = true;
+    let failures = 0;
+    const step = (): void => {
+      this.#vacuum = undefined;
+      if (this.#closed) return;
+      try {
+        if (merging) {
+          const before = this.#totalChanges();
+          this.#db.prepare(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ${FTS_MERGE_PAGES_PER_STEP})`).run();
+          merging = this.#totalChanges() - before >= 2;
+        } else {
+          this.#db.pragma(`incremental_vacuum(${VACUUM_PAGES_PER_STEP})`);
+          if ((this.#db.pragma('freelist_count', { simple: true }) as number) === 0) return;
+        }
+        failures = 0;
+        this.#vacuum = setTimeout(step, 5).unref();
+      } catch {
+        // Busy: try again a little later; after repeated failures the next prune resumes it.
+        if (++failures < 10) this.#vacuum = setTimeout(step, 200 * failures).unref();
+      }
+    };
+    this.#vacuum = setTimeout(step, 0).unref();
+  }
+
+  #totalChanges(): number {
+    return (this.#db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+  }
+
+  /** Flushes queued ingests and stops accepting new ones. The owner of the connection closes it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    if (this.#vacuum !== undefined) clearTimeout(this.#vacuum);
+    this.#vacuum = undefined;
+  }
+}
+
+/**
+ * WHERE clauses for a search; undefined when nothing can match. Every filter is an equality or a
+ * range on an indexed column, or an IN over the patient-id index or the FTS index, so no search
+ * scans the messages table (checked with EXPLAIN QUERY PLAN in sqlite-specific.test.ts).
+ */
+function searchFilter(query: MessageQuery): { where: string[]; params: (string | number)[] } | undefined {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  const add = (clause: string, ...values: (string | number)[]): void => {
+    where.push(clause);
+    params.push(...values);
+  };
+  // A patient, control or correlation id narrows to a handful of rows, so that index must drive
+  // the query. Without ANALYZE statistics SQLite may prefer the channel/time index for its ORDER
+  // BY and filter a whole channel instead; a unary + keeps it off those other indexes.
+  const selective = query.patientId !== undefined || query.controlId !== undefined || query.correlationId !== undefined;
+  const col = (name: string): string => (selective ? `+m.${name}` : `m.${name}`);
+  if (query.channelId !== undefined) add(`${col('channel_id')} = ?`, query.channelId);
+  if (query.status !== undefined) {
+    const statuses: readonly string[] = typeof query.status === 'string' ? [query.status] : query.status;
+    if (statuses.length === 0) return undefined;
+    if (statuses.length === 1) add(`${col('status')} = ?`, ...statuses);
+    else add(`${col('status')} IN (${statuses.map(() => '?').join(', ')})`, ...statuses);
+  }
+  if (query.messageType !== undefined) add(`${col('message_type')} = ?`, query.messageType);
+  if (query.controlId !== undefined) add('m.control_id = ?', query.controlId);
+  if (query.correlationId !== undefined) add('m.correlation_id = ?', query.correlationId);
+  if (query.patientId !== undefined) add('m.id IN (SELECT p.message_id FROM message_patient_ids p WHERE p.patient_id = ?)', query.patientId);
+  if (query.from !== undefined) add(`${col('received_at')} >= ?`, query.from.getTime());
+  if (query.to !== undefined) add(`${col('received_at')} < ?`, query.to.getTime());
+  if (query.text !== undefined) {
+    const match = ftsQuery(query.text);
+    // Text with no searchable word cannot match any message.
+    if (match === undefined) return undefined;
+    add('m.seq IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)', match);
+  }
+  if (query.cursor !== undefined) {
+    // Keyset pagination: rows strictly after (receivedAt, id) in (desc, desc) order. The first
+    // term is a plain range, so the time index seeks to the cursor instead of skipping to it.
+    const after = decodeCursor(query.cursor);
+    add(`${col('received_at')} <= ? AND (m.received_at < ? OR m.id < ?)`, after.receivedAt, after.receivedAt, after.id);
+  }
+  return { where, params };
+}
+
+function searchSql(where: readonly string[]): string {
+  return `SELECT m.* FROM messages m${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY m.received_at DESC, m.id DESC LIMIT ?`;
+}

@@ -1,0 +1,171 @@
+import type Database from 'better-sqlite3';
+import { SwitchboardError } from '../../core/errors.ts';
+
+/** One numbered, forward-only schema step. Once released, a migration is never edited: add another. */
+export interface SqliteMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * The schema, oldest first. Dates are integer ms since the epoch; ids are sortable text ids
+ * (src/core/ids.ts). `auto_vacuum = INCREMENTAL` belongs to the first step but SQLite accepts it
+ * only on an empty file before WAL is switched on and outside a transaction, so
+ * `prepareEmptyDatabase` sets it (see open-sqlite-store.ts).
+ */
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    name: 'messages, dedupe keys, events, deliveries',
+    sql: `
+CREATE TABLE messages (
+  -- The integer rowid is what the external-content FTS table points at.
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  channel_id TEXT NOT NULL,
+  -- NULL once retention pruned it; metadata outlives content.
+  content TEXT,
+  content_bytes INTEGER,
+  content_type TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  message_type TEXT,
+  control_id TEXT,
+  sending_facility TEXT,
+  ordering_key TEXT,
+  -- JSON array, in the order given; message_patient_ids is the search index.
+  patient_ids TEXT NOT NULL DEFAULT '[]',
+  correlation_id TEXT NOT NULL,
+  config_revision INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  status_reason TEXT,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX messages_by_time ON messages (received_at DESC, id DESC);
+CREATE INDEX messages_by_channel_time ON messages (channel_id, received_at DESC, id DESC);
+CREATE INDEX messages_by_status_time ON messages (status, received_at DESC, id DESC);
+CREATE INDEX messages_by_type_time ON messages (message_type, received_at DESC, id DESC);
+CREATE INDEX messages_by_control_id ON messages (control_id);
+CREATE INDEX messages_by_correlation_id ON messages (correlation_id);
+
+CREATE TABLE message_patient_ids (
+  message_id TEXT NOT NULL REFERENCES messages (id),
+  patient_id TEXT NOT NULL,
+  PRIMARY KEY (patient_id, message_id)
+) WITHOUT ROWID;
+CREATE INDEX message_patient_ids_by_message ON message_patient_ids (message_id);
+
+-- Full text over content, external content (the text is stored once, in messages); kept in sync
+-- by the store in the same transaction as the row it indexes.
+CREATE VIRTUAL TABLE messages_fts USING fts5 (content, content = 'messages', content_rowid = 'seq');
+
+-- The newest message stored under a key; the window is checked against received_at.
+CREATE TABLE dedupe_keys (
+  key TEXT PRIMARY KEY,
+  message_id TEXT NOT NULL REFERENCES messages (id),
+  first_seen INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE message_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL REFERENCES messages (id),
+  delivery_id TEXT,
+  at INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  detail TEXT
+);
+CREATE INDEX message_events_by_message ON message_events (message_id, seq);
+
+CREATE TABLE deliveries (
+  -- Enqueue order: FIFO per (destination, ordering_key) follows seq.
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  message_id TEXT NOT NULL REFERENCES messages (id),
+  destination TEXT NOT NULL,
+  ordering_key TEXT,
+  payload TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at INTEGER,
+  last_error_code TEXT,
+  last_failure_class TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX deliveries_claimable ON deliveries (destination, status, next_attempt_at);
+CREATE INDEX deliveries_by_key ON deliveries (destination, ordering_key, seq);
+-- Only the rows that block their key: the head-of-key check seeks here instead of walking a
+-- key's whole delivered history.
+CREATE INDEX deliveries_blocking_by_key ON deliveries (destination, ordering_key, seq)
+  WHERE status IN ('pending', 'leased', 'failed', 'ambiguous');
+CREATE INDEX deliveries_by_message ON deliveries (message_id, seq);
+CREATE INDEX deliveries_by_status ON deliveries (status, seq);
+
+CREATE TABLE delivery_attempts (
+  delivery_id TEXT NOT NULL REFERENCES deliveries (id),
+  attempt INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  error_code TEXT,
+  response TEXT,
+  PRIMARY KEY (delivery_id, attempt)
+) WITHOUT ROWID;
+`,
+  },
+];
+
+/** The newest schema version this build knows. */
+export const SQLITE_SCHEMA_VERSION: number = SQLITE_MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
+
+/** The highest applied version, 0 for a database without the migrations table. */
+export function currentSchemaVersion(db: Database.Database): number {
+  const table = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).get();
+  if (table === undefined) return 0;
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+/**
+ * Applies every migration newer than the database, each in its own `BEGIN IMMEDIATE` transaction
+ * that re-reads the version first, so two processes opening the same file do not apply a step twice.
+ * Refuses a database whose schema is newer than this build (SWB_ERR_STORE_SCHEMA_TOO_NEW).
+ * Returns the schema version afterwards.
+ */
+export function runSqliteMigrations(db: Database.Database, migrations: readonly SqliteMigration[] = SQLITE_MIGRATIONS): number {
+  const known = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  for (let i = 1; i < migrations.length; i++) {
+    if ((migrations[i]?.version ?? 0) <= (migrations[i - 1]?.version ?? 0)) {
+      throw new SwitchboardError('SWB_ERR_STORE_MIGRATION_FAILED', { version: migrations[i]?.version, reason: 'migrations are not in ascending version order' });
+    }
+  }
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`);
+  const found = currentSchemaVersion(db);
+  if (found > known) throw new SwitchboardError('SWB_ERR_STORE_SCHEMA_TOO_NEW', { found, known });
+
+  for (const migration of migrations) {
+    const apply = db.transaction(() => {
+      const now = currentSchemaVersion(db);
+      if (now > known) throw new SwitchboardError('SWB_ERR_STORE_SCHEMA_TOO_NEW', { found: now, known });
+      if (now >= migration.version) return;
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
+    });
+    try {
+      apply.immediate();
+    } catch (error) {
+      if (error instanceof SwitchboardError) throw error;
+      throw new SwitchboardError('SWB_ERR_STORE_MIGRATION_FAILED', { version: migration.version, reason: error instanceof Error ? error.message : String(error) }, { cause: error });
+    }
+  }
+  return currentSchemaVersion(db);
+}

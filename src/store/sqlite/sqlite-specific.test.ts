@@ -1,0 +1,436 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { isSwitchboardError } from '../../core/errors.ts';
+import type { IngestRecord } from '../../core/ports/message-store.ts';
+import { openSqliteStore, type SqliteStore } from './open-sqlite-store.ts';
+import { ftsQuery } from './sqlite-message-store.ts';
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION, runSqliteMigrations } from './sqlite-migrations.ts';
+
+let dir = '';
+let counter = 0;
+/** A fresh database path in the suite's temp directory. */
+const newPath = (): string => join(dir, `db-${++counter}`, 'switchboard.db');
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'switchboard-sqlite-specific-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function record(overrides: Partial<IngestRecord> = {}): IngestRecord {
+  return {
+    channelId: 'ch-1',
+    content: 'MSH|^~\\&|A|B|C|D|20260105080000||ADT^A01|X1|P|2.5.1\rPID|1||P-1\r',
+    contentType: 'hl7v2',
+    receivedAt: new Date('2026-01-05T08:00:00.000Z'),
+    source: 'mllp://127.0.0.1:1',
+    correlationId: 'corr-1',
+    configRevision: 1,
+    ...overrides,
+  };
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(isSwitchboardError(error), `expected a SwitchboardError, got ${String(error)}`);
+    assert.equal(error.code, code);
+    return true;
+  });
+}
+
+/** Reads the file with a connection of its own (the store may be open or closed). */
+function inspect<T>(path: string, read: (db: Database.Database) => T): T {
+  const db = new Database(path);
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+describe('SQLite store: open and migrations', () => {
+  test('a new file gets WAL, FULL sync, foreign keys, incremental auto_vacuum and every migration', async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path });
+    assert.equal(store.kind, 'sqlite');
+    assert.equal(store.schemaVersion, SQLITE_SCHEMA_VERSION);
+    await store.close();
+    inspect(path, (db) => {
+      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+      assert.equal(db.pragma('auto_vacuum', { simple: true }), 2, 'INCREMENTAL');
+      const rows = db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all();
+      assert.deepEqual(rows, SQLITE_MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
+    });
+  });
+
+  test('synchronous is FULL by default and NORMAL on request; foreign keys and busy timeout are set', async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path });
+    assert.deepEqual(store.settings(), { journalMode: 'wal', synchronous: 2, foreignKeys: true, busyTimeoutMs: 5000, autoVacuum: 2 });
+    await rejectsWith(store.messages.appendEvent({ messageId: 'no-such-message', at: new Date(), type: 'x' }), 'SWB_ERR_STORE_NOT_FOUND');
+    await store.close();
+    const normal = await openSqliteStore({ path, synchronous: 'NORMAL', busyTimeoutMs: 250 });
+    assert.deepEqual(normal.settings(), { journalMode: 'wal', synchronous: 1, foreignKeys: true, busyTimeoutMs: 250, autoVacuum: 2 });
+    await normal.close();
+  });
+
+  test('reopening applies nothing twice and keeps the version', async () => {
+    const path = newPath();
+    const first = await openSqliteStore({ path });
+    const id = await first.messages.ingest(record());
+    await first.close();
+    for (let i = 0; i < 3; i++) {
+      const again = await openSqliteStore({ path });
+      assert.equal(again.schemaVersion, SQLITE_SCHEMA_VERSION);
+      assert.equal((await again.messages.get(id.id))?.id, id.id);
+      await again.close();
+    }
+    inspect(path, (db) => {
+      assert.equal((db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get() as { n: number }).n, SQLITE_MIGRATIONS.length);
+    });
+  });
+
+  test('a later migration is applied once, forward only, in its own transaction', async () => {
+    const path = newPath();
+    await (await openSqliteStore({ path })).close();
+    const next = [...SQLITE_MIGRATIONS, { version: SQLITE_SCHEMA_VERSION + 1, name: 'test column', sql: 'ALTER TABLE messages ADD COLUMN test_extra TEXT' }];
+    inspect(path, (db) => {
+      assert.equal(runSqliteMigrations(db, next), SQLITE_SCHEMA_VERSION + 1);
+      assert.equal(runSqliteMigrations(db, next), SQLITE_SCHEMA_VERSION + 1, 'idempotent');
+      const broken = [...next, { version: SQLITE_SCHEMA_VERSION + 2, name: 'broken', sql: 'CREATE TABLE half (x); THIS IS NOT SQL' }];
+      assert.throws(() => runSqliteMigrations(db, broken), (error: unknown) => isSwitchboardError(error) && error.code === 'SWB_ERR_STORE_MIGRATION_FAILED');
+      assert.equal(db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'half'`).get(), undefined, 'a failed migration leaves nothing behind');
+      assert.equal((db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v, SQLITE_SCHEMA_VERSION + 1);
+    });
+  });
+
+  test('a schema newer than the code is refused with SWB_ERR_STORE_SCHEMA_TOO_NEW', async () => {
+    const path = newPath();
+    await (await openSqliteStore({ path })).close();
+    inspect(path, (db) => db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(SQLITE_SCHEMA_VERSION + 5, 'from the future', Date.now()));
+    await rejectsWith(openSqliteStore({ path }), 'SWB_ERR_STORE_SCHEMA_TOO_NEW');
+  });
+});
+
+describe('SQLite store: group commit', () => {
+  let store: SqliteStore;
+  let path = '';
+  before(async () => {
+    path = newPath();
+    store = await openSqliteStore({ path });
+  });
+  after(async () => {
+    await store.close();
+  });
+
+  test('500 concurrent ingests resolve, are all stored, and share a few transactions', async () => {
+    const start = store.messages.stats();
+    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => store.messages.ingest(record({ channelId: 'ch-gc', controlId: `G${i}`, content: `MSH|^~\\&|G|${i}\r` }))));
+    assert.ok(results.every((r) => r.kind === 'stored'));
+    assert.equal(new Set(results.map((r) => r.id)).size, 500);
+    const stats = store.messages.stats();
+    const transactions = stats.transactions - start.transactions;
+    assert.equal(stats.rows - start.rows, 500);
+    assert.ok(transactions <= 4, `500 ingests took ${transactions} transactions`);
+    const count = inspect(path, (db) => (db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE channel_id = 'ch-gc'`).get() as { n: number }).n);
+    assert.equal(count, 500, 'committed: visible to another connection');
+  });
+
+  test('an invalid record fails alone; the rest of its batch is stored', async () => {
+    const results = await Promise.allSettled([
+      store.messages.ingest(record({ channelId: 'ch-bad', controlId: 'ok-1' })),
+      store.messages.ingest(record({ channelId: 'ch-bad', receivedAt: new Date(Number.NaN) })),
+      store.messages.ingest(record({ channelId: 'ch-bad', controlId: 'ok-2' })),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    const failure = results[1];
+    assert.ok(failure?.status === 'rejected' && isSwitchboardError(failure.reason) && failure.reason.code === 'SWB_ERR_STORE_INVALID_RECORD');
+    assert.equal((await store.messages.search({ channelId: 'ch-bad' })).items.length, 2);
+  });
+
+  test('a row the database refuses is isolated: the batch falls back to one transaction per row', async () => {
+    // Another connection adds a trigger that rejects one channel, as a stand-in for any row-level failure.
+    inspect(path, (db) => db.exec(`CREATE TRIGGER refuse_boom BEFORE INSERT ON messages WHEN NEW.channel_id = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END`));
+    try {
+      const before = store.messages.stats();
+      const results = await Promise.allSettled([
+        ...Array.from({ length: 5 }, (_, i) => store.messages.ingest(record({ channelId: 'ch-iso', controlId: `I${i}`, dedupeKey: 'iso-dup', dedupeWindowMs: 60_000 }))),
+        store.messages.ingest(record({ channelId: 'boom' })),
+        ...Array.from({ length: 5 }, (_, i) => store.messages.ingest(record({ channelId: 'ch-iso', controlId: `J${i}` }))),
+      ]);
+      assert.equal(results.filter((r) => r.status === 'rejected').length, 1);
+      const refused = results[5];
+      assert.ok(refused?.status === 'rejected' && isSwitchboardError(refused.reason) && refused.reason.code === 'SWB_ERR_STORE_QUERY_FAILED');
+      // In-batch dedupe still holds after the fallback: the first of the five is stored, the rest are duplicates of it.
+      const firstFive = results.slice(0, 5).map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+      assert.equal(firstFive[0]?.kind, 'stored');
+      assert.ok(firstFive.slice(1).every((r) => r?.kind === 'duplicate' && r.id === firstFive[0]?.id));
+      assert.equal((await store.messages.search({ channelId: 'ch-iso' })).items.length, 6);
+      assert.ok(store.messages.stats().transactions - before.transactions >= 10, 'one transaction per row after the batch failed');
+    } finally {
+      inspect(path, (db) => db.exec('DROP TRIGGER refuse_boom'));
+    }
+  });
+
+  test('close() flushes ingests still queued, and they survive reopening', async () => {
+    const p = newPath();
+    const s = await openSqliteStore({ path: p });
+    const pending = Array.from({ length: 20 }, (_, i) => s.messages.ingest(record({ channelId: 'ch-late', controlId: `L${i}`, patientIds: [`PL${i}`] })));
+    await s.close();
+    const ids = (await Promise.all(pending)).map((r) => r.id);
+    const reopened = await openSqliteStore({ path: p });
+    try {
+      for (const [i, id] of ids.entries()) {
+        const m = await reopened.messages.get(id);
+        assert.equal(m?.controlId, `L${i}`);
+        assert.deepEqual(m?.patientIds, [`PL${i}`]);
+      }
+      await rejectsWith(s.messages.ingest(record()), 'SWB_ERR_STORE_UNAVAILABLE');
+    } finally {
+      await reopened.close();
+    }
+  });
+});
+
+describe('SQLite store: search', () => {
+  let store: SqliteStore;
+  before(async () => {
+    store = await openSqliteStore({ path: newPath() });
+    const t0 = Date.parse('2026-01-05T08:00:00.000Z');
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        store.messages.ingest(
+          record({
+            channelId: `ch-${i % 4}`,
+            receivedAt: new Date(t0 + i * 1000),
+            controlId: `S${i}`,
+            correlationId: `corr-${i}`,
+            messageType: i % 2 === 0 ? 'ADT^A01' : 'ORU^R01',
+            patientIds: [`PAT-${i % 10}`],
+            content: `MSH|^~\\&|S|${i}\rNTE|1||glucose NEAR "quoted" word-${i} AND OR NOT\r`,
+          }),
+        ),
+      ),
+    );
+  });
+  after(async () => {
+    await store.close();
+  });
+
+  const noTableScan = (plan: string[]): void => {
+    const text = plan.join(' | ');
+    assert.ok(!/\bSCAN (m|messages)\b/.test(text), `plan scans messages: ${text}`);
+  };
+
+  test('control id, patient id, correlation id and channel+time searches use an index', () => {
+    const cases = [
+      { query: { controlId: 'S5' }, index: 'messages_by_control_id' },
+      { query: { controlId: 'S5', channelId: 'ch-1' }, index: 'messages_by_control_id' },
+      { query: { patientId: 'PAT-3' }, index: 'message_patient_ids' },
+      { query: { patientId: 'PAT-3', channelId: 'ch-3' }, index: 'message_patient_ids' },
+      { query: { correlationId: 'corr-7' }, index: 'messages_by_correlation_id' },
+      { query: { channelId: 'ch-2', from: new Date(0), to: new Date(Date.now()) }, index: 'messages_by_channel_time' },
+      { query: { channelId: 'ch-2' }, index: 'messages_by_channel_time' },
+      { query: { status: 'errored' as const }, index: 'messages_by_status_time' },
+    ];
+    for (const { query, index } of cases) {
+      const plan = store.messages.explainSearch(query);
+      noTableScan(plan);
+      const text = plan.join(' | ');
+      // The patient table is searched through its primary key (patient_id, message_id).
+      const usesIndex = index === 'message_patient_ids' ? /SEARCH p USING (COVERING INDEX|PRIMARY KEY)/.test(text) : text.includes(index);
+      assert.ok(usesIndex, `${JSON.stringify(query)} should use ${index}: ${text}`);
+    }
+  });
+
+  test('a deep cursor seeks with the time index instead of walking to it', async () => {
+    const first = await store.messages.search({ channelId: 'ch-1', limit: 10 });
+    assert.ok(first.nextCursor !== undefined);
+    const plan = store.messages.explainSearch({ channelId: 'ch-1', cursor: first.nextCursor });
+    assert.ok(plan.join(' ').includes('received_at<?'), plan.join(' | '));
+  });
+
+  test('FTS input with quotes, operators, stars and dashes never throws and means plain words', async () => {
+    const awkward = ['"', '""', '"quoted', 'foo"bar', '*', 'gluc*', '-glucose', 'glucose -word', 'NEAR', 'NEAR(glucose quoted)', 'AND', 'OR NOT', 'a:b', 'content:glucose', '^glucose', '(', ')', '{}', "'", '\\', '', '   ', '🩺', 'Zoë'];
+    for (const text of awkward) {
+      await assert.doesNotReject(store.messages.search({ text }), `text ${JSON.stringify(text)}`);
+    }
+    // Operators are words: NEAR, AND, OR and NOT are in every message's text.
+    assert.equal((await store.messages.search({ text: 'NEAR AND OR NOT', limit: 500 })).items.length, 200);
+    // "-word" is the word "word", not an exclusion; "gluc*" is "gluc", not a prefix query.
+    assert.equal((await store.messages.search({ text: 'glucose -word', limit: 500 })).items.length, 200);
+    assert.equal((await store.messages.search({ text: 'gluc*' })).items.length, 0);
+    assert.equal((await store.messages.search({ text: '"quoted" glucose', limit: 500 })).items.length, 200);
+    // Text without a word matches nothing.
+    assert.equal((await store.messages.search({ text: '*' })).items.length, 0);
+    assert.equal(ftsQuery('a "b" c*'), '"a" "b" "c"');
+    assert.equal(ftsQuery('-- **'), undefined);
+  });
+
+  test('a malformed cursor is SWB_ERR_STORE_BAD_CURSOR', async () => {
+    await rejectsWith(store.messages.search({ cursor: 'not-a-cursor' }), 'SWB_ERR_STORE_BAD_CURSOR');
+    await rejectsWith(store.messages.search({ cursor: Buffer.from('[1,2,3]').toString('base64url') }), 'SWB_ERR_STORE_BAD_CURSOR');
+  });
+});
+
+describe('SQLite store: retention and durability', () => {
+  test('pruneContent removes content from the row and the FTS index, then gives the pages back', async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path });
+    try {
+      const big = 'lorem ipsum dolor '.repeat(1200);
+      await Promise.all(Array.from({ length: 100 }, (_, i) => store.messages.ingest(record({ channelId: 'ch-prune', content: `MSH|^~\\&|P|${i}\rNTE|1||pineapple ${big}${i}\r` }))));
+      const pagesBefore = inspect(path, (db) => db.pragma('page_count', { simple: true }) as number);
+      assert.equal(await store.messages.pruneContent({ channelId: 'ch-prune', receivedBefore: new Date('2030-01-01') }), 100);
+      assert.equal((await store.messages.search({ text: 'pineapple' })).items.length, 0);
+      // FTS integrity: the external-content index agrees with the table after the deletes.
+      inspect(path, (db) => db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`));
+      // Reclaiming runs in the background in small steps; wait for it (bounded).
+      const read = (): { pages: number; free: number } => inspect(path, (db) => ({ pages: db.pragma('page_count', { simple: true }) as number, free: db.pragma('freelist_count', { simple: true }) as number }));
+      let now = read();
+      for (let i = 0; i < 250 && (now.pages >= pagesBefore || now.free > 0); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        now = read();
+      }
+      assert.ok(now.pages < pagesBefore, `pages ${pagesBefore} -> ${now.pages}`);
+      assert.equal(now.free, 0, 'every freed page returned');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('messages, deliveries, attempts and events survive close and reopen', async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path });
+    const stored = await store.messages.ingest(record({ patientIds: ['P-9'], orderingKey: 'P-9', dedupeKey: 'k-dur' }));
+    const [delivery] = await store.queue.enqueue(stored.id, [{ destination: 'dest', orderingKey: 'P-9', payload: 'out', idempotencyKey: 'idem', maxAttempts: 3 }]);
+    assert.ok(delivery !== undefined);
+    const now = new Date(Date.now() + 1000);
+    await store.queue.claim({ destination: 'dest', owner: 'w', leaseMs: 60_000, limit: 1, now });
+    await store.queue.fail(delivery.id, 'w', { startedAt: now, finishedAt: now, errorCode: 'SWB_ERR_MLLP_NAK_ERROR', failureClass: 'permanent', response: 'MSA|AE' });
+    await store.messages.appendEvent({ messageId: stored.id, deliveryId: delivery.id, at: now, type: 'failed', detail: { code: 'SWB_ERR_MLLP_NAK_ERROR' } });
+    const before = { message: await store.messages.get(stored.id), delivery: await store.queue.get(delivery.id), attempts: await store.queue.attempts(delivery.id), events: await store.messages.events(stored.id) };
+    await store.close();
+
+    const reopened = await openSqliteStore({ path });
+    try {
+      assert.deepEqual(
+        { message: await reopened.messages.get(stored.id), delivery: await reopened.queue.get(delivery.id), attempts: await reopened.queue.attempts(delivery.id), events: await reopened.messages.events(stored.id) },
+        before,
+      );
+      assert.equal(before.message?.status, 'errored');
+      assert.equal(before.message?.statusReason, 'SWB_ERR_MLLP_NAK_ERROR');
+      assert.equal((await reopened.messages.ingest(record({ dedupeKey: 'k-dur' }))).kind, 'duplicate');
+      assert.deepEqual((await reopened.queue.exceptions()).map((d) => d.id), [delivery.id]);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  test('claim seeks the claimable index and checks the head of each key through the blocking-rows index', async () => {
+    const store = await openSqliteStore({ path: newPath() });
+    try {
+      const plan = store.queue.explainClaim().join(' | ');
+      assert.ok(!/\bSCAN (d|e|deliveries)\b/.test(plan), `claim scans deliveries: ${plan}`);
+      assert.ok(plan.includes('deliveries_claimable'), plan);
+      assert.ok(plan.includes('deliveries_blocking_by_key'), plan);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('pruning more rows than one chunk prunes them all, across several transactions', async () => {
+    const store = await openSqliteStore({ path: newPath() });
+    try {
+      const t0 = Date.parse('2026-01-01T00:00:00.000Z');
+      for (let start = 0; start < 2500; start += 250) {
+        await Promise.all(Array.from({ length: 250 }, (_, i) => store.messages.ingest(record({ channelId: 'ch-many', receivedAt: new Date(t0 + start + i), content: `kiwi ${start + i}` }))));
+      }
+      assert.equal(await store.messages.pruneContent({ channelId: 'ch-many', receivedBefore: new Date(t0 + 2400) }), 2400);
+      assert.equal((await store.messages.search({ text: 'kiwi', limit: 500 })).items.length, 100);
+      assert.equal(await store.messages.pruneContent({ channelId: 'ch-many', receivedBefore: new Date(t0 + 2400) }), 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('claims from three processes sharing the file never overlap and keep per-key order', { timeout: 120_000 }, async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path });
+    const byKey = new Map<string, string[]>();
+    try {
+      for (let m = 0; m < 30; m++) {
+        const message = await store.messages.ingest(record({ controlId: `R${m}` }));
+        const ds = await store.queue.enqueue(message.id, [
+          ...Array.from({ length: 6 }, (_, k) => ({ destination: 'race', orderingKey: `K${k}`, payload: 'p', idempotencyKey: `r-${m}-${k}`, maxAttempts: 1 })),
+          { destination: 'race', payload: 'p', idempotencyKey: `r-${m}-none`, maxAttempts: 1 },
+        ]);
+        for (const d of ds) if (d.orderingKey !== undefined) byKey.set(d.orderingKey, [...(byKey.get(d.orderingKey) ?? []), d.id]);
+      }
+    } finally {
+      await store.close();
+    }
+    const child = join(dirname(fileURLToPath(import.meta.url)), 'sqlite-test-claimer.ts');
+    const run = promisify(execFile);
+    const startAt = String(Date.now() + 3000);
+    const outputs = await Promise.all(['p1', 'p2', 'p3'].map((owner) => run(process.execPath, ['--import', 'tsx', child, path, owner, startAt], { timeout: 100_000 })));
+    const perProcess = outputs.map((o) => JSON.parse(o.stdout) as string[]);
+    assert.ok(perProcess.every((ids) => ids.length > 0), `every process took part: ${perProcess.map((ids) => ids.length).join(', ')}`);
+    const done = perProcess.flat();
+    assert.equal(done.length, 30 * 7, 'every delivery completed');
+    assert.equal(new Set(done).size, done.length, 'no delivery completed twice');
+
+    const reopened = await openSqliteStore({ path });
+    try {
+      for (const [key, ids] of byKey) {
+        const attempts = await Promise.all(ids.map(async (id) => (await reopened.queue.attempts(id))[0]));
+        for (let i = 1; i < attempts.length; i++) {
+          const prev = attempts[i - 1];
+          const next = attempts[i];
+          assert.ok(prev !== undefined && next !== undefined);
+          assert.ok(next.startedAt.getTime() >= prev.finishedAt.getTime(), `${key}: delivery ${i} was claimed before ${i - 1} completed`);
+        }
+      }
+      assert.equal((await reopened.queue.stats('race')).depth, 0);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  test('claims from two connections to one file never overlap', async () => {
+    const path = newPath();
+    const a = await openSqliteStore({ path });
+    const b = await openSqliteStore({ path });
+    try {
+      for (let i = 0; i < 40; i++) {
+        const m = await a.messages.ingest(record({ controlId: `C${i}` }));
+        await a.queue.enqueue(m.id, [{ destination: 'shared', orderingKey: `K${i % 8}`, payload: 'p', idempotencyKey: `i${i}`, maxAttempts: 1 }]);
+      }
+      const seen = new Set<string>();
+      const now = new Date(Date.now() + 1000);
+      for (let round = 0; round < 10; round++) {
+        const [fromA, fromB] = await Promise.all([
+          a.queue.claim({ destination: 'shared', owner: 'a', leaseMs: 60_000, limit: 3, now }),
+          b.queue.claim({ destination: 'shared', owner: 'b', leaseMs: 60_000, limit: 3, now }),
+        ]);
+        for (const d of [...fromA, ...fromB]) {
+          assert.ok(!seen.has(d.id), `claimed twice: ${d.id}`);
+          seen.add(d.id);
+        }
+        await Promise.all([...fromA.map((d) => a.queue.complete(d.id, 'a', { startedAt: now, finishedAt: now })), ...fromB.map((d) => b.queue.complete(d.id, 'b', { startedAt: now, finishedAt: now }))]);
+      }
+      assert.equal(seen.size, 40);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
