@@ -5,6 +5,7 @@ import { describeError, err } from './cli-io.ts';
 import { registerHl7Commands } from './hl7-commands.ts';
 import { registerMllpCommands } from './mllp-commands.ts';
 import { registerStartCommand } from './start-command.ts';
+import { registerStoreCommands } from './store-commands.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,8 +22,9 @@ program
 registerHl7Commands(program);
 registerMllpCommands(program);
 registerStartCommand(program);
+registerStoreCommands(program);
 
-const SETUP_ERRORS = new Set(['SWB_ERR_CLI_USAGE', 'SWB_ERR_CONFIG_INVALID', 'SWB_ERR_IO_READ_FAILED']);
+const SETUP_ERRORS = new Set(['SWB_ERR_CLI_USAGE', 'SWB_ERR_CONFIG_INVALID', 'SWB_ERR_IO_READ_FAILED', 'SWB_ERR_STORE_BAD_URL']);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   err(describeError(e));

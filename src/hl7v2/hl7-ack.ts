@@ -4,6 +4,7 @@ import { encodeEscapes, needsEscaping } from './hl7-escape.ts';
 import { parseMessage, stripBom, type Hl7Message } from './hl7-message.ts';
 import { HL7_ERROR_TEXT, Hl7ErrorCode, type Hl7Location } from './hl7-parse-error.ts';
 import { formatHl7Timestamp } from './hl7-datatypes.ts';
+import { parsePath } from './hl7-path.ts';
 import { piece } from './hl7-segment.ts';
 
 /**
@@ -41,9 +42,14 @@ function condition(value: string | null | undefined): AckCondition | undefined {
   return v === 'AL' || v === 'NE' || v === 'ER' || v === 'SU' ? v : undefined;
 }
 
+const MSH_15 = parsePath('MSH-15');
+const MSH_16 = parsePath('MSH-16');
+
 export function ackRequirements(msg: Hl7Message): AckRequirements {
-  const accept = condition(msg.get('MSH-15'));
-  const application = condition(msg.get('MSH-16'));
+  // msg.get('MSH-15'), without looking the path up for every message.
+  const msh = msg.segment('MSH');
+  const accept = condition(msh?.get(MSH_15));
+  const application = condition(msh?.get(MSH_16));
   if (accept === undefined && application === undefined) return { mode: 'original', accept: 'NE', application: 'AL' };
   // Per ch.2 2.9.2, an empty field in enhanced mode means "always" (AL).
   return { mode: 'enhanced', accept: accept ?? 'AL', application: application ?? 'AL' };
@@ -101,6 +107,22 @@ function versionAtLeast(version: string, major: number, minor: number, patch = 0
   return true;
 }
 
+/** What buildAckText needs to know of a version; a feed sends one, so the last one is kept. */
+interface VersionTraits {
+  readonly version: string;
+  /** ERR-2..ERR-8 (v2.5+) rather than ERR-1. */
+  readonly v25: boolean;
+  /** MSH-9.3 exists (v2.3.1+). */
+  readonly v231: boolean;
+}
+
+let lastVersion: VersionTraits = { version: '2.5.1', v25: true, v231: true };
+
+function versionTraits(version: string): VersionTraits {
+  if (version !== lastVersion.version) lastVersion = { version, v25: versionAtLeast(version, 2, 5), v231: versionAtLeast(version, 2, 3, 1) };
+  return lastVersion;
+}
+
 /** Fields of the original MSH an ACK echoes; readable even from a message that failed to parse. */
 export interface AckContext {
   readonly encoding: Hl7Encoding;
@@ -115,16 +137,18 @@ export interface AckContext {
 }
 
 export function ackContextOf(msg: Hl7Message): AckContext {
+  // msg.getRaw('MSH-3') and so on, with the header found once.
+  const msh = msg.segment('MSH');
   return {
     encoding: msg.encoding,
-    sendingApplication: msg.getRaw('MSH-3') ?? '',
-    sendingFacility: msg.getRaw('MSH-4') ?? '',
-    receivingApplication: msg.getRaw('MSH-5') ?? '',
-    receivingFacility: msg.getRaw('MSH-6') ?? '',
-    triggerEvent: msg.getRaw('MSH-9.2') ?? '',
-    controlId: msg.getRaw('MSH-10') ?? '',
-    processingId: msg.getRaw('MSH-11') || 'P',
-    version: msg.getRaw('MSH-12.1') || '2.5.1',
+    sendingApplication: msh?.rawAt(3) ?? '',
+    sendingFacility: msh?.rawAt(4) ?? '',
+    receivingApplication: msh?.rawAt(5) ?? '',
+    receivingFacility: msh?.rawAt(6) ?? '',
+    triggerEvent: msh?.rawAt(9, 1, 2) ?? '',
+    controlId: msh?.rawAt(10) ?? '',
+    processingId: msh?.rawAt(11) || 'P',
+    version: msh?.rawAt(12, 1, 1) || '2.5.1',
   };
 }
 
@@ -165,6 +189,25 @@ function plain(value: string, enc: Hl7Encoding): string {
   return out;
 }
 
+/** Text we write, escaped; most values hold no delimiter, and then come back as they are. */
+function escapedText(value: string, enc: Hl7Encoding): string {
+  return needsEscaping(value, enc) ? encodeEscapes(plain(value, enc), enc) : value;
+}
+
+/** MSH-7 of ACKs built "now": the text changes once a second, so it is formatted once a second. */
+let stampSecond = Number.NaN;
+let stampText = '';
+
+function currentTimestamp(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== stampSecond) {
+    stampText = formatHl7Timestamp(new Date(now));
+    stampSecond = second;
+  }
+  return stampText;
+}
+
 function erl(loc: Hl7Location, enc: Hl7Encoding): string {
   const parts = [loc.segment, loc.occurrence ?? loc.sequence, loc.field, loc.repetition, loc.component, loc.subcomponent].map((x) => (x === undefined ? '' : String(x)));
   while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
@@ -190,13 +233,12 @@ export function buildAckText(original: Hl7Message | AckContext, options: AckOpti
   const enc = ctx.encoding;
   const f = enc.field;
   const c = enc.component;
-  // Text we write (as opposed to raw ER7 we echo) is escaped; without an escape character its
-  // delimiters become spaces rather than corrupt the structure.
-  const text = (v: string): string => encodeEscapes(plain(v, enc), enc);
-  const v25 = versionAtLeast(ctx.version, 2, 5);
+  // Text we write (as opposed to raw ER7 we echo) is escaped (escapedText); without an escape
+  // character its delimiters become spaces rather than corrupt the structure.
+  const { v25, v231 } = versionTraits(ctx.version);
   // MSH-9.3 (message structure) exists from v2.3.1; before that an ACK is typed ACK^<trigger>.
-  const type = ctx.triggerEvent ? `ACK${c}${ctx.triggerEvent}${versionAtLeast(ctx.version, 2, 3, 1) ? `${c}ACK` : ''}` : 'ACK';
-  const ts = formatHl7Timestamp(options.timestamp ?? new Date());
+  const type = ctx.triggerEvent ? `ACK${c}${ctx.triggerEvent}${v231 ? `${c}ACK` : ''}` : 'ACK';
+  const ts = options.timestamp === undefined ? currentTimestamp() : formatHl7Timestamp(options.timestamp);
   const msh = [
     'MSH' + f + encodingCharacters(enc),
     options.sendingApplication ?? ctx.receivingApplication,
@@ -207,11 +249,11 @@ export function buildAckText(original: Hl7Message | AckContext, options: AckOpti
     enc.escape === '' && needsEscaping(ts, enc) ? ts.slice(0, 14) : ts,
     '',
     type,
-    text(options.controlId ?? newControlId()),
+    escapedText(options.controlId ?? newControlId(), enc),
     ctx.processingId || 'P',
     ctx.version || '2.5.1',
   ].join(f);
-  let out = `${msh}\rMSA${f}${options.code}${f}${ctx.controlId}${options.text !== undefined ? f + text(options.text) : ''}\r`;
+  let out = `${msh}\rMSA${f}${options.code}${f}${ctx.controlId}${options.text !== undefined ? f + escapedText(options.text, enc) : ''}\r`;
   for (const e of options.errors ?? []) {
     const fields: string[] = ['ERR'];
     if (v25) {
@@ -219,8 +261,8 @@ export function buildAckText(original: Hl7Message | AckContext, options: AckOpti
       fields[2] = e.location ? erl(e.location, enc) : '';
       fields[3] = [e.code, HL7_ERROR_TEXT[e.code], 'HL70357'].map((x) => encodeEscapes(x, enc)).join(c);
       fields[4] = e.severity ?? 'E';
-      if (e.applicationCode !== undefined) fields[5] = text(e.applicationCode);
-      if (e.message !== undefined) fields[8] = text(e.message);
+      if (e.applicationCode !== undefined) fields[5] = escapedText(e.applicationCode, enc);
+      if (e.message !== undefined) fields[8] = escapedText(e.message, enc);
     } else {
       // ERR-1 ELD: segment id ^ sequence ^ field position ^ code (CE).
       const loc = e.location;

@@ -103,7 +103,11 @@ export function createAckResponder(options: AckResponderOptions = {}): (payload:
       else due = ackDue(req.application, outcome);
     }
     const code = ackCodeFor(kind, outcome);
-    const summary = { controlId: msg.controlId, type: [msg.messageCode, msg.triggerEvent].filter(Boolean).join('^'), version: msg.version, bytes, ack: due ? code : '-' };
+    // MSH-9.1^MSH-9.2, leaving out an empty one.
+    const messageCode = msg.messageCode;
+    const triggerEvent = msg.triggerEvent;
+    const type = messageCode !== '' && triggerEvent !== '' ? `${messageCode}^${triggerEvent}` : messageCode + triggerEvent;
+    const summary = { controlId: msg.controlId, type, version: msg.version, bytes, ack: due ? code : '-' };
     const full: InboundSummary = errorCode === undefined ? summary : { ...summary, errorCode };
     return { reply: due ? buildAckText(msg, { code, errors, ...ackIdentity }) : undefined, summary: full };
   };

@@ -471,7 +471,7 @@ class MllpServerConnection {
       onError: (error) => this.#onProtocolError(error),
       onJunk: (bytes) => {
         server.junk(bytes);
-        server.emit({ kind: 'junk-skipped', connectionId: id, bytes });
+        if (opts.onEvent !== undefined) server.emit({ kind: 'junk-skipped', connectionId: id, bytes });
       },
     });
     socket.on('data', (chunk: Buffer) => {
@@ -526,13 +526,15 @@ class MllpServerConnection {
   #onFrame(raw: Buffer): void {
     if (this.#closingReason !== undefined) return;
     this.#sequence += 1;
-    const received: Received = { raw, receivedAt: new Date(), sequence: this.#sequence };
+    const sequence = this.#sequence;
+    const receivedAt = new Date();
     this.#server.message(raw.length);
-    this.#server.emit({ kind: 'frame-received', connectionId: this.id, sequence: received.sequence, bytes: raw.length });
+    // Event objects are built only for a hook: this runs for every message.
+    if (this.#opts.onEvent !== undefined) this.#server.emit({ kind: 'frame-received', connectionId: this.id, sequence, bytes: raw.length });
     // Behind the backlog, never ahead of it: replies follow arrival order.
     const wait = this.#backlog.length > 0 || this.#writeBlocked || this.#slots.length >= this.#opts.maxInFlightPerConnection;
-    if (wait) this.#backlog.push(received);
-    else this.#start(received);
+    if (wait) this.#backlog.push({ raw, receivedAt, sequence });
+    else this.#start(raw, receivedAt, sequence);
     this.#updateFlow();
   }
 
@@ -544,15 +546,15 @@ class MllpServerConnection {
     this.beginClose('oversize', error);
   }
 
-  #start(received: Received): void {
+  #start(raw: Buffer, receivedAt: Date, sequence: number): void {
     const message: MllpInboundMessage = {
-      payload: received.raw.toString(this.#opts.encoding),
-      raw: received.raw,
+      payload: raw.toString(this.#opts.encoding),
+      raw,
       connectionId: this.id,
-      sequence: received.sequence,
+      sequence,
       remoteAddress: this.remoteAddress,
       remotePort: this.remotePort,
-      receivedAt: received.receivedAt,
+      receivedAt,
       tls: this.tlsInfo,
     };
     const slot: Slot = { message, state: 'pending', reply: undefined };
@@ -608,23 +610,30 @@ class MllpServerConnection {
 
   /** Writes every finished reply at the head of the queue, then takes work from the backlog. */
   #flush(): void {
-    while (!this.#closed) {
-      const head = this.#slots[0];
-      if (head === undefined || head.state === 'pending') break;
-      this.#slots.shift();
-      if (head.state === 'close') {
-        // Later messages get no reply: the sender resends them on a new connection.
-        this.#slots = [];
-        this.beginClose('handler-error', undefined);
-        return;
+    // Replies that became ready together (a pipelining sender, a batch commit) leave in one write.
+    const cork = this.#slots.length > 1 && this.#slots[1]?.state !== 'pending' && this.#slots[0]?.state !== 'pending';
+    if (cork) this.#socket.cork();
+    try {
+      while (!this.#closed) {
+        const head = this.#slots[0];
+        if (head === undefined || head.state === 'pending') break;
+        this.#slots.shift();
+        if (head.state === 'close') {
+          // Later messages get no reply: the sender resends them on a new connection.
+          this.#slots = [];
+          this.beginClose('handler-error', undefined);
+          return;
+        }
+        if (head.state === 'reply' && head.reply !== undefined) this.#write(head);
       }
-      if (head.state === 'reply' && head.reply !== undefined) this.#write(head);
+    } finally {
+      if (cork) this.#socket.uncork();
     }
     // No new work while the peer is not reading its replies: they would pile up in memory.
     while (this.#closingReason === undefined && !this.#writeBlocked && this.#slots.length < this.#opts.maxInFlightPerConnection) {
       const next = this.#backlog.shift();
       if (next === undefined) break;
-      this.#start(next);
+      this.#start(next.raw, next.receivedAt, next.sequence);
     }
     this.#updateFlow();
     this.#maybeEnd();
@@ -635,13 +644,15 @@ class MllpServerConnection {
     if (reply === undefined || this.#socket.destroyed || !this.#socket.writable) return;
     const ok = this.#socket.write(reply);
     this.#server.reply();
-    this.#server.emit({
-      kind: 'reply-sent',
-      connectionId: this.id,
-      sequence: slot.message.sequence,
-      bytes: reply.length - 3,
-      latencyMs: Date.now() - slot.message.receivedAt.getTime(),
-    });
+    if (this.#opts.onEvent !== undefined) {
+      this.#server.emit({
+        kind: 'reply-sent',
+        connectionId: this.id,
+        sequence: slot.message.sequence,
+        bytes: reply.length - 3,
+        latencyMs: Date.now() - slot.message.receivedAt.getTime(),
+      });
+    }
     // A peer that does not read its ACKs: stop reading its messages until the buffer drains.
     if (!ok) this.#writeBlocked = true;
   }
