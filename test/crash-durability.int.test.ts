@@ -33,7 +33,7 @@ async function freePort(): Promise<number> {
 }
 
 function startEngine(storeUrl: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'start', '--host', '127.0.0.1', '--mllp-port', String(port), '--http-port', '0', '--store', storeUrl, '--no-validate'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'start', '--host', '127.0.0.1', '--mllp-port', String(port), '--http-port', '0', '--store', storeUrl], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn' },

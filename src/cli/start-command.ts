@@ -21,7 +21,7 @@ interface StartOptions {
   host: string;
   mllpPort: string;
   httpPort: string;
-  validate: boolean;
+  validate?: boolean;
   maxFrameBytes: string;
   idleTimeout: string;
   tlsCert?: string;
@@ -54,11 +54,13 @@ function onShutdown(close: () => Promise<void>): void {
 export function registerStartCommand(program: Command): void {
   program
     .command('start')
-    .description('run the engine: an MLLP listener that parses, validates and acknowledges, and the HTTP API')
+    .description('run the engine: an MLLP listener that parses, stores and then acknowledges, and the HTTP API')
     .option('--host <host>', 'interface to bind', process.env['SWITCHBOARD_HOST'] ?? '127.0.0.1')
     .option('--mllp-port <port>', 'MLLP port (0 picks a free one)', process.env['SWITCHBOARD_MLLP_PORT'] ?? '2575')
     .option('--http-port <port>', 'HTTP port (0 picks a free one)', process.env['SWITCHBOARD_HTTP_PORT'] ?? '8080')
-    .option('--no-validate', 'acknowledge after parsing only, without structure validation')
+    // Off by default: real feeds are rarely fully conformant, and rejecting is a site's decision,
+    // not the transport's. Unparseable input is always answered AR (and stored).
+    .option('--validate', 'validate structure and answer AE/CE (with ERR segments) when a message is invalid')
     .option('--max-frame-bytes <n>', 'largest MLLP frame accepted', String(16 * 1024 * 1024))
     .option('--idle-timeout <ms>', 'close MLLP connections idle this long (0: never)', '0')
     .option('--tls-cert <file>', 'serve MLLP over TLS with this certificate (PEM)')
@@ -77,7 +79,7 @@ export function registerStartCommand(program: Command): void {
         host: opts.host,
         mllpPort: port('--mllp-port', opts.mllpPort),
         httpPort: port('--http-port', opts.httpPort),
-        validate: opts.validate,
+        validate: opts.validate === true,
         maxFrameBytes: positiveInt('--max-frame-bytes', opts.maxFrameBytes),
         idleTimeoutMs: idle === 0 ? 0 : positiveInt('--idle-timeout', opts.idleTimeout),
         ...(opts.tlsCert !== undefined && opts.tlsKey !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey, ...(opts.tlsCa !== undefined ? { caFile: opts.tlsCa } : {}) } } : {}),
@@ -89,7 +91,7 @@ export function registerStartCommand(program: Command): void {
       out(
         [
           'Switchboard is running.',
-          `  MLLP listener   ${mllpUrl}   (parse${opts.validate ? ', validate' : ''}, ACK)`,
+          `  MLLP listener   ${mllpUrl}   (parse${opts.validate === true ? ', validate' : ''}, store, ACK)`,
           `  HTTP API        ${service.httpUrl ?? '-'}   (/healthz, /metrics, /api/v1/listener/messages)`,
           `  Store           ${store === undefined ? 'none (--no-store): messages are not kept' : `${store.kind}, schema v${store.schemaVersion} (${opts.store === false ? '' : redactUrl(opts.store)})`}`,
           '',
