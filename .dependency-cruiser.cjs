@@ -1,30 +1,39 @@
 // Module direction, as in ARCHITECTURE.md "Modules and which way imports point".
 // Each rule forbids a module from importing what the table does not allow; cycles are errors.
 const mod = (name) => `^src/${name}/`;
-const notAllowed = (from, allowed) => ({
-  name: `${from}-imports-only-${allowed.join('-') || 'nothing'}`,
-  severity: 'error',
-  comment: `src/${from}/ may import only ${allowed.length ? allowed.map((a) => `src/${a}/`).join(', ') : 'no other module'}`,
-  from: { path: mod(from) },
-  to: {
-    path: '^src/',
-    pathNot: [mod(from), ...allowed.map(mod)],
+const TEST = '\\.test\\.ts$';
+// Tests follow the same direction, except that they may also open a store implementation (the
+// engine's tests run it against SQLite and PostgreSQL); runtime code never may.
+const notAllowed = (from, allowed) => [
+  {
+    name: `${from}-imports-only-${allowed.join('-') || 'nothing'}`,
+    severity: 'error',
+    comment: `src/${from}/ may import only ${allowed.length ? allowed.map((a) => `src/${a}/`).join(', ') : 'no other module'}`,
+    from: { path: mod(from), pathNot: TEST },
+    to: { path: '^src/', pathNot: [mod(from), ...allowed.map(mod)] },
   },
-});
+  {
+    name: `${from}-tests-import-only-${allowed.join('-') || 'nothing'}-and-store`,
+    severity: 'error',
+    comment: `tests in src/${from}/ may import what src/${from}/ may, plus src/store/`,
+    from: { path: [mod(from), TEST].join('.*') },
+    to: { path: '^src/', pathNot: [mod(from), ...allowed.map(mod), mod('store')] },
+  },
+];
 
 module.exports = {
   forbidden: [
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
-    notAllowed('core', []),
-    notAllowed('hl7v2', ['core']),
-    notAllowed('mllp', ['hl7v2', 'core']),
-    notAllowed('fhir', ['core']),
-    notAllowed('mapping', ['hl7v2', 'fhir', 'core']),
-    notAllowed('engine', ['core', 'hl7v2', 'fhir', 'mapping']),
-    notAllowed('connectors', ['core', 'engine', 'hl7v2', 'mllp', 'fhir']),
-    notAllowed('writeback', ['core', 'engine', 'fhir', 'mapping', 'hl7v2', 'mllp']),
-    notAllowed('store', ['core']),
-    notAllowed('sim', ['fhir', 'hl7v2', 'mllp', 'core']),
+    ...notAllowed('core', []),
+    ...notAllowed('hl7v2', ['core']),
+    ...notAllowed('mllp', ['hl7v2', 'core']),
+    ...notAllowed('fhir', ['core']),
+    ...notAllowed('mapping', ['hl7v2', 'fhir', 'core']),
+    ...notAllowed('engine', ['core', 'hl7v2', 'fhir', 'mapping']),
+    ...notAllowed('connectors', ['core', 'engine', 'hl7v2', 'mllp', 'fhir']),
+    ...notAllowed('writeback', ['core', 'engine', 'fhir', 'mapping', 'hl7v2', 'mllp']),
+    ...notAllowed('store', ['core']),
+    ...notAllowed('sim', ['fhir', 'hl7v2', 'mllp', 'core']),
     {
       name: 'no-dev-deps-in-src',
       severity: 'error',

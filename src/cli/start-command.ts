@@ -59,7 +59,7 @@ export function registerStartCommand(program: Command): void {
     .option('--mllp-port <port>', 'MLLP port (0 picks a free one)', process.env['SWITCHBOARD_MLLP_PORT'] ?? '2575')
     .option('--http-port <port>', 'HTTP port (0 picks a free one)', process.env['SWITCHBOARD_HTTP_PORT'] ?? '8080')
     // Off by default: real feeds are rarely fully conformant, and rejecting is a site's decision,
-    // not the transport's. Unparseable input is always answered AR (and stored).
+    // not the transport's. Input that does not parse is always answered AE (and stored).
     .option('--validate', 'validate structure and answer AE/CE (with ERR segments) when a message is invalid')
     .option('--max-frame-bytes <n>', 'largest MLLP frame accepted', String(16 * 1024 * 1024))
     .option('--idle-timeout <ms>', 'close MLLP connections idle this long (0: never)', '0')

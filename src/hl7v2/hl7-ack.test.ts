@@ -211,7 +211,7 @@ void describe('buildRejectAck', () => {
     const text = 'MSH|^~\\&|SND|SFAC|RCV|RFAC|20240305||ADT^A01|CTRL-9|P|2.4\rEVN|A01\rPid|1\r';
     const { error, ack } = rejectFor(text);
     assert.equal(error.code, 'SWB_ERR_HL7_BAD_SEGMENT_ID');
-    assert.equal(ack.get('MSA-1'), 'AR');
+    assert.equal(ack.get('MSA-1'), 'AE');
     assert.equal(ack.get('MSA-2'), 'CTRL-9');
     assert.equal(ack.get('MSH-3'), 'RCV');
     assert.equal(ack.get('MSH-5'), 'SND');
@@ -221,10 +221,10 @@ void describe('buildRejectAck', () => {
     assert.equal(ack.segment('ERR')?.toString(), 'ERR|Pid^3^^100&Segment sequence error&HL70357');
   });
 
-  void test('enhanced mode answers CR, and the original delimiters are used', () => {
+  void test('enhanced mode answers CE for a content error, and the original delimiters are used', () => {
     const text = 'MSH*$@!%*SND*SF*RCV*RF*20240305**ADT$A01*CID*P*2.5.1***AL*NE\rPI*1';
     const { ack } = rejectFor(text);
-    assert.equal(ack.get('MSA-1'), 'CR');
+    assert.equal(ack.get('MSA-1'), 'CE');
     assert.equal(ack.get('MSA-2'), 'CID');
     assert.equal(ack.encoding.field, '*');
     assert.equal(ack.get('ERR-2'), 'PI$2');
@@ -235,7 +235,7 @@ void describe('buildRejectAck', () => {
     assert.equal(ctx.encoding.component, '^');
     assert.equal(ctx.controlId, '');
     const { ack } = rejectFor('MSH|^^\\&|SND|SF|RCV|RF|2024||ADT^A01|C1|P|2.5');
-    assert.equal(ack.get('MSA-1'), 'AR');
+    assert.equal(ack.get('MSA-1'), 'AE');
     assert.equal(ack.get('ERR-3.1'), '102');
   });
 
@@ -254,7 +254,8 @@ void describe('buildRejectAck', () => {
       fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string().map((s) => `MSH${s}`), fc.uint8Array()), (input) => {
         const ack = buildRejectAck(input, { message: 'rejected', code: 'SWB_ERR_HL7_NOT_ER7' });
         const back = parseMessage(ack.toString());
-        assert.ok(back.get('MSA-1') === 'AR' || back.get('MSA-1') === 'CR');
+        // A negative ACK whatever the input: AR/CR without MSH, AE/CE for a message with errors.
+        assert.ok(['AR', 'CR', 'AE', 'CE'].includes(String(back.get('MSA-1'))));
       }),
       { numRuns: 500 },
     );
@@ -278,4 +279,27 @@ void test('an ACK for a v2.3 message has no structure component in MSH-9', () =>
   assert.equal(ack.getRaw('MSH-9'), 'ACK^A01');
   const ack231 = buildAck(parseMessage('MSH|^~\\&|A|B|C|D|20240101||ADT^A01|1|P|2.3.1\rEVN|A01|20240101'), { code: 'AA' });
   assert.equal(ack231.getRaw('MSH-9'), 'ACK^A01^ACK');
+});
+
+void test('a content error is answered AE (not AR, which a sender may resend); a receiver-side failure AR', () => {
+  const text = 'MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X9|P|2.5.1\rPI|1\r';
+  const content = buildRejectAck(text, { hl7Code: '100' });
+  assert.equal(content.get('MSA-1'), 'AE');
+  assert.equal(content.get('MSA-2'), 'X9');
+  assert.equal(buildRejectAck(text, { hl7Code: '207' }).get('MSA-1'), 'AR');
+  assert.equal(buildRejectAck(text, { hl7Code: '203' }).get('MSA-1'), 'AR');
+  assert.equal(buildRejectAck('not hl7 at all', { hl7Code: '100' }).get('MSA-1'), 'AR');
+  const enhanced = 'MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X9|P|2.5.1|||AL|NE\rPI|1\r';
+  assert.equal(buildRejectAck(enhanced, { hl7Code: '100' }).get('MSA-1'), 'CE');
+  assert.equal(buildRejectAck(enhanced, { hl7Code: '207' }).get('MSA-1'), 'CR');
+});
+
+void test('with + as a delimiter the ACK header stays intact (MSH-7 without its offset)', () => {
+  const m = parseMessage('MSH+^~\\&+APP+FAC+RCV+RFAC+20240101120000++ADT^A01^ADT_A01+C1+P+2.5.1\rPID+1\r');
+  const ack = parseMessage(buildAck(m, { code: 'AA' }).toString());
+  assert.equal(ack.get('MSH-9'), 'ACK^A01^ACK');
+  assert.equal(ack.get('MSH-10')?.length !== 0, true);
+  assert.equal(ack.get('MSH-12'), '2.5.1');
+  assert.match(String(ack.get('MSH-7')), /^\d{14}$/);
+  assert.equal(ack.get('MSA-2'), 'C1');
 });

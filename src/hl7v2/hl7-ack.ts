@@ -245,8 +245,9 @@ export function buildAckText(original: Hl7Message | AckContext, options: AckOpti
     options.sendingFacility ?? ctx.receivingFacility,
     ctx.sendingApplication,
     ctx.sendingFacility,
-    // With no escape character a `+` delimiter cannot be written: send the time without its offset.
-    enc.escape === '' && needsEscaping(ts, enc) ? ts.slice(0, 14) : ts,
+    // A `+` or `-` delimiter would split the offset off MSH-7 (escapes are not allowed in a DTM):
+    // send the time without its offset then.
+    needsEscaping(ts, enc) ? ts.slice(0, 14) : ts,
     '',
     type,
     escapedText(options.controlId ?? newControlId(), enc),
@@ -303,17 +304,24 @@ export function buildRejectAck(input: string | Uint8Array, error: { hl7Code?: Hl
   const ctx = ackContextOfText(input);
   const { text } = stripBom(input);
   const trimmed = text.replace(/^[\s]+/, '');
-  const enhanced = /^MSH/.test(trimmed) ? (() => {
+  const hasMsh = /^MSH/.test(trimmed);
+  const enhanced = hasMsh ? (() => {
     const line = trimmed.split(/[\r\n]/, 1)[0] ?? '';
     const a = piece(line, ctx.encoding.field, 15) ?? '';
     const b = piece(line, ctx.encoding.field, 16) ?? '';
     return a !== '' || b !== '';
   })() : false;
+  const hl7Code = error.hl7Code ?? Hl7ErrorCode.segmentSequenceError;
+  // HL7 v2.5.1 ch.2 2.9.2: AR/CR ("reject": may be resent) is for what the receiver cannot take
+  // now or at all — unsupported type, event, processing id or version, or its own failure; an
+  // error in the message's content is AE/CE, which a sender must not resend unchanged. Text with
+  // no MSH at all is not a message we can judge: reject.
+  const reject = !hasMsh || REJECT_CODES.has(hl7Code);
   return buildAck(ctx, {
-    code: enhanced ? 'CR' : 'AR',
+    code: reject ? (enhanced ? 'CR' : 'AR') : enhanced ? 'CE' : 'AE',
     errors: [
       {
-        code: error.hl7Code ?? Hl7ErrorCode.segmentSequenceError,
+        code: hl7Code,
         ...(error.location ? { location: error.location } : {}),
         ...(error.code !== undefined ? { applicationCode: error.code } : {}),
         ...(error.message !== undefined ? { message: error.message } : {}),
@@ -321,5 +329,14 @@ export function buildRejectAck(input: string | Uint8Array, error: { hl7Code?: Hl
     ],
   });
 }
+
+const REJECT_CODES: ReadonlySet<string> = new Set([
+  Hl7ErrorCode.unsupportedMessageType,
+  Hl7ErrorCode.unsupportedEventCode,
+  Hl7ErrorCode.unsupportedProcessingId,
+  Hl7ErrorCode.unsupportedVersionId,
+  Hl7ErrorCode.applicationRecordLocked,
+  Hl7ErrorCode.applicationInternalError,
+]);
 
 export { formatHl7Timestamp };

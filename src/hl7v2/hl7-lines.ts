@@ -35,6 +35,29 @@ function countBreaks(run: string): number {
   return n;
 }
 
+function isUpper(c: number): boolean {
+  return c >= 65 && c <= 90;
+}
+
+function isAlnum(c: number): boolean {
+  return isUpper(c) || (c >= 48 && c <= 57) || (c >= 97 && c <= 122);
+}
+
+/**
+ * Whether the bare LF at `i` ends a segment: it does when what follows is the end, another break, a
+ * whitespace-only line, or a segment id (three characters, a capital first, then a non-alphanumeric
+ * character such as the field separator).
+ */
+function lfEndsSegment(text: string, i: number): boolean {
+  const n = text.length;
+  let k = i + 1;
+  while (k < n && (text.charCodeAt(k) === 32 || text.charCodeAt(k) === 9)) k++;
+  if (k >= n || isBreak(text.charCodeAt(k))) return true;
+  if (k !== i + 1) return false;
+  if (k + 3 > n || !isUpper(text.charCodeAt(k)) || !isAlnum(text.charCodeAt(k + 1)) || !isAlnum(text.charCodeAt(k + 2))) return false;
+  return k + 3 === n || !isAlnum(text.charCodeAt(k + 3));
+}
+
 export function splitLines(text: string, start = 0): Hl7Lines {
   const lines: string[] = [];
   const terminators: string[] = [];
@@ -57,8 +80,17 @@ export function splitLines(text: string, start = 0): Hl7Lines {
     if (nextCr !== -1 && nextCr < pos) nextCr = text.indexOf('\r', pos);
     if (nextLf !== -1 && nextLf < pos) nextLf = text.indexOf('\n', pos);
     let end: number;
-    if (nextCr === -1) end = nextLf === -1 ? n : nextLf;
-    else end = nextLf === -1 || nextCr < nextLf ? nextCr : nextLf;
+    for (;;) {
+      if (nextCr === -1) end = nextLf === -1 ? n : nextLf;
+      else end = nextLf === -1 || nextCr < nextLf ? nextCr : nextLf;
+      // A bare LF that is not followed by a segment id is text inside a field (lab systems put
+      // line feeds in OBX-5), not a terminator: CR is the terminator (ch.2 2.5.2).
+      if (end === nextLf && end < n && !lfEndsSegment(text, end)) {
+        nextLf = text.indexOf('\n', end + 1);
+        continue;
+      }
+      break;
+    }
     const line = text.slice(pos, end);
     let termEnd = end;
     while (termEnd < n && isBreak(text.charCodeAt(termEnd))) termEnd++;

@@ -58,11 +58,14 @@ export function segmentIdOf(line: string, enc: Hl7Encoding, sequence: number, li
   }
   const name = line.length === 3 || line.charAt(3) === enc.field ? line.slice(0, 3) : undefined;
   if (name === undefined || !SEGMENT_ID.test(name)) {
-    const found = line.slice(0, Math.max(0, Math.min(line.indexOf(enc.field) === -1 ? 8 : line.indexOf(enc.field), 8)));
+    // What stands where the id should be may be patient text (a field broken by a stray CR), and
+    // this error travels into ACKs (ERR-2) and logs: name it only when it is a short code.
+    const head = line.slice(0, Math.max(0, line.indexOf(enc.field) === -1 ? 4 : line.indexOf(enc.field)));
+    const found = /^[A-Za-z0-9]{1,3}$/.test(head) ? head : '?';
     throw new Hl7ParseError(
       'SWB_ERR_HL7_BAD_SEGMENT_ID',
-      { index: sequence, found: JSON.stringify(found) },
-      { segment: found || '?', sequence, line: lineNo },
+      { index: sequence, found: found === '?' ? '(not shown)' : JSON.stringify(found) },
+      { segment: found, sequence, line: lineNo },
       Hl7ErrorCode.segmentSequenceError,
     );
   }
@@ -453,8 +456,9 @@ export function createMessage(options: CreateMessageOptions): Hl7Message {
   put('5', options.receivingApplication);
   put('6', options.receivingFacility);
   const ts = formatHl7Timestamp(options.timestamp ?? new Date());
-  // With no escape character a `+` delimiter cannot be written: send the time without its offset.
-  msh.set(parsePath('7'), enc.escape === '' && needsEscaping(ts, enc) ? ts.slice(0, 14) : ts);
+  // A `+` or `-` delimiter would split the offset off MSH-7, and a DTM cannot hold escapes: send
+  // the time without its offset then.
+  msh.setRaw(parsePath('7'), needsEscaping(ts, enc) ? ts.slice(0, 14) : ts);
   msh.setRaw(parsePath('9'), options.messageType);
   msh.set(parsePath('10'), options.controlId ?? newControlId());
   msh.setRaw(parsePath('11'), options.processingId ?? 'P');

@@ -23,10 +23,13 @@ void test('original mode: a good message gets AA echoing MSH-10, sender and rece
   assert.deepEqual(r.summary, { controlId: 'C-77', type: 'ADT^A01', version: '2.5.1', bytes: Buffer.byteLength(msh() + body), ack: 'AA' });
 });
 
-void test('unparseable input gets AR with a located ERR and MSA-2 when MSH is readable', async () => {
+void test('a message that does not parse gets AE (do not resend unchanged) with a located ERR; text without MSH gets AR', async () => {
   const r = await createAckResponder()(`${msh()}\rPI|1\r`);
   const ack = ackOf(r.reply);
-  assert.equal(ack.get('MSA-1'), 'AR');
+  assert.equal(ack.get('MSA-1'), 'AE');
+  // ERR-5 carries our code; ERR-8 is left empty so no text from the input travels back.
+  assert.equal(ack.get('ERR-5'), 'SWB_ERR_HL7_BAD_SEGMENT_ID');
+  assert.equal(ack.get('ERR-8'), undefined);
   assert.equal(ack.get('MSA-2'), 'C-77');
   assert.equal(ack.get('ERR-3.1'), '100');
   assert.equal(ack.get('ERR-2.1'), 'PI');

@@ -66,7 +66,9 @@ export function createAckResponder(options: AckResponderOptions = {}): (payload:
       const nak = buildRejectAck(payload, {
         hl7Code: parseError?.hl7Code ?? Hl7ErrorCode.applicationInternalError,
         location: parseError?.location,
-        ...(isSwitchboardError(e) ? { code: e.code, message: e.message } : {}),
+        // ERR-5 carries our stable code; ERR-8 stays empty: ACKs are stored by senders, and a
+        // parse error's text may quote what stood in the message.
+        ...(isSwitchboardError(e) ? { code: e.code } : {}),
       });
       const summary: InboundSummary = { controlId: '', type: '', version: '', bytes, ack: String(nak.get('MSA-1') ?? 'AR'), errorCode: isSwitchboardError(e) ? e.code : 'SWB_ERR_INTERNAL_UNEXPECTED' };
       return { reply: nak.toString({ terminator: '\r' }), summary };

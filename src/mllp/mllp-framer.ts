@@ -32,8 +32,18 @@ export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 export interface MllpFramerOptions {
   /** Largest payload accepted, in bytes, excluding the 3 envelope bytes (default 16 MiB). */
   readonly maxFrameBytes?: number;
-  /** A complete frame's payload. The buffer is owned by the callee (not a view into a socket chunk). */
+  /**
+   * A complete frame's payload. The buffer is owned by the callee: a copy, or with `adoptChunks` a
+   * view of a chunk that held little more than this frame.
+   */
   readonly onFrame: (payload: Buffer) => void;
+  /**
+   * The caller hands each chunk over and never writes to it again, as with a socket's 'data'
+   * chunks (each read gets memory of its own, sized to what was read). A frame that fills all but
+   * a few bytes of its chunk's memory is then passed on as a view instead of being copied: it
+   * pins nothing else. Default false: every payload is a copy.
+   */
+  readonly adoptChunks?: boolean;
   /** A protocol error: today only SWB_ERR_MLLP_FRAME_TOO_LARGE. Decoding continues after it. */
   readonly onError?: (error: SwitchboardError) => void;
   /** Bytes skipped outside a frame, or of a partial frame dropped because a new SB arrived. */
@@ -62,6 +72,9 @@ type State = (typeof State)[keyof typeof State];
 
 const END_BLOCK_BYTE = Buffer.of(MLLP_END_BLOCK);
 
+/** With `adoptChunks`, how much memory beyond the payload a view may keep alive (the envelope, a stray LF). */
+const ADOPT_SLACK_BYTES = 64;
+
 /**
  * Incremental MLLP decoder. Feed it socket chunks with `push`; it calls `onFrame` once per complete
  * frame. Chunks of a frame are kept as a list of views and copied once when the frame ends, so a
@@ -73,6 +86,7 @@ export class MllpFramer {
   readonly #onFrame: (payload: Buffer) => void;
   readonly #onError: ((error: SwitchboardError) => void) | undefined;
   readonly #onJunk: ((bytes: number) => void) | undefined;
+  readonly #adoptChunks: boolean;
 
   #state: State = State.outside;
   #parts: Buffer[] = [];
@@ -93,6 +107,7 @@ export class MllpFramer {
     this.#onFrame = options.onFrame;
     this.#onError = options.onError;
     this.#onJunk = options.onJunk;
+    this.#adoptChunks = options.adoptChunks ?? false;
   }
 
   /** Payload bytes held for the frame in progress (never more than `maxFrameBytes`). */
@@ -226,8 +241,15 @@ export class MllpFramer {
     if (discarded) return;
     this.#frames += 1;
     // One copy per frame: callers may keep the payload (the engine stores it), and a view would pin
-    // the whole socket chunk in memory.
-    const payload = parts.length === 1 ? Buffer.from(parts[0] as Buffer) : Buffer.concat(parts, size);
+    // the whole socket chunk in memory. No copy when the chunk was (nearly) only this frame: the
+    // common case of a sender that waits for each ACK, and a copy costs an allocation per message.
+    let payload: Buffer;
+    if (parts.length === 1) {
+      const only = parts[0] as Buffer;
+      payload = this.#adoptChunks && only.buffer.byteLength - only.length <= ADOPT_SLACK_BYTES ? only : Buffer.from(only);
+    } else {
+      payload = Buffer.concat(parts, size);
+    }
     this.#onFrame(payload);
   }
 }

@@ -275,6 +275,28 @@ describe('MllpServer over TCP', () => {
     await busy.closed; // then it goes idle and is closed too
   });
 
+  test('a connection whose message got no reply (and outlived the idle timeout) still idle-closes', async (t) => {
+    const { server } = await startServer(t, {
+      idleTimeoutMs: 200,
+      handler: async () => {
+        await sleep(500);
+        return undefined; // enhanced mode NE/NE: nothing to write, so nothing re-arms the timer
+      },
+    });
+    const peer = await connectRaw(server.port);
+    t.after(() => peer.socket.destroy());
+    peer.socket.write(encodeMllpFrame(testMessage('QUIET')));
+    const outcome = await Promise.race([peer.closed.then(() => 'closed'), sleep(8000).then(() => 'still open')]);
+    assert.equal(outcome, 'closed');
+  });
+
+  test('mutual TLS without a CA of our own is refused at construction (public roots would pass)', () => {
+    assert.throws(
+      () => new MllpServer({ port: 0, handler: async () => undefined, tls: { requestCert: true, key: 'k', cert: 'c' } }),
+      /requestCert needs tls\.ca/,
+    );
+  });
+
   test('a handler that throws gets the onHandlerError reply; later messages are still served', async (t) => {
     const errors: unknown[] = [];
     const { server } = await startServer(t, {

@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import net from 'node:net';
 import tls from 'node:tls';
 import { SwitchboardError } from '../core/errors.ts';
@@ -193,6 +194,11 @@ export class MllpServer {
   constructor(options: MllpServerOptions) {
     this.#opts = resolveOptions(options);
     const tlsOptions = this.#opts.tls;
+    if (tlsOptions?.requestCert === true && tlsOptions.ca === undefined) {
+      // Without a CA of its own, Node would check client certificates against the public roots:
+      // any certificate from a public CA would pass as a trusted peer.
+      throw new RangeError('MllpServer: tls.requestCert needs tls.ca (the CA that signs client certificates)');
+    }
     if (tlsOptions === undefined) {
       // allowHalfOpen: a sender may send and then shut down its side; it still gets its ACKs.
       this.#server = net.createServer({ allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS });
@@ -412,9 +418,11 @@ interface Received {
 
 function tlsInfoOf(socket: net.Socket): MllpTlsInfo | null {
   if (!(socket instanceof tls.TLSSocket)) return null;
-  const cert = socket.getPeerCertificate();
+  // null when the socket's handle is already gone; this runs inside an event handler, where a
+  // throw would take the process down.
+  const cert = socket.getPeerCertificate() as Partial<tls.PeerCertificate> | null;
   // Subject fields can repeat, in which case Node gives an array.
-  const cn: unknown = (cert as Partial<tls.PeerCertificate>).subject?.CN;
+  const cn: unknown = cert?.subject?.CN;
   const peerCommonName = typeof cn === 'string' ? cn : Array.isArray(cn) && typeof cn[0] === 'string' ? cn[0] : undefined;
   const authError: unknown = socket.authorizationError;
   return {
@@ -423,6 +431,14 @@ function tlsInfoOf(socket: net.Socket): MllpTlsInfo | null {
     peerCommonName,
     protocol: socket.getProtocol() ?? undefined,
   };
+}
+
+/**
+ * The payload as text. Most HL7 feeds are plain ASCII, which reads the same in UTF-8 and
+ * ISO 8859-1, and the 8859-1 decoder only copies bytes: UTF-8 decoding is for payloads that need it.
+ */
+function decodePayload(raw: Buffer, encoding: MllpEncoding): string {
+  return encoding === 'utf8' && isAscii(raw) ? raw.toString('latin1') : raw.toString(encoding);
 }
 
 function encodeReply(reply: string | Buffer, encoding: MllpEncoding): Buffer | undefined {
@@ -467,6 +483,8 @@ class MllpServerConnection {
     this.tlsInfo = tlsInfoOf(socket);
     this.#framer = new MllpFramer({
       maxFrameBytes: opts.maxFrameBytes,
+      // A socket's 'data' chunks are fresh memory per read, never reused.
+      adoptChunks: true,
       onFrame: (payload) => this.#onFrame(payload),
       onError: (error) => this.#onProtocolError(error),
       onJunk: (bytes) => {
@@ -494,8 +512,12 @@ class MllpServerConnection {
     if (opts.idleTimeoutMs > 0) {
       socket.setTimeout(opts.idleTimeoutMs);
       socket.on('timeout', () => {
-        // Busy is not idle: the peer is waiting for our reply. Writing it re-arms the timer.
-        if (this.#slots.length > 0 || this.#backlog.length > 0) return;
+        // Busy is not idle: the peer is waiting for our reply. Re-arm explicitly, since a message
+        // that gets no reply (enhanced mode NE) writes nothing that would.
+        if (this.#slots.length > 0 || this.#backlog.length > 0) {
+          socket.setTimeout(opts.idleTimeoutMs);
+          return;
+        }
         this.destroy('idle', new SwitchboardError('SWB_ERR_MLLP_IDLE_TIMEOUT', { ms: opts.idleTimeoutMs }));
       });
     }
@@ -548,7 +570,7 @@ class MllpServerConnection {
 
   #start(raw: Buffer, receivedAt: Date, sequence: number): void {
     const message: MllpInboundMessage = {
-      payload: raw.toString(this.#opts.encoding),
+      payload: decodePayload(raw, this.#opts.encoding),
       raw,
       connectionId: this.id,
       sequence,

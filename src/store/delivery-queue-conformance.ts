@@ -227,6 +227,8 @@ export function runDeliveryQueueSuite(name: string, factory: StoreFactory): void
         await q.fail(d1.id, 'w1', { ...done(base + SECOND), errorCode: 'SWB_ERR_MLLP_ACK_TIMEOUT', failureClass: 'transient', retryAt: new Date(base + 2 * SECOND) });
         const failed = await mustGet(q, d1.id);
         assert.deepEqual([failed.status, failed.attempts, failed.lastErrorCode], ['failed', 2, 'SWB_ERR_MLLP_ACK_TIMEOUT']);
+        // Out of attempts, a transient failure is permanent now: that is what the exception queue shows.
+        assert.equal(failed.lastFailureClass, 'permanent');
         assert.equal(failed.leaseOwner, undefined, 'no lease once failed');
         assert.deepEqual(await claimAll(q, 'w2', base + 3600 * SECOND), [], 'neither d1 nor d2 (blocked) is claimable, even much later');
         assert.ok(ids(await q.exceptions()).includes(d1.id));

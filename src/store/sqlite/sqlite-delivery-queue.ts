@@ -256,6 +256,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       let status: DeliveryStatus;
       let attemptOutcome: DeliveryAttempt['outcome'];
       let nextAttemptAt = row.next_attempt_at;
+      let failureClass = outcome.failureClass;
       if (outcome.failureClass === 'transient' && attempt < row.max_attempts) {
         // Attempts left: back to pending, due at the dispatcher's backoff time. Parking applies
         // only to a final failure.
@@ -267,10 +268,12 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
         status = outcome.park === true ? 'parked' : 'ambiguous';
         attemptOutcome = 'ambiguous';
       } else {
+        // Permanent, or transient with its attempts used up: a permanent failure now.
+        failureClass = 'permanent';
         status = outcome.park === true ? 'parked' : 'failed';
         attemptOutcome = 'failed';
       }
-      this.#stmt.finish.run(status, nextAttemptAt, now, outcome.errorCode, outcome.failureClass, id, owner);
+      this.#stmt.finish.run(status, nextAttemptAt, now, outcome.errorCode, failureClass, id, owner);
       this.#stmt.attemptInsert.run({ id, startedAt: outcome.startedAt.getTime(), finishedAt: outcome.finishedAt.getTime(), outcome: attemptOutcome, errorCode: outcome.errorCode, response: outcome.response ?? null });
       this.#refreshMessage(row.message_id, now);
     });

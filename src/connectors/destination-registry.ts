@@ -1,0 +1,29 @@
+import { SwitchboardError } from '../core/errors.ts';
+import type { DestinationConnector, DestinationFactory } from '../engine/destination-connector.ts';
+import { FileDestination } from './file/file-destination.ts';
+import { HttpDestination } from './http/http-destination.ts';
+import { MllpDestination } from './mllp/mllp-destination.ts';
+
+/** Destination kinds by the name a channel's config uses (`destinations[n].kind`). */
+const FACTORIES: Readonly<Record<string, DestinationFactory>> = {
+  mllp: (settings) => new MllpDestination(settings),
+  http: (settings) => new HttpDestination(settings),
+  file: (settings) => new FileDestination(settings),
+};
+
+export const destinationKinds: readonly string[] = Object.keys(FACTORIES);
+
+/**
+ * Builds the connector for a destination. Throws SWB_ERR_CONFIG_INVALID for an unknown kind, or for
+ * settings its factory refuses (the message names the field path).
+ */
+export function createDestination(kind: string, settings: Readonly<Record<string, unknown>>): DestinationConnector {
+  const factory = Object.hasOwn(FACTORIES, kind) ? FACTORIES[kind] : undefined;
+  if (factory === undefined) {
+    throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', {
+      path: 'destination.kind',
+      reason: `"${kind}" is not a known destination kind (known: ${destinationKinds.join(', ')})`,
+    });
+  }
+  return factory(settings);
+}
