@@ -1,10 +1,12 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
 import { isSwitchboardError, SwitchboardError, toProblem } from '../core/errors.ts';
 import { newCorrelationId } from '../core/ids.ts';
 import { parseBatch } from '../hl7v2/index.ts';
 import { validateMessage } from '../hl7v2/hl7-validator.ts';
 import { formatLocation } from '../hl7v2/hl7-parse-error.ts';
+import type { Store } from '../core/ports/store.ts';
+import { MESSAGE_QUERY_PARAMS, messageDetailJson, messageSummaryJson, parseMessageQueryParams, type MessageQueryParam } from './message-query-params.ts';
 import { sendProblem } from './problem.ts';
 
 /** What the API can tell about the MLLP listener it sits beside (no message bodies: ids only). */
@@ -34,7 +36,13 @@ export interface HttpApiOptions {
   readonly listener?: ListenerStatus;
   /** Largest request body accepted (bytes). */
   readonly bodyLimit?: number;
+  /** When set: `GET /api/v1/messages[/:id]`, and `/readyz` checks that the store answers. */
+  readonly store?: Store | undefined;
+  /** How long `/readyz` waits for the store (default 2 s). */
+  readonly readyTimeoutMs?: number;
 }
+
+const READY_TIMEOUT_MS = 2000;
 
 /**
  * The HTTP surface that exists so far: health, Prometheus metrics, and HL7 utilities under
@@ -57,13 +65,13 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
 
   app.setNotFoundHandler((req, reply) => sendProblem(reply, new SwitchboardError('SWB_ERR_HTTP_NOT_FOUND', { method: req.method, url: req.url.split('?')[0] }), req.url));
   app.setErrorHandler((error, req, reply) => {
-    if (isSwitchboardError(error)) return sendProblem(reply, error, req.url);
+    if (isSwitchboardError(error)) return sendProblem(reply, error, req.url.split('?')[0]);
     const status = (error as { statusCode?: number }).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
       const bad = new SwitchboardError('SWB_ERR_HTTP_BAD_REQUEST', { reason: error instanceof Error ? error.message : 'unreadable request' });
-      return reply.code(status).type('application/problem+json').send({ ...toProblem(bad, req.url), status });
+      return reply.code(status).type('application/problem+json').send({ ...toProblem(bad, req.url.split('?')[0]), status });
     }
-    return sendProblem(reply, new SwitchboardError('SWB_ERR_INTERNAL_UNEXPECTED', { ref: String(req.id) }), req.url);
+    return sendProblem(reply, new SwitchboardError('SWB_ERR_INTERNAL_UNEXPECTED', { ref: String(req.id) }), req.url.split('?')[0]);
   });
 
   app.get('/healthz', async () => {
@@ -72,6 +80,16 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
       status: 'ok',
       mllp: l === undefined ? null : { listening: l.listening, port: l.port, tls: l.tls, connections: l.connections, received: l.received },
     };
+  });
+
+  // Readiness, for load balancers and orchestrators: can this process take traffic now? Liveness
+  // stays /healthz. Answers with no detail beyond which part is not ready.
+  app.get('/readyz', async (req, reply) => {
+    const notReady = (reason: string): FastifyReply => sendProblem(reply, new SwitchboardError('SWB_ERR_HTTP_NOT_READY', { reason }), req.url);
+    if (options.listener !== undefined && !options.listener.listening) return notReady('the MLLP listener is not listening');
+    const store = options.store;
+    if (store !== undefined && !(await storeAnswers(store, options.readyTimeoutMs ?? READY_TIMEOUT_MS))) return notReady('the store does not answer');
+    return { status: 'ready' };
   });
 
   app.get('/metrics', async (_req, reply) => {
@@ -109,5 +127,68 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
     return { items: recent.slice(-limit).reverse() };
   });
 
+  if (options.store !== undefined) registerMessageRoutes(app, options.store);
+
   return app;
+}
+
+/** A cheap store call, bounded in time: a hung database must not hang the probe. */
+async function storeAnswers(store: Store, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    const call = store.messages.search({ limit: 1 }).then(
+      () => true,
+      () => false,
+    );
+    return await Promise.race([call, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Stored messages: search (summaries, no content, no patient ids) and one message with its
+ * content and history.
+ *
+ * SECURITY: these routes expose PHI (`/api/v1/messages/:id` returns content; search accepts a
+ * patient id). Authentication does not exist yet; once it lands these routes MUST require it and
+ * each call to them MUST be audited (ARCHITECTURE.md invariant 7). Until then, bind the HTTP port
+ * to a trusted interface only. Nothing here logs content, patient ids or query values.
+ */
+function registerMessageRoutes(app: FastifyInstance, store: Store): void {
+  const known: ReadonlySet<string> = new Set(MESSAGE_QUERY_PARAMS);
+  const badParam = (reply: FastifyReply, url: string, param: string, reason: string): FastifyReply => {
+    const error = new SwitchboardError('SWB_ERR_HTTP_BAD_REQUEST', { reason: `${param} ${reason}` });
+    return reply.code(400).type('application/problem+json').send({ ...toProblem(error, url), parameter: param });
+  };
+
+  app.get('/api/v1/messages', async (req, reply) => {
+    const url = req.url.split('?')[0] ?? req.url;
+    const input: Partial<Record<MessageQueryParam, string>> = {};
+    for (const [name, value] of Object.entries(req.query as Record<string, unknown>)) {
+      // Unknown names are refused, not ignored: a mistyped filter must not silently widen a search.
+      if (!known.has(name)) return badParam(reply, url, name, 'is not a known parameter');
+      if (typeof value !== 'string') return badParam(reply, url, name, 'must be given once');
+      input[name as MessageQueryParam] = value;
+    }
+    const parsed = parseMessageQueryParams(input);
+    if (parsed.kind === 'invalid') return badParam(reply, url, parsed.param, parsed.reason);
+    try {
+      const page = await store.messages.search(parsed.query);
+      return { items: page.items.map(messageSummaryJson), nextCursor: page.nextCursor ?? null };
+    } catch (e) {
+      if (isSwitchboardError(e) && e.code === 'SWB_ERR_STORE_BAD_CURSOR') return badParam(reply, url, 'cursor', 'is not a cursor returned by a previous search');
+      throw e;
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/messages/:id', async (req, reply) => {
+    const id = req.params.id;
+    const message = await store.messages.get(id);
+    if (message === undefined) return sendProblem(reply, new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'message', id }), req.url);
+    return messageDetailJson(message, await store.messages.events(id));
+  });
 }

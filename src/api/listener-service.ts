@@ -201,6 +201,7 @@ export async function startListenerService(options: ListenerServiceOptions): Pro
           },
           recent: () => recent.list(),
         },
+        store: options.store,
       });
       await http.listen({ host: options.host, port: options.httpPort });
       const addr = http.server.address();

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isSwitchboardError } from '../core/errors.ts';
 import { describeError, err } from './cli-io.ts';
 import { registerHl7Commands } from './hl7-commands.ts';
+import { registerMessagesCommands } from './messages-commands.ts';
 import { registerMllpCommands } from './mllp-commands.ts';
 import { registerStartCommand } from './start-command.ts';
 import { registerStoreCommands } from './store-commands.ts';
@@ -23,6 +24,7 @@ registerHl7Commands(program);
 registerMllpCommands(program);
 registerStartCommand(program);
 registerStoreCommands(program);
+registerMessagesCommands(program);
 
 const SETUP_ERRORS = new Set(['SWB_ERR_CLI_USAGE', 'SWB_ERR_CONFIG_INVALID', 'SWB_ERR_IO_READ_FAILED', 'SWB_ERR_STORE_BAD_URL']);
 

@@ -92,6 +92,7 @@ export const ErrorCodes = {
   // HTTP API
   SWB_ERR_HTTP_NOT_FOUND: def('no route for {method} {url}', 404, 'permanent'),
   SWB_ERR_HTTP_BAD_REQUEST: def('the request is invalid: {reason}', 400, 'permanent'),
+  SWB_ERR_HTTP_NOT_READY: def('not ready: {reason}', 503, 'transient'),
   SWB_ERR_INTERNAL_UNEXPECTED: def('internal error (see logs for {ref})', 500, 'transient'),
 } as const satisfies Record<string, ErrorDefinition>;
 
