@@ -1,6 +1,8 @@
-// `npm run bench`: the parser benchmark, then the MLLP loopback benchmark.
+// `npm run bench`: the parser benchmark, the MLLP loopback benchmark, then durable MLLP ingest
+// (set SWITCHBOARD_PG_URL to include PostgreSQL).
 
 import os from 'node:os';
+import { runIngestBench } from './ingest-bench.ts';
 import { runMllpBench } from './mllp-bench.ts';
 import { runParseBench } from './parse-bench.ts';
 
@@ -18,6 +20,9 @@ await runParseBench();
 console.log(`Load average after the parser benchmark: ${load()}`);
 console.log('');
 await runMllpBench();
+console.log(`Load average after the MLLP benchmark: ${load()}`);
+console.log('');
+await runIngestBench();
 console.log(`Load average at the end: ${load()}`);
 
 console.log(`Total time: ${((Date.now() - started) / 1000).toFixed(1)} s`);
