@@ -1,21 +1,16 @@
 /**
  * Just enough ER7 reading for the transport to match an ACK to the message it answers: MSH-10 of
  * the message, and MSA-1/2/3 plus the first ERR's code and text of the reply. The full parser lives
- * in src/hl7v2; this stays local so that the transport has no dependency on it, and never throws.
+ * in src/hl7v2; this peek builds no tree on the client's hot path, and never throws.
  *
  * Delimiters come from the message itself (HL7 v2.5.1 ch.2 2.5.4): the field separator is MSH-1,
  * the 4th character; MSH-2 holds component, repetition, escape and subcomponent characters.
  */
 
-export const AckCode = {
-  AA: 'AA',
-  AE: 'AE',
-  AR: 'AR',
-  CA: 'CA',
-  CE: 'CE',
-  CR: 'CR',
-} as const;
-export type AckCode = (typeof AckCode)[keyof typeof AckCode];
+import { AckCode } from '../hl7v2/hl7-ack.ts';
+
+// HL7 table 0008: the one definition is the ACK builder's.
+export { AckCode };
 
 export function isAckCode(value: string): value is AckCode {
   return Object.prototype.hasOwnProperty.call(AckCode, value);
