@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { isSwitchboardError } from '../../core/errors.ts';
@@ -379,10 +378,10 @@ describe('SQLite store: retention and durability', () => {
       await store.close();
     }
     const child = join(dirname(fileURLToPath(import.meta.url)), 'sqlite-test-claimer.ts');
-    const run = promisify(execFile);
-    const startAt = String(Date.now() + 3000);
-    const outputs = await Promise.all(['p1', 'p2', 'p3'].map((owner) => run(process.execPath, ['--import', 'tsx', child, path, owner, startAt], { timeout: 100_000 })));
-    const perProcess = outputs.map((o) => JSON.parse(o.stdout) as string[]);
+    const claimers = ['p1', 'p2', 'p3'].map((owner) => startClaimer(child, path, owner));
+    await Promise.all(claimers.map((c) => c.ready));
+    for (const c of claimers) c.go();
+    const perProcess = await Promise.all(claimers.map((c) => c.result));
     assert.ok(perProcess.every((ids) => ids.length > 0), `every process took part: ${perProcess.map((ids) => ids.length).join(', ')}`);
     const done = perProcess.flat();
     assert.equal(done.length, 30 * 7, 'every delivery completed');
@@ -434,3 +433,29 @@ describe('SQLite store: retention and durability', () => {
     }
   });
 });
+
+/** Spawns one claimer child; `ready` settles when its store is open, `result` with the ids it completed. */
+function startClaimer(script: string, path: string, owner: string): { ready: Promise<void>; go: () => void; result: Promise<string[]> } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', script, path, owner], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const killer = setTimeout(() => proc.kill('SIGKILL'), 100_000);
+  let out = '';
+  let markReady = (): void => undefined;
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (chunk: string) => {
+    out += chunk;
+    if (out.startsWith('ready\n')) markReady();
+  });
+  const result = new Promise<string[]>((resolve, reject) => {
+    proc.on('error', reject);
+    proc.on('close', (code) => {
+      clearTimeout(killer);
+      markReady();
+      if (code !== 0) return reject(new Error(`claimer ${owner} exited with ${code}`));
+      resolve(JSON.parse(out.slice('ready\n'.length)) as string[]);
+    });
+  });
+  return { ready, go: () => proc.stdin.end('go\n'), result };
+}

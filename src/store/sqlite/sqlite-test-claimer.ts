@@ -1,16 +1,21 @@
 /**
  * A child process for sqlite-specific.test.ts: opens the store file argv[2] and, as owner argv[3],
- * from time argv[4] (epoch ms), claims and completes deliveries of destination `race` until none
- * are left, then prints the ids it completed as JSON. Several run at once against one file to show
- * that claims in BEGIN IMMEDIATE never overlap across processes.
+ * once it has printed `ready` and read a line from stdin, claims and completes deliveries of
+ * destination `race` until none are left, then prints the ids it completed as JSON on one line.
+ * Several run at once against one file to show that claims in BEGIN IMMEDIATE never overlap across
+ * processes.
  */
+import { once } from 'node:events';
 import { openSqliteStore } from './open-sqlite-store.ts';
 
-const [path, owner, startAt] = process.argv.slice(2);
-if (path === undefined || owner === undefined) throw new Error('usage: sqlite-test-claimer.ts PATH OWNER [START_AT_MS]');
+const [path, owner] = process.argv.slice(2);
+if (path === undefined || owner === undefined) throw new Error('usage: sqlite-test-claimer.ts PATH OWNER');
 const store = await openSqliteStore({ path, busyTimeoutMs: 20_000 });
-// Start together with the other claimers, whatever each one's startup time was.
-await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(startAt ?? 0) - Date.now())));
+// A barrier, not a clock: on a loaded CI machine one tsx startup can take longer than any fixed
+// delay, so the parent says "go" only when every claimer has its store open.
+process.stdout.write('ready\n');
+await once(process.stdin, 'data');
+process.stdin.pause();
 const done: string[] = [];
 let idle = 0;
 while (idle < 50) {
@@ -26,10 +31,10 @@ while (idle < 50) {
   const startedAt = new Date();
   for (const d of claimed) {
     // The "send": long enough that a second claim of the same key would overlap visibly.
-    await new Promise((resolve) => setTimeout(resolve, 3));
+    await new Promise((resolve) => setTimeout(resolve, 10));
     await store.queue.complete(d.id, owner, { startedAt, finishedAt: new Date() });
     done.push(d.id);
   }
 }
 await store.close();
-process.stdout.write(JSON.stringify(done));
+process.stdout.write(`${JSON.stringify(done)}\n`);
