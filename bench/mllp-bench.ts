@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Server as SimpleHl7Server, type TcpRequest, type TcpResponse } from 'simple-hl7';
-import { createAckResponder } from '../src/mllp/hl7-ack-responder.ts';
+import { createAckResponder } from '../src/hl7v2/hl7-ack-responder.ts';
 import { MllpServer } from '../src/mllp/mllp-server.ts';
 import { fmtInt, fmtRatio, median, quantile, table } from './harness.ts';
 import { MESSAGES } from './messages.ts';

@@ -127,7 +127,11 @@ test('show --json prints the message with its content and events', async () => {
     patientIds: ['MRN-1'],
     configRevision: 3,
     content: A.content,
-    events: [{ at: '2024-03-05T10:00:00.005Z', type: 'acked', deliveryId: null, detail: { ack: 'AA' } }],
+    // `received` is written by the store with the message; `acked` was appended by this test.
+    events: [
+      { at: A.at, type: 'received', deliveryId: null, detail: { configRevision: 3 } },
+      { at: '2024-03-05T10:00:00.005Z', type: 'acked', deliveryId: null, detail: { ack: 'AA' } },
+    ],
   });
 });
 
@@ -149,7 +153,7 @@ test('show without --json prints metadata, events and the content with LF line e
       'patient ids:    MRN-1',
       'config rev:     3',
       'events:',
-      '  (none)',
+      `  ${C.at}  received  {"configRevision":3}`,
       'content (hl7v2):',
       C.content.replaceAll('\r', '\n'),
       '',

@@ -8,6 +8,7 @@ import { formatLocation } from '../hl7v2/hl7-parse-error.ts';
 import type { Store } from '../core/ports/store.ts';
 import { MESSAGE_QUERY_PARAMS, messageDetailJson, messageSummaryJson, parseMessageQueryParams, type MessageQueryParam } from './message-query-params.ts';
 import { sendProblem } from './problem.ts';
+import { registerOpsRoutes, type OpsRouteOptions } from './ops-routes.ts';
 
 /** What the API can tell about the MLLP listener it sits beside (no message bodies: ids only). */
 export interface ListenerStatus {
@@ -40,6 +41,8 @@ export interface HttpApiOptions {
   readonly store?: Store | undefined;
   /** How long `/readyz` waits for the store (default 2 s). */
   readonly readyTimeoutMs?: number;
+  /** With `store`: the operations routes (exceptions, replay, revisions, audit); see ops-routes.ts. */
+  readonly ops?: Omit<OpsRouteOptions, 'store'> | undefined;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -128,6 +131,7 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
   });
 
   if (options.store !== undefined) registerMessageRoutes(app, options.store);
+  if (options.store !== undefined && options.ops !== undefined) registerOpsRoutes(app, { ...options.ops, store: options.store });
 
   return app;
 }

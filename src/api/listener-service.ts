@@ -5,7 +5,7 @@ import { isSwitchboardError } from '../core/errors.ts';
 import type { Store } from '../core/ports/store.ts';
 import { hl7IngestRecord, rawIngestRecord, type Hl7IngestOptions } from '../engine/hl7-ingest-record.ts';
 import { buildRejectAck, Hl7ErrorCode, parseMessage } from '../hl7v2/index.ts';
-import { createAckResponder, type InboundSummary } from '../mllp/hl7-ack-responder.ts';
+import { createAckResponder, type InboundSummary } from '../hl7v2/hl7-ack-responder.ts';
 import { MllpServer, type MllpInboundMessage, type MllpServerEvent } from '../mllp/mllp-server.ts';
 import { buildHttpApi } from './http-api.ts';
 import { createListenerMetrics, type ListenerMetrics } from './metrics.ts';

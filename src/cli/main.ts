@@ -4,7 +4,9 @@ import { isSwitchboardError } from '../core/errors.ts';
 import { describeError, err } from './cli-io.ts';
 import { registerHl7Commands } from './hl7-commands.ts';
 import { registerMessagesCommands } from './messages-commands.ts';
+import { registerTestCommand } from './test-command.ts';
 import { registerMllpCommands } from './mllp-commands.ts';
+import { registerOpsCommands } from './ops-commands.ts';
 import { registerStartCommand } from './start-command.ts';
 import { registerStoreCommands } from './store-commands.ts';
 
@@ -25,6 +27,8 @@ registerMllpCommands(program);
 registerStartCommand(program);
 registerStoreCommands(program);
 registerMessagesCommands(program);
+registerTestCommand(program);
+registerOpsCommands(program);
 
 const SETUP_ERRORS = new Set(['SWB_ERR_CLI_USAGE', 'SWB_ERR_CONFIG_INVALID', 'SWB_ERR_IO_READ_FAILED', 'SWB_ERR_STORE_BAD_URL']);
 

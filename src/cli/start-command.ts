@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { SwitchboardError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
-import { startListenerService } from '../api/listener-service.ts';
+import { userInfo } from 'node:os';
+import { stringify } from 'yaml';
+import { startEngineService } from '../api/engine-service.ts';
+import { loadChannelDir, loadChannelText, type LoadedChannel } from '../engine/channel-loader.ts';
 import { DEFAULT_STORE_URL, openStore } from '../store/open-store.ts';
 import { err, out } from './cli-io.ts';
 
@@ -27,7 +30,26 @@ interface StartOptions {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
-  store: string | false;
+  store: string;
+  config?: string;
+}
+
+/**
+ * The channel `start` runs when no --config is given: an MLLP listener that stores every message
+ * (no destinations), set from the command-line flags. Built as YAML and loaded like any channel, so
+ * it is validated, revisioned and exported the same way.
+ */
+function defaultChannel(opts: StartOptions, mllpPort: number): Promise<LoadedChannel> {
+  const idle = Number(opts.idleTimeout);
+  const settings = {
+    host: opts.host,
+    port: mllpPort,
+    maxFrameBytes: positiveInt('--max-frame-bytes', opts.maxFrameBytes),
+    ...(idle === 0 ? {} : { idleTimeoutMs: positiveInt('--idle-timeout', opts.idleTimeout) }),
+    ...(opts.tlsCert !== undefined && opts.tlsKey !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey, ...(opts.tlsCa !== undefined ? { caFile: opts.tlsCa } : {}) } } : {}),
+  };
+  const doc = { id: 'mllp', name: 'MLLP listener (from switchboard start flags)', source: { kind: 'mllp', settings }, ack: { mode: 'commit', validate: opts.validate === true }, destinations: [] };
+  return loadChannelText(stringify(doc), '(start flags)', process.cwd());
 }
 
 /** A store URL without its password, for printing. */
@@ -54,7 +76,7 @@ function onShutdown(close: () => Promise<void>): void {
 export function registerStartCommand(program: Command): void {
   program
     .command('start')
-    .description('run the engine: an MLLP listener that parses, stores and then acknowledges, and the HTTP API')
+    .description('run the engine: channels (sources, pipeline, durable store, dispatcher to destinations) and the HTTP API')
     .option('--host <host>', 'interface to bind', process.env['SWITCHBOARD_HOST'] ?? '127.0.0.1')
     .option('--mllp-port <port>', 'MLLP port (0 picks a free one)', process.env['SWITCHBOARD_MLLP_PORT'] ?? '2575')
     .option('--http-port <port>', 'HTTP port (0 picks a free one)', process.env['SWITCHBOARD_HTTP_PORT'] ?? '8080')
@@ -67,44 +89,40 @@ export function registerStartCommand(program: Command): void {
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
     .option('--store <url>', 'where messages are stored before they are acknowledged: sqlite:PATH or postgres://...', process.env['SWITCHBOARD_STORE'] ?? DEFAULT_STORE_URL)
-    .option('--no-store', 'acknowledge without storing (a bare listener; nothing is kept)')
+    .option('--config <dir>', 'a directory of channel files (*.yaml); without it, one MLLP channel from the flags above', process.env['SWITCHBOARD_CONFIG'])
     .action(async (opts: StartOptions) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: '--tls-cert/--tls-key', reason: 'must be given together' });
       }
       const logger = createLogger();
-      const store = opts.store === false ? undefined : await openStore(opts.store);
-      const idle = Number(opts.idleTimeout);
-      const service = await startListenerService({
-        host: opts.host,
-        mllpPort: port('--mllp-port', opts.mllpPort),
-        httpPort: port('--http-port', opts.httpPort),
-        validate: opts.validate === true,
-        maxFrameBytes: positiveInt('--max-frame-bytes', opts.maxFrameBytes),
-        idleTimeoutMs: idle === 0 ? 0 : positiveInt('--idle-timeout', opts.idleTimeout),
-        ...(opts.tlsCert !== undefined && opts.tlsKey !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey, ...(opts.tlsCa !== undefined ? { caFile: opts.tlsCa } : {}) } } : {}),
-        logger,
-        ...(store !== undefined ? { store } : {}),
-      });
-      const scheme = service.mllp.tls ? 'mllps' : 'mllp';
-      const mllpUrl = `${scheme}://${opts.host}:${service.mllp.port}`;
+      const mllpPort = port('--mllp-port', opts.mllpPort);
+      const channels = opts.config !== undefined ? await loadChannelDir(opts.config) : [await defaultChannel(opts, mllpPort)];
+      const store = await openStore(opts.store);
+      let service;
+      try {
+        service = await startEngineService({ store, channels, ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort: port('--http-port', opts.httpPort), logger, author: `cli:${userInfo().username}` });
+      } catch (e) {
+        await store.close();
+        throw e;
+      }
+      const lines = [...service.channels.values()].map((c) => `  channel ${c.config.id.padEnd(16)} ${c.source?.describe() ?? '(fed by other channels)'}  rev ${c.revision}, ${c.config.destinations.length} destination(s)`);
       out(
         [
           'Switchboard is running.',
-          `  MLLP listener   ${mllpUrl}   (parse${opts.validate === true ? ', validate' : ''}, store, ACK)`,
-          `  HTTP API        ${service.httpUrl ?? '-'}   (/healthz, /metrics, /api/v1/listener/messages)`,
-          `  Store           ${store === undefined ? 'none (--no-store): messages are not kept' : `${store.kind}, schema v${store.schemaVersion} (${opts.store === false ? '' : redactUrl(opts.store)})`}`,
+          ...lines,
+          `  HTTP API                 ${service.httpUrl ?? '-'}   (/healthz, /readyz, /metrics, /api/v1/messages)`,
+          `  Store                    ${store.kind}, schema v${store.schemaVersion} (${redactUrl(opts.store)})`,
           '',
           'Send it messages:',
-          `  npx switchboard send <file-or-dir> --to ${mllpUrl}`,
+          `  npx switchboard send <file-or-dir> --to mllp://${opts.host}:${mllpPort === 0 ? '<port>' : mllpPort}`,
           '',
           'Stop with Ctrl+C.',
         ].join('\n'),
       );
-      logger.info({ mllp: mllpUrl, http: service.httpUrl }, 'started');
+      logger.info({ channels: [...service.channels.keys()], http: service.httpUrl }, 'started');
       onShutdown(async () => {
         await service.close();
-        await store?.close();
+        await store.close();
       });
     });
 }

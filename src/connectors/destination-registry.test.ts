@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isSwitchboardError } from '../core/errors.ts';
 import { createDestination, destinationKinds } from './destination-registry.ts';
+import { ChannelDestination } from './channel/channel-destination.ts';
 import { FileDestination } from './file/file-destination.ts';
 import { HttpDestination } from './http/http-destination.ts';
 import { MllpDestination } from './mllp/mllp-destination.ts';
@@ -13,9 +14,12 @@ test('each kind builds its connector', async () => {
   assert.ok(mllp instanceof MllpDestination);
   assert.ok(http instanceof HttpDestination);
   assert.ok(file instanceof FileDestination);
-  assert.deepEqual([mllp.kind, http.kind, file.kind], ['mllp', 'http', 'file']);
-  assert.deepEqual([...destinationKinds].sort(), ['file', 'http', 'mllp']);
-  await Promise.all([mllp.close(), http.close(), file.close()]);
+  const channel = createDestination('channel', { channel: 'next' }, { channels: { receive: () => undefined } });
+  assert.ok(channel instanceof ChannelDestination);
+  assert.equal(channel.channel, 'next');
+  assert.deepEqual([mllp.kind, http.kind, file.kind, channel.kind], ['mllp', 'http', 'file', 'channel']);
+  assert.deepEqual([...destinationKinds].sort(), ['channel', 'file', 'http', 'mllp']);
+  await Promise.all([mllp.close(), http.close(), file.close(), channel.close()]);
 });
 
 test('an unknown kind is SWB_ERR_CONFIG_INVALID naming the kind', () => {

@@ -67,6 +67,9 @@ export const ErrorCodes = {
   SWB_ERR_STORE_INVALID_RECORD: def('the record cannot be stored: {reason}', 400, 'permanent'),
   SWB_ERR_QUEUE_LEASE_LOST: def('delivery {id} is no longer leased by {owner}', 409, 'ambiguous'),
   SWB_ERR_QUEUE_BAD_TRANSITION: def('delivery {id} is {status}; {action} is not allowed', 409, 'permanent'),
+  // Operations (src/engine/operations.ts): exception queue actions, replay
+  SWB_ERR_DELIVERY_NOT_IN_EXCEPTIONS: def('delivery {id} is {status}, not in the exception queue (failed, ambiguous or parked)', 409, 'permanent'),
+  SWB_ERR_REPLAY_UNKNOWN_DESTINATION: def('no replayed channel revision has a destination named {name}', 400, 'permanent'),
   // Destination connectors (src/connectors)
   SWB_ERR_DEST_ABORTED: def('the send to {target} was aborted before its outcome was known', 504, 'ambiguous'),
   SWB_ERR_DEST_NOT_SENT: def('the send to {target} was cancelled before anything was sent: {reason}', 503, 'transient'),
@@ -78,6 +81,15 @@ export const ErrorCodes = {
   SWB_ERR_HTTP_DEST_TIMEOUT: def('no response from {target} within {ms} ms', 504, 'ambiguous'),
   SWB_ERR_FILE_DEST_WRITE_FAILED: def('cannot write {path}: {reason}', 507, 'permanent'),
   SWB_ERR_FILE_DEST_BUSY: def('cannot write {path} now: {reason}', 503, 'transient'),
+  SWB_ERR_CHANNEL_NOT_FOUND: def('no running channel {channel} to hand the message to', 404, 'permanent'),
+  // Source connectors (src/connectors)
+  SWB_ERR_SOURCE_NOT_STORED: def('the message was not stored ({reason}); send it again', 503, 'transient'),
+  SWB_ERR_SOURCE_RECEIVE_FAILED: def('the channel failed to take the message; send it again', 500, 'transient'),
+  SWB_ERR_HTTP_SOURCE_TOO_LARGE: def('the request body exceeds the limit of {limit} bytes', 413, 'permanent'),
+  SWB_ERR_HTTP_SOURCE_UNAUTHORIZED: def('the request is not authenticated: {reason}', 401, 'permanent'),
+  SWB_ERR_HTTP_SOURCE_MEDIA_TYPE: def('unsupported Content-Type {type}: send application/hl7-v2, text/plain, application/fhir+json or application/json', 415, 'permanent'),
+  SWB_ERR_HTTP_SOURCE_METHOD: def('{method} is not allowed here; use POST', 405, 'permanent'),
+  SWB_ERR_HTTP_SOURCE_NOT_FHIR: def('the body is not a FHIR resource: {reason}', 400, 'permanent'),
   // Dispatcher (src/engine/dispatcher.ts)
   SWB_ERR_DISPATCH_CONNECTOR_THREW: def('the {destination} connector threw instead of returning a result (a connector bug)', 500, 'transient'),
   SWB_ERR_DISPATCH_BAD_RESULT: def('the {destination} connector returned something that is not a SendResult (a connector bug)', 500, 'transient'),
@@ -85,6 +97,10 @@ export const ErrorCodes = {
   SWB_ERR_DISPATCH_SHUTDOWN: def('the send to {destination} was aborted by shutdown; the far side may have acted', 503, 'ambiguous'),
   SWB_ERR_DISPATCH_UNKNOWN_DESTINATION: def('the dispatcher serves no destination {destination}', 404, 'permanent'),
   SWB_ERR_DISPATCH_STOPPED: def('the dispatcher is stopped; create a new one', 503, 'permanent'),
+  // Channel pipeline (src/engine/channel-pipeline.ts); reasons name the step, never a field value
+  SWB_ERR_PIPELINE_STEP_FAILED: def('the pipeline step {step} failed: {reason}', 422, 'permanent'),
+  SWB_ERR_PIPELINE_NOT_HL7: def('the pipeline step {step} needs HL7 v2 input, not {contentType}', 422, 'permanent'),
+  SWB_ERR_PIPELINE_MAP_MISSING: def('the value at {step} is not in table {table}', 422, 'permanent'),
   // Configuration and CLI
   SWB_ERR_CONFIG_INVALID: def('{path} {reason}', 400, 'permanent'),
   SWB_ERR_CLI_USAGE: def('{reason}', 400, 'permanent'),

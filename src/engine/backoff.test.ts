@@ -48,3 +48,11 @@ test('invalid input is a config error naming the field', () => {
   assert.match(code(() => backoff({ initialMs: 10, maxMs: 5, attempt: 1 })) ?? '', /retry\.maxMs/);
   assert.match(code(() => backoff({ initialMs: -1, maxMs: 5, attempt: 1 })) ?? '', /retry\.initialMs/);
 });
+
+void test('multiplier grows the ceiling and jitter bounds the random share', () => {
+  // Ceiling of attempt 3 with multiplier 3: 100 * 3^2 = 900; jitter 0.2: delay in [720, 900].
+  assert.equal(backoff({ attempt: 3, initialMs: 100, maxMs: 10_000, multiplier: 3, jitter: 0.2, random: () => 0 }), 720);
+  assert.equal(backoff({ attempt: 3, initialMs: 100, maxMs: 10_000, multiplier: 3, jitter: 0.2, random: () => 0.999999 }), 900);
+  assert.equal(backoff({ attempt: 3, initialMs: 100, maxMs: 10_000, multiplier: 3, jitter: 0, random: () => 0.5 }), 900);
+  assert.throws(() => backoff({ attempt: 1, initialMs: 1, maxMs: 2, jitter: 1.5 }), /jitter/);
+});

@@ -6,6 +6,13 @@ export interface BackoffPolicy {
   readonly initialMs: number;
   /** No ceiling grows past this. */
   readonly maxMs: number;
+  /** Growth of the ceiling per attempt (default 2). */
+  readonly multiplier?: number;
+  /**
+   * The random share of each delay, 0..1 (default 1, "full jitter"): the delay is uniform in
+   * [ceiling * (1 - jitter), ceiling].
+   */
+  readonly jitter?: number;
 }
 
 export interface BackoffRequest extends BackoffPolicy {
@@ -29,12 +36,17 @@ export function backoff(request: BackoffRequest): number {
   if (!Number.isSafeInteger(attempt) || attempt < 1) throw invalid('attempt', 'must be an integer >= 1');
   if (!Number.isFinite(initialMs) || initialMs < 0) throw invalid('retry.initialMs', 'must be a number >= 0');
   if (!Number.isFinite(maxMs) || maxMs < initialMs) throw invalid('retry.maxMs', 'must be a number >= retry.initialMs');
-  // 2^(attempt-1) overflows to Infinity for large attempts; min() then yields maxMs, as wanted.
-  const ceiling = Math.floor(Math.min(maxMs, initialMs * 2 ** (attempt - 1)));
+  const multiplier = request.multiplier ?? 2;
+  const jitter = request.jitter ?? 1;
+  if (!Number.isFinite(multiplier) || multiplier < 1) throw invalid('retry.multiplier', 'must be a number >= 1');
+  if (!Number.isFinite(jitter) || jitter < 0 || jitter > 1) throw invalid('retry.jitter', 'must be a number between 0 and 1');
+  // multiplier^(attempt-1) overflows to Infinity for large attempts; min() then yields maxMs, as wanted.
+  const ceiling = Math.floor(Math.min(maxMs, initialMs * multiplier ** (attempt - 1)));
   const r = (request.random ?? Math.random)();
   // A random source outside [0, 1) (a bad test double) is clamped rather than trusted.
   const unit = Number.isFinite(r) ? Math.min(Math.max(r, 0), 1) : 0;
-  const jittered = Math.min(ceiling, Math.floor(unit * (ceiling + 1)));
+  const fixed = Math.floor(ceiling * (1 - jitter));
+  const jittered = Math.min(ceiling, fixed + Math.floor(unit * (ceiling - fixed + 1)));
   const floor = request.retryAfterMs !== undefined && Number.isFinite(request.retryAfterMs) && request.retryAfterMs > 0 ? Math.ceil(request.retryAfterMs) : 0;
   return Math.max(jittered, floor);
 }

@@ -1,4 +1,5 @@
 import type { FailureClass } from '../core/errors.ts';
+import type { InboundMessage, ReceiveResult } from './source-connector.ts';
 
 /**
  * What a destination connector does for the dispatcher: send one delivery and say what happened,
@@ -41,5 +42,16 @@ export interface DestinationConnector {
   close(): Promise<void>;
 }
 
+/** The engine's channels, as a `channel` destination hands a message to another channel. */
+export interface ChannelInbox {
+  /** undefined when no channel has that id (or it is not running). */
+  receive(channelId: string, message: InboundMessage): Promise<ReceiveResult> | undefined;
+}
+
+/** What the engine offers a destination beyond its settings. */
+export interface DestinationContext {
+  readonly channels?: ChannelInbox;
+}
+
 /** Builds a connector from a destination's settings (already validated by the channel schema). */
-export type DestinationFactory = (settings: Readonly<Record<string, unknown>>) => DestinationConnector;
+export type DestinationFactory = (settings: Readonly<Record<string, unknown>>, context: DestinationContext) => DestinationConnector;

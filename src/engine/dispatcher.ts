@@ -57,6 +57,17 @@ export interface DispatcherOptions {
   readonly abortGraceMs?: number;
   /** How long stop() waits for in-flight sends before aborting them (default 10 s). */
   readonly stopTimeoutMs?: number;
+  /** Told of every recorded attempt (for metrics: counts by result, latency). */
+  readonly onAttempt?: (attempt: AttemptReport) => void;
+}
+
+export interface AttemptReport {
+  readonly destination: string;
+  readonly result: 'delivered' | 'retry' | 'failed' | 'ambiguous' | 'parked';
+  readonly durationMs: number;
+  readonly errorCode?: string;
+  /** From the delivery's creation to this attempt's end: how long the message waited in all. */
+  readonly sinceEnqueueMs: number;
 }
 
 /** Counters since start, per destination (for /metrics). */
@@ -155,6 +166,7 @@ export class Dispatcher {
   readonly #random: () => number;
   readonly #abortGraceMs: number;
   readonly #stopTimeoutMs: number;
+  readonly #onAttempt: ((attempt: AttemptReport) => void) | undefined;
   readonly #lanes = new Map<string, Lane>();
   readonly #loops: Promise<void>[] = [];
   #state: State = 'idle';
@@ -173,6 +185,7 @@ export class Dispatcher {
     this.#random = options.random ?? Math.random;
     this.#abortGraceMs = options.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+    this.#onAttempt = options.onAttempt;
     if (typeof this.#owner !== 'string' || this.#owner === '') throw invalid('dispatcher.owner', 'must be a non-empty string');
     positive('dispatcher.pollMs', this.#pollMs);
     positive('dispatcher.leaseMs', this.#leaseMs);
@@ -359,6 +372,7 @@ export class Dispatcher {
       if (outcome.kind === 'delivered') {
         await this.#queue.complete(delivery.id, this.#owner, { startedAt, finishedAt, ...(response !== undefined ? { response } : {}) });
         lane.delivered++;
+        this.#report(lane.name, 'delivered', delivery, startedAt, finishedAt);
         await this.#event(delivery, 'delivered', { destination: lane.name, attempt });
         return;
       }
@@ -370,6 +384,8 @@ export class Dispatcher {
           attempt,
           initialMs: config.retry.initialMs,
           maxMs: config.retry.maxMs,
+          ...(config.retry.multiplier !== undefined ? { multiplier: config.retry.multiplier } : {}),
+          ...(config.retry.jitter !== undefined ? { jitter: config.retry.jitter } : {}),
           random: this.#random,
           ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
         });
@@ -388,6 +404,7 @@ export class Dispatcher {
       const result = willRetry ? 'retry' : park ? 'parked' : outcome.failureClass === 'ambiguous' ? 'ambiguous' : 'failed';
       if (willRetry) lane.retried++;
       else lane.failed++;
+      this.#report(lane.name, result, delivery, startedAt, finishedAt, outcome.errorCode);
       const log = { ...ids, code: outcome.errorCode, failureClass: outcome.failureClass, result };
       if (willRetry) this.#logger.info({ ...log, retryAt: retryAt?.toISOString() ?? null }, 'delivery attempt failed; will retry');
       else this.#logger.warn(log, 'delivery failed; in the exception queue');
@@ -407,6 +424,21 @@ export class Dispatcher {
       }
       // The store failed: the lease expires and the delivery is sent again (at-least-once, invariant 2).
       this.#logger.error({ ...ids, code: codeOf(error) }, 'could not record the attempt; the delivery returns when its lease expires');
+    }
+  }
+
+  #report(destination: string, result: AttemptReport['result'], delivery: Delivery, startedAt: Date, finishedAt: Date, errorCode?: string): void {
+    if (this.#onAttempt === undefined) return;
+    try {
+      this.#onAttempt({
+        destination,
+        result,
+        durationMs: finishedAt.getTime() - startedAt.getTime(),
+        sinceEnqueueMs: finishedAt.getTime() - delivery.createdAt.getTime(),
+        ...(errorCode !== undefined ? { errorCode } : {}),
+      });
+    } catch {
+      // A metrics hook must not change what happens to the delivery.
     }
   }
 

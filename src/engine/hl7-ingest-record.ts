@@ -9,6 +9,8 @@ export interface Hl7IngestOptions {
   readonly configRevision: number;
   /** HL7 path of the ordering key (default `PID-3[1].1`, the first patient identifier). */
   readonly orderingKeyPath?: string;
+  /** The ordering key already computed (a channel's module or path); wins over orderingKeyPath. */
+  readonly orderingKey?: { readonly value: string | undefined };
   /** Duplicate window (default 24 h); 0 disables dedupe. */
   readonly dedupeWindowMs?: number;
   readonly correlationId?: string;
@@ -31,7 +33,7 @@ export function hl7IngestRecord(message: Hl7Message, content: string, options: H
   const sendingFacility = text(message.get('MSH-4.1'));
   const type = [message.messageCode, message.triggerEvent].filter((x) => x !== '').join('^');
   const patientIds = [...new Set(message.getAll('PID-3.1').filter((v): v is string => typeof v === 'string' && v !== ''))];
-  const orderingKey = text(message.get(options.orderingKeyPath ?? 'PID-3[1].1'));
+  const orderingKey = options.orderingKey !== undefined ? text(options.orderingKey.value) : text(message.get(options.orderingKeyPath ?? 'PID-3[1].1'));
   const window = options.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS;
   return {
     channelId: options.channelId,

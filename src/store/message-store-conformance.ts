@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { IngestRecord, IngestResult, MessageEvent, MessageStatus, MessageSummary, StoredMessage } from '../core/ports/message-store.ts';
+import { isSwitchboardError } from '../core/errors.ts';
+import type { Delivery, NewDelivery } from '../core/ports/delivery-queue.ts';
+import type { IngestOutcome, IngestRecord, IngestResult, MessageEvent, MessageStatus, MessageSummary, StoredMessage } from '../core/ports/message-store.ts';
 import type { Store } from '../core/ports/store.ts';
 
 /**
@@ -271,6 +273,184 @@ export function runMessageStoreSuite(name: string, factory: StoreFactory): void 
         const b = await storedId(store.messages.ingest(record));
         assert.notEqual(a, b);
         assert.equal((await searchAllIds(store, { channelId: 'ch-conf' })).length, 2);
+      });
+    });
+
+    describe('ingest outcome (stored in the ingest transaction)', () => {
+      const delivery = (destination: string, orderingKey: string | undefined, n: number): NewDelivery => ({
+        destination,
+        ...(orderingKey !== undefined ? { orderingKey } : {}),
+        payload: `payload ${n} Zoë`,
+        idempotencyKey: `idem-${destination}-${n}`,
+        maxAttempts: 4,
+      });
+      /** Claims far enough ahead of the store's clock that every delivery just created is due. */
+      const claim = (store: Store, destination: string, limit = 10): Promise<Delivery[]> =>
+        store.queue.claim({ destination, owner: 'conf-worker', leaseMs: HOUR, limit, now: new Date(Date.now() + MINUTE) });
+
+      it('queued: the message is queued and its deliveries exist exactly as enqueue creates them, in order', async (store) => {
+        const list = [delivery('dest-o1', 'P-1', 1), delivery('dest-o2', undefined, 2), delivery('dest-o1', 'P-1', 3)];
+        const id = await storedId(store.messages.ingest(baseRecord({ orderingKey: 'P-1', outcome: { kind: 'queued', deliveries: list } })));
+        const m = await mustGet(store, id);
+        assert.equal(m.status, 'queued');
+        assert.equal(m.statusReason, undefined);
+        const got = await store.queue.forMessage(id);
+        assert.deepEqual(
+          got.map((d) => ({ messageId: d.messageId, destination: d.destination, orderingKey: d.orderingKey, payload: d.payload, idempotencyKey: d.idempotencyKey, maxAttempts: d.maxAttempts, status: d.status, attempts: d.attempts, leaseOwner: d.leaseOwner, lastErrorCode: d.lastErrorCode })),
+          list.map((d) => ({ messageId: id, destination: d.destination, orderingKey: d.orderingKey, payload: d.payload, idempotencyKey: d.idempotencyKey, maxAttempts: d.maxAttempts, status: 'pending', attempts: 0, leaseOwner: undefined, lastErrorCode: undefined })),
+        );
+        assert.equal(new Set(got.map((d) => d.id)).size, 3, 'distinct delivery ids');
+        for (const d of got) assert.deepEqual(await store.queue.get(d.id), d);
+        // Same shape as queue.enqueue: compare against a delivery enqueued the ordinary way.
+        const other = await storedId(store.messages.ingest(baseRecord()));
+        const [enqueued] = await store.queue.enqueue(other, [delivery('dest-o9', 'P-9', 9)]);
+        assert.ok(enqueued !== undefined);
+        assert.equal(got[0]?.id.length, enqueued.id.length, 'same id scheme');
+        assert.ok(Math.abs((got[0]?.nextAttemptAt.getTime() ?? 0) - (got[0]?.createdAt.getTime() ?? 0)) < 1000, 'due at creation');
+        assert.deepEqual((await store.queue.stats('dest-o1')).depth, 2);
+      });
+
+      it('queued deliveries are claimable in ingest order per key, a key\'s successor only after its head finishes', async (store) => {
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) ids.push(await storedId(store.messages.ingest(baseRecord({ controlId: `O${i}`, outcome: { kind: 'queued', deliveries: [delivery('dest-ord', 'P-A', i)] } }))));
+        // Several in one group-commit batch, ordered as the calls were made.
+        const batch = await Promise.all(
+          Array.from({ length: 5 }, (_, i) => store.messages.ingest(baseRecord({ controlId: `OB${i}`, outcome: { kind: 'queued', deliveries: [delivery('dest-ord', 'P-B', i)] } }))),
+        );
+        const byKey = async (): Promise<string[]> => (await claim(store, 'dest-ord')).map((d) => `${d.orderingKey}:${d.payload}`);
+        assert.deepEqual(await byKey(), ['P-A:payload 0 Zoë', 'P-B:payload 0 Zoë'], 'only the head of each key');
+        const heads = await store.queue.forMessage(ids[0] as string);
+        await store.queue.complete(heads[0]?.id as string, 'conf-worker', { startedAt: new Date(), finishedAt: new Date() });
+        const bHead = await store.queue.forMessage((batch[0] as IngestResult).id);
+        await store.queue.complete(bHead[0]?.id as string, 'conf-worker', { startedAt: new Date(), finishedAt: new Date() });
+        assert.deepEqual(await byKey(), ['P-A:payload 1 Zoë', 'P-B:payload 1 Zoë']);
+        assert.equal((await mustGet(store, ids[0] as string)).status, 'delivered', 'the queue keeps the message status in step');
+        assert.equal((await mustGet(store, ids[1] as string)).status, 'queued');
+      });
+
+      it('queued with no deliveries is delivered, and nothing is queued', async (store) => {
+        const id = await storedId(store.messages.ingest(baseRecord({ outcome: { kind: 'queued', deliveries: [] } })));
+        const m = await mustGet(store, id);
+        assert.equal(m.status, 'delivered');
+        assert.equal(m.statusReason, undefined);
+        assert.deepEqual(await store.queue.forMessage(id), []);
+      });
+
+      it('filtered keeps the reason; errored keeps the reason; neither creates deliveries', async (store) => {
+        const f = await storedId(store.messages.ingest(baseRecord({ controlId: 'F1', outcome: { kind: 'filtered', reason: 'filter drop-a08: A08 not wanted' } })));
+        const e = await storedId(store.messages.ingest(baseRecord({ controlId: 'E1', outcome: { kind: 'errored', reason: 'SWB_ERR_PIPELINE_TRANSFORM_FAILED' } })));
+        assert.deepEqual([(await mustGet(store, f)).status, (await mustGet(store, f)).statusReason], ['filtered', 'filter drop-a08: A08 not wanted']);
+        assert.deepEqual([(await mustGet(store, e)).status, (await mustGet(store, e)).statusReason], ['errored', 'SWB_ERR_PIPELINE_TRANSFORM_FAILED']);
+        assert.deepEqual(await store.queue.forMessage(f), []);
+        assert.deepEqual(await store.queue.forMessage(e), []);
+        assert.deepEqual((await store.messages.search({ status: 'filtered' })).items.map((i) => i.id), [f]);
+        assert.deepEqual((await store.messages.search({ status: 'errored' })).items.map((i) => i.id), [e]);
+        // Without an outcome the message is only received.
+        const r = await storedId(store.messages.ingest(baseRecord({ controlId: 'R1' })));
+        assert.equal((await mustGet(store, r)).status, 'received');
+      });
+
+      it('history starts with received (and the outcome), ids and counts only', async (store) => {
+        const q = await storedId(store.messages.ingest(baseRecord({ configRevision: 7, outcome: { kind: 'queued', deliveries: [delivery('dest-ev', 'P-E', 1), delivery('dest-ev2', 'P-E', 2)] } })));
+        const f = await storedId(store.messages.ingest(baseRecord({ outcome: { kind: 'filtered', reason: 'Zoë not wanted' } })));
+        const r = await storedId(store.messages.ingest(baseRecord()));
+        const evq = await store.messages.events(q);
+        assert.deepEqual(evq.map((e) => e.type), ['received', 'queued']);
+        assert.deepEqual(evq[0]?.at, at(0), 'received at receipt');
+        assert.deepEqual(evq[0]?.detail, { configRevision: 7 });
+        assert.deepEqual(evq[1]?.detail, { deliveries: 2 });
+        const evf = await store.messages.events(f);
+        assert.deepEqual(evf.map((e) => e.type), ['received', 'filtered']);
+        assert.ok(!JSON.stringify(evf).includes('Zoë'), 'the reason is not copied into the history');
+        assert.deepEqual((await store.messages.events(r)).map((e) => e.type), ['received']);
+      });
+
+      it('a duplicate with an outcome inserts nothing: no message, no delivery, no event', async (store) => {
+        const first = await storedId(store.messages.ingest(baseRecord({ dedupeKey: 'FAC|DUP-O', dedupeWindowMs: HOUR, outcome: { kind: 'queued', deliveries: [delivery('dest-dup', 'P-D', 1)] } })));
+        const again = await store.messages.ingest(baseRecord({ receivedAt: at(MINUTE), dedupeKey: 'FAC|DUP-O', dedupeWindowMs: HOUR, outcome: { kind: 'queued', deliveries: [delivery('dest-dup', 'P-D', 2)] } }));
+        assert.equal(again.kind, 'duplicate');
+        assert.equal(again.id, first);
+        // And inside one concurrent batch.
+        const burst = await Promise.all(
+          Array.from({ length: 6 }, (_, i) => store.messages.ingest(baseRecord({ receivedAt: at(2 * MINUTE + i), dedupeKey: 'FAC|DUP-O', dedupeWindowMs: HOUR, outcome: { kind: 'errored', reason: `E${i}` } }))),
+        );
+        assert.ok(burst.every((b) => b.kind === 'duplicate' && b.id === first));
+        assert.deepEqual(await searchAllIds(store, { channelId: 'ch-conf' }), [first]);
+        const got = await store.queue.forMessage(first);
+        assert.deepEqual(got.map((d) => d.payload), ['payload 1 Zoë']);
+        assert.equal((await store.queue.stats('dest-dup')).depth, 1);
+        assert.deepEqual((await store.messages.events(first)).map((e) => e.type), ['received', 'queued']);
+        assert.equal((await mustGet(store, first)).status, 'queued');
+      });
+
+      it('a malformed outcome is refused alone with SWB_ERR_STORE_INVALID_RECORD; its neighbours are stored', async (store) => {
+        const bad = { kind: 'queued', deliveries: [{ destination: '', payload: 'x', idempotencyKey: 'k', maxAttempts: 1 }] } as const;
+        const results = await Promise.allSettled([
+          store.messages.ingest(baseRecord({ controlId: 'N1', outcome: { kind: 'queued', deliveries: [delivery('dest-n', 'P-N', 1)] } })),
+          store.messages.ingest(baseRecord({ controlId: 'BAD', outcome: bad })),
+          store.messages.ingest(baseRecord({ controlId: 'BAD2', outcome: { kind: 'nonsense' } as unknown as IngestOutcome })),
+          store.messages.ingest(baseRecord({ controlId: 'N2', outcome: { kind: 'filtered', reason: 'r' } })),
+        ]);
+        assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+        for (const r of [results[1], results[2]]) {
+          assert.ok(r?.status === 'rejected' && isSwitchboardError(r.reason) && r.reason.code === 'SWB_ERR_STORE_INVALID_RECORD', `got ${r?.status === 'rejected' ? String(r.reason) : 'fulfilled'}`);
+        }
+        assert.equal((await searchAllIds(store, { channelId: 'ch-conf' })).length, 2);
+        assert.equal((await searchAllIds(store, { channelId: 'ch-conf', controlId: 'BAD' })).length, 0);
+        assert.equal((await store.queue.stats('dest-n')).depth, 1);
+      });
+
+      it('200 concurrent ingests with outcomes: every delivery created once, per-key order = call order', async (store) => {
+        const n = 200;
+        const results = await Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            store.messages.ingest(baseRecord({ channelId: 'ch-oburst', controlId: `OB${i}`, receivedAt: at(i), outcome: { kind: 'queued', deliveries: [delivery('dest-burst', `K${i % 4}`, i)] } })),
+          ),
+        );
+        assert.ok(results.every((r) => r.kind === 'stored'));
+        assert.equal((await store.queue.stats('dest-burst')).depth, n);
+        // Drain key by key: each claim returns the next head of each of the 4 keys, in call order.
+        const seen = new Map<string, number[]>();
+        for (let round = 0; round < n / 4; round++) {
+          const claimed = await claim(store, 'dest-burst', 10);
+          assert.equal(claimed.length, 4, `round ${round}: one head per key`);
+          for (const d of claimed) {
+            const list = seen.get(d.orderingKey ?? '') ?? [];
+            list.push(Number(d.payload.split(' ')[1]));
+            seen.set(d.orderingKey ?? '', list);
+            await store.queue.complete(d.id, 'conf-worker', { startedAt: new Date(), finishedAt: new Date() });
+          }
+        }
+        for (let k = 0; k < 4; k++) assert.deepEqual(seen.get(`K${k}`), Array.from({ length: n / 4 }, (_, j) => j * 4 + k));
+      });
+    });
+
+    describe('dedupe key pruning', () => {
+      it('pruneDedupeKeys forgets keys first seen before the cutoff (exclusive) and returns how many', async (store) => {
+        const DAY = 24 * HOUR;
+        const old = await storedId(store.messages.ingest(baseRecord({ receivedAt: at(0), dedupeKey: 'K-old', dedupeWindowMs: 30 * DAY })));
+        await storedId(store.messages.ingest(baseRecord({ receivedAt: at(HOUR), dedupeKey: 'K-edge', dedupeWindowMs: 30 * DAY })));
+        await storedId(store.messages.ingest(baseRecord({ receivedAt: at(2 * HOUR), dedupeKey: 'K-new', dedupeWindowMs: 30 * DAY })));
+        assert.equal(await store.messages.pruneDedupeKeys(at(HOUR)), 1);
+        assert.equal(await store.messages.pruneDedupeKeys(at(HOUR)), 0, 'nothing left to prune');
+        // The pruned key no longer dedupes, though the window would still cover it; the others do.
+        const again = await store.messages.ingest(baseRecord({ receivedAt: at(3 * HOUR), dedupeKey: 'K-old', dedupeWindowMs: 30 * DAY }));
+        assert.equal(again.kind, 'stored');
+        assert.notEqual(again.id, old);
+        assert.equal((await store.messages.ingest(baseRecord({ receivedAt: at(3 * HOUR), dedupeKey: 'K-edge', dedupeWindowMs: 30 * DAY }))).kind, 'duplicate');
+        assert.equal((await store.messages.ingest(baseRecord({ receivedAt: at(3 * HOUR), dedupeKey: 'K-new', dedupeWindowMs: 30 * DAY }))).kind, 'duplicate');
+        // Pruning keys never touches messages.
+        assert.equal((await mustGet(store, old)).content, baseRecord().content);
+      });
+
+      it('pruneDedupeKeys removes many keys (more than one chunk)', async (store) => {
+        const n = 6000;
+        for (let i = 0; i < n; i += 500) {
+          await Promise.all(Array.from({ length: 500 }, (_, j) => store.messages.ingest(baseRecord({ channelId: 'ch-many', receivedAt: at(i + j), dedupeKey: `K-${i + j}`, dedupeWindowMs: HOUR }))));
+        }
+        assert.equal(await store.messages.pruneDedupeKeys(at(n - 10)), n - 10);
+        assert.equal((await store.messages.ingest(baseRecord({ channelId: 'ch-many', receivedAt: at(n), dedupeKey: `K-${n - 1}`, dedupeWindowMs: HOUR }))).kind, 'duplicate');
+        assert.equal((await store.messages.ingest(baseRecord({ channelId: 'ch-many', receivedAt: at(n), dedupeKey: 'K-0', dedupeWindowMs: HOUR }))).kind, 'stored');
       });
     });
 

@@ -1,3 +1,5 @@
+import type { NewDelivery } from './delivery-queue.ts';
+
 /**
  * The message store port: what the engine needs to keep received messages durably, find them, and
  * record what happened to them. Implementations live in src/store/<kind>/ and pass the one
@@ -48,7 +50,19 @@ export interface IngestRecord {
    */
   readonly dedupeKey?: string;
   readonly dedupeWindowMs?: number;
+  /**
+   * What the pipeline made of it, stored in the same transaction as the message (so a crash
+   * between ACK and enqueue cannot lose a delivery): its deliveries (status `queued`, or
+   * `delivered` when there are none), or why it stopped (`filtered` / `errored` with the reason).
+   * Omitted: status `received` (stored only). Ignored for a duplicate.
+   */
+  readonly outcome?: IngestOutcome;
 }
+
+export type IngestOutcome =
+  | { readonly kind: 'queued'; readonly deliveries: readonly NewDelivery[] }
+  | { readonly kind: 'filtered'; readonly reason: string }
+  | { readonly kind: 'errored'; readonly reason: string };
 
 export type IngestResult =
   | { readonly kind: 'stored'; readonly id: string }
@@ -136,5 +150,7 @@ export interface MessageStore {
   events(messageId: string): Promise<MessageEvent[]>;
   /** Retention: drops content (metadata stays); returns how many messages lost their content. */
   pruneContent(request: PruneRequest): Promise<number>;
+  /** Forgets dedupe keys first seen before this (their window has passed); returns how many. */
+  pruneDedupeKeys(firstSeenBefore: Date): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,3 +1,5 @@
+import type { AuditLog } from './audit-log.ts';
+import type { ChannelRevisionStore } from './channel-revisions.ts';
 import type { DeliveryQueue } from './delivery-queue.ts';
 import type { MessageStore } from './message-store.ts';
 
@@ -9,10 +11,14 @@ export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   readonly messages: MessageStore;
   readonly queue: DeliveryQueue;
+  readonly channels: ChannelRevisionStore;
+  readonly audit: AuditLog;
   /** The schema version after migrations. */
   readonly schemaVersion: number;
   close(): Promise<void>;
 }
 
+export type { AuditLog } from './audit-log.ts';
+export type { ChannelRevisionStore } from './channel-revisions.ts';
 export type { DeliveryQueue } from './delivery-queue.ts';
 export type { MessageStore } from './message-store.ts';

@@ -1,5 +1,7 @@
 import pg from 'pg';
 import type { Store } from '../../core/ports/store.ts';
+import { PostgresAuditLog } from './postgres-audit-log.ts';
+import { PostgresChannelRevisionStore } from './postgres-channel-revisions.ts';
 import { PostgresDeliveryQueue } from './postgres-delivery-queue.ts';
 import { PostgresMessageStore } from './postgres-message-store.ts';
 import { quoteSchema, runPostgresMigrations } from './postgres-migrations.ts';
@@ -20,6 +22,8 @@ export interface PostgresStore extends Store {
   readonly kind: 'postgres';
   readonly messages: PostgresMessageStore;
   readonly queue: PostgresDeliveryQueue;
+  readonly channels: PostgresChannelRevisionStore;
+  readonly audit: PostgresAuditLog;
   readonly migrationsApplied: number;
 }
 
@@ -57,11 +61,15 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const clock = options.clock ?? ((): Date => new Date());
   const messages = new PostgresMessageStore(pool, clock);
   const queue = new PostgresDeliveryQueue(pool, clock);
+  const channels = new PostgresChannelRevisionStore(pool, clock);
+  const audit = new PostgresAuditLog(pool, clock);
   let closing: Promise<void> | undefined;
   return {
     kind: 'postgres',
     messages,
     queue,
+    channels,
+    audit,
     schemaVersion: migrated.schemaVersion,
     migrationsApplied: migrated.applied,
     close(): Promise<void> {

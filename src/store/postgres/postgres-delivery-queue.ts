@@ -13,6 +13,7 @@ import type {
   QueueStats,
 } from '../../core/ports/delivery-queue.ts';
 import type { MessageStatus } from '../../core/ports/message-store.ts';
+import { invalidDelivery } from '../ingest-outcome.ts';
 import { queryRows, withTransaction } from './postgres-transaction.ts';
 
 interface DeliveryRow {
@@ -62,6 +63,18 @@ const bySeq = (a: DeliveryRow, b: DeliveryRow): number => Number(BigInt(a.seq) -
 const ENQUEUE_LOCK_CLASS = 0x5357_4202;
 
 /**
+ * Takes the transaction-scoped enqueue locks of every (destination, ordering key) lane the
+ * deliveries use, so that `seq` order per key is commit order (see the class comment). Used by
+ * enqueue and by an ingest that carries its deliveries (PostgresMessageStore).
+ */
+export async function lockEnqueueLanes(client: pg.ClientBase, deliveries: readonly NewDelivery[]): Promise<void> {
+  const lanes = [...new Set(deliveries.filter((d) => d.orderingKey !== undefined).map((d) => `${d.destination}\u001f${d.orderingKey ?? ''}`))];
+  if (lanes.length === 0) return;
+  // Sorted, so that two transactions sharing lanes take the locks in one order (no deadlock).
+  await client.query(`SELECT pg_advisory_xact_lock($1, h) FROM (SELECT DISTINCT hashtext(l) AS h FROM unnest($2::text[]) AS l ORDER BY 1) s`, [ENQUEUE_LOCK_CLASS, lanes]);
+}
+
+/**
  * DeliveryQueue on PostgreSQL (ARCHITECTURE.md "Storage": several engine processes share it).
  *
  * FIFO per (destination, ordering key) follows the bigserial `seq`. Enqueues of one key are
@@ -79,16 +92,13 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
   ) {}
 
   async enqueue(messageId: string, deliveries: readonly NewDelivery[]): Promise<Delivery[]> {
+    for (const d of deliveries) {
+      const reason = invalidDelivery(d);
+      if (reason !== undefined) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason });
+    }
     const now = this.clock();
     return withTransaction(this.pool, async (client) => {
-      const lanes = [...new Set(deliveries.filter((d) => d.orderingKey !== undefined).map((d) => `${d.destination}\u001f${d.orderingKey ?? ''}`))];
-      if (lanes.length > 0) {
-        // Sorted, so that two enqueues sharing lanes take the locks in one order (no deadlock).
-        await client.query(
-          `SELECT pg_advisory_xact_lock($1, h) FROM (SELECT DISTINCT hashtext(l) AS h FROM unnest($2::text[]) AS l ORDER BY 1) s`,
-          [ENQUEUE_LOCK_CLASS, lanes],
-        );
-      }
+      await lockEnqueueLanes(client, deliveries);
       const updated = await client.query("UPDATE messages SET status = 'queued', status_reason = NULL, updated_at = $2 WHERE id = $1", [messageId, now]);
       if (updated.rowCount === 0) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'message', id: messageId });
       const created: Delivery[] = [];

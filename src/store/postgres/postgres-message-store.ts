@@ -13,6 +13,8 @@ import type {
   PruneRequest,
   StoredMessage,
 } from '../../core/ports/message-store.ts';
+import { initialEvents, initialStatus, invalidOutcome } from '../ingest-outcome.ts';
+import { lockEnqueueLanes } from './postgres-delivery-queue.ts';
 import { queryRows, toStoreError, withTransaction } from './postgres-transaction.ts';
 
 /** Rows per group-commit transaction. */
@@ -162,6 +164,9 @@ export class PostgresMessageStore implements MessageStore {
 
   ingest(record: IngestRecord): Promise<IngestResult> {
     if (this.closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the store is closed' }));
+    // Checked before the batch: a malformed outcome fails alone, with the registry's code.
+    const invalid = typeof record === 'object' && record !== null ? invalidOutcome(record.outcome) : 'not an object';
+    if (invalid !== undefined) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: invalid }));
     return new Promise<IngestResult>((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
       this.startFlushing();
@@ -217,6 +222,14 @@ export class PostgresMessageStore implements MessageStore {
 
   /** Writes one batch inside a transaction; undefined marks a record deferred to the next batch. */
   private async insertBatch(client: pg.PoolClient, records: readonly IngestRecord[]): Promise<(IngestResult | undefined)[]> {
+    // 0. The enqueue locks of every lane the batch's deliveries use, before any row lock (a dedupe
+    //    key), so batches of several processes and PostgresDeliveryQueue.enqueue take locks in one
+    //    order. Duplicates found below may have locked a lane for nothing; that only serializes.
+    await lockEnqueueLanes(
+      client,
+      records.flatMap((r) => (r.outcome?.kind === 'queued' ? r.outcome.deliveries : [])),
+    );
+
     // 1. Dedupe inside the batch: the first record of a key owns it.
     const plans: Plan[] = [];
     const owners = new Map<string, number>();
@@ -275,44 +288,7 @@ export class PostgresMessageStore implements MessageStore {
       const result = results[i];
       return result?.kind === 'stored' ? [{ record, id: result.id }] : [];
     });
-    if (rows.length > 0) {
-      const now = this.clock();
-      await client.query(
-        `INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
-           control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, updated_at)
-         SELECT id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
-           control_id, sending_facility, ordering_key, patient_ids::jsonb, correlation_id, config_revision, 'received', $15
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
-           $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int[])
-           AS t(id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
-             control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision)`,
-        [
-          rows.map((r) => r.id),
-          rows.map((r) => r.record.channelId),
-          rows.map((r) => r.record.content),
-          rows.map((r) => Buffer.byteLength(r.record.content, 'utf8')),
-          rows.map((r) => r.record.contentType),
-          rows.map((r) => r.record.receivedAt),
-          rows.map((r) => r.record.source),
-          rows.map((r) => r.record.messageType ?? null),
-          rows.map((r) => r.record.controlId ?? null),
-          rows.map((r) => r.record.sendingFacility ?? null),
-          rows.map((r) => r.record.orderingKey ?? null),
-          rows.map((r) => JSON.stringify(r.record.patientIds ?? [])),
-          rows.map((r) => r.record.correlationId),
-          rows.map((r) => r.record.configRevision),
-          now,
-        ],
-      );
-      const pairs = rows.flatMap((r) => [...new Set(r.record.patientIds ?? [])].map((patientId) => [r.id, patientId] as const));
-      if (pairs.length > 0) {
-        await client.query(
-          `INSERT INTO message_patient_ids (message_id, patient_id)
-           SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
-          [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
-        );
-      }
-    }
+    if (rows.length > 0) await this.insertRows(client, rows, this.clock());
 
     // 4. Records that repeat a key owned earlier in this batch share the owner's outcome.
     plans.forEach((plan, i) => {
@@ -323,6 +299,61 @@ export class PostgresMessageStore implements MessageStore {
       else if (owner?.kind === 'duplicate') results[i] = owner;
     });
     return results;
+  }
+
+  /**
+   * Inserts the stored rows with everything that belongs to them (patient ids, deliveries, first
+   * events) in ONE statement of data-modifying CTEs: one round trip per batch whatever the outcome.
+   * The foreign keys of patient ids and deliveries are checked at the end of the statement, when
+   * the messages are there. unnest yields arrays in order and the insert draws `seq` in that order,
+   * so deliveries are in enqueue order (record order, then each record's list), as
+   * PostgresDeliveryQueue.enqueue does.
+   */
+  private async insertRows(client: pg.PoolClient, rows: readonly { record: IngestRecord; id: string }[], now: Date): Promise<void> {
+    const params: unknown[] = [];
+    const p = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const at = p(now);
+    const statuses = rows.map((r) => initialStatus(r.record.outcome));
+    const parts: string[] = [
+      `m AS (INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
+         control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at)
+       SELECT id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
+         control_id, sending_facility, ordering_key, patient_ids::jsonb, correlation_id, config_revision, status, status_reason, ${at}::timestamptz
+       FROM unnest(${p(rows.map((r) => r.id))}::text[], ${p(rows.map((r) => r.record.channelId))}::text[], ${p(rows.map((r) => r.record.content))}::text[],
+         ${p(rows.map((r) => Buffer.byteLength(r.record.content, 'utf8')))}::int[], ${p(rows.map((r) => r.record.contentType))}::text[],
+         ${p(rows.map((r) => r.record.receivedAt))}::timestamptz[], ${p(rows.map((r) => r.record.source))}::text[], ${p(rows.map((r) => r.record.messageType ?? null))}::text[],
+         ${p(rows.map((r) => r.record.controlId ?? null))}::text[], ${p(rows.map((r) => r.record.sendingFacility ?? null))}::text[],
+         ${p(rows.map((r) => r.record.orderingKey ?? null))}::text[], ${p(rows.map((r) => JSON.stringify(r.record.patientIds ?? [])))}::text[],
+         ${p(rows.map((r) => r.record.correlationId))}::text[], ${p(rows.map((r) => r.record.configRevision))}::int[],
+         ${p(statuses.map((s) => s.status))}::text[], ${p(statuses.map((s) => s.reason))}::text[])
+         AS t(id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
+           control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason))`,
+    ];
+    const pairs = rows.flatMap((r) => [...new Set(r.record.patientIds ?? [])].map((patientId) => [r.id, patientId] as const));
+    if (pairs.length > 0) {
+      parts.push(`pi AS (INSERT INTO message_patient_ids (message_id, patient_id)
+         SELECT * FROM unnest(${p(pairs.map((x) => x[0]))}::text[], ${p(pairs.map((x) => x[1]))}::text[]) ON CONFLICT DO NOTHING)`);
+    }
+    const deliveries = rows.flatMap((r) => (r.record.outcome?.kind === 'queued' ? r.record.outcome.deliveries.map((d) => ({ messageId: r.id, d })) : []));
+    if (deliveries.length > 0) {
+      parts.push(`d AS (INSERT INTO deliveries (id, message_id, destination, ordering_key, payload, idempotency_key, status, attempts,
+           max_attempts, next_attempt_at, created_at, updated_at)
+         SELECT id, message_id, destination, ordering_key, payload, idempotency_key, 'pending', 0, max_attempts, ${at}, ${at}, ${at}
+         FROM unnest(${p(deliveries.map(() => newSortableId(now.getTime())))}::text[], ${p(deliveries.map((x) => x.messageId))}::text[],
+           ${p(deliveries.map((x) => x.d.destination))}::text[], ${p(deliveries.map((x) => x.d.orderingKey ?? null))}::text[],
+           ${p(deliveries.map((x) => x.d.payload))}::text[], ${p(deliveries.map((x) => x.d.idempotencyKey))}::text[], ${p(deliveries.map((x) => x.d.maxAttempts))}::int[])
+           AS t(id, message_id, destination, ordering_key, payload, idempotency_key, max_attempts))`);
+    }
+    const events = rows.flatMap((r) => initialEvents(r.id, r.record.receivedAt, now, r.record.configRevision, r.record.outcome));
+    const sql = `WITH ${parts.join(',\n')}
+      INSERT INTO message_events (message_id, at, type, detail)
+      SELECT message_id, at, type, detail::jsonb
+      FROM unnest(${p(events.map((e) => e.messageId))}::text[], ${p(events.map((e) => e.at))}::timestamptz[], ${p(events.map((e) => e.type))}::text[],
+        ${p(events.map((e) => (e.detail === undefined ? null : JSON.stringify(e.detail))))}::text[]) AS t(message_id, at, type, detail)`;
+    await client.query(sql, params);
   }
 
   async get(id: string): Promise<StoredMessage | undefined> {
@@ -381,6 +412,12 @@ export class PostgresMessageStore implements MessageStore {
        WHERE channel_id = $1 AND received_at < $2 AND status = ANY($3::text[]) AND content IS NOT NULL`,
       [request.channelId, request.receivedBefore, request.statuses ?? DEFAULT_PRUNE_STATUSES],
     );
+    return result.rowCount ?? 0;
+  }
+
+  async pruneDedupeKeys(firstSeenBefore: Date): Promise<number> {
+    if (Number.isNaN(firstSeenBefore.getTime())) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: 'firstSeenBefore must be a valid Date' });
+    const result = await queryRows(this.pool, 'DELETE FROM dedupe_keys WHERE first_seen < $1', [firstSeenBefore]);
     return result.rowCount ?? 0;
   }
 

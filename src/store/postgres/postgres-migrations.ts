@@ -108,6 +108,43 @@ CREATE TABLE delivery_attempts (
 CREATE INDEX delivery_attempts_delivery_idx ON delivery_attempts (delivery_id, id);
 `,
   },
+  {
+    version: 2,
+    name: 'channel revisions, audit log',
+    sql: `
+-- One row per stored revision of a channel's config (ARCHITECTURE.md invariant 8).
+CREATE TABLE channel_revisions (
+  channel_id text NOT NULL,
+  revision   integer NOT NULL,
+  document   text NOT NULL,
+  hash       text NOT NULL,
+  author     text NOT NULL,
+  comment    text,
+  created_at timestamptz NOT NULL,
+  PRIMARY KEY (channel_id, revision)
+);
+
+-- Append-only; seq is insertion order, which breaks ties between entries of the same instant.
+CREATE TABLE audit_log (
+  seq    bigserial PRIMARY KEY,
+  id     text COLLATE "C" NOT NULL UNIQUE,
+  at     timestamptz NOT NULL,
+  actor  text NOT NULL,
+  action text NOT NULL,
+  target text NOT NULL,
+  detail jsonb NOT NULL
+);
+CREATE INDEX audit_log_at_idx ON audit_log (at DESC, seq DESC);
+CREATE INDEX audit_log_action_idx ON audit_log (action, at DESC, seq DESC);
+CREATE INDEX audit_log_target_idx ON audit_log (target, at DESC, seq DESC);
+`,
+  },
+  {
+    version: 3,
+    name: 'dedupe keys indexed by first_seen',
+    // pruneDedupeKeys deletes by age.
+    sql: `CREATE INDEX dedupe_keys_first_seen_idx ON dedupe_keys (first_seen);`,
+  },
 ];
 
 export const LATEST_POSTGRES_SCHEMA_VERSION = Math.max(...POSTGRES_MIGRATIONS.map((m) => m.version));

@@ -98,6 +98,21 @@ if (url === undefined || url === '') {
       assert.equal(count[0]?.['n'], 500);
     });
 
+    test('ingests carrying deliveries share transactions; deliveries are in call order per key', async () => {
+      const store = await open(newSchema());
+      const before = store.messages.flushCount;
+      const results = await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          store.messages.ingest(record(i, { outcome: { kind: 'queued', deliveries: [{ destination: 'dest-pgo', orderingKey: `K${i % 3}`, payload: `p${i}`, idempotencyKey: `i${i}`, maxAttempts: 2 }] } })),
+        ),
+      );
+      assert.ok(results.every((r) => r.kind === 'stored'));
+      const flushes = store.messages.flushCount - before;
+      assert.ok(flushes <= 6, `300 rows took ${flushes} transactions`);
+      const rows = await rawQuery(pgUrl, `SELECT payload FROM ${schemas[schemas.length - 1] ?? ''}.deliveries ORDER BY seq`);
+      assert.deepEqual(rows.map((r) => r['payload']), Array.from({ length: 300 }, (_, i) => `p${i}`));
+    });
+
     test('a bad row fails alone; the rest of its batch is stored', async () => {
       const store = await open(newSchema());
       const settled = await Promise.allSettled(

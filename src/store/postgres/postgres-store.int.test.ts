@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import type { Store } from '../../core/ports/store.ts';
+import { runAuditLogSuite } from '../audit-log-conformance.ts';
+import { runChannelRevisionSuite } from '../channel-revisions-conformance.ts';
 import { runDeliveryQueueSuite } from '../delivery-queue-conformance.ts';
 import { runMessageStoreSuite, type StoreFactory } from '../message-store-conformance.ts';
 import { dropPostgresSchema, openPostgresStore } from './open-postgres-store.ts';
@@ -38,4 +40,6 @@ if (url === undefined || url === '') {
 } else {
   runMessageStoreSuite('PostgresStore: MessageStore conformance', postgresFactory(url));
   runDeliveryQueueSuite('PostgresStore: DeliveryQueue conformance', postgresFactory(url));
+  runChannelRevisionSuite('PostgresStore: ChannelRevisionStore conformance', postgresFactory(url));
+  runAuditLogSuite('PostgresStore: AuditLog conformance', postgresFactory(url));
 }

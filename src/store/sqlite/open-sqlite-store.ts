@@ -3,6 +3,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SwitchboardError } from '../../core/errors.ts';
 import type { Store } from '../../core/ports/store.ts';
+import { SqliteAuditLog } from './sqlite-audit-log.ts';
+import { SqliteChannelRevisionStore } from './sqlite-channel-revisions.ts';
 import { SqliteDeliveryQueue } from './sqlite-delivery-queue.ts';
 import { SqliteMessageStore } from './sqlite-message-store.ts';
 import { runSqliteMigrations } from './sqlite-migrations.ts';
@@ -26,6 +28,8 @@ export interface SqliteStore extends Store {
   readonly kind: 'sqlite';
   readonly messages: SqliteMessageStore;
   readonly queue: SqliteDeliveryQueue;
+  readonly channels: SqliteChannelRevisionStore;
+  readonly audit: SqliteAuditLog;
   /** The connection's settings as SQLite reports them (diagnostics, tests). */
   settings(): SqliteSettings;
 }
@@ -62,13 +66,18 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma('foreign_keys = ON');
     const schemaVersion = runSqliteMigrations(db);
-    const messages = new SqliteMessageStore(db, options.clock !== undefined ? { clock: options.clock } : {});
-    const queue = new SqliteDeliveryQueue(db, options.clock !== undefined ? { clock: options.clock } : {});
+    const clock = options.clock !== undefined ? { clock: options.clock } : {};
+    const messages = new SqliteMessageStore(db, clock);
+    const queue = new SqliteDeliveryQueue(db, clock);
+    const channels = new SqliteChannelRevisionStore(db, clock);
+    const audit = new SqliteAuditLog(db, clock);
     let closing: Promise<void> | undefined;
     return {
       kind: 'sqlite',
       messages,
       queue,
+      channels,
+      audit,
       schemaVersion,
       settings: (): SqliteSettings => ({
         journalMode: String(db.pragma('journal_mode', { simple: true })),

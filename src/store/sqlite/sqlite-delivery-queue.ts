@@ -14,6 +14,7 @@ import type {
   QueueStats,
 } from '../../core/ports/delivery-queue.ts';
 import type { MessageStatus } from '../../core/ports/message-store.ts';
+import { invalidDelivery } from '../ingest-outcome.ts';
 import { guarded } from './sqlite-store-errors.ts';
 
 interface DeliveryRow {
@@ -84,15 +85,6 @@ function attemptOf(row: AttemptRow): DeliveryAttempt {
     ...(row.error_code !== null ? { errorCode: row.error_code } : {}),
     ...(row.response !== null ? { response: row.response } : {}),
   };
-}
-
-function invalidDelivery(d: NewDelivery): string | undefined {
-  if (typeof d.destination !== 'string' || d.destination === '') return 'destination must be a non-empty string';
-  if (d.orderingKey !== undefined && typeof d.orderingKey !== 'string') return 'orderingKey must be a string';
-  if (typeof d.payload !== 'string') return 'payload must be a string';
-  if (typeof d.idempotencyKey !== 'string') return 'idempotencyKey must be a string';
-  if (!Number.isSafeInteger(d.maxAttempts) || d.maxAttempts < 1) return 'maxAttempts must be an integer >= 1';
-  return undefined;
 }
 
 /**

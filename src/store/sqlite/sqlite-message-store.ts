@@ -13,6 +13,7 @@ import type {
   PruneRequest,
   StoredMessage,
 } from '../../core/ports/message-store.ts';
+import { initialEvents, initialStatus, invalidOutcome } from '../ingest-outcome.ts';
 import { guarded, isForeignKeyViolation, isUnavailable, toStoreError } from './sqlite-store-errors.ts';
 
 /** A flush writes at most this many ingests in one transaction. */
@@ -25,6 +26,8 @@ const VACUUM_PAGES_PER_STEP = 256;
 const FTS_MERGE_PAGES_PER_STEP = 256;
 /** Messages pruned per transaction. */
 const PRUNE_CHUNK = 1000;
+/** Dedupe keys deleted per transaction. */
+const DEDUPE_PRUNE_CHUNK = 5000;
 
 const CONTENT_TYPES: ReadonlySet<string> = new Set<IngestRecord['contentType']>(['hl7v2', 'fhir+json', 'text']);
 const STATUSES: readonly MessageStatus[] = ['received', 'filtered', 'queued', 'delivered', 'errored', 'resolved'];
@@ -130,7 +133,7 @@ function invalidReason(record: IngestRecord): string | undefined {
   }
   if (record.patientIds !== undefined && (!Array.isArray(record.patientIds) || !record.patientIds.every(isText))) return 'patientIds must be an array of strings';
   if (record.dedupeWindowMs !== undefined && (typeof record.dedupeWindowMs !== 'number' || !(record.dedupeWindowMs >= 0))) return 'dedupeWindowMs must be a number >= 0';
-  return undefined;
+  return invalidOutcome(record.outcome);
 }
 
 /**
@@ -185,6 +188,8 @@ export class SqliteMessageStore implements MessageStore {
     dedupePut: Database.Statement<[string, string, number]>;
     insert: Database.Statement<unknown[]>;
     ftsInsert: Database.Statement<[number, string]>;
+    deliveryInsert: Database.Statement<[string, string, string, string | null, string, string, number, number, number, number]>;
+    dedupePrune: Database.Statement<[number, number]>;
     patientInsert: Database.Statement<[string, string]>;
     get: Database.Statement<[string], MessageRow>;
     setStatus: Database.Statement<[string, string | null, number, string]>;
@@ -204,8 +209,12 @@ export class SqliteMessageStore implements MessageStore {
       ),
       insert: db.prepare(`INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type, control_id,
           sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', NULL, ?)`),
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       ftsInsert: db.prepare('INSERT INTO messages_fts (rowid, content) VALUES (?, ?)'),
+      // The same row SqliteDeliveryQueue.enqueue writes.
+      deliveryInsert: db.prepare(`INSERT INTO deliveries (id, message_id, destination, ordering_key, payload, idempotency_key, status, attempts, max_attempts,
+          next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`),
+      dedupePrune: db.prepare('DELETE FROM dedupe_keys WHERE key IN (SELECT key FROM dedupe_keys WHERE first_seen < ? LIMIT ?)'),
       patientInsert: db.prepare('INSERT OR IGNORE INTO message_patient_ids (message_id, patient_id) VALUES (?, ?)'),
       get: db.prepare('SELECT * FROM messages WHERE id = ?'),
       setStatus: db.prepare('UPDATE messages SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?'),
@@ -247,7 +256,7 @@ export class SqliteMessageStore implements MessageStore {
       const now = this.#clock().getTime();
       let results: IngestResult[];
       try {
-        results = this.#db.transaction(() => valid.map((item) => this.#write(item.record, now))).immediate();
+        results = this.#db.transaction(() => this.#writeAll(valid, now)).immediate();
         this.#transactions++;
       } catch (error) {
         if (isUnavailable(error)) {
@@ -259,10 +268,10 @@ export class SqliteMessageStore implements MessageStore {
         // Something in one row broke the batch: isolate it, one transaction per row.
         for (const item of valid) {
           try {
-            const result = this.#db.transaction(() => this.#write(item.record, now)).immediate();
+            const [result] = this.#db.transaction(() => this.#writeAll([item], now)).immediate();
             this.#transactions++;
             this.#rows++;
-            item.resolve(result);
+            item.resolve(result as IngestResult);
           } catch (rowError) {
             item.reject(toStoreError(rowError));
           }
@@ -274,8 +283,21 @@ export class SqliteMessageStore implements MessageStore {
     }
   }
 
+  /**
+   * Writes records inside the open transaction, then indexes their content. The FTS5 inserts come
+   * last on purpose: any statement that opens a statement transaction (an UPSERT, an AUTOINCREMENT
+   * insert) makes FTS5 flush its pending in-memory index to disk first (its xSavepoint syncs), so
+   * interleaving them cost a flush per row; batched at the end, FTS5 writes once per commit.
+   */
+  #writeAll(items: readonly PendingIngest[], now: number): IngestResult[] {
+    const indexed: [number, string][] = [];
+    const results = items.map((item) => this.#write(item.record, now, indexed));
+    for (const [seq, content] of indexed) this.#stmt.ftsInsert.run(seq, content);
+    return results;
+  }
+
   /** One record inside the open transaction. Earlier rows of the same batch are visible, so in-batch duplicates are found. */
-  #write(record: IngestRecord, now: number): IngestResult {
+  #write(record: IngestRecord, now: number, indexed: [number, string][]): IngestResult {
     const receivedAt = record.receivedAt.getTime();
     if (record.dedupeKey !== undefined) {
       const seen = this.#stmt.dedupeGet.get(record.dedupeKey);
@@ -285,6 +307,7 @@ export class SqliteMessageStore implements MessageStore {
     }
     const id = newSortableId(now);
     const patientIds = [...new Set(record.patientIds ?? [])];
+    const { status, reason } = initialStatus(record.outcome);
     const info = this.#stmt.insert.run(
       id,
       record.channelId,
@@ -300,11 +323,22 @@ export class SqliteMessageStore implements MessageStore {
       JSON.stringify(patientIds),
       record.correlationId,
       record.configRevision,
+      status,
+      reason,
       now,
     );
-    this.#stmt.ftsInsert.run(Number(info.lastInsertRowid), record.content);
+    indexed.push([Number(info.lastInsertRowid), record.content]);
     for (const patientId of patientIds) this.#stmt.patientInsert.run(id, patientId);
     if (record.dedupeKey !== undefined) this.#stmt.dedupePut.run(record.dedupeKey, id, receivedAt);
+    if (record.outcome?.kind === 'queued') {
+      // Enqueue order is insertion order (seq), as in SqliteDeliveryQueue.enqueue.
+      for (const d of record.outcome.deliveries) {
+        this.#stmt.deliveryInsert.run(newSortableId(now), id, d.destination, d.orderingKey ?? null, d.payload, d.idempotencyKey, d.maxAttempts, now, now, now);
+      }
+    }
+    for (const event of initialEvents(id, record.receivedAt, new Date(now), record.configRevision, record.outcome)) {
+      this.#stmt.eventInsert.run(id, null, event.at.getTime(), event.type, event.detail === undefined ? null : JSON.stringify(event.detail));
+    }
     return { kind: 'stored', id };
   }
 
@@ -374,6 +408,21 @@ export class SqliteMessageStore implements MessageStore {
       await new Promise((resolve) => setImmediate(resolve));
     }
     if (total > 0) this.#reclaimSpace();
+    return total;
+  }
+
+  async pruneDedupeKeys(firstSeenBefore: Date): Promise<number> {
+    const before = firstSeenBefore.getTime();
+    if (Number.isNaN(before)) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: 'firstSeenBefore must be a valid Date' });
+    // Chunked like pruneContent, so a day of keys never holds the write lock for long.
+    const chunk = this.#db.transaction((): number => this.#stmt.dedupePrune.run(before, DEDUPE_PRUNE_CHUNK).changes);
+    let total = 0;
+    for (;;) {
+      const count = guarded(() => chunk.immediate());
+      total += count;
+      if (count < DEDUPE_PRUNE_CHUNK) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     return total;
   }
 

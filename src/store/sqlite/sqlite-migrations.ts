@@ -118,6 +118,58 @@ CREATE TABLE delivery_attempts (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    version: 2,
+    name: 'channel revisions, audit log',
+    sql: `
+-- One row per stored revision of a channel's config (ARCHITECTURE.md invariant 8).
+CREATE TABLE channel_revisions (
+  channel_id TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  document TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  author TEXT NOT NULL,
+  comment TEXT,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (channel_id, revision)
+) WITHOUT ROWID;
+
+-- Append-only; seq is insertion order, which breaks ties between entries of the same instant.
+CREATE TABLE audit_log (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_time ON audit_log (at DESC, seq DESC);
+CREATE INDEX audit_log_by_action ON audit_log (action, at DESC, seq DESC);
+CREATE INDEX audit_log_by_target ON audit_log (target, at DESC, seq DESC);
+`,
+  },
+  {
+    version: 3,
+    name: 'dedupe keys without the foreign key, indexed by first_seen',
+    // SQLite cannot drop a constraint, so the table is rebuilt (sqlite.org/lang_altertable.html 7).
+    // Why: with foreign_keys=ON the dedupe UPSERT runs in a statement transaction, and opening
+    // one makes FTS5 flush its pending index to disk (its xSavepoint syncs), once per ingested row:
+    // 60-140 us per row instead of 3. The key bought nothing: messages are never deleted (retention
+    // drops content only) and a key is only ever written with the message it points at.
+    sql: `
+CREATE TABLE dedupe_keys_v3 (
+  key TEXT PRIMARY KEY,
+  message_id TEXT NOT NULL,
+  first_seen INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO dedupe_keys_v3 (key, message_id, first_seen) SELECT key, message_id, first_seen FROM dedupe_keys;
+DROP TABLE dedupe_keys;
+ALTER TABLE dedupe_keys_v3 RENAME TO dedupe_keys;
+-- pruneDedupeKeys deletes by age.
+CREATE INDEX dedupe_keys_by_first_seen ON dedupe_keys (first_seen);
+`,
+  },
 ];
 
 /** The newest schema version this build knows. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -111,6 +112,35 @@ describe('SQLite store: open and migrations', () => {
     });
   });
 
+  test('migration 3 rebuilds dedupe_keys without the foreign key and keeps every key', async () => {
+    const path = newPath();
+    // A database as version 1 left it, with a key in it.
+    mkdirSync(dirname(path), { recursive: true });
+    inspect(path, (db) => {
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      runSqliteMigrations(db, SQLITE_MIGRATIONS.filter((m) => m.version === 1));
+      db.prepare(`INSERT INTO messages (id, channel_id, content, content_type, received_at, source, correlation_id, config_revision, status, updated_at)
+        VALUES ('M1', 'ch', 'x', 'text', 1000, 's', 'c', 1, 'received', 1000)`).run();
+      db.prepare(`INSERT INTO dedupe_keys (key, message_id, first_seen) VALUES ('K1', 'M1', 1000)`).run();
+      assert.equal((db.pragma('foreign_key_list(dedupe_keys)') as unknown[]).length, 1);
+    });
+    const store = await openSqliteStore({ path });
+    try {
+      assert.equal(store.schemaVersion, SQLITE_SCHEMA_VERSION);
+      const dup = await store.messages.ingest(record({ receivedAt: new Date(2000), dedupeKey: 'K1', dedupeWindowMs: 60_000 }));
+      assert.deepEqual(dup, { kind: 'duplicate', id: 'M1', firstSeen: new Date(1000) });
+    } finally {
+      await store.close();
+    }
+    inspect(path, (db) => {
+      assert.deepEqual(db.pragma('foreign_key_list(dedupe_keys)'), [], 'no foreign key left');
+      assert.deepEqual(db.pragma('foreign_key_check'), []);
+      const plan = (db.prepare('EXPLAIN QUERY PLAN SELECT key FROM dedupe_keys WHERE first_seen < 5').all() as { detail: string }[]).map((r) => r.detail).join('\n');
+      assert.match(plan, /dedupe_keys_by_first_seen/);
+    });
+  });
+
   test('a schema newer than the code is refused with SWB_ERR_STORE_SCHEMA_TOO_NEW', async () => {
     const path = newPath();
     await (await openSqliteStore({ path })).close();
@@ -177,6 +207,34 @@ describe('SQLite store: group commit', () => {
     } finally {
       inspect(path, (db) => db.exec('DROP TRIGGER refuse_boom'));
     }
+  });
+
+  test('ingests carrying deliveries and events still share transactions, and index their text', async () => {
+    const start = store.messages.stats();
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        store.messages.ingest(
+          record({
+            channelId: 'ch-gco',
+            controlId: `GO${i}`,
+            content: `MSH|^~\\&|GO|${i}\rNTE|1||quokka${i}\r`,
+            outcome: { kind: 'queued', deliveries: [{ destination: 'dest-gco', orderingKey: `K${i % 3}`, payload: `p${i}`, idempotencyKey: `i${i}`, maxAttempts: 2 }] },
+          }),
+        ),
+      ),
+    );
+    assert.ok(results.every((r) => r.kind === 'stored'));
+    const transactions = store.messages.stats().transactions - start.transactions;
+    assert.ok(transactions <= 3, `300 ingests took ${transactions} transactions`);
+    inspect(path, (db) => {
+      assert.equal((db.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = 'dest-gco'`).get() as { n: number }).n, 300);
+      // Deliveries in call order (seq), whatever the batch boundaries.
+      const payloads = (db.prepare(`SELECT payload FROM deliveries WHERE destination = 'dest-gco' ORDER BY seq`).all() as { payload: string }[]).map((r) => r.payload);
+      assert.deepEqual(payloads, Array.from({ length: 300 }, (_, i) => `p${i}`));
+      db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`);
+    });
+    // The FTS rows written at the end of the batch point at the right messages.
+    for (const i of [0, 137, 299]) assert.deepEqual((await store.messages.search({ text: `quokka${i}` })).items.map((m) => m.id), [results[i]?.id]);
   });
 
   test('close() flushes ingests still queued, and they survive reopening', async () => {

@@ -2,6 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../../core/ports/store.ts';
+import { runAuditLogSuite } from '../audit-log-conformance.ts';
+import { runChannelRevisionSuite } from '../channel-revisions-conformance.ts';
 import { runDeliveryQueueSuite } from '../delivery-queue-conformance.ts';
 import { runMessageStoreSuite, type StoreFactory } from '../message-store-conformance.ts';
 import { openSqliteStore } from './open-sqlite-store.ts';
@@ -31,3 +33,5 @@ const sqliteFactory: StoreFactory = async () => {
 
 runMessageStoreSuite('SqliteStore: MessageStore conformance', sqliteFactory);
 runDeliveryQueueSuite('SqliteStore: DeliveryQueue conformance', sqliteFactory);
+runChannelRevisionSuite('SqliteStore: ChannelRevisionStore conformance', sqliteFactory);
+runAuditLogSuite('SqliteStore: AuditLog conformance', sqliteFactory);

@@ -11,8 +11,8 @@ import {
   type AckError,
   type AckOutcome,
   type Hl7Message,
-} from '../hl7v2/index.ts';
-import { validateMessage, validationErrorsToAck } from '../hl7v2/hl7-validator.ts';
+} from './index.ts';
+import { validateMessage, validationErrorsToAck } from './hl7-validator.ts';
 
 /** What the responder learned about one inbound message: identifiers only, never content. */
 export interface InboundSummary {
@@ -31,9 +31,10 @@ export interface AckResponderOptions {
    * Called after a message parsed (and validated, if asked) and before the ACK is built. This is
    * where the engine commits durably: the ACK is written only after this promise resolves, and an
    * error here becomes a negative ACK so that the sender keeps the message (ARCHITECTURE.md
-   * invariant 1). Return 'error' or 'reject' to answer AE/AR yourself.
+   * invariant 1). Return 'error' or 'reject' to answer AE/AR yourself, with `errorCode` to put our
+   * stable code in ERR-5 (ERR-3 is then 207, application internal error).
    */
-  readonly onMessage?: (message: Hl7Message) => Promise<AckOutcome | undefined | void>;
+  readonly onMessage?: (message: Hl7Message) => Promise<AckOutcome | { readonly outcome: AckOutcome; readonly errorCode?: string } | undefined | void>;
   /** Our MSH-3/MSH-4 in ACKs; by default the original's MSH-5/MSH-6. */
   readonly sendingApplication?: string;
   readonly sendingFacility?: string;
@@ -87,7 +88,14 @@ export function createAckResponder(options: AckResponderOptions = {}): (payload:
     }
     if (outcome === 'accept' && options.onMessage) {
       try {
-        outcome = (await options.onMessage(msg)) ?? 'accept';
+        const decided = await options.onMessage(msg);
+        if (typeof decided === 'object') {
+          outcome = decided.outcome;
+          if (decided.errorCode !== undefined) {
+            errorCode = decided.errorCode;
+            if (outcome !== 'accept') errors = [...errors, { code: Hl7ErrorCode.applicationInternalError, severity: 'E', applicationCode: decided.errorCode }];
+          }
+        } else outcome = decided ?? 'accept';
       } catch (e) {
         // The engine could not take the message: a reject tells the sender to keep and resend it.
         outcome = 'reject';

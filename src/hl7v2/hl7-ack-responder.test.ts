@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseMessage } from '../hl7v2/index.ts';
+import { parseMessage } from './index.ts';
 import { createAckResponder } from './hl7-ack-responder.ts';
 
 // Written here for these tests.
@@ -89,4 +89,13 @@ void test('the ACK commits only after onMessage resolves', async () => {
   order.push('acked');
   assert.deepEqual(order, ['committed', 'acked']);
   assert.equal(ackOf(r.reply).get('MSA-1'), 'AA');
+});
+
+void test('onMessage may name a stable code: AE with ERR-3 207 and the code in ERR-5', async () => {
+  const { reply, summary } = await createAckResponder({ onMessage: async () => ({ outcome: 'error', errorCode: 'SWB_ERR_PIPELINE_STEP_FAILED' }) })(msh() + body);
+  const ack = parseMessage(reply ?? '');
+  assert.equal(ack.get('MSA-1'), 'AE');
+  assert.equal(ack.get('ERR-3.1'), '207');
+  assert.equal(ack.get('ERR-5.1'), 'SWB_ERR_PIPELINE_STEP_FAILED');
+  assert.equal(summary.errorCode, 'SWB_ERR_PIPELINE_STEP_FAILED');
 });

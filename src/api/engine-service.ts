@@ -1,0 +1,338 @@
+import { hostname } from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import { destinationId, type ChannelConfig } from '../core/channel-config.ts';
+import { isSwitchboardError, SwitchboardError } from '../core/errors.ts';
+import { newSortableId } from '../core/ids.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Store } from '../core/ports/store.ts';
+import { createDestination } from '../connectors/destination-registry.ts';
+import { MllpSource } from '../connectors/mllp/mllp-source.ts';
+import { createSource } from '../connectors/source-registry.ts';
+import type { LoadedChannel } from '../engine/channel-loader.ts';
+import { createChannelReceiver, type ChannelReceiver } from '../engine/channel-runtime.ts';
+import type { ChannelInbox, DestinationConnector } from '../engine/destination-connector.ts';
+import { Dispatcher, type DispatchDestination } from '../engine/dispatcher.ts';
+import { revisionPipelines } from '../engine/revision-pipelines.ts';
+import { resolveSettingsEnv } from '../engine/settings-env.ts';
+import type { InboundMessage, ReceiveResult, SourceConnector } from '../engine/source-connector.ts';
+import { createEngineMetrics, type EngineMetrics } from './engine-metrics.ts';
+import { buildHttpApi } from './http-api.ts';
+import { RecentMessages } from './recent-messages.ts';
+
+/**
+ * The engine as `switchboard start` runs it: channels (applied as revisions), their sources, the
+ * dispatcher over every destination, retention, metrics and the HTTP API. The composition root of
+ * ARCHITECTURE.md "A message's path"; the parts live in engine/, connectors/ and store/.
+ */
+
+export interface EngineServiceOptions {
+  readonly store: Store;
+  readonly channels: readonly LoadedChannel[];
+  readonly host: string;
+  /** undefined: no HTTP API. */
+  readonly httpPort: number | undefined;
+  readonly logger: Logger;
+  /** Who applied the channels (revision author), e.g. `cli:alice`. */
+  readonly author: string;
+  /** How often an idle destination polls (default 500 ms). */
+  readonly pollMs?: number;
+  /** Retention sweep period (default 10 min; 0 disables). */
+  readonly retentionIntervalMs?: number;
+  /** The channel directory: module paths of stored revisions resolve against it (replay). */
+  readonly configDir?: string;
+  /** Where `${NAME}` in connector settings is read from (default process.env). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Dispatcher lease owner (default host:pid:random). */
+  readonly owner?: string;
+}
+
+export interface RunningChannel {
+  readonly config: ChannelConfig;
+  readonly revision: number;
+  readonly receiver: ChannelReceiver;
+  readonly source: SourceConnector | undefined;
+}
+
+export interface EngineService {
+  readonly channels: ReadonlyMap<string, RunningChannel>;
+  readonly dispatcher: Dispatcher;
+  readonly metrics: EngineMetrics;
+  readonly http: FastifyInstance | undefined;
+  readonly httpUrl: string | undefined;
+  /** Runs one retention sweep now; returns messages pruned per channel. */
+  runRetention(now?: Date): Promise<Record<string, number>>;
+  close(): Promise<void>;
+}
+
+const ABORT_GRACE_MS = 1000;
+/** Room beyond an attempt's timeout for its outcome to be recorded before the lease runs out. */
+const LEASE_MARGIN_MS = 5000;
+const MESSAGE_TYPE = /^[A-Z0-9]{3}(\^[A-Z0-9]{2,3})?$/;
+
+function safeType(type: string): string {
+  return type === '' || MESSAGE_TYPE.test(type) || type === 'fhir' || type === 'text' ? type || 'unparsed' : 'other';
+}
+
+/** Destination factories name paths from `destination.settings`; say which channel file and destination. */
+function withPath(e: unknown, path: string): unknown {
+  if (isSwitchboardError(e) && e.code === 'SWB_ERR_CONFIG_INVALID') {
+    const p = String((e.params as Record<string, unknown>)['path'] ?? '');
+    const rest = p.startsWith('destination.settings') ? p.slice('destination.settings'.length) : p === '' ? '' : `.${p}`;
+    return new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: `${path}${rest}`, reason: String((e.params as Record<string, unknown>)['reason'] ?? '') });
+  }
+  return e;
+}
+
+export async function startEngineService(options: EngineServiceOptions): Promise<EngineService> {
+  const { store, logger: log } = options;
+  const env = options.env ?? process.env;
+  const owner = options.owner ?? `${hostname()}:${process.pid}:${newSortableId().slice(-6)}`;
+
+  // 1. Revisions: every start applies the channel files; an unchanged one keeps its revision.
+  const revisions = new Map<string, number>();
+  for (const ch of options.channels) {
+    const r = await store.channels.apply({ channelId: ch.config.id, document: ch.document, hash: ch.hash, author: options.author });
+    revisions.set(ch.config.id, r.revision.revision);
+    if (r.kind === 'created') log.info({ channel: ch.config.id, revision: r.revision.revision }, 'channel revision applied');
+  }
+
+  // 2. Destinations and the dispatcher over all of them.
+  const receivers = new Map<string, ChannelReceiver>();
+  const inbox: ChannelInbox = { receive: (channelId: string, message: InboundMessage) => receivers.get(channelId)?.receive(message) };
+  const connectors: DestinationConnector[] = [];
+  const destinations = new Map<string, DispatchDestination>();
+  const enabled = options.channels.filter((c) => c.config.enabled);
+  try {
+    for (const ch of enabled) {
+      ch.config.destinations.forEach((d, i) => {
+        let connector: DestinationConnector;
+        try {
+          const settings = resolveSettingsEnv(d.settings, env, `${ch.file}: destinations[${i}].settings`) as Readonly<Record<string, unknown>>;
+          connector = createDestination(d.kind, settings, { channels: inbox });
+        } catch (e) {
+          throw withPath(e, `${ch.file}: destinations[${i}].settings`);
+        }
+        connectors.push(connector);
+        destinations.set(destinationId(ch.config.id, d.name), {
+          connector,
+          concurrency: d.concurrency,
+          onError: d.onError,
+          attemptTimeoutMs: d.timeoutMs,
+          retry: { initialMs: d.retry.initialDelayMs, maxMs: d.retry.maxDelayMs, multiplier: d.retry.multiplier, jitter: d.retry.jitter },
+        });
+      });
+    }
+  } catch (e) {
+    await Promise.allSettled(connectors.map((c) => c.close()));
+    throw e;
+  }
+  const maxTimeout = Math.max(1000, ...[...destinations.values()].map((d) => d.attemptTimeoutMs));
+  const metrics = createEngineMetrics({ queue: store.queue, destinations: () => [...destinations.keys()] });
+  const dispatcher = new Dispatcher({
+    queue: store.queue,
+    messages: store.messages,
+    destinations,
+    owner,
+    // Longer than any attempt can run, with room for the outcome to be recorded (see DispatcherOptions).
+    leaseMs: maxTimeout + ABORT_GRACE_MS + LEASE_MARGIN_MS,
+    pollMs: options.pollMs ?? 500,
+    abortGraceMs: ABORT_GRACE_MS,
+    logger: log,
+    onAttempt: (a) => {
+      metrics.deliveries.inc({ destination: a.destination, result: a.result });
+      metrics.attemptSeconds.observe({ destination: a.destination }, a.durationMs / 1000);
+      if (a.result === 'delivered') metrics.deliverySeconds.observe({ destination: a.destination }, a.sinceEnqueueMs / 1000);
+    },
+  });
+
+  /** MLLP connection metrics and logs: addresses and codes, never content. */
+  const watchMllp = (source: MllpSource, channel: string): void => {
+    source.onEvent((event) => {
+      switch (event.kind) {
+        case 'connection-opened':
+          metrics.mllpConnections.inc({ channel });
+          log.info({ channel, connectionId: event.connectionId, remote: `${event.remoteAddress}:${event.remotePort}` }, 'connection opened');
+          break;
+        case 'connection-closed':
+          metrics.mllpConnections.dec({ channel });
+          log.info({ channel, connectionId: event.connectionId, reason: event.reason, messages: event.messages }, 'connection closed');
+          break;
+        case 'protocol-error':
+          metrics.mllpProtocolErrors.inc({ channel, kind: event.error.code });
+          log.warn({ channel, connectionId: event.connectionId, code: event.error.code }, 'protocol error');
+          break;
+        case 'connection-dropped':
+          metrics.mllpProtocolErrors.inc({ channel, kind: 'max-connections' });
+          break;
+        case 'tls-error':
+          metrics.mllpProtocolErrors.inc({ channel, kind: 'tls' });
+          log.warn({ channel, remote: event.remoteAddress }, 'TLS handshake failed');
+          break;
+        case 'junk-skipped':
+          metrics.mllpProtocolErrors.inc({ channel, kind: 'junk' });
+          break;
+        case 'server-error':
+          log.error({ channel, err: event.error.message }, 'MLLP server error');
+          break;
+        case 'handler-error':
+        case 'frame-received':
+        case 'reply-sent':
+          break;
+      }
+    });
+  };
+
+  const recent = new RecentMessages();
+
+  // 3. Receivers (the channel runtime) and sources.
+  const running = new Map<string, RunningChannel>();
+  for (const ch of enabled) {
+    const revision = revisions.get(ch.config.id) ?? 0;
+    const receiver = createChannelReceiver({
+      config: ch.config,
+      revision,
+      pipeline: ch.pipeline,
+      ingest: (record) => store.messages.ingest(record),
+      appendEvent: (event) => store.messages.appendEvent(event),
+      onQueued: (ids) => {
+        for (const id of ids) dispatcher.notify(id);
+      },
+    });
+    receivers.set(ch.config.id, receiver);
+  }
+  dispatcher.start();
+
+  const started: SourceConnector[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.allSettled(started.map((s) => s.stop()));
+    await dispatcher.stop();
+    await Promise.allSettled(connectors.map((c) => c.close()));
+  };
+  try {
+    for (const ch of enabled) {
+      const receiver = receivers.get(ch.config.id);
+      if (receiver === undefined) continue;
+      const revision = revisions.get(ch.config.id) ?? 0;
+      let source: SourceConnector | undefined;
+      // `channel` sources are fed by other channels' channel destinations, through the inbox.
+      if (ch.config.source.kind !== 'channel') {
+        const settings = resolveSettingsEnv(ch.config.source.settings, env, `${ch.file}: source.settings`) as Readonly<Record<string, unknown>>;
+        const created = createSource(ch.config.source.kind, settings, `${ch.file}: source.settings`);
+        if (created instanceof MllpSource) watchMllp(created, ch.config.id);
+        await created.start({
+          channelId: ch.config.id,
+          receive: async (message: InboundMessage): Promise<ReceiveResult> => {
+            const t0 = process.hrtime.bigint();
+            const { result, summary } = await receiver.receiveWithSummary(message);
+            metrics.receiveSeconds.observe({ channel: ch.config.id }, Number(process.hrtime.bigint() - t0) / 1e9);
+            metrics.received.inc({ channel: ch.config.id, type: safeType(summary.messageType), ack: summary.ackCode || '-', status: result.kind === 'accepted' ? result.status : 'rejected' });
+            if (result.kind === 'accepted' && result.duplicate) metrics.duplicates.inc({ channel: ch.config.id });
+            recent.add({
+              receivedAt: message.receivedAt.toISOString(),
+              controlId: summary.controlId,
+              type: safeType(summary.messageType),
+              version: '',
+              bytes: Buffer.byteLength(message.content),
+              ack: summary.ackCode || '-',
+              connectionId: ch.config.id,
+              ...(result.kind === 'rejected' ? { errorCode: result.errorCode } : result.errorCode !== undefined ? { errorCode: result.errorCode } : {}),
+            });
+            if (result.kind === 'rejected') log.warn({ channel: ch.config.id, code: result.errorCode, controlId: summary.controlId }, 'message not stored; the sender was told to resend');
+            else log.debug({ channel: ch.config.id, messageId: result.messageId, controlId: summary.controlId, ack: summary.ackCode, status: result.status }, 'message received');
+            return result;
+          },
+        });
+        started.push(created);
+        source = created;
+        log.info({ channel: ch.config.id, source: created.describe(), revision }, 'channel started');
+      }
+      running.set(ch.config.id, { config: ch.config, revision, receiver, source });
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+
+  // 4. Retention (issue 3 "Storage"): content of old messages goes, metadata stays.
+  const runRetention = async (now: Date = new Date()): Promise<Record<string, number>> => {
+    const pruned: Record<string, number> = {};
+    for (const ch of enabled) {
+      const { contentRetentionMs, erroredRetentionMs } = ch.config.storage;
+      const n =
+        (await store.messages.pruneContent({ channelId: ch.config.id, receivedBefore: new Date(now.getTime() - contentRetentionMs), statuses: ['delivered', 'filtered', 'resolved'] })) +
+        (await store.messages.pruneContent({ channelId: ch.config.id, receivedBefore: new Date(now.getTime() - erroredRetentionMs), statuses: ['errored'] }));
+      pruned[ch.config.id] = n;
+      if (n > 0) metrics.retentionPruned.inc({ channel: ch.config.id }, n);
+    }
+    const longestWindow = Math.max(0, ...enabled.map((c) => (c.config.dedupe.enabled ? c.config.dedupe.windowMs : 0)));
+    await store.messages.pruneDedupeKeys(new Date(now.getTime() - longestWindow));
+    return pruned;
+  };
+  const retentionEvery = options.retentionIntervalMs ?? 10 * 60_000;
+  let retentionTimer: NodeJS.Timeout | undefined;
+  let retentionRun: Promise<unknown> = Promise.resolve();
+  if (retentionEvery > 0) {
+    retentionTimer = setInterval(() => {
+      retentionRun = runRetention().then(
+        (pruned) => log.info({ pruned }, 'retention sweep'),
+        (e: unknown) => log.error({ code: isSwitchboardError(e) ? e.code : 'error' }, 'retention sweep failed'),
+      );
+    }, retentionEvery);
+    retentionTimer.unref();
+  }
+
+  // 5. HTTP API.
+  let http: FastifyInstance | undefined;
+  let httpUrl: string | undefined;
+  if (options.httpPort !== undefined) {
+    // /readyz and /healthz report on the MLLP listeners: ready only while every one listens.
+    const mllp = started.filter((s): s is MllpSource => s instanceof MllpSource);
+    http = buildHttpApi({
+      registry: metrics.registry,
+      store,
+      // Exceptions, replay and revisions under /api/v1 (docs/operations.md). No auth yet (issue 5).
+      ops: { notify: (id: string) => dispatcher.notify(id), pipelineFor: revisionPipelines(store.channels, { baseDir: options.configDir ?? process.cwd() }), actor: () => 'api:anonymous' },
+      listener: {
+        get listening() {
+          return mllp.every((s) => s.server?.listening === true);
+        },
+        get port() {
+          return mllp[0]?.server?.port;
+        },
+        tls: mllp.some((s) => s.server?.tls === true),
+        get connections() {
+          return mllp.reduce((n, s) => n + (s.stats?.connections ?? 0), 0);
+        },
+        get received() {
+          return mllp.reduce((n, s) => n + (s.stats?.messages ?? 0), 0);
+        },
+        recent: () => recent.list(),
+      },
+    });
+    try {
+      await http.listen({ host: options.host, port: options.httpPort });
+    } catch (e) {
+      // Without its API the engine is not what the operator started: do not keep acknowledging.
+      await stopAll();
+      throw e;
+    }
+    const addr = http.server.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : options.httpPort;
+    httpUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  }
+
+  return {
+    channels: running,
+    dispatcher,
+    metrics,
+    http,
+    httpUrl,
+    runRetention,
+    async close() {
+      if (retentionTimer !== undefined) clearInterval(retentionTimer);
+      await http?.close();
+      await stopAll();
+      await retentionRun;
+    },
+  };
+}
