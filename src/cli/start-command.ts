@@ -105,6 +105,7 @@ export function registerStartCommand(program: Command): void {
         await store.close();
         throw e;
       }
+      const firstMllp = [...service.channels.values()].map((c) => c.source?.describe() ?? '').find((d) => d.startsWith('mllp'));
       const lines = [...service.channels.values()].map((c) => `  channel ${c.config.id.padEnd(16)} ${c.source?.describe() ?? '(fed by other channels)'}  rev ${c.revision}, ${c.config.destinations.length} destination(s)`);
       out(
         [
@@ -113,8 +114,7 @@ export function registerStartCommand(program: Command): void {
           `  HTTP API                 ${service.httpUrl ?? '-'}   (/healthz, /readyz, /metrics, /api/v1/messages)`,
           `  Store                    ${store.kind}, schema v${store.schemaVersion} (${redactUrl(opts.store)})`,
           '',
-          'Send it messages:',
-          `  npx switchboard send <file-or-dir> --to mllp://${opts.host}:${mllpPort === 0 ? '<port>' : mllpPort}`,
+          ...(firstMllp !== undefined ? ['Send it messages:', `  npx switchboard send <file-or-dir> --to ${firstMllp}`] : []),
           '',
           'Stop with Ctrl+C.',
         ].join('\n'),
