@@ -8,7 +8,7 @@ import type { Store } from '../core/ports/store.ts';
 import { createDestination } from '../connectors/destination-registry.ts';
 import { MllpSource } from '../connectors/mllp/mllp-source.ts';
 import { createSource } from '../connectors/source-registry.ts';
-import type { LoadedChannel } from '../engine/channel-loader.ts';
+import { loadChannelText, type LoadedChannel } from '../engine/channel-loader.ts';
 import { createChannelReceiver, type ChannelReceiver } from '../engine/channel-runtime.ts';
 import type { ChannelInbox, DestinationConnector } from '../engine/destination-connector.ts';
 import { Dispatcher, type DispatchDestination } from '../engine/dispatcher.ts';
@@ -40,6 +40,11 @@ export interface EngineServiceOptions {
   readonly retentionIntervalMs?: number;
   /** The channel directory: module paths of stored revisions resolve against it (replay). */
   readonly configDir?: string;
+  /**
+   * Poll the stored revisions this often and reload when a channel's latest revision differs from
+   * what runs (a deploy with `switchboard channels apply`); off when omitted.
+   */
+  readonly watchRevisionsMs?: number;
   /** Where `${NAME}` in connector settings is read from (default process.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Dispatcher lease owner (default host:pid:random). */
@@ -53,12 +58,25 @@ export interface RunningChannel {
   readonly source: SourceConnector | undefined;
 }
 
-export interface EngineService {
+interface Runtime {
+  readonly loaded: readonly LoadedChannel[];
   readonly channels: ReadonlyMap<string, RunningChannel>;
   readonly dispatcher: Dispatcher;
+  readonly enabled: readonly LoadedChannel[];
+  readonly destinations: readonly string[];
+  readonly mllp: readonly MllpSource[];
+  stop(): Promise<void>;
+}
+
+export interface EngineService {
+  /** The running channels (empty for the moment of a reload). */
+  readonly channels: ReadonlyMap<string, RunningChannel>;
+  readonly dispatcher: Dispatcher | undefined;
   readonly metrics: EngineMetrics;
   readonly http: FastifyInstance | undefined;
   readonly httpUrl: string | undefined;
+  /** Restarts the channels under these definitions (applied as revisions); the HTTP API stays up. */
+  reload(channels: readonly LoadedChannel[]): Promise<void>;
   /** Runs one retention sweep now; returns messages pruned per channel. */
   runRetention(now?: Date): Promise<Record<string, number>>;
   close(): Promise<void>;
@@ -87,176 +105,186 @@ export async function startEngineService(options: EngineServiceOptions): Promise
   const { store, logger: log } = options;
   const env = options.env ?? process.env;
   const owner = options.owner ?? `${hostname()}:${process.pid}:${newSortableId().slice(-6)}`;
-
-  // 1. Revisions: every start applies the channel files; an unchanged one keeps its revision.
-  const revisions = new Map<string, number>();
-  for (const ch of options.channels) {
-    const r = await store.channels.apply({ channelId: ch.config.id, document: ch.document, hash: ch.hash, author: options.author });
-    revisions.set(ch.config.id, r.revision.revision);
-    if (r.kind === 'created') log.info({ channel: ch.config.id, revision: r.revision.revision }, 'channel revision applied');
-  }
-
-  // 2. Destinations and the dispatcher over all of them.
-  const receivers = new Map<string, ChannelReceiver>();
-  const inbox: ChannelInbox = { receive: (channelId: string, message: InboundMessage) => receivers.get(channelId)?.receive(message) };
-  const connectors: DestinationConnector[] = [];
-  const destinations = new Map<string, DispatchDestination>();
-  const enabled = options.channels.filter((c) => c.config.enabled);
-  try {
-    for (const ch of enabled) {
-      ch.config.destinations.forEach((d, i) => {
-        let connector: DestinationConnector;
-        try {
-          const settings = resolveSettingsEnv(d.settings, env, `${ch.file}: destinations[${i}].settings`) as Readonly<Record<string, unknown>>;
-          connector = createDestination(d.kind, settings, { channels: inbox });
-        } catch (e) {
-          throw withPath(e, `${ch.file}: destinations[${i}].settings`);
-        }
-        connectors.push(connector);
-        destinations.set(destinationId(ch.config.id, d.name), {
-          connector,
-          concurrency: d.concurrency,
-          onError: d.onError,
-          attemptTimeoutMs: d.timeoutMs,
-          retry: { initialMs: d.retry.initialDelayMs, maxMs: d.retry.maxDelayMs, multiplier: d.retry.multiplier, jitter: d.retry.jitter },
-        });
-      });
-    }
-  } catch (e) {
-    await Promise.allSettled(connectors.map((c) => c.close()));
-    throw e;
-  }
-  const maxTimeout = Math.max(1000, ...[...destinations.values()].map((d) => d.attemptTimeoutMs));
-  const metrics = createEngineMetrics({ queue: store.queue, destinations: () => [...destinations.keys()] });
-  const dispatcher = new Dispatcher({
-    queue: store.queue,
-    messages: store.messages,
-    destinations,
-    owner,
-    // Longer than any attempt can run, with room for the outcome to be recorded (see DispatcherOptions).
-    leaseMs: maxTimeout + ABORT_GRACE_MS + LEASE_MARGIN_MS,
-    pollMs: options.pollMs ?? 500,
-    abortGraceMs: ABORT_GRACE_MS,
-    logger: log,
-    onAttempt: (a) => {
-      metrics.deliveries.inc({ destination: a.destination, result: a.result });
-      metrics.attemptSeconds.observe({ destination: a.destination }, a.durationMs / 1000);
-      if (a.result === 'delivered') metrics.deliverySeconds.observe({ destination: a.destination }, a.sinceEnqueueMs / 1000);
-    },
-  });
-
-  /** MLLP connection metrics and logs: addresses and codes, never content. */
-  const watchMllp = (source: MllpSource, channel: string): void => {
-    source.onEvent((event) => {
-      switch (event.kind) {
-        case 'connection-opened':
-          metrics.mllpConnections.inc({ channel });
-          log.info({ channel, connectionId: event.connectionId, remote: `${event.remoteAddress}:${event.remotePort}` }, 'connection opened');
-          break;
-        case 'connection-closed':
-          metrics.mllpConnections.dec({ channel });
-          log.info({ channel, connectionId: event.connectionId, reason: event.reason, messages: event.messages }, 'connection closed');
-          break;
-        case 'protocol-error':
-          metrics.mllpProtocolErrors.inc({ channel, kind: event.error.code });
-          log.warn({ channel, connectionId: event.connectionId, code: event.error.code }, 'protocol error');
-          break;
-        case 'connection-dropped':
-          metrics.mllpProtocolErrors.inc({ channel, kind: 'max-connections' });
-          break;
-        case 'tls-error':
-          metrics.mllpProtocolErrors.inc({ channel, kind: 'tls' });
-          log.warn({ channel, remote: event.remoteAddress }, 'TLS handshake failed');
-          break;
-        case 'junk-skipped':
-          metrics.mllpProtocolErrors.inc({ channel, kind: 'junk' });
-          break;
-        case 'server-error':
-          log.error({ channel, err: event.error.message }, 'MLLP server error');
-          break;
-        case 'handler-error':
-        case 'frame-received':
-        case 'reply-sent':
-          break;
-      }
-    });
-  };
-
+  let current: Runtime | undefined;
+  const metrics = createEngineMetrics({ queue: store.queue, destinations: () => current?.destinations ?? [] });
   const recent = new RecentMessages();
 
-  // 3. Receivers (the channel runtime) and sources.
-  const running = new Map<string, RunningChannel>();
-  for (const ch of enabled) {
-    const revision = revisions.get(ch.config.id) ?? 0;
-    const receiver = createChannelReceiver({
-      config: ch.config,
-      revision,
-      pipeline: ch.pipeline,
-      ingest: (record) => store.messages.ingest(record),
-      appendEvent: (event) => store.messages.appendEvent(event),
-      onQueued: (ids) => {
-        for (const id of ids) dispatcher.notify(id);
+
+  /**
+   * Channels at run time: revisions applied, destinations and the dispatcher, receivers, sources.
+   * Started at start and again on each reload; metrics, retention and the HTTP API outlive it.
+   */
+  async function startChannels(channels: readonly LoadedChannel[]): Promise<Runtime> {
+    // 1. Revisions: every start applies the channel files; an unchanged one keeps its revision.
+    const revisions = new Map<string, number>();
+    for (const ch of channels) {
+      const r = await store.channels.apply({ channelId: ch.config.id, document: ch.document, hash: ch.hash, author: options.author });
+      revisions.set(ch.config.id, r.revision.revision);
+      if (r.kind === 'created') log.info({ channel: ch.config.id, revision: r.revision.revision }, 'channel revision applied');
+    }
+
+    // 2. Destinations and the dispatcher over all of them.
+    const receivers = new Map<string, ChannelReceiver>();
+    const inbox: ChannelInbox = { receive: (channelId: string, message: InboundMessage) => receivers.get(channelId)?.receive(message) };
+    const connectors: DestinationConnector[] = [];
+    const destinations = new Map<string, DispatchDestination>();
+    const enabled = channels.filter((c) => c.config.enabled);
+    try {
+      for (const ch of enabled) {
+        ch.config.destinations.forEach((d, i) => {
+          let connector: DestinationConnector;
+          try {
+            const settings = resolveSettingsEnv(d.settings, env, `${ch.file}: destinations[${i}].settings`) as Readonly<Record<string, unknown>>;
+            connector = createDestination(d.kind, settings, { channels: inbox });
+          } catch (e) {
+            throw withPath(e, `${ch.file}: destinations[${i}].settings`);
+          }
+          connectors.push(connector);
+          destinations.set(destinationId(ch.config.id, d.name), {
+            connector,
+            concurrency: d.concurrency,
+            onError: d.onError,
+            attemptTimeoutMs: d.timeoutMs,
+            retry: { initialMs: d.retry.initialDelayMs, maxMs: d.retry.maxDelayMs, multiplier: d.retry.multiplier, jitter: d.retry.jitter },
+          });
+        });
+      }
+    } catch (e) {
+      await Promise.allSettled(connectors.map((c) => c.close()));
+      throw e;
+    }
+    const maxTimeout = Math.max(1000, ...[...destinations.values()].map((d) => d.attemptTimeoutMs));
+    const dispatcher = new Dispatcher({
+      queue: store.queue,
+      messages: store.messages,
+      destinations,
+      owner,
+      // Longer than any attempt can run, with room for the outcome to be recorded (see DispatcherOptions).
+      leaseMs: maxTimeout + ABORT_GRACE_MS + LEASE_MARGIN_MS,
+      pollMs: options.pollMs ?? 500,
+      abortGraceMs: ABORT_GRACE_MS,
+      logger: log,
+      onAttempt: (a) => {
+        metrics.deliveries.inc({ destination: a.destination, result: a.result });
+        metrics.attemptSeconds.observe({ destination: a.destination }, a.durationMs / 1000);
+        if (a.result === 'delivered') metrics.deliverySeconds.observe({ destination: a.destination }, a.sinceEnqueueMs / 1000);
       },
     });
-    receivers.set(ch.config.id, receiver);
-  }
-  dispatcher.start();
 
-  const started: SourceConnector[] = [];
-  const stopAll = async (): Promise<void> => {
-    await Promise.allSettled(started.map((s) => s.stop()));
-    await dispatcher.stop();
-    await Promise.allSettled(connectors.map((c) => c.close()));
-  };
-  try {
+    /** MLLP connection metrics and logs: addresses and codes, never content. */
+    const watchMllp = (source: MllpSource, channel: string): void => {
+      source.onEvent((event) => {
+        switch (event.kind) {
+          case 'connection-opened':
+            metrics.mllpConnections.inc({ channel });
+            log.info({ channel, connectionId: event.connectionId, remote: `${event.remoteAddress}:${event.remotePort}` }, 'connection opened');
+            break;
+          case 'connection-closed':
+            metrics.mllpConnections.dec({ channel });
+            log.info({ channel, connectionId: event.connectionId, reason: event.reason, messages: event.messages }, 'connection closed');
+            break;
+          case 'protocol-error':
+            metrics.mllpProtocolErrors.inc({ channel, kind: event.error.code });
+            log.warn({ channel, connectionId: event.connectionId, code: event.error.code }, 'protocol error');
+            break;
+          case 'connection-dropped':
+            metrics.mllpProtocolErrors.inc({ channel, kind: 'max-connections' });
+            break;
+          case 'tls-error':
+            metrics.mllpProtocolErrors.inc({ channel, kind: 'tls' });
+            log.warn({ channel, remote: event.remoteAddress }, 'TLS handshake failed');
+            break;
+          case 'junk-skipped':
+            metrics.mllpProtocolErrors.inc({ channel, kind: 'junk' });
+            break;
+          case 'server-error':
+            log.error({ channel, err: event.error.message }, 'MLLP server error');
+            break;
+          case 'handler-error':
+          case 'frame-received':
+          case 'reply-sent':
+            break;
+        }
+      });
+    };
+
+    // 3. Receivers (the channel runtime) and sources.
+    const running = new Map<string, RunningChannel>();
     for (const ch of enabled) {
-      const receiver = receivers.get(ch.config.id);
-      if (receiver === undefined) continue;
       const revision = revisions.get(ch.config.id) ?? 0;
-      let source: SourceConnector | undefined;
-      // `channel` sources are fed by other channels' channel destinations, through the inbox.
-      if (ch.config.source.kind !== 'channel') {
-        const settings = resolveSettingsEnv(ch.config.source.settings, env, `${ch.file}: source.settings`) as Readonly<Record<string, unknown>>;
-        const created = createSource(ch.config.source.kind, settings, `${ch.file}: source.settings`);
-        if (created instanceof MllpSource) watchMllp(created, ch.config.id);
-        await created.start({
-          channelId: ch.config.id,
-          receive: async (message: InboundMessage): Promise<ReceiveResult> => {
-            const t0 = process.hrtime.bigint();
-            const { result, summary } = await receiver.receiveWithSummary(message);
-            metrics.receiveSeconds.observe({ channel: ch.config.id }, Number(process.hrtime.bigint() - t0) / 1e9);
-            metrics.received.inc({ channel: ch.config.id, type: safeType(summary.messageType), ack: summary.ackCode || '-', status: result.kind === 'accepted' ? result.status : 'rejected' });
-            if (result.kind === 'accepted' && result.duplicate) metrics.duplicates.inc({ channel: ch.config.id });
-            recent.add({
-              receivedAt: message.receivedAt.toISOString(),
-              controlId: summary.controlId,
-              type: safeType(summary.messageType),
-              version: '',
-              bytes: Buffer.byteLength(message.content),
-              ack: summary.ackCode || '-',
-              connectionId: ch.config.id,
-              ...(result.kind === 'rejected' ? { errorCode: result.errorCode } : result.errorCode !== undefined ? { errorCode: result.errorCode } : {}),
-            });
-            if (result.kind === 'rejected') log.warn({ channel: ch.config.id, code: result.errorCode, controlId: summary.controlId }, 'message not stored; the sender was told to resend');
-            else log.debug({ channel: ch.config.id, messageId: result.messageId, controlId: summary.controlId, ack: summary.ackCode, status: result.status }, 'message received');
-            return result;
-          },
-        });
-        started.push(created);
-        source = created;
-        log.info({ channel: ch.config.id, source: created.describe(), revision }, 'channel started');
-      }
-      running.set(ch.config.id, { config: ch.config, revision, receiver, source });
+      const receiver = createChannelReceiver({
+        config: ch.config,
+        revision,
+        pipeline: ch.pipeline,
+        ingest: (record) => store.messages.ingest(record),
+        appendEvent: (event) => store.messages.appendEvent(event),
+        onQueued: (ids) => {
+          for (const id of ids) dispatcher.notify(id);
+        },
+      });
+      receivers.set(ch.config.id, receiver);
     }
-  } catch (e) {
-    await stopAll();
-    throw e;
+    dispatcher.start();
+
+    const started: SourceConnector[] = [];
+    const stopAll = async (): Promise<void> => {
+      await Promise.allSettled(started.map((s) => s.stop()));
+      await dispatcher.stop();
+      await Promise.allSettled(connectors.map((c) => c.close()));
+    };
+    try {
+      for (const ch of enabled) {
+        const receiver = receivers.get(ch.config.id);
+        if (receiver === undefined) continue;
+        const revision = revisions.get(ch.config.id) ?? 0;
+        let source: SourceConnector | undefined;
+        // `channel` sources are fed by other channels' channel destinations, through the inbox.
+        if (ch.config.source.kind !== 'channel') {
+          const settings = resolveSettingsEnv(ch.config.source.settings, env, `${ch.file}: source.settings`) as Readonly<Record<string, unknown>>;
+          const created = createSource(ch.config.source.kind, settings, `${ch.file}: source.settings`);
+          if (created instanceof MllpSource) watchMllp(created, ch.config.id);
+          await created.start({
+            channelId: ch.config.id,
+            receive: async (message: InboundMessage): Promise<ReceiveResult> => {
+              const t0 = process.hrtime.bigint();
+              const { result, summary } = await receiver.receiveWithSummary(message);
+              metrics.receiveSeconds.observe({ channel: ch.config.id }, Number(process.hrtime.bigint() - t0) / 1e9);
+              metrics.received.inc({ channel: ch.config.id, type: safeType(summary.messageType), ack: summary.ackCode || '-', status: result.kind === 'accepted' ? result.status : 'rejected' });
+              if (result.kind === 'accepted' && result.duplicate) metrics.duplicates.inc({ channel: ch.config.id });
+              recent.add({
+                receivedAt: message.receivedAt.toISOString(),
+                controlId: summary.controlId,
+                type: safeType(summary.messageType),
+                version: '',
+                bytes: Buffer.byteLength(message.content),
+                ack: summary.ackCode || '-',
+                connectionId: ch.config.id,
+                ...(result.kind === 'rejected' ? { errorCode: result.errorCode } : result.errorCode !== undefined ? { errorCode: result.errorCode } : {}),
+              });
+              if (result.kind === 'rejected') log.warn({ channel: ch.config.id, code: result.errorCode, controlId: summary.controlId }, 'message not stored; the sender was told to resend');
+              else log.debug({ channel: ch.config.id, messageId: result.messageId, controlId: summary.controlId, ack: summary.ackCode, status: result.status }, 'message received');
+              return result;
+            },
+          });
+          started.push(created);
+          source = created;
+          log.info({ channel: ch.config.id, source: created.describe(), revision }, 'channel started');
+        }
+        running.set(ch.config.id, { config: ch.config, revision, receiver, source });
+      }
+    } catch (e) {
+      await stopAll();
+      throw e;
+    }
+    return { loaded: channels, channels: running, dispatcher, enabled, destinations: [...destinations.keys()], mllp: started.filter((x): x is MllpSource => x instanceof MllpSource), stop: stopAll };
   }
+
+  current = await startChannels(options.channels);
 
   // 4. Retention (issue 3 "Storage"): content of old messages goes, metadata stays.
   const runRetention = async (now: Date = new Date()): Promise<Record<string, number>> => {
     const pruned: Record<string, number> = {};
-    for (const ch of enabled) {
+    for (const ch of current?.enabled ?? []) {
       const { contentRetentionMs, erroredRetentionMs } = ch.config.storage;
       const n =
         (await store.messages.pruneContent({ channelId: ch.config.id, receivedBefore: new Date(now.getTime() - contentRetentionMs), statuses: ['delivered', 'filtered', 'resolved'] })) +
@@ -264,7 +292,7 @@ export async function startEngineService(options: EngineServiceOptions): Promise
       pruned[ch.config.id] = n;
       if (n > 0) metrics.retentionPruned.inc({ channel: ch.config.id }, n);
     }
-    const longestWindow = Math.max(0, ...enabled.map((c) => (c.config.dedupe.enabled ? c.config.dedupe.windowMs : 0)));
+    const longestWindow = Math.max(0, ...(current?.enabled ?? []).map((c) => (c.config.dedupe.enabled ? c.config.dedupe.windowMs : 0)));
     await store.messages.pruneDedupeKeys(new Date(now.getTime() - longestWindow));
     return pruned;
   };
@@ -286,25 +314,25 @@ export async function startEngineService(options: EngineServiceOptions): Promise
   let httpUrl: string | undefined;
   if (options.httpPort !== undefined) {
     // /readyz and /healthz report on the MLLP listeners: ready only while every one listens.
-    const mllp = started.filter((s): s is MllpSource => s instanceof MllpSource);
+    const mllp = (): readonly MllpSource[] => current?.mllp ?? [];
     http = buildHttpApi({
       registry: metrics.registry,
       store,
       // Exceptions, replay and revisions under /api/v1 (docs/operations.md). No auth yet (issue 5).
-      ops: { notify: (id: string) => dispatcher.notify(id), pipelineFor: revisionPipelines(store.channels, { baseDir: options.configDir ?? process.cwd() }), actor: () => 'api:anonymous' },
+      ops: { notify: (id: string) => current?.dispatcher.notify(id), pipelineFor: revisionPipelines(store.channels, { baseDir: options.configDir ?? process.cwd() }), actor: () => 'api:anonymous' },
       listener: {
         get listening() {
-          return mllp.every((s) => s.server?.listening === true);
+          return mllp().every((s) => s.server?.listening === true);
         },
         get port() {
-          return mllp[0]?.server?.port;
+          return mllp()[0]?.server?.port;
         },
-        tls: mllp.some((s) => s.server?.tls === true),
+        tls: mllp().some((s) => s.server?.tls === true),
         get connections() {
-          return mllp.reduce((n, s) => n + (s.stats?.connections ?? 0), 0);
+          return mllp().reduce((n, s) => n + (s.stats?.connections ?? 0), 0);
         },
         get received() {
-          return mllp.reduce((n, s) => n + (s.stats?.messages ?? 0), 0);
+          return mllp().reduce((n, s) => n + (s.stats?.messages ?? 0), 0);
         },
         recent: () => recent.list(),
       },
@@ -313,7 +341,7 @@ export async function startEngineService(options: EngineServiceOptions): Promise
       await http.listen({ host: options.host, port: options.httpPort });
     } catch (e) {
       // Without its API the engine is not what the operator started: do not keep acknowledging.
-      await stopAll();
+      await current.stop();
       throw e;
     }
     const addr = http.server.address();
@@ -321,17 +349,67 @@ export async function startEngineService(options: EngineServiceOptions): Promise
     httpUrl = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
   }
 
+  // 6. Deploys: a new revision applied anywhere (`switchboard channels apply`, another process)
+  // is picked up by polling the revisions; the channels restart under it, the API stays up.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = (channels: readonly LoadedChannel[]): Promise<void> => {
+    reloading = reloading.then(async () => {
+      const old = current;
+      current = undefined;
+      // The old sources finish what they hold and the dispatcher its sends before the new start:
+      // the same ports are bound again and no delivery is claimed twice by this process.
+      await old?.stop();
+      try {
+        current = await startChannels(channels);
+      } catch (e) {
+        // The new revision cannot run (a port taken, a module missing): go back to what ran.
+        log.error({ code: isSwitchboardError(e) ? e.code : 'error' }, 'reload failed; restarting the previous channels');
+        if (old !== undefined) current = await startChannels(old.loaded);
+        throw e;
+      }
+      log.info({ channels: [...current.channels.values()].map((c) => `${c.config.id}@${c.revision}`) }, 'channels reloaded');
+    });
+    return reloading;
+  };
+  let watchTimer: NodeJS.Timeout | undefined;
+  let watching: Promise<void> = Promise.resolve();
+  if (options.watchRevisionsMs !== undefined && options.watchRevisionsMs > 0) {
+    const baseDir = options.configDir ?? process.cwd();
+    watchTimer = setInterval(() => {
+      watching = watching.then(async () => {
+        if (current === undefined) return;
+        // Only the channels this process runs: a channel new to the store starts with the next
+        // `start` that names it, so one database can serve processes running different sets.
+        const running = new Map(current.loaded.map((c) => [c.config.id, c.hash]));
+        const latest = (await store.channels.list()).filter((r) => running.has(r.channelId));
+        const changed = latest.some((r) => running.get(r.channelId) !== r.hash);
+        if (!changed) return;
+        const loaded = await Promise.all(latest.map((r) => loadChannelText(r.document, `${r.channelId}@${r.revision}`, baseDir)));
+        await reload(loaded);
+      }).catch((e: unknown) => log.error({ code: isSwitchboardError(e) ? e.code : 'error' }, 'revision watch failed'));
+    }, options.watchRevisionsMs);
+    watchTimer.unref();
+  }
+
   return {
-    channels: running,
-    dispatcher,
+    get channels() {
+      return current?.channels ?? new Map<string, RunningChannel>();
+    },
+    get dispatcher() {
+      return current?.dispatcher;
+    },
     metrics,
     http,
     httpUrl,
     runRetention,
+    reload,
     async close() {
       if (retentionTimer !== undefined) clearInterval(retentionTimer);
+      if (watchTimer !== undefined) clearInterval(watchTimer);
+      await watching;
+      await reloading.catch(() => undefined);
       await http?.close();
-      await stopAll();
+      await current?.stop();
       await retentionRun;
     },
   };

@@ -32,6 +32,7 @@ interface StartOptions {
   tlsCa?: string;
   store: string;
   config?: string;
+  watchRevisions: string;
 }
 
 /**
@@ -89,6 +90,7 @@ export function registerStartCommand(program: Command): void {
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--tls-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
     .option('--store <url>', 'where messages are stored before they are acknowledged: sqlite:PATH or postgres://...', process.env['SWITCHBOARD_STORE'] ?? DEFAULT_STORE_URL)
+    .option('--watch-revisions <ms>', 'reload the channels when a newer revision is applied (switchboard channels apply), checking this often; 0: never', '5000')
     .option('--config <dir>', 'a directory of channel files (*.yaml); without it, one MLLP channel from the flags above', process.env['SWITCHBOARD_CONFIG'])
     .action(async (opts: StartOptions) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
@@ -100,7 +102,7 @@ export function registerStartCommand(program: Command): void {
       const store = await openStore(opts.store);
       let service;
       try {
-        service = await startEngineService({ store, channels, ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort: port('--http-port', opts.httpPort), logger, author: `cli:${userInfo().username}` });
+        service = await startEngineService({ store, channels, ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort: port('--http-port', opts.httpPort), logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
       } catch (e) {
         await store.close();
         throw e;
