@@ -1,4 +1,4 @@
-import { isMap, isScalar, parseDocument, stringify, type Document } from 'yaml';
+import { Document as YamlDocument, isMap, isScalar, parseDocument, visit, type Document } from 'yaml';
 import * as z from 'zod';
 import type { ChannelConfig, Condition, DestinationConfig, FilterStep, ModuleRef, RetryConfig, TransformStep } from './channel-config.ts';
 import { SwitchboardError } from './errors.ts';
@@ -557,7 +557,15 @@ export function exportChannelDocument(config: ChannelConfig): string {
     timeout: formatDuration(d.timeoutMs),
   }));
   // No anchors/aliases for repeated objects, no line folding: one stable text per config.
-  return stringify(doc, { aliasDuplicateObjects: false, lineWidth: 0, sortMapEntries: false });
+  const out = new YamlDocument(doc, { aliasDuplicateObjects: false, sortMapEntries: false });
+  // A plain `<<` key reads back as a YAML merge key (parsing allows merges for shared settings):
+  // a table or settings key that really is `<<` must be written quoted.
+  visit(out, {
+    Pair(_key, pair) {
+      if (isScalar(pair.key) && pair.key.value === '<<') pair.key.type = 'QUOTE_DOUBLE';
+    },
+  });
+  return out.toString({ lineWidth: 0 });
 }
 
 /** The JSON Schema of the channel document, for editors (docs/reference/channel.schema.json). */
