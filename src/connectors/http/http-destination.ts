@@ -1,11 +1,13 @@
 import { createHmac } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { SwitchboardError, type ErrorCode } from '../../core/errors.ts';
 import type { DestinationConnector, OutboundDelivery, SendResult } from '../../engine/destination-connector.ts';
 import { invalid, optionalBoolean, optionalInt, optionalString, optionalStringRecord, requiredString, type Settings } from '../connector-settings.ts';
 
 /**
- * Sends each delivery as one HTTP request (a webhook) with Node's global `fetch`, and classifies the
- * outcome by failure class (ARCHITECTURE.md invariant 3):
+ * Sends each delivery as one HTTP request (a webhook) with node:http/https over the connector's own
+ * agent, and classifies the outcome by failure class (ARCHITECTURE.md invariant 3):
  *  - 2xx: delivered; the response is the status line and the first 2 KB of the body;
  *  - 408, 425, 429, 500, 502, 503, 504 and other 5xx except 501/505: transient
  *    (SWB_ERR_HTTP_DEST_STATUS_RETRYABLE); 429 and 503 honour Retry-After, in seconds or as an
@@ -13,7 +15,8 @@ import { invalid, optionalBoolean, optionalInt, optionalString, optionalStringRe
  *  - any other status (3xx: redirects are not followed, a POST must not turn into a GET; other 4xx;
  *    501, 505): permanent (SWB_ERR_HTTP_DEST_STATUS);
  *  - a network error before the request left (connection refused, DNS, unreachable, connect
- *    timeout): transient (SWB_ERR_HTTP_DEST_CONNECT_FAILED);
+ *    timeout), or a reset of a reused keep-alive connection before any answer (the server closed
+ *    it while idle; Node's http docs describe this race): transient (SWB_ERR_HTTP_DEST_CONNECT_FAILED);
  *  - a timeout (`timeoutMs`, SWB_ERR_HTTP_DEST_TIMEOUT), a connection reset after sending, or any
  *    other failure: ambiguous, since the far side may have acted.
  *
@@ -25,10 +28,8 @@ import { invalid, optionalBoolean, optionalInt, optionalString, optionalStringRe
  * exact bytes sent (UTF-8). A receiver recomputes the HMAC over `t`, a dot and the raw body, compares
  * it in constant time, and rejects a `t` too far from its own clock to limit replays.
  *
- * Connections: by default each request asks for `Connection: close`, so no socket outlives its
- * delivery and `close()` leaves nothing open. `keepAlive: true` reuses connections from Node's
- * shared fetch pool instead (faster; idle sockets then belong to that pool, which closes them after
- * its keep-alive timeout, not to this connector).
+ * Connections: kept alive and reused by default (`keepAlive: false` asks for `Connection: close`
+ * on each request). The sockets belong to this connector's agent, so `close()` destroys every one.
  *
  * Error results never carry the payload; the request body is never logged.
  */
@@ -45,7 +46,7 @@ export interface HttpDestinationSettings {
   readonly hmacHeader?: string;
   /** Time allowed for the whole exchange, request to response body (default 30 s). */
   readonly timeoutMs?: number;
-  /** Reuse connections from Node's shared fetch pool (default false). */
+  /** Reuse connections (default true). */
   readonly keepAlive?: boolean;
 }
 
@@ -57,11 +58,7 @@ const METHODS = ['POST', 'PUT', 'PATCH'];
 const TRANSIENT_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
 /** 5xx that say the request itself cannot be served. */
 const PERMANENT_5XX = new Set([501, 505]);
-/**
- * Failures that happen before a request is written: DNS, routing, refused or timed-out connects.
- * Undici reports them as the `cause` of fetch's TypeError (an AggregateError when several addresses
- * were tried).
- */
+/** Failures that happen before a request is written: DNS, routing, refused or timed-out connects. */
 const BEFORE_SEND_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
 
 interface Resolved {
@@ -99,7 +96,7 @@ function resolve(settings: Settings): Resolved {
     hmacSecret: optionalString(settings, PATH, 'hmacSecret'),
     hmacHeader,
     timeoutMs: optionalInt(settings, PATH, 'timeoutMs', 1) ?? 30_000,
-    keepAlive: optionalBoolean(settings, PATH, 'keepAlive') ?? false,
+    keepAlive: optionalBoolean(settings, PATH, 'keepAlive') ?? true,
   };
 }
 
@@ -126,44 +123,26 @@ export function parseRetryAfter(value: string | null, now: number): number | und
   return Math.max(0, at - now);
 }
 
-function causeCodes(error: unknown): string[] {
-  const cause: unknown = error instanceof Error ? error.cause : undefined;
-  if (cause instanceof AggregateError) return cause.errors.map((e: unknown) => (e as NodeJS.ErrnoException).code ?? '');
-  if (cause instanceof Error) return [(cause as NodeJS.ErrnoException).code ?? ''];
-  return [''];
-}
+/** Reads at most this much of a response; a larger body drops the connection instead of draining it. */
+const MAX_DRAIN_BYTES = 1024 * 1024;
 
-async function readHead(response: Response): Promise<string> {
-  const statusLine = `HTTP ${response.status}${response.statusText === '' ? '' : ` ${response.statusText}`}`;
-  const body = response.body;
-  if (body === null) return statusLine;
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < RESPONSE_BODY_LIMIT) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // A body cut short or timed out: keep what arrived; the status already decided the outcome.
-  } finally {
-    reader.cancel().catch(() => undefined);
-  }
-  const bytes = Buffer.concat(chunks).subarray(0, RESPONSE_BODY_LIMIT);
-  return bytes.length === 0 ? statusLine : `${statusLine}\n\n${bytes.toString('utf8')}`;
-}
+type Exchange =
+  | { readonly kind: 'response'; readonly status: number; readonly head: string; readonly retryAfter: string | null }
+  | { readonly kind: 'error'; readonly code: string; readonly written: boolean; readonly reusedSocket: boolean };
 
 export class HttpDestination implements DestinationConnector {
   readonly kind = 'http';
   readonly #o: Resolved;
   readonly #inFlight = new Set<AbortController>();
+  readonly #agent: HttpAgent;
   #closed = false;
 
   constructor(settings: Settings) {
     this.#o = resolve(settings);
+    // Idle sockets are dropped after 4 s, before the common 5 s server keep-alive timeout, which
+    // keeps the reused-connection reset race rare; `scheduling: lifo` reuses the warmest socket.
+    const agentOptions = { keepAlive: this.#o.keepAlive, timeout: 4000, scheduling: 'lifo' as const };
+    this.#agent = this.#o.url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
   }
 
   /** The URL without its query string, as used in error messages. */
@@ -175,68 +154,102 @@ export class HttpDestination implements DestinationConnector {
     const o = this.#o;
     if (this.#closed) return this.#fail('SWB_ERR_DEST_NOT_SENT', { reason: 'the connector is closed' });
     if (signal.aborted) return this.#fail('SWB_ERR_DEST_NOT_SENT', { reason: 'aborted before sending' });
-    const headers = new Headers({ 'content-type': o.contentType ?? defaultContentType(delivery.payload) });
-    for (const [name, value] of Object.entries(o.headers)) headers.set(name, value);
-    if (o.contentType !== undefined) headers.set('content-type', o.contentType);
-    headers.set('idempotency-key', delivery.idempotencyKey);
-    if (delivery.correlationId !== undefined) headers.set('x-correlation-id', delivery.correlationId);
-    if (o.hmacSecret !== undefined) headers.set(o.hmacHeader, signBody(o.hmacSecret, delivery.payload, Math.floor(Date.now() / 1000)));
-    if (!o.keepAlive) headers.set('connection', 'close');
+    const body = Buffer.from(delivery.payload, 'utf8');
+    const headers: Record<string, string> = { 'content-type': o.contentType ?? defaultContentType(delivery.payload) };
+    for (const [name, value] of Object.entries(o.headers)) headers[name.toLowerCase()] = value;
+    if (o.contentType !== undefined) headers['content-type'] = o.contentType;
+    headers['content-length'] = String(body.length);
+    headers['idempotency-key'] = delivery.idempotencyKey;
+    if (delivery.correlationId !== undefined) headers['x-correlation-id'] = delivery.correlationId;
+    if (o.hmacSecret !== undefined) headers[o.hmacHeader.toLowerCase()] = signBody(o.hmacSecret, delivery.payload, Math.floor(Date.now() / 1000));
+    if (!o.keepAlive) headers['connection'] = 'close';
 
     const closing = new AbortController();
     const timeout = AbortSignal.timeout(o.timeoutMs);
     this.#inFlight.add(closing);
     try {
-      return await this.#exchange(delivery, headers, AbortSignal.any([signal, timeout, closing.signal]), () => {
-        if (timeout.aborted) return 'timeout';
-        return signal.aborted || closing.signal.aborted ? 'aborted' : undefined;
-      });
+      const result = await this.#exchange(body, headers, AbortSignal.any([signal, timeout, closing.signal]));
+      if (result.kind === 'error') {
+        if (timeout.aborted) return this.#fail('SWB_ERR_HTTP_DEST_TIMEOUT', { ms: o.timeoutMs });
+        if (signal.aborted || closing.signal.aborted) return result.written ? this.#fail('SWB_ERR_DEST_ABORTED', {}) : this.#fail('SWB_ERR_DEST_NOT_SENT', { reason: 'aborted before sending' });
+        const stale = result.reusedSocket && (result.code === 'ECONNRESET' || result.code === 'EPIPE');
+        if (!result.written || stale || BEFORE_SEND_CODES.has(result.code)) return this.#fail('SWB_ERR_HTTP_DEST_CONNECT_FAILED', { reason: stale ? `${result.code} on a reused connection` : result.code });
+        return this.#fail('SWB_ERR_HTTP_DEST_CONNECTION_LOST', { reason: result.code });
+      }
+      const status = result.status;
+      if (status >= 200 && status < 300) return { kind: 'delivered', response: result.head };
+      const transient = TRANSIENT_STATUSES.has(status) || (status >= 500 && status < 600 && !PERMANENT_5XX.has(status));
+      const code: ErrorCode = transient ? 'SWB_ERR_HTTP_DEST_STATUS_RETRYABLE' : 'SWB_ERR_HTTP_DEST_STATUS';
+      const error = new SwitchboardError(code, { target: o.target, status });
+      const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(result.retryAfter, Date.now()) : undefined;
+      return {
+        kind: 'failed',
+        failureClass: error.failureClass,
+        errorCode: error.code,
+        response: result.head,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      };
     } finally {
       this.#inFlight.delete(closing);
     }
   }
 
-  async #exchange(delivery: OutboundDelivery, headers: Headers, signal: AbortSignal, stoppedBy: () => 'timeout' | 'aborted' | undefined): Promise<SendResult> {
+  /**
+   * One request and its response head plus the first RESPONSE_BODY_LIMIT bytes of the body; never
+   * rejects. `written`: the whole request reached the socket, so the far side may have acted.
+   */
+  #exchange(body: Buffer, headers: Record<string, string>, signal: AbortSignal): Promise<Exchange> {
     const o = this.#o;
-    let response: Response;
-    try {
-      response = await fetch(o.url, {
-        method: o.method,
-        headers,
-        body: delivery.payload,
-        redirect: 'manual',
-        signal,
+    return new Promise<Exchange>((resolve) => {
+      let written = false;
+      let settled = false;
+      const settle = (x: Exchange): void => {
+        if (settled) return;
+        settled = true;
+        resolve(x);
+      };
+      const send = o.url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = send(o.url, { method: o.method, headers, agent: this.#agent, signal }, (res) => {
+        const status = res.statusCode ?? 0;
+        const statusLine = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        let seen = 0;
+        const done = (): void => {
+          const bytes = Buffer.concat(chunks).subarray(0, RESPONSE_BODY_LIMIT);
+          settle({ kind: 'response', status, head: bytes.length === 0 ? statusLine : `${statusLine}\n\n${bytes.toString('utf8')}`, retryAfter: res.headers['retry-after'] ?? null });
+        };
+        res.on('data', (chunk: Buffer) => {
+          seen += chunk.length;
+          if (kept < RESPONSE_BODY_LIMIT) {
+            chunks.push(chunk);
+            kept += chunk.length;
+          }
+          // Draining keeps the connection reusable; a huge answer is not worth reading.
+          if (seen > MAX_DRAIN_BYTES) {
+            res.destroy();
+            done();
+          }
+        });
+        res.on('end', done);
+        // A body cut short or timed out: keep what arrived; the status already decided the outcome.
+        res.on('error', done);
+        res.on('aborted', done);
       });
-    } catch (error) {
-      const stopped = stoppedBy();
-      if (stopped === 'timeout') return this.#fail('SWB_ERR_HTTP_DEST_TIMEOUT', { ms: o.timeoutMs });
-      if (stopped === 'aborted') return this.#fail('SWB_ERR_DEST_ABORTED', {});
-      const codes = causeCodes(error);
-      const reason = codes.filter((c) => c !== '').join(', ') || 'network error';
-      if (codes.every((c) => BEFORE_SEND_CODES.has(c))) return this.#fail('SWB_ERR_HTTP_DEST_CONNECT_FAILED', { reason });
-      return this.#fail('SWB_ERR_HTTP_DEST_CONNECTION_LOST', { reason });
-    }
-    const head = await readHead(response);
-    const status = response.status;
-    if (status >= 200 && status < 300) return { kind: 'delivered', response: head };
-    const transient = TRANSIENT_STATUSES.has(status) || (status >= 500 && status < 600 && !PERMANENT_5XX.has(status));
-    const code: ErrorCode = transient ? 'SWB_ERR_HTTP_DEST_STATUS_RETRYABLE' : 'SWB_ERR_HTTP_DEST_STATUS';
-    const error = new SwitchboardError(code, { target: o.target, status });
-    const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(response.headers.get('retry-after'), Date.now()) : undefined;
-    return {
-      kind: 'failed',
-      failureClass: error.failureClass,
-      errorCode: error.code,
-      response: head,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    };
+      req.on('finish', () => {
+        written = true;
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => settle({ kind: 'error', code: e.code ?? e.name, written, reusedSocket: req.reusedSocket }));
+      req.end(body);
+    });
   }
 
-  /** Refuses new sends and aborts requests in flight (their results are ambiguous). */
+  /** Refuses new sends, aborts requests in flight (their results are ambiguous) and closes every socket. */
   async close(): Promise<void> {
     this.#closed = true;
     for (const c of this.#inFlight) c.abort();
     this.#inFlight.clear();
+    this.#agent.destroy();
   }
 
   #fail(code: ErrorCode, params: Readonly<Record<string, string | number>>): SendResult {
