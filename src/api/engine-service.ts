@@ -156,7 +156,6 @@ export async function startEngineService(options: EngineServiceOptions): Promise
     const maxTimeout = Math.max(1000, ...[...destinations.values()].map((d) => d.attemptTimeoutMs));
     const dispatcher = new Dispatcher({
       queue: store.queue,
-      messages: store.messages,
       destinations,
       owner,
       // Longer than any attempt can run, with room for the outcome to be recorded (see DispatcherOptions).

@@ -9,6 +9,7 @@ import type { Store } from '../core/ports/store.ts';
 import { MESSAGE_QUERY_PARAMS, messageDetailJson, messageSummaryJson, parseMessageQueryParams, type MessageQueryParam } from './message-query-params.ts';
 import { sendProblem } from './problem.ts';
 import { registerOpsRoutes, type OpsRouteOptions } from './ops-routes.ts';
+import { registerOpenApiRoutes } from './openapi-routes.ts';
 
 /** What the API can tell about the MLLP listener it sits beside (no message bodies: ids only). */
 export interface ListenerStatus {
@@ -132,6 +133,8 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
 
   if (options.store !== undefined) registerMessageRoutes(app, options.store);
   if (options.store !== undefined && options.ops !== undefined) registerOpsRoutes(app, { ...options.ops, store: options.store });
+  // The API's description (docs/reference/openapi.yaml) and a page listing its operations.
+  registerOpenApiRoutes(app);
 
   return app;
 }

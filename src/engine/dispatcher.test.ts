@@ -142,6 +142,8 @@ interface Harness {
   readonly logs: LogLine[];
   /** Claim calls per destination, counted through a wrapper around the queue. */
   readonly claims: Map<string, number>;
+  /** Every claim: its destination, the limit asked for and how many it got. */
+  readonly claimLog: { destination: string; limit: number; got: number }[];
   dispatcher(destinations: Record<string, Partial<DispatchDestination> & { connector: DestinationConnector }>, extra?: Partial<DispatcherOptions> & { store?: Store }): Dispatcher;
   seed(items: readonly { destination: string; payload: string; maxAttempts?: number }[]): Promise<Delivery[]>;
 }
@@ -177,13 +179,17 @@ async function withHarness(kind: StoreKind, body: (h: Harness) => Promise<void>)
     error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
   };
   const claims = new Map<string, number>();
+  const claimLog: Harness['claimLog'] = [];
   const counting = (queue: DeliveryQueue): DeliveryQueue =>
     new Proxy(queue, {
       get(target, prop) {
         if (prop === 'claim') {
           return (request: Parameters<DeliveryQueue['claim']>[0]) => {
             claims.set(request.destination, (claims.get(request.destination) ?? 0) + 1);
-            return target.claim(request);
+            return target.claim(request).then((got) => {
+              claimLog.push({ destination: request.destination, limit: request.limit, got: got.length });
+              return got;
+            });
           };
         }
         const value: unknown = Reflect.get(target, prop, target);
@@ -197,6 +203,7 @@ async function withHarness(kind: StoreKind, body: (h: Harness) => Promise<void>)
     openAnother: opened,
     logs,
     claims,
+    claimLog,
     dispatcher(destinations, extra = {}) {
       const { store: on = store, ...options } = extra;
       const map = new Map<string, DispatchDestination>();
@@ -204,8 +211,8 @@ async function withHarness(kind: StoreKind, body: (h: Harness) => Promise<void>)
         map.set(name, { concurrency: 4, retry: { initialMs: 5, maxMs: 20 }, onError: 'block', attemptTimeoutMs: 5000, ...d });
       }
       const dispatcher = new Dispatcher({
+        // No message store: the queue records the history itself (DeliveryQueue.complete/fail).
         queue: counting(on.queue),
-        messages: on.messages,
         destinations: map,
         owner: `test-${dispatchers.length}`,
         leaseMs: 30_000,
@@ -302,7 +309,7 @@ for (const { kind, skip } of kinds) {
   if (skip !== false) console.log(`# dispatcher tests on ${kind} skipped: ${skip}`);
 
   describe(`Dispatcher on ${kind}`, { skip }, () => {
-    test('delivers everything, records attempt/delivered events without content, counts', async () => {
+    test('delivers everything, the queue records one delivered event per delivery without content, counts', async () => {
       await withHarness(kind, async (h) => {
         const connector = new TestConnector(undefined, 2);
         const unkeyed = Array.from({ length: 30 }, (_, i) => ({ destination: 'out', payload: `PAYLOAD-solo-${i}` }));
@@ -321,17 +328,22 @@ for (const { kind, skip } of kinds) {
         assert.equal((await h.store.messages.get(first.messageId))?.status, 'delivered');
         const events = await h.store.messages.events(first.messageId);
         const mine = events.filter((e) => e.deliveryId === first.id);
+        // No separate pre-send `attempt` event: the attempt row holds start and end.
         assert.deepEqual(
           mine.map((e) => e.type),
-          ['attempt', 'delivered'],
+          ['delivered'],
         );
-        assert.equal(mine[0]?.detail?.['attempt'], 1);
-        assert.equal(mine[0]?.detail?.['destination'], 'out');
+        assert.deepEqual(mine[0]?.detail, { destination: 'out', attempt: 1 });
         assert.ok(!JSON.stringify(events).includes('PAYLOAD-'), 'no content in events');
         const attempts = await h.store.queue.attempts(first.id);
         assert.equal(attempts.length, 1);
         assert.equal(attempts[0]?.outcome, 'delivered');
         assert.equal(attempts[0]?.response, 'ACK for attempt 1');
+        assert.equal(mine[0]?.at.getTime(), attempts[0]?.finishedAt.getTime(), 'the event is stamped with the attempt end');
+        for (const delivery of deliveries) {
+          const history = (await h.store.messages.events(delivery.messageId)).filter((e) => e.deliveryId === delivery.id);
+          assert.deepEqual(history.map((e) => e.type), ['delivered'], `one delivered event for ${delivery.id}`);
+        }
       });
     });
 
@@ -382,9 +394,18 @@ for (const { kind, skip } of kinds) {
         assert.equal(history[0]?.errorCode, 'SWB_ERR_MLLP_CONNECT_FAILED');
         await waitFor('counters settle', () => d.stats('out').delivered === 25);
         assert.equal(d.stats('out').retried, history.length - 1);
-        const failedEvents = (await h.store.messages.events(head.messageId)).filter((e) => e.type === 'failed');
-        assert.equal(failedEvents[0]?.detail?.['result'], 'retry');
-        assert.equal(failedEvents[0]?.detail?.['errorCode'], 'SWB_ERR_MLLP_CONNECT_FAILED');
+        const headEvents = (await h.store.messages.events(head.messageId)).filter((e) => e.deliveryId === head.id);
+        // One event per attempt, in the attempt's transaction: retries then the delivery.
+        assert.deepEqual(
+          headEvents.map((e) => [e.type, e.detail?.['attempt'], e.detail?.['result'] ?? null]),
+          history.map((_, i) => (i < history.length - 1 ? ['failed', i + 1, 'retry'] : ['delivered', i + 1, null])),
+        );
+        const firstFailure = headEvents[0]?.detail ?? {};
+        assert.equal(firstFailure['errorCode'], 'SWB_ERR_MLLP_CONNECT_FAILED');
+        assert.equal(firstFailure['failureClass'], 'transient');
+        assert.equal(firstFailure['destination'], 'out');
+        assert.equal(typeof firstFailure['retryAt'], 'string');
+        assert.ok(Date.parse(String(firstFailure['retryAt'])) >= (history[0]?.finishedAt.getTime() ?? Infinity), 'retryAt after the attempt');
       });
     });
 
@@ -432,7 +453,11 @@ for (const { kind, skip } of kinds) {
         assert.equal(await status(h, prkHead.id), 'parked');
         assert.deepEqual(perKey(parking.delivered).get('PAYLOAD-bad'), ['PAYLOAD-bad#001', 'PAYLOAD-bad#002']);
         const events = await h.store.messages.events(prkHead.messageId);
-        assert.equal(events.filter((e) => e.type === 'failed').at(-1)?.detail?.['result'], 'parked');
+        const lastFailure = events.filter((e) => e.type === 'failed').at(-1)?.detail ?? {};
+        assert.equal(lastFailure['result'], 'parked');
+        assert.equal(lastFailure['attempt'], 3);
+        assert.equal(lastFailure['failureClass'], 'transient', 'the class the connector reported');
+        assert.equal(lastFailure['retryAt'], undefined, 'no retry time on a final failure');
         assert.ok(h.logs.some((l) => l.level === 'warn' && l.obj['deliveryId'] === prkHead.id && l.obj['code'] === 'SWB_ERR_MLLP_CONNECT_FAILED'));
       });
     });
@@ -507,6 +532,31 @@ for (const { kind, skip } of kinds) {
         const logged = h.logs.find((l) => l.msg === 'connector threw');
         assert.equal(logged?.obj['errorName'], 'TypeError');
         assert.equal(logged?.obj['deliveryId'], throws.id);
+      });
+    });
+
+    test('claims up to its free concurrency at once, and again in one batch when a group of sends settles', async () => {
+      await withHarness(kind, async (h) => {
+        const g = gate();
+        const connector = new TestConnector(() => ({ do: 'gate', gate: g.promise }));
+        const seeded = await h.seed(Array.from({ length: 48 }, (_, i) => ({ destination: 'wide', payload: `PAYLOAD-wide-${i}` })));
+        const d = h.dispatcher({ wide: { connector, concurrency: 16 } });
+        d.start();
+        await waitFor('16 in flight', () => connector.calls.length === 16);
+        const first = h.claimLog.find((c) => c.destination === 'wide');
+        assert.deepEqual(first, { destination: 'wide', limit: 16, got: 16 }, 'the first claim takes every free slot');
+        const before = h.claimLog.length;
+        g.open();
+        await waitFor('all delivered', () => allStatus(h, seeded, 'delivered'));
+        const later = h.claimLog.slice(before).filter((c) => c.destination === 'wide' && c.got > 0);
+        assert.equal(later.reduce((n, c) => n + c.got, 0), 32);
+        if (kind === 'sqlite') {
+          // One group commit settles all 16 outcomes in one turn; the loop wakes once and claims
+          // all 16 freed slots together, not one per settled send.
+          assert.ok(later.length <= 4, `claimed in few batches (${later.map((c) => c.got).join(', ')})`);
+          assert.ok(later.some((c) => c.got === 16), `a batch of 16 (${later.map((c) => c.got).join(', ')})`);
+        }
+        assert.equal(connector.maxInFlight, 16);
       });
     });
 

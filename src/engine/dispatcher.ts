@@ -1,7 +1,6 @@
 import { SwitchboardError, isSwitchboardError } from '../core/errors.ts';
 import type { ErrorCode, FailureClass } from '../core/errors.ts';
 import type { Delivery, DeliveryQueue } from '../core/ports/delivery-queue.ts';
-import type { MessageEvent, MessageStore } from '../core/ports/message-store.ts';
 import { backoff } from './backoff.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import type { DestinationConnector, OutboundDelivery, SendResult } from './destination-connector.ts';
@@ -12,6 +11,11 @@ import type { DestinationConnector, OutboundDelivery, SendResult } from './desti
  * through the destination's connector, and records the outcome by failure class (invariant 3).
  * Ordering per key (invariant 4) is the queue's job: it hands out only the head of each key, so the
  * dispatcher may send different keys in parallel and never sees two deliveries of one key at once.
+ *
+ * History: the queue appends the `delivered` / `failed` event in the same transaction as the
+ * outcome (DeliveryQueue.complete/fail), so the dispatcher writes no events of its own; each
+ * attempt's start and end are on its attempt row. Every store call here is bookkeeping that may
+ * commit without fsync (docs/adr/0002-delivery-bookkeeping-durability.md).
  */
 
 export const OnError = { block: 'block', park: 'park' } as const;
@@ -37,8 +41,6 @@ export interface DispatcherLogger {
 
 export interface DispatcherOptions {
   readonly queue: DeliveryQueue;
-  /** Where each attempt's history goes (`attempt`, `delivered`, `failed` events); none when omitted. */
-  readonly messages?: MessageStore;
   readonly destinations: ReadonlyMap<string, DispatchDestination>;
   /** The lease owner: unique per process and dispatcher (e.g. host + pid). */
   readonly owner: string;
@@ -98,7 +100,9 @@ class Wakeup {
     const resolve = this.#resolve;
     if (resolve !== undefined) {
       this.#resolve = undefined;
-      resolve();
+      // On the next turn, not now: outcomes recorded by one group commit all settle in this turn,
+      // so the loop wakes once with every freed slot and claims them in one batch.
+      setImmediate(resolve);
     } else this.#pending = true;
   }
 
@@ -157,7 +161,6 @@ type Outcome =
 
 export class Dispatcher {
   readonly #queue: DeliveryQueue;
-  readonly #messages: MessageStore | undefined;
   readonly #owner: string;
   readonly #leaseMs: number;
   readonly #pollMs: number;
@@ -176,7 +179,6 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.#queue = options.queue;
-    this.#messages = options.messages;
     this.#owner = options.owner;
     this.#leaseMs = options.leaseMs;
     this.#pollMs = options.pollMs;
@@ -352,7 +354,6 @@ export class Dispatcher {
     const { controller } = flight;
     const attempt = delivery.attempts + 1;
     const startedAt = this.#clock();
-    await this.#event(delivery, 'attempt', { destination: lane.name, attempt });
 
     const timer = setTimeout(() => {
       flight.abortedBy ??= 'timeout';
@@ -373,7 +374,6 @@ export class Dispatcher {
         await this.#queue.complete(delivery.id, this.#owner, { startedAt, finishedAt, ...(response !== undefined ? { response } : {}) });
         lane.delivered++;
         this.#report(lane.name, 'delivered', delivery, startedAt, finishedAt);
-        await this.#event(delivery, 'delivered', { destination: lane.name, attempt });
         return;
       }
       const willRetry = outcome.failureClass === 'transient' && attempt < delivery.maxAttempts;
@@ -408,14 +408,6 @@ export class Dispatcher {
       const log = { ...ids, code: outcome.errorCode, failureClass: outcome.failureClass, result };
       if (willRetry) this.#logger.info({ ...log, retryAt: retryAt?.toISOString() ?? null }, 'delivery attempt failed; will retry');
       else this.#logger.warn(log, 'delivery failed; in the exception queue');
-      await this.#event(delivery, 'failed', {
-        destination: lane.name,
-        attempt,
-        errorCode: outcome.errorCode,
-        failureClass: outcome.failureClass,
-        result,
-        ...(retryAt !== undefined ? { retryAt: retryAt.toISOString() } : {}),
-      });
     } catch (error) {
       if (isSwitchboardError(error) && error.code === 'SWB_ERR_QUEUE_LEASE_LOST') {
         // Our lease expired and another worker claimed the delivery: its outcome is theirs to record.
@@ -492,16 +484,6 @@ export class Dispatcher {
         if (result.kind === 'delivered') return { kind: 'delivered', response: result.response };
         return { kind: 'failed', failureClass: result.failureClass, errorCode: result.errorCode, response: result.response, retryAfterMs: result.retryAfterMs };
       }
-    }
-  }
-
-  /** Appends to the message's history; a failure here is logged, never fatal to the delivery. */
-  async #event(delivery: Delivery, type: string, detail: NonNullable<MessageEvent['detail']>): Promise<void> {
-    if (this.#messages === undefined) return;
-    try {
-      await this.#messages.appendEvent({ messageId: delivery.messageId, deliveryId: delivery.id, at: this.#clock(), type, detail });
-    } catch (error) {
-      this.#logger.warn({ deliveryId: delivery.id, messageId: delivery.messageId, event: type, code: codeOf(error) }, 'could not append the event');
     }
   }
 }

@@ -483,6 +483,63 @@ export function runDeliveryQueueSuite(name: string, factory: StoreFactory): void
       });
     });
 
+    describe('history in the outcome transaction', () => {
+      it('complete and fail append the delivered / failed event (ids and codes only); a lost lease appends nothing', async (store, q) => {
+        const ds: Delivery[] = [];
+        for (let i = 0; i < 4; i++) ds.push(await enqueueOne(store, { destination: 'dest-h', maxAttempts: 2, payload: `secret payload ${i}` }));
+        const [ok, retry, final, lost] = ds as [Delivery, Delivery, Delivery, Delivery];
+        const base = nowBase();
+        await q.claim({ destination: 'dest-h', owner: 'w1', leaseMs: LEASE_MS, limit: 10, now: new Date(base) });
+        await q.complete(ok.id, 'w1', { startedAt: new Date(base), finishedAt: new Date(base + 7), response: 'MSA|AA|secret' });
+        await q.fail(retry.id, 'w1', { ...done(base), errorCode: 'SWB_ERR_MLLP_CONNECT_FAILED', failureClass: 'transient', retryAt: new Date(base + SECOND) });
+        await q.fail(final.id, 'w1', { ...done(base), errorCode: 'SWB_ERR_MLLP_NAK_ERROR', failureClass: 'permanent', park: true, response: 'MSA|AE|secret' });
+        await rejectsWithCode(q.complete(lost.id, 'intruder', done(base)), 'SWB_ERR_QUEUE_LEASE_LOST');
+        const history = async (d: Delivery): Promise<unknown[]> =>
+          (await store.messages.events(d.messageId)).filter((e) => e.deliveryId === d.id).map((e) => [e.type, e.at.getTime(), e.detail]);
+        assert.deepEqual(await history(ok), [['delivered', base + 7, { destination: 'dest-h', attempt: 1 }]]);
+        assert.deepEqual(await history(retry), [
+          ['failed', base + 5, { destination: 'dest-h', attempt: 1, errorCode: 'SWB_ERR_MLLP_CONNECT_FAILED', failureClass: 'transient', result: 'retry', retryAt: new Date(base + SECOND).toISOString() }],
+        ]);
+        assert.deepEqual(await history(final), [['failed', base + 5, { destination: 'dest-h', attempt: 1, errorCode: 'SWB_ERR_MLLP_NAK_ERROR', failureClass: 'permanent', result: 'parked' }]]);
+        assert.deepEqual(await history(lost), []);
+        // The second attempt of the retried one: out of attempts, a final failure.
+        await q.claim({ destination: 'dest-h', owner: 'w1', leaseMs: LEASE_MS, limit: 10, now: new Date(base + SECOND) });
+        await q.fail(retry.id, 'w1', { ...done(base + SECOND), errorCode: 'SWB_ERR_MLLP_ACK_TIMEOUT', failureClass: 'ambiguous' });
+        assert.deepEqual((await history(retry))[1], ['failed', base + SECOND + 5, { destination: 'dest-h', attempt: 2, errorCode: 'SWB_ERR_MLLP_ACK_TIMEOUT', failureClass: 'ambiguous', result: 'ambiguous' }]);
+        const all = await Promise.all(ds.map((d) => store.messages.events(d.messageId)));
+        assert.ok(!JSON.stringify(all).includes('secret'), 'no payload or response in the history');
+      });
+
+      it('concurrent complete/fail calls: each one recorded once; a lost lease among them rejects alone', async (store, q) => {
+        const ds: Delivery[] = [];
+        for (let i = 0; i < 16; i++) ds.push(await enqueueOne(store, { destination: 'dest-hc' }));
+        const base = nowBase();
+        await q.claim({ destination: 'dest-hc', owner: 'w1', leaseMs: LEASE_MS, limit: 16, now: new Date(base) });
+        const results = await Promise.allSettled(
+          ds.map((d, i) =>
+            i === 5
+              ? q.complete(d.id, 'intruder', done(base))
+              : i % 3 === 0
+                ? q.fail(d.id, 'w1', { ...done(base), errorCode: 'SWB_ERR_MLLP_NAK_ERROR', failureClass: 'permanent' })
+                : q.complete(d.id, 'w1', done(base)),
+          ),
+        );
+        for (const [i, r] of results.entries()) {
+          if (i === 5) {
+            assert.ok(r.status === 'rejected' && isSwitchboardError(r.reason) && r.reason.code === 'SWB_ERR_QUEUE_LEASE_LOST', 'the intruder is refused');
+          } else assert.equal(r.status, 'fulfilled', `call ${i} succeeded`);
+        }
+        for (const [i, d] of ds.entries()) {
+          const expected = i === 5 ? 'leased' : i % 3 === 0 ? 'failed' : 'delivered';
+          assert.equal((await mustGet(q, d.id)).status, expected);
+          assert.equal((await q.attempts(d.id)).length, i === 5 ? 0 : 1);
+          const events = (await store.messages.events(d.messageId)).filter((e) => e.deliveryId === d.id);
+          assert.equal(events.length, i === 5 ? 0 : 1);
+          assert.equal(await messageStatus(store, d.messageId), i === 5 ? 'queued' : i % 3 === 0 ? 'errored' : 'delivered');
+        }
+      });
+    });
+
     describe('concurrency', () => {
       it('4 concurrent claimers over 200 deliveries in 10 keys: no delivery twice; each delivered once, in per-key order', async (store, q) => {
         const keys = Array.from({ length: 10 }, (_, k) => `key-${k}`);

@@ -112,6 +112,14 @@ export interface QueueStats {
   readonly oldestAgeMs: number;
 }
 
+/**
+ * Durability of bookkeeping (docs/adr/0002-delivery-bookkeeping-durability.md): `claim`, `complete`
+ * and `fail` may commit without waiting for the disk flush. Invariant 1 needs a flush only for
+ * ingest (the ACK); losing a claim or an outcome to a power cut means the delivery is sent again,
+ * which invariant 2 (at-least-once, idempotency keys) accepts. A process crash loses nothing.
+ * Concurrent `complete`/`fail` calls may share one transaction (group commit); a lost lease still
+ * rejects only its own call.
+ */
 export interface DeliveryQueue {
   /**
    * Creates the deliveries of a message and sets the message to `queued`, in one transaction;
@@ -127,11 +135,20 @@ export interface DeliveryQueue {
   /**
    * Records success. Throws SWB_ERR_QUEUE_LEASE_LOST when `owner` no longer holds the lease (it
    * expired and someone else claimed it), so a slow worker cannot finish someone else's work.
+   *
+   * In the same transaction as the delivery update it records the attempt (`attempts()`) and
+   * appends the message event `delivered` (deliveryId; detail: destination, attempt; at:
+   * `finishedAt`), so history and queue never disagree and no separate write is needed.
    */
   complete(id: string, owner: string, outcome: AttemptOutcome): Promise<void>;
   /**
    * Records a failure. transient with attempts left: back to pending at `retryAt`. Otherwise
    * permanent -> `failed` (or `parked`), ambiguous -> `ambiguous` (or `parked`). Same lease rule.
+   *
+   * In the same transaction it records the attempt and appends the message event `failed`
+   * (deliveryId; detail: destination, attempt, errorCode, failureClass as reported, result
+   * `retry` | `failed` | `ambiguous` | `parked`, and retryAt as ISO text when it will retry; at:
+   * `finishedAt`). Ids and codes only, never the response (invariant 7).
    */
   fail(id: string, owner: string, outcome: FailureOutcome): Promise<void>;
   get(id: string): Promise<Delivery | undefined>;

@@ -84,6 +84,11 @@ export async function lockEnqueueLanes(client: pg.ClientBase, deliveries: readon
  * Claim locks rows with FOR UPDATE SKIP LOCKED. A row is a candidate only when every earlier row of
  * its key is finished; a leased row is unfinished, so while one worker holds a key's head nobody
  * can claim its successor, and two claimers racing for the head lock it at most once.
+ *
+ * Bookkeeping (claim, complete, fail) commits with `synchronous_commit = off` (docs/adr/0002): the
+ * commit returns before the WAL is flushed; a server crash may lose the last fraction of a second
+ * of outcomes (never corrupt them), and those deliveries are sent again (invariant 2). Ingest keeps
+ * the server's setting, so an ACK still follows a durable commit (invariant 1).
  */
 export class PostgresDeliveryQueue implements DeliveryQueue {
   constructor(
@@ -121,8 +126,8 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
     const limit = Math.max(0, Math.floor(request.limit));
     if (limit === 0) return [];
     const expires = new Date(now.getTime() + request.leaseMs);
-    const result = await queryRows<DeliveryRow>(
-      this.pool,
+    const result = await bookkeeping(this.pool, (client) =>
+      client.query<DeliveryRow>(
       `WITH candidates AS (
          SELECT d.seq FROM deliveries d
          WHERE d.destination = $1
@@ -139,13 +144,14 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
        FROM candidates WHERE deliveries.seq = candidates.seq
        RETURNING deliveries.*`,
       [request.destination, now, limit, request.owner, expires],
+      ),
     );
     return result.rows.sort(bySeq).map(toDelivery);
   }
 
   async complete(id: string, owner: string, outcome: AttemptOutcome): Promise<void> {
     const now = this.clock();
-    await withTransaction(this.pool, async (client) => {
+    await bookkeeping(this.pool, async (client) => {
       const row = await this.lockLeased(client, id, owner);
       const attempt = row.attempts + 1;
       await client.query(
@@ -154,13 +160,14 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
         [id, attempt, now],
       );
       await this.recordAttempt(client, { deliveryId: id, attempt, startedAt: outcome.startedAt, finishedAt: outcome.finishedAt, outcome: 'delivered', ...(outcome.response !== undefined ? { response: outcome.response } : {}) });
+      await this.recordEvent(client, row, outcome.finishedAt, 'delivered', { destination: row.destination, attempt });
       await this.syncMessageStatus(client, row.message_id, now);
     });
   }
 
   async fail(id: string, owner: string, outcome: FailureOutcome): Promise<void> {
     const now = this.clock();
-    await withTransaction(this.pool, async (client) => {
+    await bookkeeping(this.pool, async (client) => {
       const row = await this.lockLeased(client, id, owner);
       const attempt = row.attempts + 1;
       let status: DeliveryStatus;
@@ -193,6 +200,15 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
         outcome: recorded,
         errorCode: outcome.errorCode,
         ...(outcome.response !== undefined ? { response: outcome.response } : {}),
+      });
+      await this.recordEvent(client, row, outcome.finishedAt, 'failed', {
+        destination: row.destination,
+        attempt,
+        errorCode: outcome.errorCode,
+        // As reported by the connector: a transient failure out of attempts says so here.
+        failureClass: outcome.failureClass,
+        result: status === 'parked' ? 'parked' : recorded,
+        ...(status === 'pending' ? { retryAt: nextAttemptAt.toISOString() } : {}),
       });
       if (status !== 'pending') await this.syncMessageStatus(client, row.message_id, now);
     });
@@ -315,6 +331,11 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
     );
   }
 
+  /** Appends the outcome to the message's history in the same transaction (ids and codes only). */
+  private async recordEvent(client: pg.PoolClient, row: DeliveryRow, at: Date, type: 'delivered' | 'failed', detail: Record<string, string | number>): Promise<void> {
+    await client.query('INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES ($1, $2, $3, $4, $5)', [row.message_id, row.id, at, type, JSON.stringify(detail)]);
+  }
+
   /**
    * The message's status follows its deliveries: any failed/ambiguous/parked -> errored; all
    * delivered -> delivered (resolved when an operator closed some); otherwise queued. The message
@@ -347,4 +368,16 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
       [messageId, status, reason, now],
     );
   }
+}
+
+/**
+ * A bookkeeping transaction: `synchronous_commit = off` for this transaction only (SET LOCAL), so
+ * COMMIT does not wait for the WAL flush (PostgreSQL 16 "Asynchronous Commit", 30.4). See the
+ * class comment for why that is safe here.
+ */
+function bookkeeping<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withTransaction(pool, async (client) => {
+    await client.query('SET LOCAL synchronous_commit = off');
+    return body(client);
+  });
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { isSwitchboardError } from '../../core/errors.ts';
-import type { IngestRecord } from '../../core/ports/message-store.ts';
+import type { IngestRecord, MessageQuery } from '../../core/ports/message-store.ts';
 import { dropPostgresSchema, openPostgresStore, type PostgresStore } from './open-postgres-store.ts';
 import { buildSearchSql } from './postgres-message-store.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
@@ -234,6 +234,100 @@ if (url === undefined || url === '') {
       assert.equal((await store.messages.search({ text: 'PG2001' })).items.length, 1);
     });
   });
+
+  describe('PostgreSQL store: search plans without table statistics', () => {
+    // Right after a bulk load nothing has run ANALYZE yet (autovacuum comes later), so the planner
+    // guesses: a text match is priced at a fixed selectivity, and walking the time index to the first
+    // page looked cheaper than the GIN index, and then read the whole table (970 ms at 20k messages in
+    // the search bench). Search must pick the lookup index whatever the statistics say.
+    test('text, control-id, patient-id and correlation searches use their own index on a never-analyzed table', async () => {
+      const schema = newSchema();
+      const store = await open(schema);
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      try {
+        await client.query(`SET search_path TO ${schema}`);
+        // Keep autovacuum from analyzing mid-test: the point is a table with no statistics.
+        for (const table of ['messages', 'message_patient_ids']) await client.query(`ALTER TABLE ${table} SET (autovacuum_enabled = off)`);
+        // Realistic messages: about 1.5 kB with many distinct words each (ids, codes, values), as
+        // HL7 results are. With tiny rows every plan is cheap, and with few distinct words the GIN
+        // index stays small; either way the bad plans do not show.
+        const obx = (i: number): string =>
+          Array.from({ length: 16 }, (_, k) => `OBX|${k + 1}|NM|${1000 + k}-${i % 9}^Panel ${k}^LN||${(i * 31 + k * 7) % 1000}.${k}|mg/dL|${k}-${k + 9}|N|||F|||2026010${k % 9}${i}\r`).join('');
+        for (let start = 0; start < 4000; start += 500) {
+          await Promise.all(
+            Array.from({ length: 500 }, (_, j) => {
+              const i = start + j;
+              const word = i % 100 === 0 ? `NTE|2||follow-up zqrare${i / 100} noted\r` : '';
+              return store.messages.ingest(record(i, { channelId: `ch-${i % 5}`, content: `${record(i).content}${obx(i)}${word}` }));
+            }),
+          );
+        }
+        const stats = await client.query<{ reltuples: number; analyzed: string | null }>(
+          `SELECT c.reltuples, greatest(s.last_analyze, s.last_autoanalyze)::text AS analyzed
+           FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE s.schemaname = $1 AND c.relname = 'messages'`,
+          [schema],
+        );
+        // reltuples -1: never vacuumed nor analyzed (PostgreSQL 14+).
+        assert.deepEqual(stats.rows, [{ reltuples: -1, analyzed: null }], 'the table must have no statistics for this test to mean anything');
+
+        const cursor = (await store.messages.search({ text: 'panel', limit: 2 })).nextCursor;
+        assert.ok(cursor !== undefined);
+        const cases: { query: MessageQuery; index: string }[] = [
+          { query: { text: 'zqrare7' }, index: 'messages_content_tsv_idx' },
+          { query: { text: 'zqrare7', channelId: 'ch-0' }, index: 'messages_content_tsv_idx' },
+          { query: { text: 'zqrare7', status: 'received', from: new Date(Date.UTC(2026, 0, 1)) }, index: 'messages_content_tsv_idx' },
+          { query: { text: 'panel', limit: 2, cursor }, index: 'messages_content_tsv_idx' },
+          { query: { controlId: 'PG1234' }, index: 'messages_control_id_idx' },
+          { query: { patientId: 'PAT-5' }, index: 'message_patient_ids_patient_idx' },
+          { query: { correlationId: 'corr-17' }, index: 'messages_correlation_id_idx' },
+        ];
+        for (const { query, index } of cases) {
+          // Exactly what search() runs: its planner settings, in a transaction, then the statement.
+          const { sql, params, settings } = buildSearchSql(query);
+          await client.query('BEGIN');
+          for (const setting of settings) await client.query(setting);
+          const explained = await client.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
+          await client.query('ROLLBACK');
+          const nodes = planNodes(explained.rows[0]?.['QUERY PLAN']);
+          const shown = nodes.map((n) => `${n.type}${n.index === undefined ? '' : ` using ${n.index}`}${n.relation === undefined ? '' : ` on ${n.relation}`}`).join('; ');
+          assert.ok(nodes.some((n) => n.index === index), `${JSON.stringify(query)} does not use ${index}: ${shown}`);
+          // Neither a full read of the table nor a walk of the time index discarding rows.
+          assert.ok(!nodes.some((n) => n.type === 'Seq Scan' && n.relation === 'messages'), `${JSON.stringify(query)} scans messages: ${shown}`);
+          assert.ok(!nodes.some((n) => n.index === 'messages_received_idx'), `${JSON.stringify(query)} walks the time index: ${shown}`);
+        }
+        // A word in more than TEXT_PROBE_CAP messages is paged by walking the time index instead
+        // (search() switches after its probe): that statement must give the same pages.
+        for (const limit of [1, 7, 50]) {
+          const { params, text } = buildSearchSql({ text: 'panel', limit });
+          assert.ok(text !== undefined);
+          const walked = (await client.query<{ control_id: string }>(text.walk, params)).rows.slice(0, limit).map((r) => r.control_id);
+          assert.deepEqual(walked, (await store.messages.search({ text: 'panel', limit })).items.map((m) => m.controlId));
+        }
+      } finally {
+        await client.end();
+      }
+      // Same answers as ever, paging included.
+      assert.deepEqual((await store.messages.search({ text: 'zqrare7' })).items.map((m) => m.controlId), ['PG700']);
+      assert.deepEqual((await store.messages.search({ text: 'zqrare7', channelId: 'ch-1' })).items, []);
+      // Filters beside the driving lookup still apply (PG700: PAT-21, ch-0, corr-700).
+      const ids = async (query: MessageQuery): Promise<string[]> => (await store.messages.search(query)).items.map((m) => m.controlId ?? '');
+      assert.deepEqual(await ids({ patientId: 'PAT-21', text: 'zqrare7' }), ['PG700']);
+      assert.deepEqual(await ids({ patientId: 'PAT-22', text: 'zqrare7' }), []);
+      assert.deepEqual(await ids({ controlId: 'PG700', correlationId: 'corr-700', text: 'zqrare7', channelId: 'ch-0' }), ['PG700']);
+      assert.deepEqual(await ids({ controlId: 'PG700', correlationId: 'corr-1' }), []);
+      const patientAll = await ids({ patientId: 'PAT-21', limit: 500 });
+      assert.deepEqual(await ids({ patientId: 'PAT-21', channelId: 'ch-0', limit: 500 }), patientAll.filter((id) => Number(id.slice(2)) % 5 === 0));
+      const seen: string[] = [];
+      let next: string | undefined;
+      do {
+        const page = await store.messages.search({ text: 'noted', limit: 7, ...(next === undefined ? {} : { cursor: next }) });
+        seen.push(...page.items.map((m) => m.controlId ?? ''));
+        next = page.nextCursor;
+      } while (next !== undefined);
+      assert.deepEqual(seen, Array.from({ length: 40 }, (_, k) => `PG${(39 - k) * 100}`));
+    });
+  });
 }
 
 async function rawQuery(pgUrl: string, sql: string): Promise<Record<string, unknown>[]> {
@@ -244,4 +338,26 @@ async function rawQuery(pgUrl: string, sql: string): Promise<Record<string, unkn
   } finally {
     await client.end();
   }
+}
+
+interface PlanNode {
+  readonly type: string;
+  readonly index?: string;
+  readonly relation?: string;
+}
+
+/** Every node of an EXPLAIN (FORMAT JSON) plan, depth first, CTEs and subplans included. */
+function planNodes(explained: unknown): PlanNode[] {
+  const out: PlanNode[] = [];
+  const visit = (node: Record<string, unknown>): void => {
+    const index = node['Index Name'];
+    const relation = node['Relation Name'];
+    out.push({ type: String(node['Node Type']), ...(typeof index === 'string' ? { index } : {}), ...(typeof relation === 'string' ? { relation } : {}) });
+    const children = node['Plans'];
+    if (Array.isArray(children)) for (const child of children) visit(child as Record<string, unknown>);
+  };
+  const root = (Array.isArray(explained) ? explained[0] : undefined) as { Plan?: Record<string, unknown> } | undefined;
+  if (root?.Plan === undefined) throw new Error('EXPLAIN (FORMAT JSON) returned no plan');
+  visit(root.Plan);
+  return out;
 }

@@ -15,7 +15,7 @@ import type {
 } from '../../core/ports/delivery-queue.ts';
 import type { MessageStatus } from '../../core/ports/message-store.ts';
 import { invalidDelivery } from '../ingest-outcome.ts';
-import { guarded } from './sqlite-store-errors.ts';
+import { guarded, toStoreError } from './sqlite-store-errors.ts';
 
 interface DeliveryRow {
   seq: number;
@@ -45,6 +45,27 @@ interface AttemptRow {
   outcome: string;
   error_code: string | null;
   response: string | null;
+}
+
+/** A bookkeeping flush writes at most this many complete/fail calls in one transaction. */
+const MAX_BATCH = 256;
+
+/** A complete/fail waiting for the next bookkeeping flush. */
+interface PendingOutcome {
+  /** The writes, run inside the shared transaction (in a savepoint of its own). */
+  readonly step: () => void;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Counters for tests and metrics: how well bookkeeping group commit shares transactions. */
+export interface SqliteBookkeepingStats {
+  /** Flushes of the complete/fail queue. */
+  readonly flushes: number;
+  /** Bookkeeping transactions committed (claims included). */
+  readonly transactions: number;
+  /** complete/fail calls answered (resolved or rejected). */
+  readonly outcomes: number;
 }
 
 /** Statuses that still count against a destination's depth. */
@@ -93,6 +114,13 @@ function attemptOf(row: AttemptRow): DeliveryAttempt {
  * Every write runs in `BEGIN IMMEDIATE`, which takes the database's one write lock up front: two
  * processes sharing the file serialize their claims, so a delivery is never leased twice
  * (and no deferred transaction has to upgrade its lock and fail with SQLITE_BUSY).
+ *
+ * Bookkeeping (claim, complete, fail) is cheap on purpose (docs/adr/0002): complete/fail calls made
+ * in the same turn of the event loop share one transaction, each in its own savepoint so that a
+ * lost lease rejects only its call; and bookkeeping commits run with `synchronous = NORMAL`, i.e.
+ * without waiting for fsync. In WAL mode such a commit survives a process crash (the OS has the
+ * pages) and becomes durable at the next FULL commit (ingest's, constantly) or checkpoint; a power
+ * cut before that loses at most the outcome, and the delivery is sent again (invariant 2).
  */
 export class SqliteDeliveryQueue implements DeliveryQueue {
   readonly #db: Database.Database;
@@ -110,9 +138,17 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     statusCounts: Database.Statement<[string], { status: string; n: number }>;
     firstError: Database.Statement<[string], { last_error_code: string | null }>;
     message: Database.Statement<[string], { status: string; status_reason: string | null }>;
+    eventInsert: Database.Statement<[string, string, number, string, string]>;
     setMessage: Database.Statement<[string, string | null, number, string]>;
     stats: Database.Statement<[string], { n: number; oldest: number | null }>;
   };
+  /** One complete/fail inside the shared transaction: a nested better-sqlite3 transaction is a SAVEPOINT. */
+  readonly #savepoint: (step: () => void) => void;
+  #pending: PendingOutcome[] = [];
+  #scheduled: NodeJS.Immediate | undefined;
+  #flushes = 0;
+  #transactions = 0;
+  #outcomes = 0;
 
   constructor(db: Database.Database, options: { clock?: () => Date } = {}) {
     this.#db = db;
@@ -145,8 +181,83 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       firstError: db.prepare(`SELECT last_error_code FROM deliveries WHERE message_id = ? AND status IN ${EXCEPTION} ORDER BY seq LIMIT 1`),
       message: db.prepare('SELECT status, status_reason FROM messages WHERE id = ?'),
       setMessage: db.prepare('UPDATE messages SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?'),
+      // The same row SqliteMessageStore.appendEvent writes.
+      eventInsert: db.prepare('INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES (?, ?, ?, ?, ?)'),
       stats: db.prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE destination = ? AND status IN ${UNFINISHED}`),
     };
+    this.#savepoint = db.transaction((step: () => void) => step());
+  }
+
+  /** Bookkeeping group-commit counters (tests, metrics). */
+  bookkeepingStats(): SqliteBookkeepingStats {
+    return { flushes: this.#flushes, transactions: this.#transactions, outcomes: this.#outcomes };
+  }
+
+  /**
+   * Runs `step` with `synchronous = NORMAL`, then puts back the store's own setting (FULL by
+   * default, for ingest). The pragma cannot change inside a transaction, so `step` opens and
+   * commits its own; better-sqlite3 is synchronous, so no ingest commit can run in between.
+   */
+  #relaxed<T>(step: () => T): T {
+    const prior = this.#db.inTransaction ? 1 : Number(this.#db.pragma('synchronous', { simple: true }));
+    if (prior <= 1) return step();
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return step();
+    } finally {
+      this.#db.pragma(`synchronous = ${prior}`);
+    }
+  }
+
+  /** Queues a complete/fail for the next bookkeeping flush (group commit). */
+  #outcome(step: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.push({ step, resolve, reject });
+      if (this.#pending.length >= MAX_BATCH) this.#flush();
+      else this.#scheduled ??= setImmediate(() => this.#flush());
+    });
+  }
+
+  /** Writes every queued complete/fail: one relaxed transaction per batch, one savepoint per call. */
+  #flush(): void {
+    if (this.#scheduled !== undefined) {
+      clearImmediate(this.#scheduled);
+      this.#scheduled = undefined;
+    }
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, MAX_BATCH);
+      this.#flushes++;
+      const errors = new Map<PendingOutcome, unknown>();
+      try {
+        this.#relaxed(() =>
+          this.#db
+            .transaction(() => {
+              for (const item of batch) {
+                try {
+                  this.#savepoint(item.step);
+                } catch (error) {
+                  // Rolled back to its savepoint: the others in the batch still commit.
+                  errors.set(item, error);
+                }
+              }
+            })
+            .immediate(),
+        );
+        this.#transactions++;
+      } catch (error) {
+        // BEGIN or COMMIT failed (busy, disk full, closed): nothing of the batch was written.
+        const storeError = toStoreError(error);
+        for (const item of batch) item.reject(storeError);
+        this.#outcomes += batch.length;
+        continue;
+      }
+      this.#outcomes += batch.length;
+      for (const item of batch) {
+        const error = errors.get(item);
+        if (error === undefined) item.resolve();
+        else item.reject(toStoreError(error));
+      }
+    }
   }
 
   /** Runs `step` in BEGIN IMMEDIATE, mapping driver errors to the registry. */
@@ -213,12 +324,16 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     if (!(request.limit >= 1)) return [];
     const now = (request.now ?? this.#clock()).getTime();
     const expires = now + request.leaseMs;
-    return this.#write(() => {
-      const rows = this.#stmt.claimable.all({ destination: request.destination, now, limit: Math.floor(request.limit) });
-      const stamp = this.#clock().getTime();
-      for (const row of rows) this.#stmt.lease.run(request.owner, expires, stamp, row.id);
-      return rows.map((row) => deliveryOf({ ...row, status: 'leased', lease_owner: request.owner, lease_expires_at: expires, updated_at: stamp }));
-    });
+    const claimed = this.#relaxed(() =>
+      this.#write(() => {
+        const rows = this.#stmt.claimable.all({ destination: request.destination, now, limit: Math.floor(request.limit) });
+        const stamp = this.#clock().getTime();
+        for (const row of rows) this.#stmt.lease.run(request.owner, expires, stamp, row.id);
+        return rows.map((row) => deliveryOf({ ...row, status: 'leased', lease_owner: request.owner, lease_expires_at: expires, updated_at: stamp }));
+      }),
+    );
+    this.#transactions++;
+    return claimed;
   }
 
   /** The delivery, if `owner` holds its lease; SWB_ERR_QUEUE_LEASE_LOST otherwise. */
@@ -230,18 +345,19 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     return row;
   }
 
-  async complete(id: string, owner: string, outcome: AttemptOutcome): Promise<void> {
-    this.#write(() => {
+  complete(id: string, owner: string, outcome: AttemptOutcome): Promise<void> {
+    return this.#outcome(() => {
       const row = this.#leased(id, owner);
       const now = this.#clock().getTime();
       this.#stmt.finish.run('delivered', row.next_attempt_at, now, row.last_error_code, row.last_failure_class, id, owner);
       this.#stmt.attemptInsert.run({ id, startedAt: outcome.startedAt.getTime(), finishedAt: outcome.finishedAt.getTime(), outcome: 'delivered', errorCode: null, response: outcome.response ?? null });
+      this.#event(row, outcome.finishedAt, 'delivered', { destination: row.destination, attempt: row.attempts + 1 });
       this.#refreshMessage(row.message_id, now);
     });
   }
 
-  async fail(id: string, owner: string, outcome: FailureOutcome): Promise<void> {
-    this.#write(() => {
+  fail(id: string, owner: string, outcome: FailureOutcome): Promise<void> {
+    return this.#outcome(() => {
       const row = this.#leased(id, owner);
       const now = this.#clock().getTime();
       const attempt = row.attempts + 1;
@@ -267,8 +383,22 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       }
       this.#stmt.finish.run(status, nextAttemptAt, now, outcome.errorCode, failureClass, id, owner);
       this.#stmt.attemptInsert.run({ id, startedAt: outcome.startedAt.getTime(), finishedAt: outcome.finishedAt.getTime(), outcome: attemptOutcome, errorCode: outcome.errorCode, response: outcome.response ?? null });
+      this.#event(row, outcome.finishedAt, 'failed', {
+        destination: row.destination,
+        attempt,
+        errorCode: outcome.errorCode,
+        // As reported by the connector: a transient failure out of attempts says so here.
+        failureClass: outcome.failureClass,
+        result: status === 'pending' ? 'retry' : status === 'parked' ? 'parked' : attemptOutcome,
+        ...(status === 'pending' ? { retryAt: new Date(nextAttemptAt).toISOString() } : {}),
+      });
       this.#refreshMessage(row.message_id, now);
     });
+  }
+
+  /** Appends the outcome to the message's history, in the caller's transaction (ids and codes only). */
+  #event(row: DeliveryRow, at: Date, type: 'delivered' | 'failed', detail: Record<string, string | number>): void {
+    this.#stmt.eventInsert.run(row.message_id, row.id, at.getTime(), type, JSON.stringify(detail));
   }
 
   async get(id: string): Promise<Delivery | undefined> {

@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { isSwitchboardError } from '../../core/errors.ts';
+import type { Delivery } from '../../core/ports/delivery-queue.ts';
+import { openSqliteStore, type SqliteStore } from './open-sqlite-store.ts';
+import { SqliteDeliveryQueue } from './sqlite-delivery-queue.ts';
+import { SqliteMessageStore } from './sqlite-message-store.ts';
+import { runSqliteMigrations } from './sqlite-migrations.ts';
+
+// Delivery bookkeeping on SQLite (docs/adr/0002-delivery-bookkeeping-durability.md): group commit
+// of complete/fail, history in the same transaction, commits without fsync, and what survives a kill.
+
+let dir = '';
+let counter = 0;
+const newPath = (): string => join(dir, `db-${++counter}.db`);
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'switchboard-sqlite-queue-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function seed(messages: SqliteMessageStore, queue: SqliteDeliveryQueue, n: number, destination = 'out'): Promise<Delivery[]> {
+  const ids = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const result = await messages.ingest({
+        channelId: 'ch-bk',
+        content: `MSH|^~\\&|A|B|C|D|||ADT^A01|B${i}|P|2.5.1\r`,
+        contentType: 'hl7v2',
+        receivedAt: new Date(),
+        source: 'test',
+        correlationId: `corr-bk-${i}`,
+        configRevision: 1,
+        outcome: { kind: 'queued', deliveries: [{ destination, payload: `payload ${i}`, idempotencyKey: `idem-bk-${i}`, maxAttempts: 3 }] },
+      });
+      return result.id;
+    }),
+  );
+  const claimed = await queue.claim({ destination, owner: 'w1', leaseMs: 60_000, limit: n, now: new Date(Date.now() + 1000) });
+  assert.equal(claimed.length, ids.length);
+  return claimed;
+}
+
+async function withStore(body: (store: SqliteStore, path: string) => Promise<void>): Promise<void> {
+  const path = newPath();
+  const store = await openSqliteStore({ path });
+  try {
+    await body(store, path);
+  } finally {
+    await store.close();
+  }
+}
+
+const done = { startedAt: new Date(1000), finishedAt: new Date(2000) };
+
+describe('SQLite delivery bookkeeping', () => {
+  test('16 concurrent complete/fail calls share one transaction; each records its attempt and event', async () => {
+    await withStore(async (store) => {
+      const ds = await seed(store.messages, store.queue, 16);
+      const before = store.queue.bookkeepingStats();
+      await Promise.all(
+        ds.map((d, i) =>
+          i % 4 === 3
+            ? store.queue.fail(d.id, 'w1', { ...done, errorCode: 'SWB_ERR_HTTP_DEST_STATUS', failureClass: 'transient', retryAt: new Date(5000) })
+            : store.queue.complete(d.id, 'w1', done),
+        ),
+      );
+      const after = store.queue.bookkeepingStats();
+      assert.deepEqual({ flushes: after.flushes - before.flushes, transactions: after.transactions - before.transactions, outcomes: after.outcomes - before.outcomes }, { flushes: 1, transactions: 1, outcomes: 16 });
+      for (const [i, d] of ds.entries()) {
+        const retry = i % 4 === 3;
+        assert.equal((await store.queue.get(d.id))?.status, retry ? 'pending' : 'delivered');
+        assert.equal((await store.queue.attempts(d.id)).length, 1);
+        const events = (await store.messages.events(d.messageId)).filter((e) => e.deliveryId === d.id);
+        assert.deepEqual(
+          events.map((e) => [e.type, e.at.getTime(), e.detail]),
+          [
+            retry
+              ? ['failed', 2000, { destination: 'out', attempt: 1, errorCode: 'SWB_ERR_HTTP_DEST_STATUS', failureClass: 'transient', result: 'retry', retryAt: new Date(5000).toISOString() }]
+              : ['delivered', 2000, { destination: 'out', attempt: 1 }],
+          ],
+        );
+        assert.equal((await store.messages.get(d.messageId))?.status, retry ? 'queued' : 'delivered');
+      }
+    });
+  });
+
+  test('a lost lease in a shared batch rejects only its own call; the rest commit', async () => {
+    await withStore(async (store) => {
+      const ds = await seed(store.messages, store.queue, 6);
+      const lost = ds[2] as Delivery;
+      const missing = 'no-such-delivery';
+      const before = store.queue.bookkeepingStats();
+      const results = await Promise.allSettled([
+        ...ds.map((d) => store.queue.complete(d.id, d.id === lost.id ? 'intruder' : 'w1', done)),
+        store.queue.fail(missing, 'w1', { ...done, errorCode: 'SWB_ERR_HTTP_DEST_STATUS', failureClass: 'permanent' }),
+      ]);
+      assert.equal(store.queue.bookkeepingStats().transactions - before.transactions, 1, 'one shared transaction');
+      const codes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : isSwitchboardError(r.reason) ? r.reason.code : String(r.reason)));
+      assert.deepEqual(codes, ['ok', 'ok', 'SWB_ERR_QUEUE_LEASE_LOST', 'ok', 'ok', 'ok', 'SWB_ERR_STORE_NOT_FOUND']);
+      for (const d of ds) {
+        const isLost = d.id === lost.id;
+        assert.equal((await store.queue.get(d.id))?.status, isLost ? 'leased' : 'delivered');
+        assert.equal((await store.queue.attempts(d.id)).length, isLost ? 0 : 1);
+        assert.equal((await store.messages.events(d.messageId)).filter((e) => e.deliveryId === d.id).length, isLost ? 0 : 1);
+      }
+    });
+  });
+
+  test('bookkeeping commits with synchronous=NORMAL; ingest, enqueue and operator actions keep FULL', async () => {
+    const path = newPath();
+    const log: string[] = [];
+    const db = new Database(path, { verbose: (sql) => log.push(String(sql)) });
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      runSqliteMigrations(db);
+      const messages = new SqliteMessageStore(db);
+      const queue = new SqliteDeliveryQueue(db);
+      log.length = 0;
+      const ds = await seed(messages, queue, 4);
+      const [a, b, c] = ds as [Delivery, Delivery, Delivery];
+      await Promise.all([queue.complete(a.id, 'w1', done), queue.fail(b.id, 'w1', { ...done, errorCode: 'SWB_ERR_HTTP_DEST_STATUS', failureClass: 'permanent' })]);
+      await queue.fail(c.id, 'w1', { ...done, errorCode: 'SWB_ERR_HTTP_DEST_STATUS', failureClass: 'ambiguous' });
+      await queue.retry(b.id);
+      const m = await messages.ingest({ channelId: 'ch-bk', content: 'MSH|^~\\&|A\r', contentType: 'hl7v2', receivedAt: new Date(), source: 'test', correlationId: 'c', configRevision: 1 });
+      assert.equal(m.kind, 'stored');
+
+      // Replay the trace: the level in force at each COMMIT, and what the transaction wrote.
+      let level = 'FULL';
+      let body: string[] = [];
+      const commits: { level: string; kind: string }[] = [];
+      for (const sql of log) {
+        const set = /^PRAGMA synchronous = (\w+)$/i.exec(sql);
+        if (set !== null) {
+          level = { '1': 'NORMAL', '2': 'FULL', '3': 'EXTRA' }[set[1] ?? ''] ?? (set[1] ?? '').toUpperCase();
+          continue;
+        }
+        if (sql.startsWith('BEGIN')) body = [];
+        else if (sql === 'COMMIT') {
+          const text = body.join('\n');
+          const kind = text.includes('INSERT INTO messages ')
+            ? 'ingest'
+            : text.includes("SET status = 'leased'")
+              ? 'claim'
+              : text.includes('INSERT INTO delivery_attempts')
+                ? 'outcome'
+                : text.includes("SET status = 'pending', attempts = 0")
+                  ? 'retry'
+                  : 'other';
+          commits.push({ level, kind });
+        } else body.push(sql);
+      }
+      assert.deepEqual(commits, [
+        { level: 'FULL', kind: 'ingest' },
+        { level: 'NORMAL', kind: 'claim' },
+        { level: 'NORMAL', kind: 'outcome' },
+        { level: 'NORMAL', kind: 'outcome' },
+        { level: 'FULL', kind: 'retry' },
+        { level: 'FULL', kind: 'ingest' },
+      ]);
+      assert.equal(db.pragma('synchronous', { simple: true }), 2, 'the store setting is back after bookkeeping');
+    } finally {
+      db.close();
+    }
+  });
+
+  test('a store opened with synchronous=NORMAL stays NORMAL', async () => {
+    const store = await openSqliteStore({ path: newPath(), synchronous: 'NORMAL' });
+    try {
+      const [d] = await seed(store.messages, store.queue, 1);
+      await store.queue.complete((d as Delivery).id, 'w1', done);
+      assert.equal(store.settings().synchronous, 1);
+      assert.equal((await store.queue.get((d as Delivery).id))?.status, 'delivered');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('completed deliveries survive SIGKILL of the process that completed them (no close, no checkpoint)', { timeout: 60_000 }, async () => {
+    const path = newPath();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'sqlite-test-completer.ts'), path, '20'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setInterval(() => {
+        const m = /^completed (.*)$/m.exec(out);
+        if (m !== null) {
+          clearInterval(timer);
+          resolve(m[1] ?? '');
+        } else if (child.exitCode !== null) {
+          clearInterval(timer);
+          reject(new Error(`child exited early (${child.exitCode}): ${err.slice(0, 2000)}`));
+        }
+      }, 10);
+    });
+    const report = JSON.parse(line) as { ids: string[]; synchronous: number; stats: { transactions: number; outcomes: number } };
+    child.kill('SIGKILL');
+    assert.equal(await exited, 'SIGKILL');
+    assert.equal(report.ids.length, 20);
+    assert.equal(report.synchronous, 2, 'the child ran with synchronous=FULL for ingest');
+    assert.equal(report.stats.outcomes, 20);
+    assert.ok(report.stats.transactions <= 2, `claim + one shared outcome transaction (${report.stats.transactions})`);
+    // The outcomes are in the WAL (not checkpointed), written without fsync.
+    assert.ok(existsSync(`${path}-wal`) && statSync(`${path}-wal`).size > 0, 'the WAL holds the commits');
+
+    const reopened = await openSqliteStore({ path });
+    try {
+      for (const id of report.ids) {
+        const d = await reopened.queue.get(id);
+        assert.equal(d?.status, 'delivered', `delivery ${id} is delivered after the kill`);
+        assert.equal((await reopened.queue.attempts(id)).length, 1);
+        const events = await reopened.messages.events(d.messageId);
+        assert.deepEqual(events.filter((e) => e.deliveryId === id).map((e) => e.type), ['delivered']);
+        assert.equal((await reopened.messages.get(d.messageId))?.status, 'delivered');
+      }
+    } finally {
+      await reopened.close();
+    }
+  });
+});
