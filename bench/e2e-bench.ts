@@ -13,7 +13,6 @@
 // keep-alive, ACK once the webhook answered): the ceiling; the engine on SQLite (synchronous=FULL,
 // the default); the engine on PostgreSQL when SWITCHBOARD_PG_URL is set.
 
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -21,9 +20,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { fmtInt, fmtRatio, quantile, table } from './harness.ts';
+import { BenchServerProcess, fmtInt, fmtRatio, quantile, table } from './harness.ts';
 import { ADT_A01 } from './messages.ts';
 
 const VT = 0x0b;
@@ -218,50 +216,6 @@ async function serve(kind: string, webhookUrl: string, storeUrl: string | undefi
   });
 }
 
-/** A server running in a child process. */
-class ServerProcess {
-  readonly #child: ChildProcessByStdio<Writable, Readable, null>;
-  readonly #exited: Promise<void>;
-  readonly port: Promise<number>;
-  #onReport: ((line: string) => void) | undefined;
-
-  constructor(kind: ServerKind, webhookUrl: string, storeUrl: string | undefined) {
-    const self = fileURLToPath(import.meta.url);
-    // BENCH_E2E_CPU_PROF=<dir>: profile the server children (node --cpu-prof, one folder per server).
-    const prof = process.env.BENCH_E2E_CPU_PROF;
-    const profArgs = prof !== undefined && prof !== '' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(prof, kind)}`] : [];
-    const args = [...process.execArgv, ...profArgs, self, '--serve', kind, webhookUrl, ...(storeUrl !== undefined ? [storeUrl] : [])];
-    this.#child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.#exited = new Promise((resolve) => this.#child.once('exit', () => resolve()));
-    this.port = new Promise<number>((resolve, reject) => {
-      createInterface({ input: this.#child.stdout }).on('line', (line) => {
-        if (line.startsWith('{"port"')) resolve((JSON.parse(line) as { port: number }).port);
-        else if (line.startsWith('{"report') && this.#onReport !== undefined) this.#onReport(line);
-      });
-      this.#child.once('exit', (code) => reject(new Error(`server ${kind} exited (${code}) before listening`)));
-    });
-    this.port.catch(() => undefined);
-  }
-
-  report(): Promise<Report> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no report within 10 s')), 10_000);
-      this.#onReport = (line) => {
-        clearTimeout(timer);
-        this.#onReport = undefined;
-        resolve((JSON.parse(line) as { report: Report }).report);
-      };
-      this.#child.stdin.write('report\n');
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.#child.stdin.end();
-    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 15_000);
-    await this.#exited;
-    clearTimeout(timer);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The webhook (parent): counts receipts per MSH-10, stamps latency, checks order and transforms.
@@ -520,7 +474,7 @@ export async function runE2eBench(): Promise<void> {
     for (const kind of kinds) {
       transformCheck = kind !== 'forwarder';
       const t0 = Date.now();
-      const server = new ServerProcess(kind, webhook.url, kind === 'postgres' ? pgUrl : undefined);
+      const server = new BenchServerProcess<Report>(fileURLToPath(import.meta.url), kind, [kind, webhook.url, ...(kind === 'postgres' && pgUrl !== undefined ? [pgUrl] : [])], 'BENCH_E2E_CPU_PROF');
       try {
         const port = await server.port;
         const tag = kind.slice(0, 2) + randomBytes(3).toString('hex');
@@ -534,7 +488,7 @@ export async function runE2eBench(): Promise<void> {
         await drain(run);
         let report: Report | undefined;
         try {
-          report = await server.report();
+          report = await server.report(10_000);
         } catch {
           report = undefined;
         }

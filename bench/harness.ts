@@ -1,4 +1,9 @@
-// Small timing helpers shared by the benchmarks.
+// Small timing helpers shared by the benchmarks, and the child-process wrapper of server benches.
+
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 
 /** Rounds and their length; override with BENCH_ROUNDS / BENCH_ROUND_MS / BENCH_WARMUP_MS. */
 export const TIMING = {
@@ -102,4 +107,55 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
   const line = (cells: readonly string[]): string =>
     cells.map((c, i) => (isNum(c) && i > 0 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/**
+ * A benchmark server in a child process: `node <script> --serve <args...>` prints `{"port":N}` when
+ * listening, answers a `report` line on stdin with `{"report":...}` (or `{"reportError":"..."}`),
+ * and exits when stdin ends. `profileEnv` names a variable that, when set to a directory, runs the
+ * child under `--cpu-prof` (one folder per server, one file per thread).
+ */
+export class BenchServerProcess<Report> {
+  readonly #child: ChildProcessByStdio<Writable, Readable, null>;
+  readonly #exited: Promise<void>;
+  readonly port: Promise<number>;
+  #onReport: ((line: string) => void) | undefined;
+
+  constructor(script: string, name: string, args: readonly string[], profileEnv: string) {
+    const prof = process.env[profileEnv];
+    const profArgs = prof !== undefined && prof !== '' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(prof, name)}`] : [];
+    this.#child = spawn(process.execPath, [...process.execArgv, ...profArgs, script, '--serve', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#exited = new Promise((resolve) => this.#child.once('exit', () => resolve()));
+    this.port = new Promise<number>((resolve, reject) => {
+      createInterface({ input: this.#child.stdout }).on('line', (line) => {
+        if (line.startsWith('{"port"')) resolve((JSON.parse(line) as { port: number }).port);
+        else if (line.startsWith('{"report') && this.#onReport !== undefined) this.#onReport(line);
+      });
+      this.#child.once('exit', (code) => reject(new Error(`server ${name} exited (${code}) before listening`)));
+    });
+    this.port.catch(() => undefined);
+  }
+
+  /** Counts and counters from the child (after the load, so every commit has finished). */
+  report(timeoutMs = 60_000): Promise<Report> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no report within ${timeoutMs} ms`)), timeoutMs);
+      this.#onReport = (line) => {
+        clearTimeout(timer);
+        this.#onReport = undefined;
+        const parsed = JSON.parse(line) as { report?: Report; reportError?: string };
+        if (parsed.report !== undefined) resolve(parsed.report);
+        else reject(new Error(parsed.reportError ?? 'bad report'));
+      };
+      this.#child.stdin.write('report\n');
+    });
+  }
+
+  /** Ends stdin (the child closes its listener and store and exits); kills it after `killAfterMs`. */
+  async stop(killAfterMs = 15_000): Promise<void> {
+    this.#child.stdin.end();
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), killAfterMs);
+    await this.#exited;
+    clearTimeout(timer);
+  }
 }

@@ -10,14 +10,12 @@
 // and its own PID-3. After the run each server counts what it stored through the store API, and
 // that must equal the number of positive ACKs the load generator received.
 
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startListenerService } from '../src/api/listener-service.ts';
 import { createLogger } from '../src/core/logger.ts';
@@ -25,7 +23,7 @@ import type { Store } from '../src/core/ports/store.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { dropPostgresSchema, type PostgresStore } from '../src/store/postgres/open-postgres-store.ts';
 import type { SqliteStore } from '../src/store/sqlite/open-sqlite-store.ts';
-import { fmtInt, fmtRatio, median, quantile, table } from './harness.ts';
+import { BenchServerProcess, fmtInt, fmtRatio, median, quantile, table } from './harness.ts';
 import { ADT_A01 } from './messages.ts';
 
 const VT = 0x0b;
@@ -259,58 +257,6 @@ function load(port: number): Promise<LoadResult> {
   });
 }
 
-/** A server running in a child process. */
-class ServerProcess {
-  readonly #child: ChildProcessByStdio<Writable, Readable, null>;
-  readonly #exited: Promise<void>;
-  readonly port: Promise<number>;
-  #onReport: ((line: string) => void) | undefined;
-
-  constructor(
-    readonly kind: ServerKind,
-    storeUrl: string | undefined,
-  ) {
-    const self = fileURLToPath(import.meta.url);
-    // BENCH_INGEST_CPU_PROF=<dir>: profile the server children (node --cpu-prof; one folder per
-    // server, one file per thread: the largest is the main thread).
-    const prof = process.env.BENCH_INGEST_CPU_PROF;
-    const profArgs = prof !== undefined && prof !== '' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(prof, kind)}`] : [];
-    const args = [...process.execArgv, ...profArgs, self, '--serve', kind, ...(storeUrl !== undefined ? [storeUrl] : [])];
-    this.#child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.#exited = new Promise((resolve) => this.#child.once('exit', () => resolve()));
-    this.port = new Promise<number>((resolve, reject) => {
-      createInterface({ input: this.#child.stdout }).on('line', (line) => {
-        if (line.startsWith('{"port"')) resolve((JSON.parse(line) as { port: number }).port);
-        else if (line.startsWith('{"report') && this.#onReport !== undefined) this.#onReport(line);
-      });
-      this.#child.once('exit', (code) => reject(new Error(`server ${kind} exited (${code}) before listening`)));
-    });
-    this.port.catch(() => undefined);
-  }
-
-  /** Counts and counters from the child (after the load, so every commit has finished). */
-  report(): Promise<Report> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no report within 60 s')), 60_000);
-      this.#onReport = (line) => {
-        clearTimeout(timer);
-        this.#onReport = undefined;
-        const parsed = JSON.parse(line) as { report?: Report; reportError?: string };
-        if (parsed.report !== undefined) resolve(parsed.report);
-        else reject(new Error(parsed.reportError ?? 'bad report'));
-      };
-      this.#child.stdin.write('report\n');
-    });
-  }
-
-  /** Ends stdin (the child closes its listener and store and exits); kills it after 10 s. */
-  async stop(): Promise<void> {
-    this.#child.stdin.end();
-    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 10_000);
-    await this.#exited;
-    clearTimeout(timer);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Raw disk fsync rate, for reference.
@@ -401,7 +347,8 @@ export async function runIngestBench(): Promise<void> {
   console.log('');
 
   const kinds: ServerKind[] = pgUrl === undefined ? ['none', 'sqlite'] : ['none', 'sqlite', 'postgres'];
-  const servers = kinds.map((kind) => new ServerProcess(kind, kind === 'postgres' ? pgUrl : undefined));
+  const self = fileURLToPath(import.meta.url);
+  const servers = kinds.map((kind) => Object.assign(new BenchServerProcess<Report>(self, kind, [kind, ...(kind === 'postgres' && pgUrl !== undefined ? [pgUrl] : [])], 'BENCH_INGEST_CPU_PROF'), { kind }));
   const ports = new Map<ServerKind, number>();
   const results = new Map<ServerKind, Aggregate>();
   const reports = new Map<ServerKind, Report | string>();
@@ -442,7 +389,7 @@ export async function runIngestBench(): Promise<void> {
       }
     }
   } finally {
-    await Promise.all(servers.map((s) => s.stop()));
+    await Promise.all(servers.map((s) => s.stop(10_000)));
     if (pgBase !== undefined && pgBase !== '') {
       try {
         await dropPostgresSchema(pgBase, pgSchema);
