@@ -161,7 +161,8 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       forMessage: db.prepare('SELECT * FROM deliveries WHERE message_id = ? ORDER BY seq'),
       // Claimable: pending, or leased with an expired lease; due; and the head of its key, i.e.
       // no earlier delivery of the same (destination, ordering key) is unfinished (invariant 4).
-      claimable: db.prepare(`SELECT d.* FROM deliveries d
+      // INDEXED BY: the seq-ordered walk must not depend on the planner's guess (migration 4).
+      claimable: db.prepare(`SELECT d.* FROM deliveries d INDEXED BY deliveries_ready
         WHERE d.destination = @destination AND d.status IN ('pending', 'leased') AND d.next_attempt_at <= @now
           AND (d.status = 'pending' OR d.lease_expires_at <= @now)
           AND (d.ordering_key IS NULL OR NOT EXISTS (

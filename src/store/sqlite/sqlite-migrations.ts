@@ -170,6 +170,17 @@ ALTER TABLE dedupe_keys_v3 RENAME TO dedupe_keys;
 CREATE INDEX dedupe_keys_by_first_seen ON dedupe_keys (first_seen);
 `,
   },
+  {
+    version: 4,
+    name: 'claim walks unfinished deliveries in seq order',
+    // The claim wants the first `limit` claimable rows by seq. Through (destination, status,
+    // next_attempt_at) it read every pending row of the destination and sorted them, once per
+    // claim: with a backlog (ingest outrunning delivery) each claim cost O(backlog). In seq order
+    // over only the unfinished rows it stops after `limit` heads.
+    sql: `
+CREATE INDEX deliveries_ready ON deliveries (destination, seq) WHERE status IN ('pending', 'leased');
+`,
+  },
 ];
 
 /** The newest schema version this build knows. */

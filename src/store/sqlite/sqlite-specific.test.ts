@@ -392,12 +392,14 @@ describe('SQLite store: retention and durability', () => {
     }
   });
 
-  test('claim seeks the claimable index and checks the head of each key through the blocking-rows index', async () => {
+  test('claim walks the unfinished rows in seq order (no sort) and checks the head of each key through the blocking-rows index', async () => {
     const store = await openSqliteStore({ path: newPath() });
     try {
       const plan = store.queue.explainClaim().join(' | ');
       assert.ok(!/\bSCAN (d|e|deliveries)\b/.test(plan), `claim scans deliveries: ${plan}`);
-      assert.ok(plan.includes('deliveries_claimable'), plan);
+      assert.ok(plan.includes('deliveries_ready'), plan);
+      // In seq order from the index: no sort of every candidate per claim.
+      assert.ok(!plan.includes('TEMP B-TREE'), plan);
       assert.ok(plan.includes('deliveries_blocking_by_key'), plan);
     } finally {
       await store.close();
