@@ -292,23 +292,30 @@ export async function runSearchBench(): Promise<void> {
 
   const results = new Map<string, StepResult[] | string>();
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swb-search-bench-'));
-  const file = path.join(dir, 'bench.db');
-  try {
-    const store = await openStore(`sqlite:${file}`);
+  // BENCH_SEARCH_STORES=sqlite|postgres runs one store only (seeding a million takes minutes each).
+  const only = process.env.BENCH_SEARCH_STORES;
+  if (only === 'postgres') console.log('  SQLite: skipped (BENCH_SEARCH_STORES=postgres).');
+  else {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swb-search-bench-'));
+    const file = path.join(dir, 'bench.db');
     try {
-      results.set('SQLite', await benchStore('SQLite', store, async () => sqliteSize(file)));
+      const store = await openStore(`sqlite:${file}`);
+      try {
+        results.set('SQLite', await benchStore('SQLite', store, async () => sqliteSize(file)));
+      } finally {
+        await store.close();
+      }
+    } catch (e) {
+      results.set('SQLite', (e as Error).message);
     } finally {
-      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-  } catch (e) {
-    results.set('SQLite', (e as Error).message);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 
   const pgBase = process.env.SWITCHBOARD_PG_URL;
-  if (pgBase === undefined || pgBase === '') {
+  if (only === 'sqlite') {
+    console.log('  PostgreSQL: skipped (BENCH_SEARCH_STORES=sqlite).');
+  } else if (pgBase === undefined || pgBase === '') {
     console.log('  PostgreSQL: skipped (SWITCHBOARD_PG_URL is not set; e.g. SWITCHBOARD_PG_URL=postgres://postgres@127.0.0.1:5432/test).');
   } else {
     const schema = `swb_bench_${randomBytes(6).toString('hex')}`;
