@@ -1,6 +1,7 @@
 // Small timing helpers shared by the benchmarks, and the child-process wrapper of server benches.
 
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -158,4 +159,125 @@ export class BenchServerProcess<Report> {
     await this.#exited;
     clearTimeout(timer);
   }
+}
+
+export interface MllpLoadOptions {
+  readonly port: number;
+  readonly connections: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  /** A run still waiting this long after its deadline is abandoned (a stuck server). */
+  readonly stallMs: number;
+  /** The next framed message for connection `c`. */
+  readonly next: (c: number) => Buffer;
+  /** Check every reply is a positive ACK (durable ingest), or only each connection's first (cheaper). */
+  readonly checkEveryReply: boolean;
+}
+
+export interface MllpLoadResult {
+  readonly perSecond: number;
+  /** Milliseconds of the measured messages, unsorted. */
+  readonly latencies: Float64Array;
+  /** Positive ACKs received, warm-up included (counted when every reply is checked). */
+  readonly acked: number;
+  readonly sent: number;
+  readonly errors: string[];
+}
+
+/**
+ * Raw MLLP load on loopback: `connections` sockets, one message in flight each, warm-up then a
+ * measured window. node:net directly, so the generator costs as little as possible of the CPU it
+ * shares with the server.
+ */
+export function mllpLoad(o: MllpLoadOptions): Promise<MllpLoadResult> {
+  const VT = 0x0b;
+  const FS = 0x1c;
+  const CR = 0x0d;
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const measureFrom = t0 + o.warmupMs;
+    const deadline = measureFrom + o.measureMs;
+    let latencies = new Float64Array(1 << 16);
+    let count = 0;
+    let acked = 0;
+    let sent = 0;
+    const errors: string[] = [];
+    let open = o.connections;
+    let finished = false;
+    const sockets: net.Socket[] = [];
+
+    const record = (ms: number): void => {
+      if (count === latencies.length) {
+        const bigger = new Float64Array(latencies.length * 2);
+        bigger.set(latencies);
+        latencies = bigger;
+      }
+      latencies[count++] = ms;
+    };
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(stall);
+      for (const s of sockets) s.destroy();
+      resolve({ perSecond: count / (o.measureMs / 1000), latencies: latencies.slice(0, count), acked, sent, errors });
+    };
+    const stall = setTimeout(() => {
+      errors.push(`stalled: ${open} connection(s) still waiting ${o.stallMs} ms after the deadline`);
+      finish();
+    }, o.warmupMs + o.measureMs + o.stallMs);
+    const done = (): void => {
+      open--;
+      if (open === 0) finish();
+    };
+
+    for (let c = 0; c < o.connections; c++) {
+      const socket = net.connect({ port: o.port, host: '127.0.0.1', noDelay: true });
+      sockets.push(socket);
+      let sentAt = 0;
+      let pending: Buffer | undefined;
+      let checked = false;
+      let closed = false;
+      const send = (): void => {
+        const frame = o.next(c);
+        sent++;
+        sentAt = performance.now();
+        socket.write(frame);
+      };
+      const stop = (): void => {
+        if (closed) return;
+        closed = true;
+        socket.end();
+        done();
+      };
+      socket.on('connect', send);
+      socket.on('data', (chunk: Buffer) => {
+        const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
+        const end = buf.indexOf(FS);
+        if (end === -1 || end + 1 >= buf.length) {
+          pending = buf;
+          return;
+        }
+        pending = end + 2 < buf.length ? buf.subarray(end + 2) : undefined;
+        const now = performance.now();
+        if (o.checkEveryReply || !checked) {
+          checked = true;
+          // A durable ingest answers AA (or CA) only after the commit.
+          const text = buf.subarray(0, end).toString('latin1');
+          if (buf[0] !== VT || buf[end + 1] !== CR) {
+            if (errors.length < 5) errors.push('reply is not an MLLP frame');
+          } else if (!/\rMSA\|(AA|CA)\|/.test(text)) {
+            if (errors.length < 5) errors.push(`reply is not a positive ACK: ${JSON.stringify(text.slice(0, 200))}`);
+          } else acked++;
+        }
+        if (sentAt >= measureFrom && now <= deadline) record(now - sentAt);
+        if (now < deadline) send();
+        else stop();
+      });
+      socket.on('error', (e) => {
+        if (!finished && errors.length < 5) errors.push(`connection ${c}: ${e.message}`);
+        stop();
+      });
+      socket.on('close', stop);
+    }
+  });
 }

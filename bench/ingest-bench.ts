@@ -12,7 +12,6 @@
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -23,12 +22,9 @@ import type { Store } from '../src/core/ports/store.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { dropPostgresSchema, type PostgresStore } from '../src/store/postgres/open-postgres-store.ts';
 import type { SqliteStore } from '../src/store/sqlite/open-sqlite-store.ts';
-import { BenchServerProcess, fmtInt, fmtRatio, median, quantile, table } from './harness.ts';
+import { BenchServerProcess, fmtInt, mllpLoad, fmtRatio, median, quantile, table } from './harness.ts';
 import { ADT_A01 } from './messages.ts';
 
-const VT = 0x0b;
-const FS = 0x1c;
-const CR = 0x0d;
 
 const CONNECTIONS = 16;
 const envInt = (name: string, fallback: number): number => Number.parseInt(process.env[name] ?? '', 10) || fallback;
@@ -161,101 +157,6 @@ async function serve(kind: string, storeUrl: string | undefined): Promise<void> 
 // ---------------------------------------------------------------------------------------------
 // Load generator (parent process)
 
-interface LoadResult {
-  readonly perSecond: number;
-  /** Milliseconds, sorted later. */
-  readonly latencies: Float64Array;
-  /** Positive ACKs received (warm-up included): every one of these must be stored. */
-  readonly acked: number;
-  readonly sent: number;
-  readonly errors: string[];
-}
-
-function load(port: number): Promise<LoadResult> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const measureFrom = t0 + WARMUP_MS;
-    const deadline = measureFrom + MEASURE_MS;
-    let latencies = new Float64Array(1 << 16);
-    let count = 0;
-    let acked = 0;
-    let sent = 0;
-    const errors: string[] = [];
-    let open = CONNECTIONS;
-    let finished = false;
-    const sockets: net.Socket[] = [];
-
-    const record = (ms: number): void => {
-      if (count === latencies.length) {
-        const bigger = new Float64Array(latencies.length * 2);
-        bigger.set(latencies);
-        latencies = bigger;
-      }
-      latencies[count++] = ms;
-    };
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(stall);
-      for (const s of sockets) s.destroy();
-      resolve({ perSecond: count / (MEASURE_MS / 1000), latencies: latencies.slice(0, count), acked, sent, errors });
-    };
-    const stall = setTimeout(() => {
-      errors.push(`stalled: ${open} connection(s) still waiting ${STALL_MS} ms after the deadline`);
-      finish();
-    }, WARMUP_MS + MEASURE_MS + STALL_MS);
-    const done = (): void => {
-      open--;
-      if (open === 0) finish();
-    };
-
-    for (let c = 0; c < CONNECTIONS; c++) {
-      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
-      sockets.push(socket);
-      let sentAt = 0;
-      let pending: Buffer | undefined;
-      let closed = false;
-      const send = (): void => {
-        const frame = nextMessage(c);
-        sent++;
-        sentAt = performance.now();
-        socket.write(frame);
-      };
-      const stop = (): void => {
-        if (closed) return;
-        closed = true;
-        socket.end();
-        done();
-      };
-      socket.on('connect', send);
-      socket.on('data', (chunk: Buffer) => {
-        const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
-        const end = buf.indexOf(FS);
-        if (end === -1 || end + 1 >= buf.length) {
-          pending = buf;
-          return;
-        }
-        pending = end + 2 < buf.length ? buf.subarray(end + 2) : undefined;
-        const now = performance.now();
-        // Every reply is checked: a durable ingest answers AA (or CA) only after the commit.
-        const text = buf.subarray(0, end).toString('latin1');
-        if (buf[0] !== VT || buf[end + 1] !== CR) {
-          if (errors.length < 5) errors.push('reply is not an MLLP frame');
-        } else if (!/\rMSA\|(AA|CA)\|/.test(text)) {
-          if (errors.length < 5) errors.push(`reply is not a positive ACK: ${JSON.stringify(text.slice(0, 200))}`);
-        } else acked++;
-        if (sentAt >= measureFrom && now <= deadline) record(now - sentAt);
-        if (now < deadline) send();
-        else stop();
-      });
-      socket.on('error', (e) => {
-        if (!finished && errors.length < 5) errors.push(`connection ${c}: ${e.message}`);
-        stop();
-      });
-      socket.on('close', stop);
-    }
-  });
-}
 
 
 // ---------------------------------------------------------------------------------------------
@@ -370,7 +271,7 @@ export async function runIngestBench(): Promise<void> {
         const port = ports.get(kind);
         const agg = results.get(kind);
         if (port === undefined || agg === undefined) continue;
-        const r = await load(port);
+        const r = await mllpLoad({ port, connections: CONNECTIONS, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, stallMs: STALL_MS, next: nextMessage, checkEveryReply: true });
         agg.rates.push(r.perSecond);
         agg.latencies.push(r.latencies);
         agg.acked += r.acked;

@@ -17,7 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Server as SimpleHl7Server, type TcpRequest, type TcpResponse } from 'simple-hl7';
 import { createAckResponder } from '../src/hl7v2/hl7-ack-responder.ts';
 import { MllpServer } from '../src/mllp/mllp-server.ts';
-import { fmtInt, fmtRatio, median, quantile, table } from './harness.ts';
+import { fmtInt, fmtRatio, median, mllpLoad, quantile, table } from './harness.ts';
 import { MESSAGES } from './messages.ts';
 
 const VT = 0x0b;
@@ -187,96 +187,6 @@ async function serve(kind: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Load generator (parent process)
 
-interface LoadResult {
-  readonly perSecond: number;
-  /** Milliseconds, sorted. */
-  readonly latencies: Float64Array;
-  readonly errors: string[];
-}
-
-function load(port: number, payload: Buffer): Promise<LoadResult> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const measureFrom = t0 + WARMUP_MS;
-    const deadline = measureFrom + MEASURE_MS;
-    let latencies = new Float64Array(1 << 16);
-    let count = 0;
-    const errors: string[] = [];
-    let open = CONNECTIONS;
-    let finished = false;
-    const sockets: net.Socket[] = [];
-
-    const record = (ms: number): void => {
-      if (count === latencies.length) {
-        const bigger = new Float64Array(latencies.length * 2);
-        bigger.set(latencies);
-        latencies = bigger;
-      }
-      latencies[count++] = ms;
-    };
-
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(stall);
-      for (const s of sockets) s.destroy();
-      resolve({ perSecond: count / (MEASURE_MS / 1000), latencies: latencies.slice(0, count), errors });
-    };
-    const stall = setTimeout(() => {
-      errors.push(`stalled: ${open} connection(s) still waiting ${STALL_MS} ms after the deadline`);
-      finish();
-    }, WARMUP_MS + MEASURE_MS + STALL_MS);
-
-    const done = (): void => {
-      open--;
-      if (open === 0) finish();
-    };
-
-    for (let c = 0; c < CONNECTIONS; c++) {
-      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
-      sockets.push(socket);
-      let sentAt = 0;
-      let pending: Buffer | undefined;
-      let checked = false;
-      let closed = false;
-      const send = (): void => {
-        sentAt = performance.now();
-        socket.write(payload);
-      };
-      const stop = (): void => {
-        if (closed) return;
-        closed = true;
-        socket.end();
-        done();
-      };
-      socket.on('connect', send);
-      socket.on('data', (chunk: Buffer) => {
-        const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
-        const end = buf.indexOf(FS);
-        if (end === -1 || end + 1 >= buf.length) {
-          pending = buf;
-          return;
-        }
-        pending = end + 2 < buf.length ? buf.subarray(end + 2) : undefined;
-        const now = performance.now();
-        if (!checked) {
-          checked = true;
-          const text = buf.subarray(0, end).toString('latin1');
-          if (buf[0] !== VT || buf[end + 1] !== CR) errors.push('reply is not an MLLP frame');
-          else if (!/\rMSA\|(AA|CA)\|/.test(text)) errors.push(`reply is not a positive ACK: ${JSON.stringify(text.slice(0, 160))}`);
-        }
-        if (sentAt >= measureFrom && now <= deadline) record(now - sentAt);
-        if (now < deadline) send();
-        else stop();
-      });
-      socket.on('error', (e) => {
-        if (!finished && errors.length < 5) errors.push(`connection ${c}: ${e.message}`);
-        stop();
-      });
-      socket.on('close', stop);
-    }
-  });
-}
 
 /** A server running in a child process. */
 class ServerProcess {
@@ -356,7 +266,8 @@ export async function runMllpBench(): Promise<void> {
           const port = ports.get(kind);
           const agg = results.get(kind)?.[i];
           if (port === undefined || agg === undefined) continue;
-          const r = await load(port, payloads[i] as Buffer);
+          const payload = payloads[i] as Buffer;
+          const r = await mllpLoad({ port, connections: CONNECTIONS, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, stallMs: STALL_MS, next: () => payload, checkEveryReply: false });
           agg.rates.push(r.perSecond);
           agg.latencies.push(r.latencies);
           for (const e of r.errors) agg.errors.add(e);
