@@ -16,6 +16,7 @@ import { revisionPipelines } from '../engine/revision-pipelines.ts';
 import { resolveSettingsEnv } from '../engine/settings-env.ts';
 import type { InboundMessage, ReceiveResult, SourceConnector } from '../engine/source-connector.ts';
 import { createEngineMetrics, type EngineMetrics } from './engine-metrics.ts';
+import { messageTypeLabel } from './metrics.ts';
 import { buildHttpApi } from './http-api.ts';
 import { RecentMessages } from './recent-messages.ts';
 
@@ -85,10 +86,9 @@ export interface EngineService {
 const ABORT_GRACE_MS = 1000;
 /** Room beyond an attempt's timeout for its outcome to be recorded before the lease runs out. */
 const LEASE_MARGIN_MS = 5000;
-const MESSAGE_TYPE = /^[A-Z0-9]{3}(\^[A-Z0-9]{2,3})?$/;
-
-function safeType(type: string): string {
-  return type === '' || MESSAGE_TYPE.test(type) || type === 'fhir' || type === 'text' ? type || 'unparsed' : 'other';
+/** The metrics label of a received message's type: non-HL7 input is `fhir` or `text`. */
+function typeLabel(type: string): string {
+  return messageTypeLabel(type, ['fhir', 'text']) || 'unparsed';
 }
 
 /** Destination factories name paths from `destination.settings`; say which channel file and destination. */
@@ -248,12 +248,12 @@ export async function startEngineService(options: EngineServiceOptions): Promise
               const t0 = process.hrtime.bigint();
               const { result, summary } = await receiver.receiveWithSummary(message);
               metrics.receiveSeconds.observe({ channel: ch.config.id }, Number(process.hrtime.bigint() - t0) / 1e9);
-              metrics.received.inc({ channel: ch.config.id, type: safeType(summary.messageType), ack: summary.ackCode || '-', status: result.kind === 'accepted' ? result.status : 'rejected' });
+              metrics.received.inc({ channel: ch.config.id, type: typeLabel(summary.messageType), ack: summary.ackCode || '-', status: result.kind === 'accepted' ? result.status : 'rejected' });
               if (result.kind === 'accepted' && result.duplicate) metrics.duplicates.inc({ channel: ch.config.id });
               recent.add({
                 receivedAt: message.receivedAt.toISOString(),
                 controlId: summary.controlId,
-                type: safeType(summary.messageType),
+                type: typeLabel(summary.messageType),
                 version: '',
                 bytes: Buffer.byteLength(message.content),
                 ack: summary.ackCode || '-',

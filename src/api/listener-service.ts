@@ -8,7 +8,7 @@ import { buildRejectAck, Hl7ErrorCode, parseMessage } from '../hl7v2/index.ts';
 import { createAckResponder, type InboundSummary } from '../hl7v2/hl7-ack-responder.ts';
 import { MllpServer, type MllpInboundMessage, type MllpServerEvent } from '../mllp/mllp-server.ts';
 import { buildHttpApi } from './http-api.ts';
-import { createListenerMetrics, type ListenerMetrics } from './metrics.ts';
+import { createListenerMetrics, messageTypeLabel, type ListenerMetrics } from './metrics.ts';
 import { RecentMessages } from './recent-messages.ts';
 
 export interface ListenerServiceOptions {
@@ -32,11 +32,6 @@ export interface ListenerServiceOptions {
   readonly onHandled?: (summary: InboundSummary & { connectionId: string; receivedAt: Date }) => void;
 }
 
-const MESSAGE_TYPE = /^[A-Z0-9]{3}(\^[A-Z0-9]{2,3})?$/;
-
-function safeType(type: string): string {
-  return type === '' || MESSAGE_TYPE.test(type) ? type : 'other';
-}
 
 export interface ListenerService {
   readonly mllp: MllpServer;
@@ -59,24 +54,34 @@ export async function startListenerService(options: ListenerServiceOptions): Pro
   const store = options.store;
   const channelId = options.channelId ?? 'mllp';
 
+  /** One message's state while the storing responder runs. */
+  interface StoreCall {
+    readonly payload: string;
+    readonly base: Hl7IngestOptions;
+    called: boolean;
+    messageId: string | undefined;
+    duplicate: boolean;
+  }
+  // One responder; each message's state travels as the call's context.
+  const storing = createAckResponder<StoreCall>({
+    validate: options.validate,
+    onMessage: async (message, call) => {
+      call.called = true;
+      if (store === undefined) return undefined;
+      const r = await store.messages.ingest(hl7IngestRecord(message, call.payload, call.base));
+      call.messageId = r.id;
+      call.duplicate = r.kind === 'duplicate';
+      return undefined;
+    },
+  });
+
   /** Stores then acknowledges; a store failure answers AR so the sender keeps the message. */
   const durableRespond = async (inbound: MllpInboundMessage): Promise<{ reply: string | undefined; summary: InboundSummary; messageId?: string }> => {
     if (store === undefined) return respond(inbound.payload);
     const base: Hl7IngestOptions = { channelId, source: `mllp://${inbound.remoteAddress}:${inbound.remotePort}`, receivedAt: inbound.receivedAt, configRevision: 0 };
-    let called = false;
-    let messageId: string | undefined;
-    let duplicate = false;
-    const storing = createAckResponder({
-      validate: options.validate,
-      onMessage: async (message) => {
-        called = true;
-        const r = await store.messages.ingest(hl7IngestRecord(message, inbound.payload, base));
-        messageId = r.id;
-        duplicate = r.kind === 'duplicate';
-        return undefined;
-      },
-    });
-    const result = await storing(inbound.payload);
+    const call: StoreCall = { payload: inbound.payload, base, called: false, messageId: undefined, duplicate: false };
+    const result = await storing(inbound.payload, call);
+    const { called, messageId, duplicate } = call;
     if (called || result.summary.errorCode === undefined) {
       // A duplicate (same sender and MSH-10 within the window) is acknowledged again, not stored again.
       if (duplicate) metrics.duplicates.inc();
@@ -119,7 +124,7 @@ export async function startListenerService(options: ListenerServiceOptions): Pro
       const { reply, summary: raw } = await durableRespond(inbound);
       // MSH-9 comes from the sender: keep it only when it looks like a message type, so that
       // metrics labels stay bounded and nothing else a sender put there is echoed.
-      const s: InboundSummary = { ...raw, type: safeType(raw.type) };
+      const s: InboundSummary = { ...raw, type: messageTypeLabel(raw.type) };
       {
         metrics.messages.inc({ type: s.type || 'unparsed', ack: s.ack });
         metrics.bytes.inc(s.bytes);

@@ -1,5 +1,16 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+const MESSAGE_TYPE = /^[A-Z0-9]{3}(\^[A-Z0-9]{2,3})?$/;
+
+/**
+ * A message-type label for metrics. MSH-9 comes from the sender: it is kept only when it looks
+ * like a message type (or is one of `known`), so label values stay bounded and nothing else a
+ * sender put there is echoed; anything else is `other`. '' stays ''.
+ */
+export function messageTypeLabel(type: string, known: readonly string[] = []): string {
+  return type === '' || MESSAGE_TYPE.test(type) || known.includes(type) ? type : 'other';
+}
+
 /** Prometheus metrics of the listener. Labels are low-cardinality codes, never message content. */
 export interface ListenerMetrics {
   readonly registry: Registry;

@@ -44,13 +44,6 @@ export interface ChannelReceiver extends SourceContext {
   receiveWithSummary(message: InboundMessage): Promise<{ result: ReceiveResult; summary: ReceiveSummary }>;
 }
 
-function ackCodeOf(ack: string | undefined): string {
-  if (ack === undefined) return '-';
-  // MSA is the second segment of every ACK we build; MSA-1 follows "MSA" and the field separator.
-  const at = ack.indexOf('\rMSA');
-  return at < 0 ? '' : ack.slice(at + 5, at + 7);
-}
-
 export function createChannelReceiver(options: ChannelReceiverOptions): ChannelReceiver {
   const { config, pipeline, revision } = options;
   const channelId = config.id;
@@ -139,34 +132,47 @@ export function createChannelReceiver(options: ChannelReceiverOptions): ChannelR
     }
   }
 
+  /** One HL7 message's state while the responder runs: what onMessage stored, for receiveHl7. */
+  interface Hl7Call {
+    readonly inbound: InboundMessage;
+    readonly correlationId: string;
+    readonly base: Hl7IngestOptions;
+    stored: IngestResult | undefined;
+    outcome: IngestOutcome | undefined;
+  }
+
+  // One responder for the channel; each message's state travels as the call's context.
+  const responder = createAckResponder<Hl7Call>({
+    validate: config.ack.validate,
+    onMessage: async (message: Hl7Message, call: Hl7Call) => {
+      const { inbound, base } = call;
+      const ctx: PipelineContext = { channelId, configRevision: revision, correlationId: call.correlationId };
+      let result: PipelineResult;
+      let orderingKey: string | undefined;
+      try {
+        result = await pipeline.run({ content: inbound.content, contentType: 'hl7v2', message }, ctx);
+        orderingKey = await pipeline.orderingKey(message, ctx);
+      } catch (e) {
+        // A pipeline never throws by contract; if one does, keep the message errored, not lost.
+        result = { kind: 'error', errorCode: isSwitchboardError(e) ? e.code : 'SWB_ERR_PIPELINE_STEP_FAILED', reason: 'pipeline failed' };
+      }
+      const outcome = outcomeOf(result, orderingKey, newSortableId());
+      call.outcome = outcome;
+      // A store failure throws here; the responder turns it into AR (207) so the sender resends.
+      call.stored = await store({ ...hl7IngestRecord(message, inbound.content, { ...base, orderingKey: { value: orderingKey } }), outcome });
+      // The message is stored either way; `application` mode tells the sender the pipeline failed.
+      if (outcome.kind === 'errored' && config.ack.mode === 'application') return { outcome: 'error', errorCode: outcome.reason };
+      return undefined;
+    },
+  });
+
   async function receiveHl7(inbound: InboundMessage): Promise<{ result: ReceiveResult; summary: ReceiveSummary }> {
     const correlationId = inbound.correlationId ?? newCorrelationId();
     const base: Hl7IngestOptions = { channelId, source: inbound.source, receivedAt: inbound.receivedAt, configRevision: revision, correlationId, dedupeWindowMs };
-    let stored: IngestResult | undefined;
-    let outcome: IngestOutcome | undefined;
-    const responder = createAckResponder({
-      validate: config.ack.validate,
-      onMessage: async (message: Hl7Message) => {
-        const ctx: PipelineContext = { channelId, configRevision: revision, correlationId };
-        let result: PipelineResult;
-        let orderingKey: string | undefined;
-        try {
-          result = await pipeline.run({ content: inbound.content, contentType: 'hl7v2', message }, ctx);
-          orderingKey = await pipeline.orderingKey(message, ctx);
-        } catch (e) {
-          // A pipeline never throws by contract; if one does, keep the message errored, not lost.
-          result = { kind: 'error', errorCode: isSwitchboardError(e) ? e.code : 'SWB_ERR_PIPELINE_STEP_FAILED', reason: 'pipeline failed' };
-        }
-        outcome = outcomeOf(result, orderingKey, newSortableId());
-        // A store failure throws here; the responder turns it into AR (207) so the sender resends.
-        stored = await store({ ...hl7IngestRecord(message, inbound.content, { ...base, orderingKey: { value: orderingKey } }), outcome });
-        // The message is stored either way; `application` mode tells the sender the pipeline failed.
-        if (outcome.kind === 'errored' && config.ack.mode === 'application') return { outcome: 'error', errorCode: outcome.reason };
-        return undefined;
-      },
-    });
-    const { reply, summary: s } = await responder(inbound.content);
-    const summary: ReceiveSummary = { messageType: s.type, controlId: s.controlId, ackCode: ackCodeOf(reply) };
+    const call: Hl7Call = { inbound, correlationId, base, stored: undefined, outcome: undefined };
+    const { reply, summary: s } = await responder(inbound.content, call);
+    const { stored, outcome } = call;
+    const summary: ReceiveSummary = { messageType: s.type, controlId: s.controlId, ackCode: s.ack };
     if (stored !== undefined) {
       return {
         result: {
@@ -197,8 +203,8 @@ export function createChannelReceiver(options: ChannelReceiverOptions): ChannelR
       return { result: { kind: 'accepted', messageId: r.id, duplicate: false, status: 'errored', ack: reply, errorCode: s.errorCode }, summary };
     } catch (e) {
       const code = storeFailure(e);
-      const nak = buildRejectAck(inbound.content, { hl7Code: Hl7ErrorCode.applicationInternalError, code }).toString({ terminator: '\r' });
-      return { result: { kind: 'rejected', errorCode: code, ack: nak }, summary: { ...summary, ackCode: ackCodeOf(nak) } };
+      const nak = buildRejectAck(inbound.content, { hl7Code: Hl7ErrorCode.applicationInternalError, code });
+      return { result: { kind: 'rejected', errorCode: code, ack: nak.toString({ terminator: '\r' }) }, summary: { ...summary, ackCode: String(nak.get('MSA-1') ?? 'AR') } };
     }
   }
 

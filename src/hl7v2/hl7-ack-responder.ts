@@ -24,7 +24,8 @@ export interface InboundSummary {
   readonly errorCode?: string;
 }
 
-export interface AckResponderOptions {
+/** `C`: what each call passes through to `onMessage` (the caller's per-message state); none by default. */
+export interface AckResponderOptions<C = void> {
   /** Validate structure and answer AE/CE with ERR segments when it fails (default false: parse only). */
   readonly validate?: boolean;
   /**
@@ -34,7 +35,7 @@ export interface AckResponderOptions {
    * invariant 1). Return 'error' or 'reject' to answer AE/AR yourself, with `errorCode` to put our
    * stable code in ERR-5 (ERR-3 is then 207, application internal error).
    */
-  readonly onMessage?: (message: Hl7Message) => Promise<AckOutcome | { readonly outcome: AckOutcome; readonly errorCode?: string } | undefined | void>;
+  readonly onMessage?: (message: Hl7Message, context: C) => Promise<AckOutcome | { readonly outcome: AckOutcome; readonly errorCode?: string } | undefined | void>;
   /** Our MSH-3/MSH-4 in ACKs; by default the original's MSH-5/MSH-6. */
   readonly sendingApplication?: string;
   readonly sendingFacility?: string;
@@ -52,12 +53,12 @@ export interface AckResponse {
  * message to `onMessage`, and answer per MSH-15/MSH-16. The reply is undefined when the sender
  * asked for no acknowledgement of this outcome (enhanced mode, e.g. MSH-15 NE and MSH-16 NE).
  */
-export function createAckResponder(options: AckResponderOptions = {}): (payload: string) => Promise<AckResponse> {
+export function createAckResponder<C = void>(options: AckResponderOptions<C> = {}): (payload: string, context: C) => Promise<AckResponse> {
   const ackIdentity = {
     ...(options.sendingApplication !== undefined ? { sendingApplication: options.sendingApplication } : {}),
     ...(options.sendingFacility !== undefined ? { sendingFacility: options.sendingFacility } : {}),
   };
-  return async (payload: string): Promise<AckResponse> => {
+  return async (payload: string, context: C): Promise<AckResponse> => {
     const bytes = Buffer.byteLength(payload);
     let msg: Hl7Message;
     try {
@@ -88,7 +89,7 @@ export function createAckResponder(options: AckResponderOptions = {}): (payload:
     }
     if (outcome === 'accept' && options.onMessage) {
       try {
-        const decided = await options.onMessage(msg);
+        const decided = await options.onMessage(msg, context);
         if (typeof decided === 'object') {
           outcome = decided.outcome;
           if (decided.errorCode !== undefined) {
