@@ -15,6 +15,7 @@ import type {
 } from '../../core/ports/delivery-queue.ts';
 import type { MessageStatus } from '../../core/ports/message-store.ts';
 import { invalidDelivery } from '../ingest-outcome.ts';
+import { GroupCommit } from './sqlite-group-commit.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 
 interface DeliveryRow {
@@ -144,9 +145,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
   };
   /** One complete/fail inside the shared transaction: a nested better-sqlite3 transaction is a SAVEPOINT. */
   readonly #savepoint: (step: () => void) => void;
-  #pending: PendingOutcome[] = [];
-  #scheduled: NodeJS.Immediate | undefined;
-  #flushes = 0;
+  readonly #batches = new GroupCommit<PendingOutcome>(MAX_BATCH, (batch) => this.#writeBatch(batch));
   #transactions = 0;
   #outcomes = 0;
 
@@ -191,7 +190,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
 
   /** Bookkeeping group-commit counters (tests, metrics). */
   bookkeepingStats(): SqliteBookkeepingStats {
-    return { flushes: this.#flushes, transactions: this.#transactions, outcomes: this.#outcomes };
+    return { flushes: this.#batches.flushes, transactions: this.#transactions, outcomes: this.#outcomes };
   }
 
   /**
@@ -213,51 +212,41 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
   /** Queues a complete/fail for the next bookkeeping flush (group commit). */
   #outcome(step: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ step, resolve, reject });
-      if (this.#pending.length >= MAX_BATCH) this.#flush();
-      else this.#scheduled ??= setImmediate(() => this.#flush());
+      this.#batches.add({ step, resolve, reject });
     });
   }
 
   /** Writes every queued complete/fail: one relaxed transaction per batch, one savepoint per call. */
-  #flush(): void {
-    if (this.#scheduled !== undefined) {
-      clearImmediate(this.#scheduled);
-      this.#scheduled = undefined;
-    }
-    while (this.#pending.length > 0) {
-      const batch = this.#pending.splice(0, MAX_BATCH);
-      this.#flushes++;
-      const errors = new Map<PendingOutcome, unknown>();
-      try {
-        this.#relaxed(() =>
-          this.#db
-            .transaction(() => {
-              for (const item of batch) {
-                try {
-                  this.#savepoint(item.step);
-                } catch (error) {
-                  // Rolled back to its savepoint: the others in the batch still commit.
-                  errors.set(item, error);
-                }
+  #writeBatch(batch: PendingOutcome[]): void {
+    const errors = new Map<PendingOutcome, unknown>();
+    try {
+      this.#relaxed(() =>
+        this.#db
+          .transaction(() => {
+            for (const item of batch) {
+              try {
+                this.#savepoint(item.step);
+              } catch (error) {
+                // Rolled back to its savepoint: the others in the batch still commit.
+                errors.set(item, error);
               }
-            })
-            .immediate(),
-        );
-        this.#transactions++;
-      } catch (error) {
-        // BEGIN or COMMIT failed (busy, disk full, closed): nothing of the batch was written.
-        const storeError = toStoreError(error);
-        for (const item of batch) item.reject(storeError);
-        this.#outcomes += batch.length;
-        continue;
-      }
+            }
+          })
+          .immediate(),
+      );
+      this.#transactions++;
+    } catch (error) {
+      // BEGIN or COMMIT failed (busy, disk full, closed): nothing of the batch was written.
+      const storeError = toStoreError(error);
+      for (const item of batch) item.reject(storeError);
       this.#outcomes += batch.length;
-      for (const item of batch) {
-        const error = errors.get(item);
-        if (error === undefined) item.resolve();
-        else item.reject(toStoreError(error));
-      }
+      return;
+    }
+    this.#outcomes += batch.length;
+    for (const item of batch) {
+      const error = errors.get(item);
+      if (error === undefined) item.resolve();
+      else item.reject(toStoreError(error));
     }
   }
 

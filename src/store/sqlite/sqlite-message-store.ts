@@ -14,6 +14,7 @@ import type {
   StoredMessage,
 } from '../../core/ports/message-store.ts';
 import { initialEvents, initialStatus, invalidOutcome } from '../ingest-outcome.ts';
+import { GroupCommit } from './sqlite-group-commit.ts';
 import { guarded, isForeignKeyViolation, isUnavailable, toStoreError } from './sqlite-store-errors.ts';
 
 /** A flush writes at most this many ingests in one transaction. */
@@ -175,11 +176,9 @@ function decodeCursor(cursor: string): { receivedAt: number; id: string } {
 export class SqliteMessageStore implements MessageStore {
   readonly #db: Database.Database;
   readonly #clock: () => Date;
-  #pending: PendingIngest[] = [];
-  #scheduled: NodeJS.Immediate | undefined;
+  readonly #batches = new GroupCommit<PendingIngest>(MAX_BATCH, (batch) => this.#writeBatch(batch));
   #vacuum: NodeJS.Timeout | undefined;
   #closed = false;
-  #flushes = 0;
   #transactions = 0;
   #rows = 0;
 
@@ -225,62 +224,52 @@ export class SqliteMessageStore implements MessageStore {
 
   /** Group-commit counters (tests, metrics). */
   stats(): SqliteIngestStats {
-    return { flushes: this.#flushes, transactions: this.#transactions, rows: this.#rows };
+    return { flushes: this.#batches.flushes, transactions: this.#transactions, rows: this.#rows };
   }
 
   ingest(record: IngestRecord): Promise<IngestResult> {
     if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the store is closed' }));
     return new Promise<IngestResult>((resolve, reject) => {
-      this.#pending.push({ record, resolve, reject });
-      if (this.#pending.length >= MAX_BATCH) this.#flush();
-      else this.#scheduled ??= setImmediate(() => this.#flush());
+      this.#batches.add({ record, resolve, reject });
     });
   }
 
   /** Writes every queued ingest: one transaction for the batch, one per row if the batch failed. */
-  #flush(): void {
-    if (this.#scheduled !== undefined) {
-      clearImmediate(this.#scheduled);
-      this.#scheduled = undefined;
+  #writeBatch(batch: PendingIngest[]): void {
+    const valid: PendingIngest[] = [];
+    for (const item of batch) {
+      const reason = invalidReason(item.record);
+      if (reason === undefined) valid.push(item);
+      else item.reject(new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason }));
     }
-    while (this.#pending.length > 0) {
-      const batch = this.#pending.splice(0, MAX_BATCH);
-      this.#flushes++;
-      const valid: PendingIngest[] = [];
-      for (const item of batch) {
-        const reason = invalidReason(item.record);
-        if (reason === undefined) valid.push(item);
-        else item.reject(new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason }));
+    if (valid.length === 0) return;
+    const now = this.#clock().getTime();
+    let results: IngestResult[];
+    try {
+      results = this.#db.transaction(() => this.#writeAll(valid, now)).immediate();
+      this.#transactions++;
+    } catch (error) {
+      if (isUnavailable(error)) {
+        // The database as a whole refused (busy, disk full, closed): every row would fail alike.
+        const storeError = toStoreError(error);
+        for (const item of valid) item.reject(storeError);
+        return;
       }
-      if (valid.length === 0) continue;
-      const now = this.#clock().getTime();
-      let results: IngestResult[];
-      try {
-        results = this.#db.transaction(() => this.#writeAll(valid, now)).immediate();
-        this.#transactions++;
-      } catch (error) {
-        if (isUnavailable(error)) {
-          // The database as a whole refused (busy, disk full, closed): every row would fail alike.
-          const storeError = toStoreError(error);
-          for (const item of valid) item.reject(storeError);
-          continue;
+      // Something in one row broke the batch: isolate it, one transaction per row.
+      for (const item of valid) {
+        try {
+          const [result] = this.#db.transaction(() => this.#writeAll([item], now)).immediate();
+          this.#transactions++;
+          this.#rows++;
+          item.resolve(result as IngestResult);
+        } catch (rowError) {
+          item.reject(toStoreError(rowError));
         }
-        // Something in one row broke the batch: isolate it, one transaction per row.
-        for (const item of valid) {
-          try {
-            const [result] = this.#db.transaction(() => this.#writeAll([item], now)).immediate();
-            this.#transactions++;
-            this.#rows++;
-            item.resolve(result as IngestResult);
-          } catch (rowError) {
-            item.reject(toStoreError(rowError));
-          }
-        }
-        continue;
       }
-      this.#rows += valid.length;
-      valid.forEach((item, i) => item.resolve(results[i] as IngestResult));
+      return;
     }
+    this.#rows += valid.length;
+    valid.forEach((item, i) => item.resolve(results[i] as IngestResult));
   }
 
   /**
@@ -465,7 +454,7 @@ export class SqliteMessageStore implements MessageStore {
   /** Flushes queued ingests and stops accepting new ones. The owner of the connection closes it. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#flush();
+    this.#batches.flush();
     this.#closed = true;
     if (this.#vacuum !== undefined) clearTimeout(this.#vacuum);
     this.#vacuum = undefined;

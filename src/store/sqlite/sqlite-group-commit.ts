@@ -1,0 +1,39 @@
+/**
+ * Group commit on one SQLite connection: calls made in the same turn of the event loop queue up and
+ * are written together, `maxBatch` at a time, by `write` (one transaction per batch). better-sqlite3
+ * is synchronous, so batching is what lets many callers share one commit (and one fsync).
+ * Used by ingest (SqliteMessageStore) and by delivery outcomes (SqliteDeliveryQueue).
+ */
+export class GroupCommit<T> {
+  readonly #maxBatch: number;
+  readonly #write: (batch: T[]) => void;
+  #pending: T[] = [];
+  #scheduled: NodeJS.Immediate | undefined;
+  /** Batches written so far. */
+  flushes = 0;
+
+  constructor(maxBatch: number, write: (batch: T[]) => void) {
+    this.#maxBatch = maxBatch;
+    this.#write = write;
+  }
+
+  /** Queues an item; a full batch is written at once, otherwise on the next turn. */
+  add(item: T): void {
+    this.#pending.push(item);
+    if (this.#pending.length >= this.#maxBatch) this.flush();
+    else this.#scheduled ??= setImmediate(() => this.flush());
+  }
+
+  /** Writes everything queued now, batch by batch. */
+  flush(): void {
+    if (this.#scheduled !== undefined) {
+      clearImmediate(this.#scheduled);
+      this.#scheduled = undefined;
+    }
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, this.#maxBatch);
+      this.flushes++;
+      this.#write(batch);
+    }
+  }
+}
