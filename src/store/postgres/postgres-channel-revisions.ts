@@ -1,30 +1,9 @@
 import type pg from 'pg';
 import { SwitchboardError } from '../../core/errors.ts';
 import type { ApplyResult, ChannelRevision, ChannelRevisionStore } from '../../core/ports/channel-revisions.ts';
+import { revisionOf, type RevisionRow } from '../channel-revision-row.ts';
 import { invalidApply } from '../port-input.ts';
 import { queryRows, withTransaction } from './postgres-transaction.ts';
-
-interface RevisionRow {
-  channel_id: string;
-  revision: number;
-  document: string;
-  hash: string;
-  author: string;
-  comment: string | null;
-  created_at: Date;
-}
-
-function revisionOf(row: RevisionRow): ChannelRevision {
-  return {
-    channelId: row.channel_id,
-    revision: row.revision,
-    document: row.document,
-    hash: row.hash,
-    author: row.author,
-    comment: row.comment ?? undefined,
-    createdAt: row.created_at,
-  };
-}
 
 // Advisory lock class for channel applies, second key hashtext(channel id).
 const APPLY_LOCK_CLASS = 0x5357_4203;

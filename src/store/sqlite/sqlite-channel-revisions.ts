@@ -1,30 +1,9 @@
 import type Database from 'better-sqlite3';
 import { SwitchboardError } from '../../core/errors.ts';
 import type { ApplyResult, ChannelRevision, ChannelRevisionStore } from '../../core/ports/channel-revisions.ts';
+import { revisionOf, type RevisionRow } from '../channel-revision-row.ts';
 import { invalidApply } from '../port-input.ts';
 import { guarded } from './sqlite-store-errors.ts';
-
-interface RevisionRow {
-  channel_id: string;
-  revision: number;
-  document: string;
-  hash: string;
-  author: string;
-  comment: string | null;
-  created_at: number;
-}
-
-function revisionOf(row: RevisionRow): ChannelRevision {
-  return {
-    channelId: row.channel_id,
-    revision: row.revision,
-    document: row.document,
-    hash: row.hash,
-    author: row.author,
-    comment: row.comment ?? undefined,
-    createdAt: new Date(row.created_at),
-  };
-}
 
 /**
  * Channel revisions on SQLite. `apply` reads the latest revision and writes the next one inside
@@ -73,7 +52,7 @@ export class SqliteChannelRevisionStore implements ChannelRevisionStore {
             comment: input.comment ?? null,
             created_at: createdAt,
           };
-          this.#stmt.insert.run(row.channel_id, row.revision, row.document, row.hash, row.author, row.comment, row.created_at);
+          this.#stmt.insert.run(row.channel_id, row.revision, row.document, row.hash, row.author, row.comment, createdAt);
           return { kind: 'created', revision: revisionOf(row) };
         })
         .immediate(),
