@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isSwitchboardError } from '../core/errors.ts';
 import { describeError, err } from './cli-io.ts';
+import { registerConvertCommand } from './convert-command.ts';
 import { registerHl7Commands } from './hl7-commands.ts';
 import { registerMessagesCommands } from './messages-commands.ts';
 import { registerTestCommand } from './test-command.ts';
@@ -29,6 +30,7 @@ registerStoreCommands(program);
 registerMessagesCommands(program);
 registerTestCommand(program);
 registerOpsCommands(program);
+registerConvertCommand(program);
 
 const SETUP_ERRORS = new Set(['SWB_ERR_CLI_USAGE', 'SWB_ERR_CONFIG_INVALID', 'SWB_ERR_IO_READ_FAILED', 'SWB_ERR_STORE_BAD_URL']);
 

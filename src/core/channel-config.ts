@@ -46,6 +46,12 @@ export type TransformStep =
   | { readonly removeSegment: string }
   /** Runs `then` only when the condition holds. */
   | { readonly when: Condition; readonly then: readonly TransformStep[] }
+  /**
+   * Converts the HL7 v2 message into a FHIR R4 transaction Bundle (JSON) with the tenant's mapping
+   * file (relative to the channel file). Later steps see FHIR JSON, not HL7. `validate` checks
+   * every produced resource against FHIR R4 and fails the message when one is invalid.
+   */
+  | { readonly toFhir: { readonly tenant: string | undefined; readonly validate: boolean } }
   /** A module function `(message, context) => void | Hl7Message | string`, maybe async. */
   | ModuleRef;
 

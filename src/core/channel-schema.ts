@@ -105,6 +105,7 @@ type StepIn =
   | { copy: { from: string; to: string } }
   | { map: { path: string; table: string; onMissing?: 'keep' | 'default' | 'error' | undefined; default?: string | undefined } }
   | { removeSegment: string }
+  | { toFhir: { tenant?: string | undefined; validate?: boolean | undefined } }
   | { when: ConditionIn; then: StepIn[] }
   | z.infer<typeof ModuleRefSchema>;
 
@@ -122,6 +123,14 @@ const StepSchema: z.ZodType<StepIn> = z
         }),
       }),
       z.strictObject({ removeSegment: z.string().regex(/^[A-Z][A-Z0-9]{2}$/, { error: 'must be a segment id like NTE or ZPI' }) }),
+      z.strictObject({
+        toFhir: z
+          .strictObject({
+            tenant: z.string().min(1).optional().meta({ description: 'A tenant mapping file (YAML), relative to the channel file: code maps, identifier systems, overrides, Z-segment rules (docs/mapping.md).' }),
+            validate: z.boolean().optional().meta({ description: 'Validate every produced resource against FHIR R4; an invalid one fails the message.', default: false }),
+          })
+          .meta({ description: 'Convert the HL7 v2 message to a FHIR R4 transaction Bundle (JSON); later steps see the Bundle.' }),
+      }),
       z.strictObject({ when: ConditionSchema, then: z.array(StepSchema) }),
       ModuleRefSchema,
     ]),
@@ -213,6 +222,7 @@ function resolveStep(s: StepIn): TransformStep {
     const onMissing = s.map.onMissing ?? (dflt === undefined ? 'keep' : 'default');
     return { map: { path, table, onMissing, ...(dflt === undefined ? {} : { default: dflt }) } };
   }
+  if ('toFhir' in s) return { toFhir: { tenant: s.toFhir.tenant, validate: s.toFhir.validate ?? false } };
   return s;
 }
 
@@ -504,6 +514,7 @@ function exportStep(s: TransformStep): Record<string, unknown> {
     return { map: { path, table, onMissing, ...(s.map.default === undefined ? {} : { default: s.map.default }) } };
   }
   if ('removeSegment' in s) return { removeSegment: s.removeSegment };
+  if ('toFhir' in s) return { toFhir: { ...(s.toFhir.tenant === undefined ? {} : { tenant: s.toFhir.tenant }), validate: s.toFhir.validate } };
   return { when: exportCondition(s.when), then: s.then.map(exportStep) };
 }
 

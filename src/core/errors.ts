@@ -67,6 +67,15 @@ export const ErrorCodes = {
   SWB_ERR_STORE_INVALID_RECORD: def('the record cannot be stored: {reason}', 400, 'permanent'),
   SWB_ERR_QUEUE_LEASE_LOST: def('delivery {id} is no longer leased by {owner}', 409, 'ambiguous'),
   SWB_ERR_QUEUE_BAD_TRANSITION: def('delivery {id} is {status}; {action} is not allowed', 409, 'permanent'),
+  // Canonical FHIR resource store and search (src/core/ports/resource-store.ts, src/fhir/search-*.ts); never a searched value
+  SWB_ERR_FHIR_NOT_FOUND: def('{type}/{id} is not known', 404, 'permanent'),
+  SWB_ERR_FHIR_GONE: def('{type}/{id} was deleted', 410, 'permanent'),
+  SWB_ERR_FHIR_VERSION_CONFLICT: def('{type}/{id} is at version {current}, not {expected} (If-Match)', 412, 'permanent'),
+  SWB_ERR_FHIR_MULTIPLE_MATCHES: def('the condition on {type} matches more than one resource', 412, 'permanent'),
+  SWB_ERR_FHIR_ID_EXISTS: def('{type}/{id} already exists', 409, 'permanent'),
+  SWB_ERR_FHIR_INVALID_RESOURCE: def('the {type} resource cannot be stored: {reason}', 400, 'permanent'),
+  SWB_ERR_FHIR_INVALID_SEARCH: def('invalid search on {type}: {reason}', 400, 'permanent'),
+  SWB_ERR_FHIR_UNKNOWN_PARAMETER: def('{type} has no search parameter {param}', 400, 'permanent'),
   // Operations (src/engine/operations.ts): exception queue actions, replay
   SWB_ERR_DELIVERY_NOT_IN_EXCEPTIONS: def('delivery {id} is {status}, not in the exception queue (failed, ambiguous or parked)', 409, 'permanent'),
   SWB_ERR_REPLAY_UNKNOWN_DESTINATION: def('no replayed channel revision has a destination named {name}', 400, 'permanent'),
@@ -101,6 +110,13 @@ export const ErrorCodes = {
   SWB_ERR_PIPELINE_STEP_FAILED: def('the pipeline step {step} failed: {reason}', 422, 'permanent'),
   SWB_ERR_PIPELINE_NOT_HL7: def('the pipeline step {step} needs HL7 v2 input, not {contentType}', 422, 'permanent'),
   SWB_ERR_PIPELINE_MAP_MISSING: def('the value at {step} is not in table {table}', 422, 'permanent'),
+  // HL7 v2 <-> FHIR mapping (src/mapping); reasons name the segment/field or element, never a value
+  SWB_ERR_MAP_UNSUPPORTED_MESSAGE: def('no mapping for message type {messageType} (structure {structure})', 422, 'permanent'),
+  SWB_ERR_MAP_FIELD_FAILED: def('{field} cannot be mapped: {reason}', 422, 'permanent'),
+  SWB_ERR_MAP_CODE_UNMAPPED: def('{field}: code not found in code map {map}', 422, 'permanent'),
+  SWB_ERR_MAP_INVALID_RESOURCE: def('the mapping produced an invalid {resourceType}: {reason}', 500, 'permanent'),
+  SWB_ERR_MAP_UNSUPPORTED_RESOURCE: def('no FHIR -> HL7 v2 mapping for {what}', 422, 'permanent'),
+  SWB_ERR_MAP_FHIR_INPUT: def('the FHIR input cannot be converted: {reason}', 422, 'permanent'),
   // Configuration and CLI
   SWB_ERR_CONFIG_INVALID: def('{path} {reason}', 400, 'permanent'),
   SWB_ERR_CLI_USAGE: def('{reason}', 400, 'permanent'),
@@ -110,6 +126,30 @@ export const ErrorCodes = {
   SWB_ERR_HTTP_BAD_REQUEST: def('the request is invalid: {reason}', 400, 'permanent'),
   SWB_ERR_HTTP_NOT_READY: def('not ready: {reason}', 503, 'transient'),
   SWB_ERR_INTERNAL_UNEXPECTED: def('internal error (see logs for {ref})', 500, 'transient'),
+  // Authentication and authorization (src/api/auth): OAuth token endpoint, access tokens, sessions, roles, scopes.
+  // Messages name the failed check, never a secret, a password or a username.
+  SWB_ERR_AUTH_REQUIRED: def('the request carries no credentials (a bearer token or a session cookie)', 401, 'permanent'),
+  SWB_ERR_AUTH_TOKEN_INVALID: def('the access token is invalid: {reason}', 401, 'permanent'),
+  SWB_ERR_AUTH_TOKEN_EXPIRED: def('the access token has expired', 401, 'permanent'),
+  SWB_ERR_AUTH_TOKEN_AUDIENCE: def('the access token was issued for another audience', 401, 'permanent'),
+  SWB_ERR_AUTH_SESSION_INVALID: def('the session is unknown or has expired; log in again', 401, 'permanent'),
+  SWB_ERR_AUTH_CLIENT_INVALID: def('client authentication failed: {reason}', 401, 'permanent'),
+  SWB_ERR_AUTH_ASSERTION_INVALID: def('the client assertion is invalid: {reason}', 401, 'permanent'),
+  SWB_ERR_AUTH_ASSERTION_ALG: def('the client assertion is signed with {alg}; only RS384 and ES384 are accepted', 401, 'permanent'),
+  SWB_ERR_AUTH_ASSERTION_EXPIRED: def('the client assertion has expired', 401, 'permanent'),
+  SWB_ERR_AUTH_ASSERTION_LIFETIME: def('the client assertion expires more than {max} s ahead', 401, 'permanent'),
+  SWB_ERR_AUTH_ASSERTION_REPLAYED: def('the client assertion jti was already used', 401, 'permanent'),
+  SWB_ERR_AUTH_ASSERTION_KEY: def('no registered key verifies the client assertion: {reason}', 401, 'permanent'),
+  SWB_ERR_AUTH_JWKS_FETCH_FAILED: def('the client JWKS could not be fetched from its registered jku: {reason}', 401, 'transient'),
+  SWB_ERR_AUTH_INVALID_REQUEST: def('the token request is invalid: {reason}', 400, 'permanent'),
+  SWB_ERR_AUTH_UNSUPPORTED_GRANT: def('grant_type {grantType} is not supported; use client_credentials', 400, 'permanent'),
+  SWB_ERR_AUTH_INVALID_SCOPE: def('none of the requested scopes is allowed for this client', 400, 'permanent'),
+  SWB_ERR_AUTH_LOGIN_FAILED: def('the username or password is wrong, or the account is disabled', 401, 'permanent'),
+  SWB_ERR_AUTH_RATE_LIMITED: def('too many attempts; retry after {seconds} s', 429, 'transient'),
+  SWB_ERR_AUTH_PASSWORD_CHANGE_REQUIRED: def('the password must be changed first (POST /auth/password)', 403, 'permanent'),
+  SWB_ERR_AUTH_PASSWORD_REJECTED: def('the new password is not acceptable: {reason}', 400, 'permanent'),
+  SWB_ERR_AUTH_FORBIDDEN: def('this principal may not {action}', 403, 'permanent'),
+  SWB_ERR_AUTH_SCOPE_INSUFFICIENT: def('the granted scopes do not allow {interaction} on {resourceType}', 403, 'permanent'),
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

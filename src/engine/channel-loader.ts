@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { ChannelConfig, Condition, ModuleRef, TransformStep } from '../core/channel-config.ts';
 import { exportChannelDocument, parseChannelDocument } from '../core/channel-schema.ts';
 import { SwitchboardError } from '../core/errors.ts';
+import { tenantFiles } from '../mapping/tenant-config.ts';
 import { compilePipeline, type CompiledPipeline } from './channel-pipeline.ts';
 
 /**
@@ -44,14 +45,16 @@ function conditionModules(c: Condition, out: string[]): void {
 function stepModules(steps: readonly TransformStep[], out: string[]): void {
   for (const s of steps) {
     if (isModuleRef(s)) out.push(s.module);
-    else if ('when' in s) {
+    else if ('toFhir' in s) {
+      if (s.toFhir.tenant !== undefined) out.push(s.toFhir.tenant);
+    } else if ('when' in s) {
       conditionModules(s.when, out);
       stepModules(s.then, out);
     }
   }
 }
 
-/** Every module path a channel references, relative to its file, sorted and unique. */
+/** Every module and tenant mapping file a channel references, relative to its file, sorted and unique. */
 export function channelModules(config: ChannelConfig): string[] {
   const out: string[] = [];
   if (isModuleRef(config.orderingKey)) out.push(config.orderingKey.module);
@@ -67,11 +70,15 @@ export function channelModules(config: ChannelConfig): string[] {
 export async function channelHash(config: ChannelConfig, document: string, baseDir: string): Promise<string> {
   const h = createHash('sha256').update(document);
   for (const m of channelModules(config)) {
-    h.update('\0').update(m).update('\0');
-    try {
-      h.update(await readFile(resolve(baseDir, m)));
-    } catch {
-      // A missing module fails compilation with a path-naming error; the hash need not.
+    // A tenant mapping file brings its code map CSVs along.
+    const files = /\.(ya?ml|json)$/i.test(m) ? tenantFiles(resolve(baseDir, m)) : [resolve(baseDir, m)];
+    for (const f of files) {
+      h.update('\0').update(f === resolve(baseDir, m) ? m : f).update('\0');
+      try {
+        h.update(await readFile(f));
+      } catch {
+        // A missing file fails compilation with a path-naming error; the hash need not.
+      }
     }
   }
   return h.digest('hex');

@@ -309,3 +309,39 @@ test('error results carry no field values', async () => {
   assert.ok(!JSON.stringify(r).includes(SECRET_NAME), JSON.stringify(r));
   assert.match(r.kind === 'error' ? r.reason : '', /^transformers\[0\] failed \(SWB_ERR_/);
 });
+
+test('toFhir turns the message into a FHIR transaction Bundle with the tenant file; later HL7 steps refuse FHIR', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'swb-tofhir-'));
+  writeFileSync(join(dir, 'north.yaml'), 'tenant: north\nidentifierSystems:\n  HOSP: https://north.example/mrn\n');
+  const p = await compile(
+    `destinations:\n  - {name: fhir, kind: file, transformers: [{toFhir: {tenant: north.yaml}}]}\n  - {name: hl7, kind: file}\n  - {name: broken, kind: file, transformers: [{toFhir: {}}, {set: {path: PID-8, value: M}}]}\n`,
+    dir,
+  );
+  const r = await runHl7(p);
+  assert.equal(r.kind, 'error');
+  assert.ok(r.kind === 'error' && r.errorCode === 'SWB_ERR_PIPELINE_NOT_HL7');
+  const ok = await compile(`destinations:\n  - {name: fhir, kind: file, transformers: [{toFhir: {tenant: north.yaml}}]}\n  - {name: hl7, kind: file}\n`, dir);
+  const outs = routed(await runHl7(ok));
+  const bundle = JSON.parse(outs.get('fhir') as string) as { resourceType: string; type: string; entry: Array<{ resource: { resourceType: string; identifier?: Array<{ system?: string; value?: string }> } }> };
+  assert.equal(bundle.resourceType, 'Bundle');
+  assert.equal(bundle.type, 'transaction');
+  const patient = bundle.entry.find((e) => e.resource.resourceType === 'Patient');
+  assert.deepEqual(patient?.resource.identifier?.[0], { value: '12345', system: 'https://north.example/mrn', type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] }, assigner: { display: 'HOSP' } });
+  // The other destination still gets HL7.
+  assert.ok((outs.get('hl7') as string).startsWith('MSH|'));
+});
+
+test('toFhir: a bad tenant file is a config error naming the step; an unmappable message errors without values', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'swb-tofhir-'));
+  writeFileSync(join(dir, 'bad.yaml'), 'tenant: x\nunknownKey: 1\n');
+  const msg = await configError(compile(`transformers: [{toFhir: {tenant: bad.yaml}}]\n${OUT}`, dir));
+  assert.match(msg, /transformers\[0\]\.toFhir\.tenant/);
+  // A code map that refuses codes it does not hold fails the message, naming the field, not the code.
+  writeFileSync(join(dir, 'strict.yaml'), 'tenant: s\ncodeMaps:\n  - {name: marital, fields: [PID-16], unmapped: error, entries: [{sourceCode: X, targetSystem: s, targetCode: y}]}\n');
+  const strict = await compile(`transformers: [{toFhir: {tenant: strict.yaml}}]\n${OUT}`, dir);
+  const bad = await runHl7(strict, ADT.replace('19800101|F', `19800101|F||||||||${SECRET_NAME}^x^99X`));
+  assert.ok(bad.kind === 'error' && bad.errorCode === 'SWB_ERR_MAP_CODE_UNMAPPED' && bad.reason.includes('PID-16') && !bad.reason.includes(SECRET_NAME), JSON.stringify(bad));
+  const p = await compile(`transformers: [{toFhir: {}}]\n${OUT}`);
+  const unsupported = await runHl7(p, ADT.replace('ADT^A01^ADT_A01', 'QRY^Q01'));
+  assert.ok(unsupported.kind === 'error' && unsupported.errorCode === 'SWB_ERR_MAP_UNSUPPORTED_MESSAGE');
+});

@@ -1,6 +1,9 @@
 import type { ChannelConfig, Condition, ModuleRef, TransformStep } from '../core/channel-config.ts';
 import { isSwitchboardError, SwitchboardError, type ErrorCode } from '../core/errors.ts';
 import { Hl7Message, parsePath, parseMessage } from '../hl7v2/index.ts';
+import { loadTenantConfig, type TenantMappingConfig } from '../mapping/tenant-config.ts';
+import { convertV2ToFhir } from '../mapping/v2-to-fhir.ts';
+import { resolve as resolvePath } from 'node:path';
 import { ModuleLoader, type ModuleFunction } from './module-loader.ts';
 
 /**
@@ -72,7 +75,8 @@ class Work {
   /** The current content when it is not (yet) a message: non-HL7 input, or a module's string. */
   text: string | undefined;
   owned: boolean;
-  readonly contentType: PipelineInput['contentType'];
+  /** Changes once: a toFhir step turns HL7 v2 into FHIR JSON. */
+  contentType: PipelineInput['contentType'];
 
   constructor(contentType: PipelineInput['contentType'], message: Hl7Message | undefined, text: string | undefined, owned: boolean) {
     this.contentType = contentType;
@@ -191,10 +195,41 @@ function writeValue(m: Hl7Message, path: string, value: string, raw: boolean): v
 class Compiler {
   readonly #loader: ModuleLoader;
   readonly #config: ChannelConfig;
+  readonly #baseDir: string;
 
   constructor(config: ChannelConfig, baseDir: string) {
     this.#config = config;
+    this.#baseDir = baseDir;
     this.#loader = new ModuleLoader(baseDir);
+  }
+
+  /** The toFhir step: HL7 v2 -> FHIR R4 transaction Bundle (src/mapping), with the tenant's file. */
+  toFhir(s: { readonly tenant: string | undefined; readonly validate: boolean }, at: string): Step {
+    let tenant: TenantMappingConfig | undefined;
+    if (s.tenant !== undefined) {
+      try {
+        tenant = loadTenantConfig(resolvePath(this.#baseDir, s.tenant));
+      } catch (e) {
+        throw configError(`${at}.toFhir.tenant`, isSwitchboardError(e) ? e.message : 'cannot be loaded');
+      }
+    }
+    const options = { validate: s.validate, ...(tenant === undefined ? {} : { tenant }) };
+    return (w) => {
+      const message = w.read(at);
+      let json: string;
+      try {
+        json = JSON.stringify(convertV2ToFhir(message, options).bundle);
+      } catch (e) {
+        // The code and the field, never the error text: a value error quotes the value (invariant 7).
+        if (!isSwitchboardError(e)) throw new StepFailure('SWB_ERR_PIPELINE_STEP_FAILED', `${at}: the conversion failed`);
+        const where = e.params['field'] ?? e.params['path'];
+        throw new StepFailure(e.code, `${at}: ${e.code}${where !== undefined ? ` at ${String(where)}` : ''}`);
+      }
+      w.text = json;
+      w.message = undefined;
+      w.owned = true;
+      w.contentType = 'fhir+json';
+    };
   }
 
   async condition(c: Condition, at: string): Promise<Check> {
@@ -336,6 +371,7 @@ class Compiler {
         while (m.removeSegment(id));
       };
     }
+    if ('toFhir' in s) return this.toFhir(s.toFhir, at);
     const when = await this.condition(s.when, `${at}.when`);
     const then = await this.steps(s.then, `${at}.then`);
     return async (w, ctx) => {

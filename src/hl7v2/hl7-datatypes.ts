@@ -6,6 +6,8 @@ import { piece, splitOn } from './hl7-segment.ts';
 /**
  * Typed readers for common datatypes (HL7 v2.5.1 ch.2A). Each takes the raw ER7 text of one
  * repetition and returns an object of decoded strings; empty components are left out.
+ * Errors name the path and the rule, never the value: it may be PHI (a birth date) and error
+ * texts reach logs and stored outcomes (ARCHITECTURE.md invariant 7).
  */
 
 export type TimestampPrecision = 'year' | 'month' | 'day' | 'hour' | 'minute' | 'second' | 'millisecond';
@@ -168,21 +170,21 @@ export const readTimestamp: Reader<Hl7Timestamp> = (raw, enc, path) => {
   // precision) is deprecated and ignored.
   const value = (piece(raw, enc.component, 1) ?? '').trim();
   const m = TS_RE.exec(value);
-  if (m === null) throw bad(path, 'DTM', `expected YYYY[MM[DD[HHMM[SS[.S]]]]][+/-ZZZZ], got ${JSON.stringify(value)}`);
+  if (m === null) throw bad(path, 'DTM', `expected YYYY[MM[DD[HHMM[SS[.S]]]]][+/-ZZZZ] (${value.length} characters sent)`);
   const [, y, mo, d, h, mi, s, frac, tz] = m;
   const num = (x: string | undefined): number => (x === undefined ? 0 : Number.parseInt(x, 10));
-  if (mo !== undefined && (num(mo) < 1 || num(mo) > 12)) throw bad(path, 'DTM', `month ${mo} is out of range`);
-  if (d !== undefined && (num(d) < 1 || num(d) > new Date(utcMs(num(y), num(mo), 0)).getUTCDate())) throw bad(path, 'DTM', `day ${d} is out of range`);
-  if (h !== undefined && num(h) > 23) throw bad(path, 'DTM', `hour ${h} is out of range`);
-  if (mi !== undefined && num(mi) > 59) throw bad(path, 'DTM', `minute ${mi} is out of range`);
+  if (mo !== undefined && (num(mo) < 1 || num(mo) > 12)) throw bad(path, 'DTM', 'the month is out of range');
+  if (d !== undefined && (num(d) < 1 || num(d) > new Date(utcMs(num(y), num(mo), 0)).getUTCDate())) throw bad(path, 'DTM', 'the day is out of range');
+  if (h !== undefined && num(h) > 23) throw bad(path, 'DTM', 'the hour is out of range');
+  if (mi !== undefined && num(mi) > 59) throw bad(path, 'DTM', 'the minute is out of range');
   // 60 allows a leap second.
-  if (s !== undefined && num(s) > 60) throw bad(path, 'DTM', `second ${s} is out of range`);
+  if (s !== undefined && num(s) > 60) throw bad(path, 'DTM', 'the second is out of range');
   let offset: string | undefined;
   let offsetMinutes: number | undefined;
   if (tz !== undefined) {
     const oh = num(tz.slice(1, 3));
     const om = num(tz.slice(3, 5));
-    if (oh > 14 || om > 59) throw bad(path, 'DTM', `offset ${tz} is out of range`);
+    if (oh > 14 || om > 59) throw bad(path, 'DTM', 'the UTC offset is out of range');
     // Keep the sign as sent: -0500 is five hours WEST of UTC (a known bug elsewhere drops it).
     offset = `${tz.charAt(0)}${tz.slice(1, 3)}:${tz.slice(3, 5)}`;
     offsetMinutes = (tz.charAt(0) === '-' ? -1 : 1) * (oh * 60 + om);
@@ -235,15 +237,31 @@ export const readHd: Reader<Hl7Hd> = (raw, enc) => hdFrom(raw, enc, enc.componen
 type ComponentSpec = string | [string, 1 | 'HD'] | null;
 
 function composite<T>(spec: readonly ComponentSpec[]): Reader<T> {
-  return (raw, enc) =>
-    compact<T>(
-      spec.flatMap((c, i): Array<[string, unknown]> => {
-        if (c === null) return [];
-        if (typeof c === 'string') return [[c, comp(raw, enc, i + 1)]];
-        const [name, how] = c;
-        return [[name, how === 1 ? comp(raw, enc, i + 1, 1) : hdFrom(piece(raw, enc.component, i + 1), enc, enc.subcomponent)]];
-      }),
-    );
+  // One split per value (mapping reads thousands of these per message), then each component as
+  // `comp` would read it: empty and `""` left out, escapes decoded.
+  return (raw, enc) => {
+    const parts = splitOn(raw, enc.component);
+    const out: Record<string, unknown> = {};
+    const n = Math.min(parts.length, spec.length);
+    for (let i = 0; i < n; i++) {
+      const c = spec[i];
+      const part = parts[i] as string;
+      if (c === null || c === undefined || part === '' || part === '""') continue;
+      if (typeof c === 'string') {
+        out[c] = decodeEscapes(part, enc);
+        continue;
+      }
+      const [name, how] = c;
+      if (how === 1) {
+        const sub = piece(part, enc.subcomponent, 1);
+        if (sub !== undefined && sub !== '' && sub !== '""') out[name] = decodeEscapes(sub, enc);
+      } else {
+        const hd = hdFrom(part, enc, enc.subcomponent);
+        if (hd !== undefined) out[name] = hd;
+      }
+    }
+    return out as T;
+  };
 }
 
 // HL7 v2.5.1 ch.2A: XPN 2.A.88, XAD 2.A.85, XTN 2.A.89, CX 2.A.14, CWE 2.A.13, XCN 2.A.87.
@@ -259,21 +277,21 @@ const NM_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
 /** NM (ch.2A 2.A.47): optional sign, digits, optional decimal point; no exponent. */
 export const readNm: Reader<number> = (raw, enc, path) => {
   const v = decodeEscapes(raw, enc).trim();
-  if (!NM_RE.test(v)) throw bad(path, 'NM', `${JSON.stringify(v)} is not a number`);
+  if (!NM_RE.test(v)) throw bad(path, 'NM', 'the value is not a number');
   return Number(v);
 };
 
 /** SN (ch.2A 2.A.71): comparator ^ num1 ^ separator/suffix ^ num2. */
 export const readSn: Reader<Hl7Sn> = (raw, enc, path) => {
   const comparator = comp(raw, enc, 1);
-  if (comparator !== undefined && !['>', '<', '>=', '<=', '=', '<>'].includes(comparator)) throw bad(path, 'SN', `comparator ${JSON.stringify(comparator)} is not one of > < >= <= = <>`);
+  if (comparator !== undefined && !['>', '<', '>=', '<=', '=', '<>'].includes(comparator)) throw bad(path, 'SN', 'the comparator is not one of > < >= <= = <>');
   const n1 = comp(raw, enc, 2);
   const sep = comp(raw, enc, 3);
   const n2 = comp(raw, enc, 4);
-  if (sep !== undefined && !['-', '+', '/', '.', ':'].includes(sep)) throw bad(path, 'SN', `separator ${JSON.stringify(sep)} is not one of - + / . :`);
+  if (sep !== undefined && !['-', '+', '/', '.', ':'].includes(sep)) throw bad(path, 'SN', 'the separator is not one of - + / . :');
   const num = (x: string | undefined, which: string): number | undefined => {
     if (x === undefined) return undefined;
-    if (!NM_RE.test(x.trim())) throw bad(path, 'SN', `${which} ${JSON.stringify(x)} is not a number`);
+    if (!NM_RE.test(x.trim())) throw bad(path, 'SN', `${which} is not a number`);
     return Number(x);
   };
   return compact<Hl7Sn>([

@@ -1,0 +1,197 @@
+import type { BundleEntry, Encounter, Patient, Reference, Resource } from '@medplum/fhirtypes';
+import { SwitchboardError } from '../core/errors.ts';
+import type { Hl7Message, Hl7MessageTree, Hl7Segment, Hl7Timestamp } from '../hl7v2/index.ts';
+import { deterministicId } from './fhir-ids.ts';
+import { SegmentReader } from './segment-reader.ts';
+import { DEFAULT_TENANT, type FieldOverride, type TenantMappingConfig } from './tenant-config.ts';
+
+export interface V2ToFhirOptions {
+  readonly tenant?: TenantMappingConfig;
+  /** Clock for Provenance.recorded (tests pin it). */
+  readonly now?: () => Date;
+  /**
+   * Validate every produced resource against FHIR R4 (structure) and throw
+   * SWB_ERR_MAP_INVALID_RESOURCE, locating the first problem, when one is invalid.
+   */
+  readonly validate?: boolean;
+}
+
+/** A resource with its id set (every mapped resource has a deterministic one). */
+export type IdentifiedResource = Resource & { id: string };
+
+/**
+ * What a message mapper works with: the message and its group tree, one SegmentReader per segment
+ * (so every read is reported), the tenant's configuration, and the bundle being built.
+ */
+export class MappingContext {
+  readonly message: Hl7Message;
+  readonly tree: Hl7MessageTree;
+  readonly tenant: TenantMappingConfig;
+  readonly now: () => Date;
+  readonly warnings: string[] = [];
+  readonly readers: SegmentReader[];
+  readonly #bySegment = new Map<Hl7Segment, SegmentReader>();
+  readonly #entries = new Map<string, IdentifiedResource>();
+  /** Message-scoped references mappers share (the patient and encounter of the message). */
+  patient: Reference<Patient> | undefined;
+  encounter: Reference<Encounter> | undefined;
+  /** MSH-7 offset, the default for timestamps sent without one (HL7 v2.5.1 ch.2A 2.A.22 DTM). */
+  readonly messageOffset: string | undefined;
+
+  constructor(message: Hl7Message, tree: Hl7MessageTree, options: V2ToFhirOptions = {}) {
+    this.message = message;
+    this.tree = tree;
+    this.tenant = options.tenant ?? DEFAULT_TENANT;
+    this.now = options.now ?? (() => new Date());
+    const overridesBySegment = new Map<string, Map<number, FieldOverride>>();
+    for (const o of this.tenant.overrides.values()) {
+      const [seg, n] = o.field.split('-') as [string, string];
+      let m = overridesBySegment.get(seg);
+      if (m === undefined) overridesBySegment.set(seg, (m = new Map()));
+      m.set(Number(n), o);
+    }
+    this.readers = message.segments.map((s, i) => new SegmentReader(s, i + 1, '', overridesBySegment.get(s.name), (t) => this.warn(t)));
+    for (const r of this.readers) this.#bySegment.set(r.segment, r);
+    let offset: string | undefined;
+    try {
+      offset = message.read('MSH-7', 'TS')?.offset;
+    } catch {
+      offset = undefined;
+    }
+    this.messageOffset = offset;
+  }
+
+  /** The reader of a segment of this message (every segment of the message has one). */
+  reader(segment: Hl7Segment): SegmentReader {
+    const r = this.#bySegment.get(segment);
+    if (r === undefined) throw new SwitchboardError('SWB_ERR_MAP_FIELD_FAILED', { field: segment.name, reason: 'the segment is not part of the message being mapped' });
+    return r;
+  }
+
+  /** Sets the group path readers report (called by the mapper walking the tree). */
+  setGroup(segment: Hl7Segment, group: string): void {
+    const r = this.#bySegment.get(segment);
+    if (r !== undefined) (r as { group: string }).group = group;
+  }
+
+  /** A deterministic id for a resource of this type identified by `parts`. */
+  id(resourceType: string, ...parts: ReadonlyArray<string | undefined>): string {
+    return deterministicId(resourceType, ...parts);
+  }
+
+  /**
+   * Identity of this message (MSH-3/MSH-4 sender + MSH-10), for resources that carry no business
+   * identifier of their own: re-sending the same message then updates, never duplicates.
+   */
+  get messageKey(): string {
+    const m = this.message;
+    return [m.get('MSH-3') ?? '', m.get('MSH-4') ?? '', m.controlId].join('|');
+  }
+
+  /**
+   * Adds a resource to the bundle, or merges it into the one already there with the same id
+   * (the same practitioner named twice becomes one resource). Returns its reference.
+   */
+  add<T extends IdentifiedResource>(resource: T): Reference<T> {
+    const key = `${resource.resourceType}/${resource.id}`;
+    const existing = this.#entries.get(key);
+    if (existing === undefined) this.#entries.set(key, resource);
+    else mergeInto(existing as unknown as Record<string, unknown>, resource as unknown as Record<string, unknown>);
+    return { reference: key } as Reference<T>;
+  }
+
+  readonly #memo = new Map<string, unknown>();
+
+  /**
+   * The result of `make` for this key, computed once per message: the same practitioner, laboratory
+   * or device named on every OBX becomes one resource without being rebuilt and merged 60 times.
+   * Only for pure functions of the key (and of this message's context).
+   */
+  memo<T>(key: string, make: () => T): T {
+    if (this.#memo.has(key)) return this.#memo.get(key) as T;
+    const v = make();
+    this.#memo.set(key, v);
+    return v;
+  }
+
+  /** The resource already in the bundle with this reference, if any. */
+  get<T extends IdentifiedResource>(ref: Reference | undefined): T | undefined {
+    return ref?.reference === undefined ? undefined : (this.#entries.get(ref.reference) as T | undefined);
+  }
+
+  /** Every resource added so far, in order. */
+  resources(): IdentifiedResource[] {
+    return [...this.#entries.values()];
+  }
+
+  /**
+   * FHIR dateTime for a v2 timestamp, keeping the sent precision and offset. A time without an
+   * offset takes MSH-7's offset, else the tenant's timezone; failing both it is kept as UTC and a
+   * warning says so (FHIR R4 datatypes.html#dateTime: a time needs a zone).
+   */
+  dateTime(ts: Hl7Timestamp | undefined, field: string): string | undefined {
+    if (ts === undefined) return undefined;
+    const iso = ts.iso;
+    const tIndex = iso.indexOf('T');
+    if (tIndex === -1) return iso;
+    // FHIR wants seconds whenever a time is given.
+    let out = ts.precision === 'hour' || ts.precision === 'minute' ? `${iso.slice(0, tIndex + 6)}:00${iso.slice(tIndex + 6)}` : iso;
+    if (ts.offset !== undefined) return out;
+    const offset = this.messageOffset ?? (this.tenant.timezone !== undefined ? zoneOffset(this.tenant.timezone, out) : undefined);
+    if (offset === undefined) {
+      this.warn(`${field}: a time without a UTC offset (none in MSH-7, no tenant timezone); taken as UTC`);
+      return `${out}Z`;
+    }
+    out += offset === '+00:00' ? 'Z' : offset;
+    return out;
+  }
+
+  /** A FHIR instant (needs seconds and a zone); undefined when the value is coarser than seconds. */
+  instant(ts: Hl7Timestamp | undefined, field: string): string | undefined {
+    if (ts === undefined || ts.precision === 'year' || ts.precision === 'month' || ts.precision === 'day') return undefined;
+    return this.dateTime(ts, field);
+  }
+
+  warn(text: string): void {
+    if (!this.warnings.includes(text)) this.warnings.push(text);
+  }
+
+  /** Bundle entries: a transaction of PUTs by deterministic id (an update-or-create per resource). */
+  entries(): BundleEntry[] {
+    return this.resources().map((r) => ({
+      fullUrl: `urn:uuid:${r.id}`,
+      resource: r,
+      request: { method: 'PUT', url: `${r.resourceType}/${r.id}` },
+    }));
+  }
+}
+
+/** Adds to `target` what `extra` has and `target` lacks (arrays are unioned by JSON value). */
+function mergeInto(target: Record<string, unknown>, extra: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(extra)) {
+    const cur = target[k];
+    if (cur === undefined) target[k] = v;
+    else if (Array.isArray(cur) && Array.isArray(v)) {
+      const seen = new Set(cur.map((x) => JSON.stringify(x)));
+      for (const item of v) if (!seen.has(JSON.stringify(item))) cur.push(item);
+    }
+  }
+}
+
+/** The UTC offset (+hh:mm) of an IANA zone at a local date-time such as 2024-03-05T10:30:00. */
+export function zoneOffset(zone: string, localIso: string): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})/.exec(localIso);
+  if (m === null) return undefined;
+  const asUtc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  // The zone's offset at (about) that instant: format the UTC instant in the zone and compare.
+  const offsetAt = (t: number): number => {
+    const parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(t));
+    const get = (type: string): number => Number(parts.find((p) => p.type === type)?.value);
+    return (Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - t) / 60_000;
+  };
+  let minutes = offsetAt(asUtc);
+  minutes = offsetAt(asUtc - minutes * 60_000);
+  const sign = minutes < 0 ? '-' : '+';
+  const abs = Math.abs(minutes);
+  return `${sign}${String(Math.trunc(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}

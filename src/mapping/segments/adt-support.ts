@@ -1,0 +1,106 @@
+import type { CodeableConcept, Coding, Reference } from '@medplum/fhirtypes';
+import { SwitchboardError } from '../../core/errors.ts';
+import type { Hl7Cwe } from '../../hl7v2/index.ts';
+import type { MappingContext } from '../mapping-context.ts';
+import type { SegmentReader } from '../segment-reader.ts';
+import { cweToCodeableConcept } from '../v2-datatypes.ts';
+
+/**
+ * Small helpers shared by the ADT segment mappers (EVN, PD1, NK1, PV1, PV2, AL1, DG1, PR1, IN1,
+ * GT1, MRG, ROL). Code tables stay in the segment file that uses them.
+ */
+
+/** A concept-map target: the FHIR coding an HL7 table code maps to (HL7 V2-to-FHIR IG concept maps). */
+export type ConceptTarget = Readonly<{ system: string; code: string; display?: string }>;
+
+/**
+ * Runs a read that may meet a malformed value (SWB_ERR_HL7_BAD_VALUE): the value is left out and a
+ * warning names the field (never the value, which may be PHI). Other errors propagate.
+ */
+export function tolerant<T>(ctx: MappingContext, field: string, read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof SwitchboardError && e.code === 'SWB_ERR_HL7_BAD_VALUE') {
+      ctx.warn(`${field}: malformed value not mapped`);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+/** A CWE field (first repetition), tolerant of malformed values, codes trimmed (see cleanCwe). */
+export function readCwe(ctx: MappingContext, r: SegmentReader, field: number, target: string): Hl7Cwe | undefined {
+  return cleanCwe(tolerant(ctx, `${r.name}-${field}`, () => r.read(field, 'CWE', target)));
+}
+
+/**
+ * Codes trimmed, and a blank code treated as absent: senders pad fields with spaces, and a FHIR
+ * code may not be blank or carry edge whitespace (FHIR R4 datatypes.html#code).
+ */
+export function cleanCwe(cwe: Hl7Cwe | undefined): Hl7Cwe | undefined {
+  if (cwe === undefined) return undefined;
+  const out: { -readonly [K in keyof Hl7Cwe]: Hl7Cwe[K] } = { ...cwe };
+  for (const k of ['code', 'alternateCode', 'text', 'alternateText', 'originalText', 'system', 'alternateSystem'] as const) {
+    const v = out[k]?.trim();
+    if (v === undefined || v === '') delete out[k];
+    else out[k] = v;
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+/**
+ * CWE -> CodeableConcept with the IG concept map's target coding first (when the code is in the
+ * map) and the codings as sent after it, so nothing sent is lost (IG CWE[CodeableConcept]).
+ */
+export function mappedConcept(ctx: MappingContext, cwe: Hl7Cwe | undefined, field: string, table: string | undefined, map: Readonly<Record<string, ConceptTarget>>): CodeableConcept | undefined {
+  const cc = cweToCodeableConcept(ctx, cwe, { field, ...(table !== undefined ? { table } : {}) });
+  if (cc === undefined || cwe?.code === undefined) return cc;
+  const target = map[cwe.code] ?? map[cwe.code.toUpperCase()];
+  if (target === undefined) return cc;
+  const codings: Coding[] = cc.coding ?? [];
+  if (!codings.some((c) => c.system === target.system && c.code === target.code)) codings.unshift({ ...target });
+  return { ...cc, coding: codings };
+}
+
+/** A field read as a timestamp and turned into a FHIR dateTime (tolerant). */
+export function readDateTime(ctx: MappingContext, r: SegmentReader, field: number, target: string): string | undefined {
+  const ts = tolerant(ctx, `${r.name}-${field}`, () => r.read(field, 'TS', target));
+  return ctx.dateTime(ts, `${r.name}-${field}`);
+}
+
+/** A field read as a date (FHIR date: the day part only). */
+export function readDate(ctx: MappingContext, r: SegmentReader, field: number, target: string): string | undefined {
+  const ts = tolerant(ctx, `${r.name}-${field}`, () => r.read(field, 'TS', target));
+  return ts?.iso.slice(0, 10);
+}
+
+/** Skips every listed field with the same reason (each only if present and not read). */
+export function skipAll(r: SegmentReader, fields: readonly number[], reason: string): void {
+  for (const n of fields) if (r.has(n)) r.skip(n, reason);
+}
+
+/** Reference display from a resource reference, dropping an empty display. */
+export function withDisplay<T extends Reference>(ref: T, display: string | undefined): T {
+  return display === undefined || display === '' ? ref : { ...ref, display };
+}
+
+/**
+ * Adds `minutes` to a FHIR dateTime that carries a time and an offset, keeping the offset
+ * (PR1-7 procedure minutes -> performedPeriod.end). Undefined for a date without a time.
+ */
+export function addMinutes(dateTime: string, minutes: number): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})$/.exec(dateTime);
+  if (m === null) return undefined;
+  const zone = m[7] as string;
+  // Wall-clock arithmetic in the sent offset: the offset itself does not change.
+  const local = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) + minutes * 60_000;
+  const d = new Date(local);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}${zone}`;
+}
+
+/** The reference a resource will have in the bundle (`Type/id`). */
+export function refOf(resourceType: string, id: string): string {
+  return `${resourceType}/${id}`;
+}

@@ -1,0 +1,105 @@
+import type { Location, Organization, Practitioner, Reference } from '@medplum/fhirtypes';
+import { decodeEscapes, type Hl7Encoding, type Hl7Hd, type Hl7Xcn } from '../hl7v2/index.ts';
+import type { MappingContext } from './mapping-context.ts';
+import { cxToIdentifier, identifierSystem, xcnToHumanName } from './v2-datatypes.ts';
+
+/**
+ * Datatypes that become resources of their own: XCN -> Practitioner, XON/HD -> Organization,
+ * PL -> Location (HL7 V2-to-FHIR IG datatype maps XCN[Practitioner], XON[Organization],
+ * PL[Location], HD[Organization]). Ids come from the identifier when there is one (the same
+ * clinician in two messages is one resource), else from the name within this message.
+ */
+
+/** XCN -> Practitioner, added to the bundle; returns its reference (with a display). */
+export function practitionerFromXcn(ctx: MappingContext, xcn: Hl7Xcn | undefined): Reference<Practitioner> | undefined {
+  if (xcn === undefined) return undefined;
+  const aa = xcn.assigningAuthority;
+  const key = `XCN\u0000${xcn.id ?? ''}\u0000${xcn.family ?? ''}\u0000${xcn.given ?? ''}\u0000${xcn.middle ?? ''}\u0000${xcn.suffix ?? ''}\u0000${xcn.prefix ?? ''}\u0000${xcn.degree ?? ''}\u0000${xcn.nameTypeCode ?? ''}\u0000${xcn.identifierTypeCode ?? ''}\u0000${aa?.namespaceId ?? ''}\u0000${aa?.universalId ?? ''}\u0000${aa?.universalIdType ?? ''}`;
+  return ctx.memo(key, () => makePractitioner(ctx, xcn));
+}
+
+function makePractitioner(ctx: MappingContext, xcn: Hl7Xcn): Reference<Practitioner> | undefined {
+  const name = xcnToHumanName(xcn);
+  if (xcn.id === undefined && name === undefined) return undefined;
+  const identifier = cxToIdentifier(ctx, {
+    ...(xcn.id !== undefined ? { id: xcn.id } : {}),
+    ...(xcn.assigningAuthority !== undefined ? { assigningAuthority: xcn.assigningAuthority } : {}),
+    ...(xcn.identifierTypeCode !== undefined ? { identifierTypeCode: xcn.identifierTypeCode } : {}),
+  });
+  const id = identifier !== undefined ? ctx.id('Practitioner', identifier.system, identifier.value) : ctx.id('Practitioner', ctx.messageKey, JSON.stringify(name));
+  const p: Practitioner & { id: string } = { resourceType: 'Practitioner', id };
+  if (identifier !== undefined) p.identifier = [identifier];
+  if (name !== undefined) p.name = [name];
+  const ref = ctx.add(p);
+  const display = [name?.given?.join(' '), name?.family].filter((x) => x !== undefined).join(' ');
+  return display === '' ? ref : { ...ref, display };
+}
+
+/** HD (e.g. MSH-4, a sending facility) -> Organization. */
+export function organizationFromHd(ctx: MappingContext, hd: Hl7Hd | undefined): Reference<Organization> | undefined {
+  if (hd === undefined || (hd.namespaceId === undefined && hd.universalId === undefined)) return undefined;
+  const system = identifierSystem(ctx, hd.universalId !== undefined ? { universalId: hd.universalId, ...(hd.universalIdType !== undefined ? { universalIdType: hd.universalIdType } : {}) } : undefined);
+  const value = hd.universalId ?? hd.namespaceId;
+  const org: Organization & { id: string } = { resourceType: 'Organization', id: ctx.id('Organization', system, value) };
+  if (hd.universalId !== undefined) org.identifier = [{ value: hd.universalId, ...(system !== undefined ? { system } : {}) }];
+  else if (hd.namespaceId !== undefined) org.identifier = [{ value: hd.namespaceId }];
+  if (hd.namespaceId !== undefined) org.name = hd.namespaceId;
+  return { ...ctx.add(org), ...(org.name !== undefined ? { display: org.name } : {}) };
+}
+
+/** XON (one repetition, raw ER7) -> Organization. */
+export function organizationFromXon(ctx: MappingContext, raw: string | undefined, enc: Hl7Encoding): Reference<Organization> | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const comps = raw.split(enc.component).map((c) => (c === '' ? undefined : c));
+  const name = comps[0] !== undefined ? decodeEscapes(comps[0], enc) : undefined;
+  // XON-10 (v2.5+) is the identifier; XON-3 the older numeric one.
+  const idValue = comps[9] ?? comps[2];
+  const aa = comps[5]?.split(enc.subcomponent);
+  const hd: Hl7Hd | undefined = aa === undefined ? undefined : { ...(aa[0] ? { namespaceId: aa[0] } : {}), ...(aa[1] ? { universalId: aa[1] } : {}), ...(aa[2] ? { universalIdType: aa[2] } : {}) };
+  if (name === undefined && idValue === undefined) return undefined;
+  const identifier = idValue !== undefined ? cxToIdentifier(ctx, { id: decodeEscapes(idValue, enc), ...(hd !== undefined ? { assigningAuthority: hd } : {}), ...(comps[6] !== undefined ? { identifierTypeCode: comps[6] } : {}) }) : undefined;
+  const org: Organization & { id: string } = {
+    resourceType: 'Organization',
+    id: identifier !== undefined ? ctx.id('Organization', identifier.system, identifier.value) : ctx.id('Organization', 'name', name),
+  };
+  if (identifier !== undefined) org.identifier = [identifier];
+  if (name !== undefined) org.name = name;
+  return { ...ctx.add(org), ...(name !== undefined ? { display: name } : {}) };
+}
+
+/**
+ * PL (raw ER7 of one repetition) -> Location. The most specific level present (bed, room, point of
+ * care) becomes the Location, `partOf` the next one up, up to the facility (IG PL[Location]).
+ */
+export function locationFromPl(ctx: MappingContext, raw: string | undefined, enc: Hl7Encoding): Reference<Location> | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const comps = raw.split(enc.component).map((c) => (c === '' ? undefined : decodeEscapes(c.split(enc.subcomponent)[0] ?? '', enc) || undefined));
+  const [poc, room, bed, facility] = comps;
+  const description = comps[8];
+  const levels: Array<{ name: string; physical: string; display: string }> = [];
+  if (facility !== undefined) levels.push({ name: facility, physical: 'si', display: 'Site' });
+  if (comps[6] !== undefined) levels.push({ name: comps[6], physical: 'bu', display: 'Building' });
+  if (comps[7] !== undefined) levels.push({ name: comps[7], physical: 'lvl', display: 'Level' });
+  if (poc !== undefined) levels.push({ name: poc, physical: 'wa', display: 'Ward' });
+  if (room !== undefined) levels.push({ name: room, physical: 'ro', display: 'Room' });
+  if (bed !== undefined) levels.push({ name: bed, physical: 'bd', display: 'Bed' });
+  if (levels.length === 0) return undefined;
+  let parent: Reference<Location> | undefined;
+  const path: string[] = [];
+  let last: Reference<Location> | undefined;
+  for (const level of levels) {
+    path.push(`${level.physical}:${level.name}`);
+    const loc: Location & { id: string } = {
+      resourceType: 'Location',
+      id: ctx.id('Location', ...path),
+      name: level.name,
+      mode: 'instance',
+      physicalType: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/location-physical-type', code: level.physical, display: level.display }] },
+    };
+    if (parent !== undefined) loc.partOf = parent;
+    if (level === levels[levels.length - 1] && description !== undefined) loc.description = description;
+    last = ctx.add(loc);
+    parent = last;
+  }
+  return last;
+}
