@@ -18,7 +18,7 @@ test('each kind builds its connector', async () => {
   assert.ok(channel instanceof ChannelDestination);
   assert.equal(channel.channel, 'next');
   assert.deepEqual([mllp.kind, http.kind, file.kind, channel.kind], ['mllp', 'http', 'file', 'channel']);
-  assert.deepEqual([...destinationKinds].sort(), ['channel', 'file', 'http', 'mllp']);
+  assert.deepEqual([...destinationKinds].sort(), ['channel', 'fhir-store', 'file', 'http', 'mllp']);
   await Promise.all([mllp.close(), http.close(), file.close(), channel.close()]);
 });
 

@@ -2,6 +2,7 @@ import { SwitchboardError } from '../core/errors.ts';
 import type { DestinationConnector, DestinationContext, DestinationFactory } from '../engine/destination-connector.ts';
 import { ChannelDestination } from './channel/channel-destination.ts';
 import { FileDestination } from './file/file-destination.ts';
+import { FhirStoreDestination } from './fhir-store/fhir-store-destination.ts';
 import { HttpDestination } from './http/http-destination.ts';
 import { MllpDestination } from './mllp/mllp-destination.ts';
 
@@ -11,6 +12,7 @@ const FACTORIES: Readonly<Record<string, DestinationFactory>> = {
   http: (settings) => new HttpDestination(settings),
   file: (settings) => new FileDestination(settings),
   channel: (settings, context) => new ChannelDestination(settings, context),
+  'fhir-store': (settings, context) => new FhirStoreDestination(settings, context),
 };
 
 export const destinationKinds: readonly string[] = Object.keys(FACTORIES);

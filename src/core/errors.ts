@@ -76,6 +76,16 @@ export const ErrorCodes = {
   SWB_ERR_FHIR_INVALID_RESOURCE: def('the {type} resource cannot be stored: {reason}', 400, 'permanent'),
   SWB_ERR_FHIR_INVALID_SEARCH: def('invalid search on {type}: {reason}', 400, 'permanent'),
   SWB_ERR_FHIR_UNKNOWN_PARAMETER: def('{type} has no search parameter {param}', 400, 'permanent'),
+  // FHIR R4 REST API (src/api/fhir); never an element's value
+  SWB_ERR_FHIR_UNKNOWN_TYPE: def('{type} is not a resource type this server supports', 404, 'permanent'),
+  SWB_ERR_FHIR_FORMAT_NOT_SUPPORTED: def('the format {format} is not supported; use application/fhir+json', 406, 'permanent'),
+  SWB_ERR_FHIR_MEDIA_TYPE: def('unsupported Content-Type {type}; send application/fhir+json', 415, 'permanent'),
+  SWB_ERR_FHIR_INVALID_JSON: def('the body is not valid JSON: {reason}', 400, 'permanent'),
+  SWB_ERR_FHIR_VALIDATION_FAILED: def('the {type} resource failed validation with {count} error(s)', 422, 'permanent'),
+  SWB_ERR_FHIR_INVALID_REQUEST: def('the request is invalid: {reason}', 400, 'permanent'),
+  SWB_ERR_FHIR_METHOD_NOT_ALLOWED: def('{method} is not supported on {path}', 405, 'permanent'),
+  SWB_ERR_FHIR_INVALID_BUNDLE: def('the Bundle cannot be processed: {reason}', 400, 'permanent'),
+  SWB_ERR_FHIR_TOO_LARGE: def('the request body exceeds the limit of {limit} bytes', 413, 'permanent'),
   // Operations (src/engine/operations.ts): exception queue actions, replay
   SWB_ERR_DELIVERY_NOT_IN_EXCEPTIONS: def('delivery {id} is {status}, not in the exception queue (failed, ambiguous or parked)', 409, 'permanent'),
   SWB_ERR_REPLAY_UNKNOWN_DESTINATION: def('no replayed channel revision has a destination named {name}', 400, 'permanent'),
@@ -117,6 +127,8 @@ export const ErrorCodes = {
   SWB_ERR_MAP_INVALID_RESOURCE: def('the mapping produced an invalid {resourceType}: {reason}', 500, 'permanent'),
   SWB_ERR_MAP_UNSUPPORTED_RESOURCE: def('no FHIR -> HL7 v2 mapping for {what}', 422, 'permanent'),
   SWB_ERR_MAP_FHIR_INPUT: def('the FHIR input cannot be converted: {reason}', 422, 'permanent'),
+  // fhir-store destination (src/connectors/fhir-store)
+  SWB_ERR_FHIR_STORE_DEST_NOT_A_BUNDLE: def('the delivery cannot be written to the FHIR store: {reason}', 422, 'permanent'),
   // Configuration and CLI
   SWB_ERR_CONFIG_INVALID: def('{path} {reason}', 400, 'permanent'),
   SWB_ERR_CLI_USAGE: def('{reason}', 400, 'permanent'),

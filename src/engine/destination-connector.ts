@@ -1,4 +1,5 @@
 import type { FailureClass } from '../core/errors.ts';
+import type { ResourceStore } from '../core/ports/resource-store.ts';
 import type { InboundMessage, ReceiveResult } from './source-connector.ts';
 
 /**
@@ -51,6 +52,8 @@ export interface ChannelInbox {
 /** What the engine offers a destination beyond its settings. */
 export interface DestinationContext {
   readonly channels?: ChannelInbox;
+  /** The engine's canonical FHIR store, for the fhir-store destination. */
+  readonly resources?: ResourceStore;
 }
 
 /** Builds a connector from a destination's settings (already validated by the channel schema). */
