@@ -1,5 +1,4 @@
 import type { CodeableConcept, Coding, Reference } from '@medplum/fhirtypes';
-import { SwitchboardError } from '../../core/errors.ts';
 import type { Hl7Cwe } from '../../hl7v2/index.ts';
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
@@ -13,21 +12,10 @@ import { cweToCodeableConcept } from '../v2-datatypes.ts';
 /** A concept-map target: the FHIR coding an HL7 table code maps to (HL7 V2-to-FHIR IG concept maps). */
 export type ConceptTarget = Readonly<{ system: string; code: string; display?: string }>;
 
-/**
- * Runs a read that may meet a malformed value (SWB_ERR_HL7_BAD_VALUE): the value is left out and a
- * warning names the field (never the value, which may be PHI). Other errors propagate.
- */
-export function tolerant<T>(ctx: MappingContext, field: string, read: () => T): T | undefined {
-  try {
-    return read();
-  } catch (e) {
-    if (e instanceof SwitchboardError && e.code === 'SWB_ERR_HL7_BAD_VALUE') {
-      ctx.warn(`${field}: malformed value not mapped`);
-      return undefined;
-    }
-    throw e;
-  }
-}
+// One tolerant() for every mapper (segment reads themselves no longer throw on a malformed value).
+import { tolerant } from './lab-support.ts';
+
+export { tolerant };
 
 /** A CWE field (first repetition), tolerant of malformed values, codes trimmed (see cleanCwe). */
 export function readCwe(ctx: MappingContext, r: SegmentReader, field: number, target: string): Hl7Cwe | undefined {

@@ -4,7 +4,8 @@ import type { MappingContext } from '../mapping-context.ts';
 /**
  * Runs a read that may meet a malformed value (SWB_ERR_HL7_BAD_VALUE): the value is left out and a
  * warning names the field (never the value, which may be PHI), so one bad optional field does not
- * fail a whole lab message. Any other error propagates.
+ * fail a whole message. Any other error propagates. SegmentReader.read/readAll already do this for
+ * typed reads (and report the field skipped); this covers other reads, e.g. of the message itself.
  */
 export function tolerant<T>(ctx: MappingContext, field: string, read: () => T): T | undefined {
   try {
