@@ -19,6 +19,11 @@ import { queryRows, toStoreError, withTransaction } from './postgres-transaction
 
 /** Rows per group-commit transaction. */
 const MAX_BATCH = 256;
+/**
+ * Ingest transactions in flight at once. One at a time left the engine idle while the server wrote
+ * and flushed each batch (~1k msgs/s); overlapping them keeps several pool connections busy.
+ */
+const MAX_IN_FLIGHT = 4;
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
 const DEFAULT_PRUNE_STATUSES: readonly MessageStatus[] = ['received', 'filtered', 'queued', 'delivered', 'resolved'];
@@ -214,15 +219,20 @@ export function buildSearchSql(query: MessageQuery): SearchStatement {
 
 /**
  * MessageStore on PostgreSQL. Ingest uses group commit: concurrent calls queue up and are written
- * together, one transaction per flush (at most 256 rows), each promise resolving after COMMIT. A
- * flush starts as soon as the previous one finished. If a batch fails, its rows are retried one per
+ * together, one transaction per batch (at most 256 rows), each promise resolving after COMMIT. Up
+ * to MAX_IN_FLIGHT batches overlap, on their own pool connections; the next batch starts only once
+ * the previous one holds its enqueue lane locks, so per-lane delivery order is still batch order
+ * (lockEnqueueLanes). A dedupe key shared by two overlapping batches is safe: the later INSERT waits
+ * for the earlier row and then sees it committed. If a batch fails, its rows are retried one per
  * transaction so that one bad row fails alone.
  */
 export class PostgresMessageStore implements MessageStore {
   /** Ingest transactions committed so far (tests check that concurrent ingests share commits). */
   flushCount = 0;
   private readonly queue: PendingIngest[] = [];
+  /** The loop that cuts the queue into batches, while it runs. */
   private flushing: Promise<void> | undefined;
+  private readonly running = new Set<Promise<void>>();
   private closed = false;
 
   constructor(
@@ -243,7 +253,10 @@ export class PostgresMessageStore implements MessageStore {
 
   /** Resolves when every ingest queued so far is committed (or failed). */
   async flush(): Promise<void> {
-    while (this.flushing !== undefined) await this.flushing;
+    while (this.flushing !== undefined || this.running.size > 0) {
+      if (this.flushing !== undefined) await this.flushing;
+      else await Promise.allSettled([...this.running]);
+    }
   }
 
   private startFlushing(): void {
@@ -258,15 +271,29 @@ export class PostgresMessageStore implements MessageStore {
     // Yield once so that a synchronous burst of ingest() calls lands in the first batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
+      if (this.running.size >= MAX_IN_FLIGHT) {
+        await Promise.race(this.running);
+        continue;
+      }
       const batch = this.queue.splice(0, MAX_BATCH);
-      await this.writeBatch(batch);
+      let lanesLocked = (): void => undefined;
+      const locked = new Promise<void>((resolve) => {
+        lanesLocked = resolve;
+      });
+      const write: Promise<void> = this.writeBatch(batch, lanesLocked).finally(() => {
+        lanesLocked();
+        this.running.delete(write);
+      });
+      this.running.add(write);
+      // The next batch may not take a lane lock before this one has (per-key order).
+      await locked;
     }
   }
 
-  private async writeBatch(batch: PendingIngest[]): Promise<void> {
+  private async writeBatch(batch: PendingIngest[], lanesLocked: () => void = () => undefined): Promise<void> {
     let results: (IngestResult | undefined)[];
     try {
-      results = await withTransaction(this.pool, (client) => this.insertBatch(client, batch.map((p) => p.record)));
+      results = await withTransaction(this.pool, (client) => this.insertBatch(client, batch.map((p) => p.record), lanesLocked));
       this.flushCount++;
     } catch (error) {
       if (batch.length === 1) {
@@ -285,11 +312,17 @@ export class PostgresMessageStore implements MessageStore {
     });
     // Records whose dedupe key was taken by an earlier record of this batch, outside its window:
     // they go first in the next flush, which sees the committed key.
-    this.queue.unshift(...deferred);
+    if (deferred.length > 0) {
+      this.queue.unshift(...deferred);
+      this.startFlushing();
+    }
   }
 
-  /** Writes one batch inside a transaction; undefined marks a record deferred to the next batch. */
-  private async insertBatch(client: pg.PoolClient, records: readonly IngestRecord[]): Promise<(IngestResult | undefined)[]> {
+  /**
+   * Writes one batch inside a transaction; undefined marks a record deferred to the next batch.
+   * `lanesLocked` is called once the batch holds its enqueue lane locks.
+   */
+  private async insertBatch(client: pg.PoolClient, records: readonly IngestRecord[], lanesLocked: () => void): Promise<(IngestResult | undefined)[]> {
     // 0. The enqueue locks of every lane the batch's deliveries use, before any row lock (a dedupe
     //    key), so batches of several processes and PostgresDeliveryQueue.enqueue take locks in one
     //    order. Duplicates found below may have locked a lane for nothing; that only serializes.
@@ -297,6 +330,7 @@ export class PostgresMessageStore implements MessageStore {
       client,
       records.flatMap((r) => (r.outcome?.kind === 'queued' ? r.outcome.deliveries : [])),
     );
+    lanesLocked();
 
     // 1. Dedupe inside the batch: the first record of a key owns it.
     const plans: Plan[] = [];
@@ -327,7 +361,7 @@ export class PostgresMessageStore implements MessageStore {
         `WITH input AS (
            SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[]) AS t(key, message_id, first_seen, window_ms))
          INSERT INTO dedupe_keys AS d (key, message_id, first_seen)
-         SELECT key, message_id, first_seen FROM input
+         SELECT key, message_id, first_seen FROM input ORDER BY key
          ON CONFLICT (key) DO UPDATE SET message_id = EXCLUDED.message_id, first_seen = EXCLUDED.first_seen
          WHERE d.first_seen <= EXCLUDED.first_seen
            - (SELECT i.window_ms FROM input i WHERE i.key = EXCLUDED.key) * interval '1 millisecond'

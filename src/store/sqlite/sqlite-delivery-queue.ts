@@ -16,6 +16,7 @@ import type {
 import type { MessageStatus } from '../../core/ports/message-store.ts';
 import { invalidDelivery } from '../ingest-outcome.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
+import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 
 interface DeliveryRow {
@@ -193,20 +194,9 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     return { flushes: this.#batches.flushes, transactions: this.#transactions, outcomes: this.#outcomes };
   }
 
-  /**
-   * Runs `step` with `synchronous = NORMAL`, then puts back the store's own setting (FULL by
-   * default, for ingest). The pragma cannot change inside a transaction, so `step` opens and
-   * commits its own; better-sqlite3 is synchronous, so no ingest commit can run in between.
-   */
+  /** Bookkeeping commits without fsync (ADR 0002). */
   #relaxed<T>(step: () => T): T {
-    const prior = this.#db.inTransaction ? 1 : Number(this.#db.pragma('synchronous', { simple: true }));
-    if (prior <= 1) return step();
-    this.#db.pragma('synchronous = NORMAL');
-    try {
-      return step();
-    } finally {
-      this.#db.pragma(`synchronous = ${prior}`);
-    }
+    return withRelaxedSync(this.#db, step);
   }
 
   /** Queues a complete/fail for the next bookkeeping flush (group commit). */

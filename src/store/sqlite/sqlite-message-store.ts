@@ -14,6 +14,7 @@ import type {
   StoredMessage,
 } from '../../core/ports/message-store.ts';
 import { initialEvents, initialStatus, invalidOutcome } from '../ingest-outcome.ts';
+import { SqliteFtsIndexer, type SqliteFtsIndexerOptions } from './sqlite-fts-indexer.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
 import { guarded, isForeignKeyViolation, isUnavailable, toStoreError } from './sqlite-store-errors.ts';
 
@@ -76,6 +77,8 @@ export interface SqliteIngestStats {
   readonly transactions: number;
   /** Ingests answered (stored or duplicate). */
   readonly rows: number;
+  /** Full-text catch-up transactions (ADR 0004). */
+  readonly ftsSteps: number;
 }
 
 const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
@@ -171,13 +174,15 @@ function decodeCursor(cursor: string): { receivedAt: number; id: string } {
  * Ingest uses group commit (ARCHITECTURE.md "Storage"): calls made in the same turn of the event
  * loop are queued and written in one transaction, flushed on `setImmediate` or as soon as 256 are
  * queued; every promise resolves after COMMIT returned, which with `synchronous=FULL` in WAL mode
- * means the WAL was fsynced (invariant 1).
+ * means the WAL was fsynced (invariant 1). Full-text indexing follows in larger transactions of its
+ * own (SqliteFtsIndexer, ADR 0004); a text search catches it up first.
  */
 export class SqliteMessageStore implements MessageStore {
   readonly #db: Database.Database;
   readonly #clock: () => Date;
   readonly #batches = new GroupCommit<PendingIngest>(MAX_BATCH, (batch) => this.#writeBatch(batch));
   #vacuum: NodeJS.Timeout | undefined;
+  readonly #fts: SqliteFtsIndexer;
   #closed = false;
   #transactions = 0;
   #rows = 0;
@@ -186,7 +191,6 @@ export class SqliteMessageStore implements MessageStore {
     dedupeGet: Database.Statement<[string], { message_id: string; first_seen: number }>;
     dedupePut: Database.Statement<[string, string, number]>;
     insert: Database.Statement<unknown[]>;
-    ftsInsert: Database.Statement<[number, string]>;
     deliveryInsert: Database.Statement<[string, string, string, string | null, string, string, number, number, number, number]>;
     dedupePrune: Database.Statement<[number, number]>;
     patientInsert: Database.Statement<[string, string]>;
@@ -196,7 +200,7 @@ export class SqliteMessageStore implements MessageStore {
     events: Database.Statement<[string], EventRow>;
   };
 
-  constructor(db: Database.Database, options: { clock?: () => Date } = {}) {
+  constructor(db: Database.Database, options: { clock?: () => Date; fts?: SqliteFtsIndexerOptions } = {}) {
     this.#db = db;
     this.#clock = options.clock ?? (() => new Date());
     this.#stmt = {
@@ -209,22 +213,33 @@ export class SqliteMessageStore implements MessageStore {
       insert: db.prepare(`INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type, control_id,
           sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      ftsInsert: db.prepare('INSERT INTO messages_fts (rowid, content) VALUES (?, ?)'),
       // The same row SqliteDeliveryQueue.enqueue writes.
       deliveryInsert: db.prepare(`INSERT INTO deliveries (id, message_id, destination, ordering_key, payload, idempotency_key, status, attempts, max_attempts,
           next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`),
       dedupePrune: db.prepare('DELETE FROM dedupe_keys WHERE key IN (SELECT key FROM dedupe_keys WHERE first_seen < ? LIMIT ?)'),
-      patientInsert: db.prepare('INSERT OR IGNORE INTO message_patient_ids (message_id, patient_id) VALUES (?, ?)'),
+      // Every patient id of a row in one statement, from the JSON array stored on the row.
+      patientInsert: db.prepare('INSERT OR IGNORE INTO message_patient_ids (message_id, patient_id) SELECT ?, value FROM json_each(?)'),
       get: db.prepare('SELECT * FROM messages WHERE id = ?'),
       setStatus: db.prepare('UPDATE messages SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?'),
       eventInsert: db.prepare('INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES (?, ?, ?, ?, ?)'),
       events: db.prepare('SELECT message_id, delivery_id, at, type, detail FROM message_events WHERE message_id = ? ORDER BY seq'),
     };
+    this.#fts = new SqliteFtsIndexer(db, options.fts ?? {});
   }
 
   /** Group-commit counters (tests, metrics). */
   stats(): SqliteIngestStats {
-    return { flushes: this.#batches.flushes, transactions: this.#transactions, rows: this.#rows };
+    return { flushes: this.#batches.flushes, transactions: this.#transactions, rows: this.#rows, ftsSteps: this.#fts.steps };
+  }
+
+  /** Messages committed but not yet in the full-text index (ADR 0004). */
+  ftsLag(): number {
+    return guarded(() => this.#fts.lag());
+  }
+
+  /** Brings the full-text index up to date now (what a text search does first). */
+  catchUpIndex(): void {
+    guarded(() => this.#fts.catchUp());
   }
 
   ingest(record: IngestRecord): Promise<IngestResult> {
@@ -261,6 +276,7 @@ export class SqliteMessageStore implements MessageStore {
           const [result] = this.#db.transaction(() => this.#writeAll([item], now)).immediate();
           this.#transactions++;
           this.#rows++;
+          if (result?.kind === 'stored') this.#fts.noteWritten(1);
           item.resolve(result as IngestResult);
         } catch (rowError) {
           item.reject(toStoreError(rowError));
@@ -269,24 +285,17 @@ export class SqliteMessageStore implements MessageStore {
       return;
     }
     this.#rows += valid.length;
+    this.#fts.noteWritten(results.reduce((n, r) => (r.kind === 'stored' ? n + 1 : n), 0));
     valid.forEach((item, i) => item.resolve(results[i] as IngestResult));
   }
 
-  /**
-   * Writes records inside the open transaction, then indexes their content. The FTS5 inserts come
-   * last on purpose: any statement that opens a statement transaction (an UPSERT, an AUTOINCREMENT
-   * insert) makes FTS5 flush its pending in-memory index to disk first (its xSavepoint syncs), so
-   * interleaving them cost a flush per row; batched at the end, FTS5 writes once per commit.
-   */
+  /** Writes records inside the open transaction; their full text is indexed afterwards (ADR 0004). */
   #writeAll(items: readonly PendingIngest[], now: number): IngestResult[] {
-    const indexed: [number, string][] = [];
-    const results = items.map((item) => this.#write(item.record, now, indexed));
-    for (const [seq, content] of indexed) this.#stmt.ftsInsert.run(seq, content);
-    return results;
+    return items.map((item) => this.#write(item.record, now));
   }
 
   /** One record inside the open transaction. Earlier rows of the same batch are visible, so in-batch duplicates are found. */
-  #write(record: IngestRecord, now: number, indexed: [number, string][]): IngestResult {
+  #write(record: IngestRecord, now: number): IngestResult {
     const receivedAt = record.receivedAt.getTime();
     if (record.dedupeKey !== undefined) {
       const seen = this.#stmt.dedupeGet.get(record.dedupeKey);
@@ -297,7 +306,8 @@ export class SqliteMessageStore implements MessageStore {
     const id = newSortableId(now);
     const patientIds = [...new Set(record.patientIds ?? [])];
     const { status, reason } = initialStatus(record.outcome);
-    const info = this.#stmt.insert.run(
+    const patientJson = JSON.stringify(patientIds);
+    this.#stmt.insert.run(
       id,
       record.channelId,
       record.content,
@@ -309,15 +319,14 @@ export class SqliteMessageStore implements MessageStore {
       record.controlId ?? null,
       record.sendingFacility ?? null,
       record.orderingKey ?? null,
-      JSON.stringify(patientIds),
+      patientJson,
       record.correlationId,
       record.configRevision,
       status,
       reason,
       now,
     );
-    indexed.push([Number(info.lastInsertRowid), record.content]);
-    for (const patientId of patientIds) this.#stmt.patientInsert.run(id, patientId);
+    if (patientIds.length > 0) this.#stmt.patientInsert.run(id, patientJson);
     if (record.dedupeKey !== undefined) this.#stmt.dedupePut.run(record.dedupeKey, id, receivedAt);
     if (record.outcome?.kind === 'queued') {
       // Enqueue order is insertion order (seq), as in SqliteDeliveryQueue.enqueue.
@@ -339,6 +348,8 @@ export class SqliteMessageStore implements MessageStore {
   async search(query: MessageQuery): Promise<MessagePage> {
     const filter = searchFilter(query);
     if (filter === undefined) return { items: [], nextCursor: undefined };
+    // Every committed message is searchable: index what the catch-up has not reached yet.
+    if (query.text !== undefined) guarded(() => this.#fts.catchUp());
     const limit = query.limit !== undefined && Number.isFinite(query.limit) ? Math.min(MAX_PAGE, Math.max(1, Math.floor(query.limit))) : DEFAULT_PAGE;
     const rows = guarded(() => this.#db.prepare<unknown[], MessageRow>(searchSql(filter.where)).all(...filter.params, limit + 1));
     const page = rows.slice(0, limit);
@@ -382,6 +393,9 @@ export class SqliteMessageStore implements MessageStore {
       AND status IN (${statuses.map(() => '?').join(', ')}) ORDER BY seq LIMIT ${PRUNE_CHUNK}`;
     const params = [request.channelId, request.receivedBefore.getTime(), ...statuses];
     const pruneChunk = this.#db.transaction((): number => {
+      // Rows not yet indexed are indexed first: a 'delete' of entries never written would corrupt
+      // the index (sqlite.org/fts5.html 4.4.3: the old values must match what was inserted).
+      this.#fts.indexPending();
       // External-content FTS5 needs the old text to remove its entries (sqlite.org/fts5.html 4.4.3).
       this.#db.prepare(`INSERT INTO messages_fts (messages_fts, rowid, content) SELECT 'delete', seq, content FROM messages WHERE seq IN (${chunk})`).run(...params);
       // The row stays in the table, so it stays in the index as an empty document: FTS5's row
@@ -456,6 +470,13 @@ export class SqliteMessageStore implements MessageStore {
     if (this.#closed) return;
     this.#batches.flush();
     this.#closed = true;
+    // A clean shutdown leaves the index complete; if this fails, the next open catches up.
+    try {
+      this.#fts.catchUp();
+    } catch {
+      // busy or closed: the watermark says where to resume
+    }
+    this.#fts.close();
     if (this.#vacuum !== undefined) clearTimeout(this.#vacuum);
     this.#vacuum = undefined;
   }

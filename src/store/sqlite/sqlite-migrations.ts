@@ -181,6 +181,20 @@ CREATE INDEX dedupe_keys_by_first_seen ON dedupe_keys (first_seen);
 CREATE INDEX deliveries_ready ON deliveries (destination, seq) WHERE status IN ('pending', 'leased');
 `,
   },
+  {
+    version: 5,
+    name: 'full-text index caught up outside the ingest transaction',
+    // ADR 0004: FTS5 rows are written by SqliteFtsIndexer in batches of their own; the watermark
+    // says how far it got (every message with seq <= indexed_seq is indexed). Until now ingest
+    // indexed in its own transaction, so every existing row is indexed already.
+    sql: `
+CREATE TABLE fts_progress (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  indexed_seq INTEGER NOT NULL
+);
+INSERT INTO fts_progress (id, indexed_seq) SELECT 1, COALESCE(MAX(seq), 0) FROM messages;
+`,
+  },
 ];
 
 /** The newest schema version this build knows. */

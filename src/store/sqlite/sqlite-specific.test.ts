@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { isSwitchboardError } from '../../core/errors.ts';
 import type { IngestRecord } from '../../core/ports/message-store.ts';
 import { openSqliteStore, type SqliteStore } from './open-sqlite-store.ts';
-import { ftsQuery } from './sqlite-message-store.ts';
+import { ftsQuery, SqliteMessageStore } from './sqlite-message-store.ts';
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION, runSqliteMigrations } from './sqlite-migrations.ts';
 
 let dir = '';
@@ -226,6 +226,8 @@ describe('SQLite store: group commit', () => {
     assert.ok(results.every((r) => r.kind === 'stored'));
     const transactions = store.messages.stats().transactions - start.transactions;
     assert.ok(transactions <= 3, `300 ingests took ${transactions} transactions`);
+    // Full text is indexed after the commit (ADR 0004); bring it up to date before checking it.
+    store.messages.catchUpIndex();
     inspect(path, (db) => {
       assert.equal((db.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = 'dest-gco'`).get() as { n: number }).n, 300);
       // Deliveries in call order (seq), whatever the batch boundaries.
@@ -254,6 +256,123 @@ describe('SQLite store: group commit', () => {
     } finally {
       await reopened.close();
     }
+  });
+});
+
+describe('SQLite store: full-text index caught up outside the ingest transaction (ADR 0004)', () => {
+  const ftsRow = (db: Database.Database): { indexed_seq: number } => db.prepare('SELECT indexed_seq FROM fts_progress').get() as { indexed_seq: number };
+  const maxSeq = (db: Database.Database): number => (db.prepare('SELECT MAX(seq) AS n FROM messages').get() as { n: number }).n;
+
+  /** A store whose indexer never runs by itself (no timer fires during the test, no batch fills). */
+  function lazyStore(path: string): { db: Database.Database; messages: SqliteMessageStore } {
+    mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    runSqliteMigrations(db);
+    return { db, messages: new SqliteMessageStore(db, { fts: { delayMs: 3_600_000, batchRows: 100_000 } }) };
+  }
+
+  test('ingest commits without indexing; a text search indexes first, so it finds every committed message', async () => {
+    const { db, messages } = lazyStore(newPath());
+    try {
+      const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => messages.ingest(record({ controlId: `F${i}`, content: `MSH|^~\\&|F|${i}\rNTE|1||wombat${i}\r` }))));
+      assert.equal(messages.ftsLag(), 20, 'nothing indexed in the ingest transaction');
+      assert.equal(messages.stats().ftsSteps, 0);
+      assert.deepEqual((await messages.search({ text: 'wombat7' })).items.map((m) => m.id), [ids[7]?.id]);
+      assert.equal(messages.ftsLag(), 0);
+      assert.equal(ftsRow(db).indexed_seq, maxSeq(db), 'the watermark moved with the rows');
+      db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`);
+    } finally {
+      await messages.close();
+      db.close();
+    }
+  });
+
+  test('the indexer catches up by itself in batches, each moving the watermark', async () => {
+    const path = newPath();
+    mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    runSqliteMigrations(db);
+    const messages = new SqliteMessageStore(db, { fts: { delayMs: 1, batchRows: 8 } });
+    try {
+      await Promise.all(Array.from({ length: 30 }, (_, i) => messages.ingest(record({ controlId: `A${i}`, content: `auto ${i}` }))));
+      // Bounded wait for the background steps (no timing asserted: only that they happen).
+      for (let i = 0; i < 500 && messages.ftsLag() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(messages.ftsLag(), 0);
+      assert.ok(messages.stats().ftsSteps >= 4, `30 rows in batches of 8: ${messages.stats().ftsSteps} steps`);
+      db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`);
+    } finally {
+      await messages.close();
+      db.close();
+    }
+  });
+
+  test('rows left unindexed by a crash are indexed after reopening, from the stored watermark', async () => {
+    const path = newPath();
+    const first = lazyStore(path);
+    const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => first.messages.ingest(record({ controlId: `C${i}`, content: `crash platypus${i}` }))));
+    // As after kill -9: the rows are committed, the index was never caught up.
+    first.db.close();
+    inspect(path, (db) => assert.equal(maxSeq(db) - ftsRow(db).indexed_seq, 12));
+    const reopened = await openSqliteStore({ path });
+    try {
+      assert.equal(reopened.messages.ftsLag(), 12);
+      assert.deepEqual((await reopened.messages.search({ text: 'platypus11' })).items.map((m) => m.id), [ids[11]?.id]);
+      assert.equal(reopened.messages.ftsLag(), 0);
+    } finally {
+      await reopened.close();
+    }
+    inspect(path, (db) => db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`));
+  });
+
+  test('pruning rows not yet indexed indexes them first, so the index stays consistent', async () => {
+    const { db, messages } = lazyStore(newPath());
+    try {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => messages.ingest(record({ channelId: 'ch-pl', controlId: `P${i}`, content: `prunable quince${i}` }))));
+      assert.equal(messages.ftsLag(), 10);
+      assert.equal(await messages.pruneContent({ channelId: 'ch-pl', receivedBefore: new Date('2030-01-01') }), 10);
+      assert.equal(messages.ftsLag(), 0);
+      assert.equal((await messages.search({ text: 'quince3' })).items.length, 0);
+      db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`);
+    } finally {
+      await messages.close();
+      db.close();
+    }
+  });
+
+  test('close() leaves the index complete', async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path });
+    await Promise.all(Array.from({ length: 5 }, (_, i) => store.messages.ingest(record({ controlId: `Z${i}`, content: `closing ${i}` }))));
+    await store.close();
+    inspect(path, (db) => assert.equal(ftsRow(db).indexed_seq, maxSeq(db)));
+  });
+
+  test('migration 5 starts the watermark after the rows earlier versions indexed in the ingest transaction', async () => {
+    const path = newPath();
+    mkdirSync(dirname(path), { recursive: true });
+    inspect(path, (db) => {
+      db.pragma('journal_mode = WAL');
+      runSqliteMigrations(db, SQLITE_MIGRATIONS.filter((m) => m.version <= 4));
+      for (const seq of [1, 2, 3]) {
+        db.prepare(`INSERT INTO messages (seq, id, channel_id, content, content_type, received_at, source, correlation_id, config_revision, status, updated_at)
+          VALUES (?, ?, 'ch', ?, 'text', 1000, 's', 'c', 1, 'received', 1000)`).run(seq, `M${seq}`, `old numbat${seq}`);
+        db.prepare('INSERT INTO messages_fts (rowid, content) VALUES (?, ?)').run(seq, `old numbat${seq}`);
+      }
+    });
+    const store = await openSqliteStore({ path });
+    try {
+      assert.equal(store.messages.ftsLag(), 0);
+      assert.deepEqual((await store.messages.search({ text: 'numbat2' })).items.map((m) => m.id), ['M2']);
+    } finally {
+      await store.close();
+    }
+    inspect(path, (db) => {
+      assert.equal(ftsRow(db).indexed_seq, 3);
+      db.exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`);
+    });
   });
 });
 
