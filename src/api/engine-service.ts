@@ -135,7 +135,7 @@ export async function startEngineService(options: EngineServiceOptions): Promise
           let connector: DestinationConnector;
           try {
             const settings = resolveSettingsEnv(d.settings, env, `${ch.file}: destinations[${i}].settings`) as Readonly<Record<string, unknown>>;
-            connector = createDestination(d.kind, settings, { channels: inbox });
+            connector = createDestination(d.kind, settings, { channels: inbox, ...(store.resources !== undefined ? { resources: store.resources } : {}) });
           } catch (e) {
             throw withPath(e, `${ch.file}: destinations[${i}].settings`);
           }

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { startEngineService } from '../api/engine-service.ts';
 import { loadChannelDir, loadChannelText, type LoadedChannel } from '../engine/channel-loader.ts';
 import { DEFAULT_STORE_URL, openStore } from '../store/open-store.ts';
+import { FhirSearchIndexer } from '../fhir/search-parameters.ts';
 import { err, out } from './cli-io.ts';
 
 function port(name: string, value: string): number {
@@ -99,7 +100,8 @@ export function registerStartCommand(program: Command): void {
       const logger = createLogger();
       const mllpPort = port('--mllp-port', opts.mllpPort);
       const channels = opts.config !== undefined ? await loadChannelDir(opts.config) : [await defaultChannel(opts, mllpPort)];
-      const store = await openStore(opts.store);
+      // The canonical FHIR store opens with the engine's (its own file on SQLite; issue 5).
+      const store = await openStore(opts.store, { resourceIndexer: new FhirSearchIndexer() });
       let service;
       try {
         service = await startEngineService({ store, channels, ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort: port('--http-port', opts.httpPort), logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });

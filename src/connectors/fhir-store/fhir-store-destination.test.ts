@@ -28,7 +28,7 @@ test('fhir-store writes a transaction Bundle; a redelivery updates the same reso
   const p = await store.read('Patient', 'p1');
   assert.ok(p?.kind === 'resource');
   assert.equal(p.versionId, '2');
-  assert.deepEqual((p.resource as { name: Array<{ family: string }> }).name[0]?.family, 'Doe-Smith');
+  assert.deepEqual((p.resource as unknown as { name: Array<{ family: string }> }).name[0]?.family, 'Doe-Smith');
   const found = await store.search('Patient', { conditions: [{ kind: 'token', param: 'identifier', not: false, values: [{ system: 'urn:oid:1.2.3', code: 'MRN1' }] }] });
   assert.equal(found.resources.length, 1);
   await store.close();

@@ -1,7 +1,9 @@
 import type { AuditLog } from './audit-log.ts';
 import type { ChannelRevisionStore } from './channel-revisions.ts';
 import type { DeliveryQueue } from './delivery-queue.ts';
+import type { IdentityStore } from './identity-store.ts';
 import type { MessageStore } from './message-store.ts';
+import type { ResourceStore } from './resource-store.ts';
 
 /**
  * One opened store: the ports the engine uses, over one database. `open*Store` functions in
@@ -13,6 +15,10 @@ export interface Store {
   readonly queue: DeliveryQueue;
   readonly channels: ChannelRevisionStore;
   readonly audit: AuditLog;
+  /** OAuth clients, users, sessions (src/api/auth); undefined where a store kind has none yet. */
+  readonly identity: IdentityStore | undefined;
+  /** The canonical FHIR store, when the store was opened with a resource indexer. */
+  readonly resources: ResourceStore | undefined;
   /** The schema version after migrations. */
   readonly schemaVersion: number;
   close(): Promise<void>;

@@ -66,6 +66,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   let closing: Promise<void> | undefined;
   return {
     kind: 'postgres',
+    // The identity and FHIR stores on PostgreSQL are folded in separately (see docs/storage.md).
+    identity: undefined,
+    resources: undefined,
     messages,
     queue,
     channels,

@@ -2,12 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SwitchboardError } from '../../core/errors.ts';
+import type { ResourceIndexer } from '../../core/ports/resource-store.ts';
 import type { Store } from '../../core/ports/store.ts';
 import { SqliteAuditLog } from './sqlite-audit-log.ts';
 import { SqliteChannelRevisionStore } from './sqlite-channel-revisions.ts';
 import { SqliteDeliveryQueue } from './sqlite-delivery-queue.ts';
 import { SqliteMessageStore } from './sqlite-message-store.ts';
-import { runSqliteMigrations } from './sqlite-migrations.ts';
+import { SqliteIdentityStore } from './sqlite-identity-store.ts';
+import { runSqliteMigrations, SQLITE_FHIR_MIGRATIONS } from './sqlite-migrations.ts';
+import { SqliteResourceStore } from './sqlite-resource-store.ts';
 
 export interface SqliteStoreOptions {
   /** The database file; its directory is created when missing. */
@@ -21,6 +24,13 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** The store's clock (updatedAt, createdAt, default claim time); tests replace it. */
   readonly clock?: () => Date;
+  /**
+   * With an indexer (src/fhir/search-parameters.ts FhirSearchIndexer, passed by the composition
+   * root: stores do not know FHIR), the canonical FHIR store opens too, in its own file beside this
+   * one (`<name>-fhir.db`): its Bundle transactions span awaits and must not hold the write lock
+   * ingest needs.
+   */
+  readonly resourceIndexer?: ResourceIndexer;
 }
 
 /** The embedded store: one SQLite file in WAL mode, migrated on open (ARCHITECTURE.md "Storage"). */
@@ -30,6 +40,8 @@ export interface SqliteStore extends Store {
   readonly queue: SqliteDeliveryQueue;
   readonly channels: SqliteChannelRevisionStore;
   readonly audit: SqliteAuditLog;
+  readonly identity: SqliteIdentityStore;
+  readonly resources: SqliteResourceStore | undefined;
   /** The connection's settings as SQLite reports them (diagnostics, tests). */
   settings(): SqliteSettings;
 }
@@ -71,6 +83,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     const queue = new SqliteDeliveryQueue(db, clock);
     const channels = new SqliteChannelRevisionStore(db, clock);
     const audit = new SqliteAuditLog(db, clock);
+    const identity = new SqliteIdentityStore(db, clock);
+    const resources = options.resourceIndexer === undefined ? undefined : openFhirFile(options, busyTimeoutMs, options.resourceIndexer);
     let closing: Promise<void> | undefined;
     return {
       kind: 'sqlite',
@@ -78,6 +92,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
       queue,
       channels,
       audit,
+      identity,
+      resources,
       schemaVersion,
       settings: (): SqliteSettings => ({
         journalMode: String(db.pragma('journal_mode', { simple: true })),
@@ -88,6 +104,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
       }),
       close(): Promise<void> {
         closing ??= (async () => {
+          await resources?.close();
           await messages.close();
           // Fold the WAL back into the main file so the next open starts clean.
           try {
@@ -104,5 +121,30 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     db.close();
     if (error instanceof SwitchboardError) throw error;
     throw new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: error instanceof Error ? error.message : String(error) }, { cause: error });
+  }
+}
+
+/** The FHIR store's file: `<name>-fhir.db` beside the engine's (`:memory:` stays in memory). */
+export function fhirDatabasePath(path: string): string {
+  if (path === ':memory:') return path;
+  return /\.db$/i.test(path) ? path.replace(/\.db$/i, '-fhir.db') : `${path}-fhir`;
+}
+
+function openFhirFile(options: SqliteStoreOptions, busyTimeoutMs: number, indexer: ResourceIndexer): SqliteResourceStore {
+  const file = fhirDatabasePath(options.path);
+  let db: Database.Database;
+  try {
+    db = new Database(file, { timeout: busyTimeoutMs });
+  } catch (error) {
+    throw new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: error instanceof Error ? error.message : String(error) }, { cause: error });
+  }
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+    runSqliteMigrations(db, SQLITE_FHIR_MIGRATIONS);
+    return new SqliteResourceStore(db, { indexer, applySchema: false, ownsConnection: true, ...(options.clock !== undefined ? { clock: options.clock } : {}) });
+  } catch (error) {
+    db.close();
+    throw error;
   }
 }

@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
 import { SwitchboardError } from '../../core/errors.ts';
+import { SQLITE_IDENTITY_SCHEMA } from './sqlite-identity-schema.ts';
+import { SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
 
 /** One numbered, forward-only schema step. Once released, a migration is never edited: add another. */
 export interface SqliteMigration {
@@ -184,7 +186,7 @@ CREATE INDEX deliveries_ready ON deliveries (destination, seq) WHERE status IN (
   {
     version: 5,
     name: 'full-text index caught up outside the ingest transaction',
-    // ADR 0004: FTS5 rows are written by SqliteFtsIndexer in batches of their own; the watermark
+    // ADR 0005: FTS5 rows are written by SqliteFtsIndexer in batches of their own; the watermark
     // says how far it got (every message with seq <= indexed_seq is indexed). Until now ingest
     // indexed in its own transaction, so every existing row is indexed already.
     sql: `
@@ -194,6 +196,24 @@ CREATE TABLE fts_progress (
 );
 INSERT INTO fts_progress (id, indexed_seq) SELECT 1, COALESCE(MAX(seq), 0) FROM messages;
 `,
+  },
+  {
+    version: 6,
+    name: 'identity: OAuth clients, users, sessions, used assertion jtis',
+    sql: SQLITE_IDENTITY_SCHEMA,
+  },
+];
+
+/**
+ * The canonical FHIR store's own database file (beside the engine's; see open-sqlite-store.ts):
+ * its transactions may span awaits (Bundle processing), and in a file of its own they never hold
+ * the write lock the ingest path needs.
+ */
+export const SQLITE_FHIR_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    name: 'canonical FHIR resources, history and search index tables',
+    sql: SQLITE_RESOURCE_SCHEMA,
   },
 ];
 
