@@ -18,6 +18,7 @@ import type { InboundMessage, ReceiveResult, SourceConnector } from '../engine/s
 import { createEngineMetrics, type EngineMetrics } from './engine-metrics.ts';
 import { messageTypeLabel } from './metrics.ts';
 import { buildHttpApi } from './http-api.ts';
+import { actorOf, type HttpSecurityOptions } from './http-security.ts';
 import { RecentMessages } from './recent-messages.ts';
 
 /**
@@ -50,6 +51,8 @@ export interface EngineServiceOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Dispatcher lease owner (default host:pid:random). */
   readonly owner?: string;
+  /** Authentication and authorization of the HTTP API (security-setup.ts); open when omitted. */
+  readonly security?: HttpSecurityOptions;
 }
 
 export interface RunningChannel {
@@ -317,8 +320,9 @@ export async function startEngineService(options: EngineServiceOptions): Promise
     http = buildHttpApi({
       registry: metrics.registry,
       store,
-      // Exceptions, replay and revisions under /api/v1 (docs/operations.md). No auth yet (issue 5).
-      ops: { notify: (id: string) => current?.dispatcher.notify(id), pipelineFor: revisionPipelines(store.channels, { baseDir: options.configDir ?? process.cwd() }), actor: () => 'api:anonymous' },
+      // Exceptions, replay and revisions under /api/v1 (docs/operations.md), audited with the caller.
+      ops: { notify: (id: string) => current?.dispatcher.notify(id), pipelineFor: revisionPipelines(store.channels, { baseDir: options.configDir ?? process.cwd() }), actor: actorOf },
+      security: options.security,
       listener: {
         get listening() {
           return mllp().every((s) => s.server?.listening === true);

@@ -10,6 +10,7 @@ import { MESSAGE_QUERY_PARAMS, messageDetailJson, messageSummaryJson, parseMessa
 import { sendProblem } from './problem.ts';
 import { registerOpsRoutes, type OpsRouteOptions } from './ops-routes.ts';
 import { registerOpenApiRoutes } from './openapi-routes.ts';
+import { installHttpSecurity, type HttpSecurityOptions } from './http-security.ts';
 
 /** What the API can tell about the MLLP listener it sits beside (no message bodies: ids only). */
 export interface ListenerStatus {
@@ -44,6 +45,12 @@ export interface HttpApiOptions {
   readonly readyTimeoutMs?: number;
   /** With `store`: the operations routes (exceptions, replay, revisions, audit); see ops-routes.ts. */
   readonly ops?: Omit<OpsRouteOptions, 'store'> | undefined;
+  /**
+   * Authentication and authorization for every `/api/v1` route, and the `/auth` routes
+   * (http-security.ts). `switchboard start` always sets it; without it the API is open, for
+   * in-process tests and embedding behind another gateway.
+   */
+  readonly security?: HttpSecurityOptions | undefined;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -77,6 +84,9 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
     }
     return sendProblem(reply, new SwitchboardError('SWB_ERR_INTERNAL_UNEXPECTED', { ref: String(req.id) }), req.url.split('?')[0]);
   });
+
+  // Before any route is registered: the onRoute hook guards every /api/v1 route added after it.
+  if (options.security !== undefined) installHttpSecurity(app, options.security);
 
   app.get('/healthz', async () => {
     const l = options.listener;

@@ -2,8 +2,10 @@ import type { Command } from 'commander';
 import { SwitchboardError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import { userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { startEngineService } from '../api/engine-service.ts';
+import { setupSecurity } from '../api/security-setup.ts';
 import { loadChannelDir, loadChannelText, type LoadedChannel } from '../engine/channel-loader.ts';
 import { DEFAULT_STORE_URL, openStore } from '../store/open-store.ts';
 import { FhirSearchIndexer } from '../fhir/search-parameters.ts';
@@ -34,6 +36,8 @@ interface StartOptions {
   store: string;
   config?: string;
   watchRevisions: string;
+  publicUrl?: string;
+  authKeyFile?: string;
 }
 
 /**
@@ -92,6 +96,8 @@ export function registerStartCommand(program: Command): void {
     .option('--tls-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
     .option('--store <url>', 'where messages are stored before they are acknowledged: sqlite:PATH or postgres://...', process.env['SWITCHBOARD_STORE'] ?? DEFAULT_STORE_URL)
     .option('--watch-revisions <ms>', 'reload the channels when a newer revision is applied (switchboard channels apply), checking this often; 0: never', '5000')
+    .option('--public-url <url>', 'the base URL clients reach the HTTP API at (issuer and audience of access tokens)', process.env['SWITCHBOARD_PUBLIC_URL'])
+    .option('--auth-key-file <file>', 'where the access-token signing key is kept (made on first start; share it between the processes of one deployment)', process.env['SWITCHBOARD_AUTH_KEY_FILE'])
     .option('--config <dir>', 'a directory of channel files (*.yaml); without it, one MLLP channel from the flags above', process.env['SWITCHBOARD_CONFIG'])
     .action(async (opts: StartOptions) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
@@ -102,9 +108,24 @@ export function registerStartCommand(program: Command): void {
       const channels = opts.config !== undefined ? await loadChannelDir(opts.config) : [await defaultChannel(opts, mllpPort)];
       // The canonical FHIR store opens with the engine's (its own file on SQLite; issue 5).
       const store = await openStore(opts.store, { resourceIndexer: new FhirSearchIndexer() });
+      const httpPort = port('--http-port', opts.httpPort);
       let service;
+      let admin: Awaited<ReturnType<typeof setupSecurity>>['admin'] | undefined;
       try {
-        service = await startEngineService({ store, channels, ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort: port('--http-port', opts.httpPort), logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
+        // Security in one place (issue 5): every /api/v1 route needs a token or a session.
+        let security: Awaited<ReturnType<typeof setupSecurity>>['security'] | undefined;
+        if (store.identity !== undefined) {
+          const setup = await setupSecurity({
+            identity: store.identity,
+            keyFile: opts.authKeyFile ?? defaultKeyFile(opts.store),
+            publicUrl: opts.publicUrl ?? `http://${opts.host === '0.0.0.0' ? 'localhost' : opts.host}:${httpPort}`,
+          });
+          security = setup.security;
+          admin = setup.admin;
+        } else {
+          logger.warn({ store: store.kind }, 'this store has no identity tables yet: the HTTP API runs without authentication');
+        }
+        service = await startEngineService({ store, channels, ...(security !== undefined ? { security } : {}), ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
       } catch (e) {
         await store.close();
         throw e;
@@ -119,6 +140,9 @@ export function registerStartCommand(program: Command): void {
           `  Store                    ${store.kind}, schema v${store.schemaVersion} (${redactUrl(opts.store)})`,
           '',
           ...(firstMllp !== undefined ? ['Send it messages:', `  npx switchboard send <file-or-dir> --to ${firstMllp}`] : []),
+          ...(admin?.kind === 'created'
+            ? ['', `First start: log in as "${admin.username}" with this one-time password (shown once; you must change it):`, `  ${admin.password}`]
+            : []),
           '',
           'Stop with Ctrl+C.',
         ].join('\n'),
@@ -129,4 +153,10 @@ export function registerStartCommand(program: Command): void {
         await store.close();
       });
     });
+}
+
+/** The signing key's default place: beside a SQLite database, else ./data. */
+function defaultKeyFile(storeUrl: string): string {
+  const sqlite = /^sqlite:(.+)$/.exec(storeUrl);
+  return join(sqlite !== null ? dirname(sqlite[1] as string) : './data', 'auth-signing-key.json');
 }

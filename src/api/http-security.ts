@@ -1,0 +1,103 @@
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler, RouteOptions } from 'fastify';
+import { SwitchboardError } from '../core/errors.ts';
+import type { IdentityStore } from '../core/ports/identity-store.ts';
+import { createAuthenticate, requireCan } from './auth/authenticate.ts';
+import type { JwksCache } from './auth/client-assertion.ts';
+import { loginRoutes } from './auth/login-routes.ts';
+import type { RateLimiter } from './auth/rate-limiter.ts';
+import { ApiAction, type Action } from './auth/roles.ts';
+import type { SessionManager } from './auth/sessions.ts';
+import { tokenEndpoint } from './auth/token-endpoint.ts';
+import type { TokenIssuer } from './auth/tokens.ts';
+import { sendProblem } from './problem.ts';
+
+/**
+ * Security in one place (issue 5): every `/api/v1` route is authenticated (a bearer token from
+ * `/auth/token` or a dashboard session) and authorized by one table, route -> action, decided by
+ * `can()` (src/api/auth/roles.ts). A route missing from the table is refused to everyone: a new
+ * route cannot be open by accident. Open without credentials: `/healthz`, `/readyz`, `/metrics`
+ * (for the scraper on the internal network), the OpenAPI document and `/docs`, and `/auth/*`.
+ */
+export interface HttpSecurityOptions {
+  readonly identity: IdentityStore;
+  readonly tokens: TokenIssuer;
+  readonly sessions: SessionManager;
+  /** The token endpoint's absolute URL: client assertions name it in `aud`. */
+  readonly tokenUrl: string;
+  readonly jwks?: JwksCache;
+  readonly loginRateLimiter?: RateLimiter;
+  readonly secureCookie?: boolean | 'auto';
+}
+
+/** `METHOD route` -> what it does; the route is Fastify's pattern (`/api/v1/messages/:id`). */
+export const API_ROUTE_ACTIONS: Readonly<Record<string, Action>> = {
+  'GET /api/v1/messages': ApiAction.messagesSearch,
+  'GET /api/v1/messages/:id': ApiAction.messagesRead,
+  'GET /api/v1/messages/:id/deliveries': ApiAction.messagesRead,
+  'GET /api/v1/messages/:id/events': ApiAction.messagesSearch,
+  'GET /api/v1/listener/messages': ApiAction.messagesSearch,
+  // The HL7 utilities store nothing; any role may use them.
+  'POST /api/v1/hl7/parse': ApiAction.messagesSearch,
+  'POST /api/v1/hl7/validate': ApiAction.messagesSearch,
+  'GET /api/v1/exceptions': ApiAction.exceptionsRead,
+  'POST /api/v1/deliveries/:id/retry': ApiAction.messagesRetry,
+  'POST /api/v1/deliveries/:id/resolve': ApiAction.messagesResolve,
+  'POST /api/v1/exceptions/retry': ApiAction.messagesRetry,
+  'POST /api/v1/exceptions/resolve': ApiAction.exceptionsResolve,
+  'POST /api/v1/replay': ApiAction.replayRun,
+  'GET /api/v1/channels': ApiAction.channelsRead,
+  'GET /api/v1/channels/:id/revisions': ApiAction.channelsRead,
+  'GET /api/v1/channels/:id/revisions/:rev': ApiAction.channelsRead,
+  'GET /api/v1/channels/:id/diff': ApiAction.channelsRead,
+  'GET /api/v1/audit': ApiAction.auditRead,
+};
+
+/** Routes under /api/v1 that need no credentials. */
+const OPEN_API_ROUTES = new Set(['/api/v1/openapi.yaml', '/api/v1/openapi.json']);
+
+/** The action a route needs, or undefined when it needs none; 'deny' when it is not in the table. */
+export function actionForRoute(method: string, url: string): Action | 'deny' | undefined {
+  if (!url.startsWith('/api/v1/') || OPEN_API_ROUTES.has(url)) return undefined;
+  return API_ROUTE_ACTIONS[`${method} ${url}`] ?? 'deny';
+}
+
+/**
+ * Installs authentication and authorization on the routes registered AFTER this call (an onRoute
+ * hook), and the /auth routes (token endpoint, login, logout, me, password).
+ */
+export function installHttpSecurity(app: FastifyInstance, options: HttpSecurityOptions): preHandlerAsyncHookHandler {
+  const authenticate = createAuthenticate({ tokens: options.tokens, sessions: options.sessions });
+  // A route missing from the table is refused to everyone, admins included (fail closed).
+  const denyAll: preHandlerAsyncHookHandler = async (req, reply) => {
+    await sendProblem(reply, new SwitchboardError('SWB_ERR_AUTH_FORBIDDEN', { action: `${req.method} ${req.routeOptions.url ?? ''} (a route without an authorization rule)` }), req.url);
+  };
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method === 'HEAD' || method === 'OPTIONS') continue;
+      const action = actionForRoute(method, route.url);
+      if (action === undefined) continue;
+      const guard = action === 'deny' ? denyAll : requireCan(action);
+      const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+      route.preHandler = [authenticate, guard, ...existing];
+      break;
+    }
+  });
+  // Plugins load when the server starts (Fastify's register queue), after this returns.
+  void app.register(tokenEndpoint, { store: options.identity, issuer: options.tokens, tokenUrl: options.tokenUrl, ...(options.jwks !== undefined ? { jwks: options.jwks } : {}) });
+  void app.register(loginRoutes, {
+    store: options.identity,
+    sessions: options.sessions,
+    authenticate,
+    ...(options.secureCookie !== undefined ? { secureCookie: options.secureCookie } : {}),
+    ...(options.loginRateLimiter !== undefined ? { rateLimiter: options.loginRateLimiter } : {}),
+  });
+  return authenticate;
+}
+
+/** The principal's name for audit records and revision authors: `user:<name>` or `client:<id>`. */
+export function actorOf(req: FastifyRequest): string {
+  const p = req.principal;
+  if (p === undefined) return 'api:anonymous';
+  return p.kind === 'user' ? `user:${p.username ?? p.subject}` : `client:${p.clientId ?? p.subject}`;
+}
