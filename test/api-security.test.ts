@@ -29,7 +29,7 @@ before(async () => {
   adminPassword = setup.admin.kind === 'created' ? setup.admin.password : '';
   // The same identity store again: the admin exists, no second password.
   assert.equal((await setupSecurity({ identity: store.identity, keyFile: join(dir, 'key.json'), publicUrl: 'http://127.0.0.1' })).admin.kind, 'present');
-  await store.identity.createUser({ username: 'viewer', passwordHash: await hashPassword('viewer-pass-123456', { N: 1024 }), roles: ['read-only'] });
+  await store.identity.createUser({ username: 'viewer', passwordHash: await hashPassword('viewer-pass-123456'), roles: ['read-only'] });
   engine = await startEngineService({ store, channels: [], host: '127.0.0.1', httpPort: 0, logger: createLogger({ level: 'silent' }), author: 'test', retentionIntervalMs: 0, security: setup.security });
   base = engine.httpUrl ?? '';
 });

@@ -113,19 +113,14 @@ export function registerStartCommand(program: Command): void {
       let admin: Awaited<ReturnType<typeof setupSecurity>>['admin'] | undefined;
       try {
         // Security in one place (issue 5): every /api/v1 route needs a token or a session.
-        let security: Awaited<ReturnType<typeof setupSecurity>>['security'] | undefined;
-        if (store.identity !== undefined) {
-          const setup = await setupSecurity({
-            identity: store.identity,
-            keyFile: opts.authKeyFile ?? defaultKeyFile(opts.store),
-            publicUrl: opts.publicUrl ?? `http://${opts.host === '0.0.0.0' ? 'localhost' : opts.host}:${httpPort}`,
-          });
-          security = setup.security;
-          admin = setup.admin;
-        } else {
-          logger.warn({ store: store.kind }, 'this store has no identity tables yet: the HTTP API runs without authentication');
-        }
-        service = await startEngineService({ store, channels, ...(security !== undefined ? { security } : {}), ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
+        const setup = await setupSecurity({
+          identity: store.identity,
+          keyFile: opts.authKeyFile ?? defaultKeyFile(opts.store),
+          publicUrl: opts.publicUrl ?? `http://${opts.host === '0.0.0.0' ? 'localhost' : opts.host}:${httpPort}`,
+        });
+        const security = setup.security;
+        admin = setup.admin;
+        service = await startEngineService({ store, channels, security, ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
       } catch (e) {
         await store.close();
         throw e;

@@ -27,7 +27,7 @@ export async function openStore(url: string = DEFAULT_STORE_URL, options: OpenSt
     const schema = parsed.searchParams.get('schema') ?? undefined;
     parsed.searchParams.delete('schema');
     const { openPostgresStore } = await import('./postgres/open-postgres-store.ts');
-    return openPostgresStore({ url: parsed.toString(), ...(schema !== undefined ? { schema } : {}) });
+    return openPostgresStore({ url: parsed.toString(), ...(schema !== undefined ? { schema } : {}), ...(options.resourceIndexer !== undefined ? { resourceIndexer: options.resourceIndexer } : {}) });
   }
   // Never echo credentials: show only the scheme.
   throw new SwitchboardError('SWB_ERR_STORE_BAD_URL', { url: `${url.split(':')[0] ?? ''}:...` });

@@ -15,8 +15,8 @@ export interface Store {
   readonly queue: DeliveryQueue;
   readonly channels: ChannelRevisionStore;
   readonly audit: AuditLog;
-  /** OAuth clients, users, sessions (src/api/auth); undefined where a store kind has none yet. */
-  readonly identity: IdentityStore | undefined;
+  /** OAuth clients, users, sessions (src/api/auth). */
+  readonly identity: IdentityStore;
   /** The canonical FHIR store, when the store was opened with a resource indexer. */
   readonly resources: ResourceStore | undefined;
   /** The schema version after migrations. */

@@ -1,9 +1,12 @@
 import pg from 'pg';
+import type { ResourceIndexer } from '../../core/ports/resource-store.ts';
 import type { Store } from '../../core/ports/store.ts';
 import { PostgresAuditLog } from './postgres-audit-log.ts';
 import { PostgresChannelRevisionStore } from './postgres-channel-revisions.ts';
 import { PostgresDeliveryQueue } from './postgres-delivery-queue.ts';
+import { PostgresIdentityStore } from './postgres-identity-store.ts';
 import { PostgresMessageStore } from './postgres-message-store.ts';
+import { PostgresResourceStore } from './postgres-resource-store.ts';
 import { quoteSchema, runPostgresMigrations } from './postgres-migrations.ts';
 import { toStoreError } from './postgres-transaction.ts';
 
@@ -15,6 +18,8 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
   /** The store's clock for updatedAt, leases and claims (tests pass a fake one). */
   readonly clock?: () => Date;
+  /** With an indexer (passed by the composition root), the canonical FHIR store opens too. */
+  readonly resourceIndexer?: ResourceIndexer;
 }
 
 /** The opened PostgreSQL store; `migrationsApplied` says how many migrations this open ran. */
@@ -24,6 +29,8 @@ export interface PostgresStore extends Store {
   readonly queue: PostgresDeliveryQueue;
   readonly channels: PostgresChannelRevisionStore;
   readonly audit: PostgresAuditLog;
+  readonly identity: PostgresIdentityStore;
+  readonly resources: PostgresResourceStore | undefined;
   readonly migrationsApplied: number;
 }
 
@@ -63,12 +70,14 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const queue = new PostgresDeliveryQueue(pool, clock);
   const channels = new PostgresChannelRevisionStore(pool, clock);
   const audit = new PostgresAuditLog(pool, clock);
+  const identity = new PostgresIdentityStore(pool, { clock });
+  // Same database and pool: PostgreSQL locks rows, so a Bundle transaction does not stall ingest.
+  const resources = options.resourceIndexer === undefined ? undefined : new PostgresResourceStore(pool, { indexer: options.resourceIndexer, clock });
   let closing: Promise<void> | undefined;
   return {
     kind: 'postgres',
-    // The identity and FHIR stores on PostgreSQL are folded in separately (see docs/storage.md).
-    identity: undefined,
-    resources: undefined,
+    identity,
+    resources,
     messages,
     queue,
     channels,
@@ -78,6 +87,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     close(): Promise<void> {
       closing ??= (async () => {
         try {
+          await resources?.close();
           await messages.close();
         } finally {
           await pool.end();

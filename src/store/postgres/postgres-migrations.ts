@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { POSTGRES_IDENTITY_SCHEMA } from './postgres-identity-schema.ts';
+import { POSTGRES_RESOURCE_SCHEMA } from './postgres-resource-schema.ts';
 import { SwitchboardError } from '../../core/errors.ts';
 
 /** One numbered, forward-only migration. Applied in its own transaction, never edited once shipped. */
@@ -144,6 +146,11 @@ CREATE INDEX audit_log_target_idx ON audit_log (target, at DESC, seq DESC);
     name: 'dedupe keys indexed by first_seen',
     // pruneDedupeKeys deletes by age.
     sql: `CREATE INDEX dedupe_keys_first_seen_idx ON dedupe_keys (first_seen);`,
+  },
+  {
+    version: 4,
+    name: 'identity (OAuth clients, users, sessions, used jtis) and the canonical FHIR store',
+    sql: POSTGRES_IDENTITY_SCHEMA + POSTGRES_RESOURCE_SCHEMA,
   },
 ];
 
