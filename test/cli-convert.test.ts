@@ -173,3 +173,21 @@ void test('convert --from fhir --to hl7v2 writes an HL7 v2 message (file or stdi
   assert.equal(notJson.stdout, '');
   assert.match(notJson.stderr, /SWB_ERR_MAP_FHIR_INPUT/);
 });
+
+void test('convert --us-core checks the produced resources against US Core on demand (a Patient without gender fails US Core 6)', async () => {
+  // US Core Encounter needs a type: PV1-4 (admission type) gives it.
+  const withType = ADT.replace('PV1|1|I|WARD^101^A', 'PV1|1|I|WARD^101^A|E');
+  const noType = await runCli(['convert', adtFile, '--to', 'fhir', '--us-core']);
+  assert.equal(noType.code, 1);
+  assert.match(noType.stderr, /US Core Encounter.*type/);
+  const ok = await runCli(['convert', writeTemp(dir, 'typed.hl7', `${withType}\r`), '--to', 'fhir', '--us-core']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /validation: valid \(FHIR R4 structure and US Core\)/);
+  const noGender = writeTemp(dir, 'no-gender.hl7', `${withType.replace('|19800101|F', '|19800101|')}\r`);
+  // Structure alone is fine: gender is optional in FHIR R4.
+  assert.equal((await runCli(['convert', noGender, '--to', 'fhir', '--validate'])).code, 0);
+  const bad = await runCli(['convert', noGender, '--to', 'fhir', '--us-core']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /validation: INVALID/);
+  assert.match(bad.stderr, /Bundle\.entry\[\d+\]\.resource.*gender/i);
+});

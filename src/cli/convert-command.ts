@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { SwitchboardError } from '../core/errors.ts';
+import type { FhirValidationResult } from '../fhir/fhir-validator.ts';
 import { parseBatch, type Hl7Message } from '../hl7v2/index.ts';
 import type { FhirToV2Result } from '../mapping/fhir-to-v2.ts';
 import { formatReport, type MappingReport } from '../mapping/mapping-report.ts';
@@ -23,6 +24,8 @@ export interface ConvertOptions {
   readonly tenant?: string;
   readonly report: 'text' | 'json';
   readonly validate: boolean;
+  /** Also check each resource against the US Core profile that applies to it (src/fhir/us-core.ts). */
+  readonly usCore: boolean;
   readonly type?: string;
   readonly version?: string;
 }
@@ -43,7 +46,7 @@ function readSource(file: string): Buffer {
 }
 
 /** Resolves raw commander options into ConvertOptions, or throws a usage error. */
-export function resolveConvertOptions(raw: { from?: string; to?: string; tenant?: string; report?: string; validate?: boolean; type?: string; version?: string }): ConvertOptions {
+export function resolveConvertOptions(raw: { from?: string; to?: string; tenant?: string; report?: string; validate?: boolean; usCore?: boolean; type?: string; version?: string }): ConvertOptions {
   const from = raw.from ?? (raw.to === 'hl7v2' ? 'fhir' : 'hl7v2');
   const to = raw.to ?? (from === 'fhir' ? 'hl7v2' : 'fhir');
   if (!FORMATS.has(from)) throw usage(`--from must be hl7v2 or fhir`);
@@ -56,7 +59,8 @@ export function resolveConvertOptions(raw: { from?: string; to?: string; tenant?
     from: from as ConvertOptions['from'],
     to: to as ConvertOptions['to'],
     report,
-    validate: raw.validate === true,
+    validate: raw.validate === true || raw.usCore === true,
+    usCore: raw.usCore === true,
     ...(raw.tenant !== undefined ? { tenant: raw.tenant } : {}),
     ...(raw.type !== undefined ? { type: raw.type } : {}),
     ...(raw.version !== undefined ? { version: raw.version } : {}),
@@ -77,7 +81,22 @@ async function v2ToFhir(file: string, opts: ConvertOptions): Promise<number> {
   const batch = parseBatch(readSource(file));
   const messages = batch.messages;
   if (messages.length === 0) throw new SwitchboardError('SWB_ERR_HL7_EMPTY', {});
-  const validateBundle = opts.validate ? (await import('../fhir/fhir-validator.ts')).validateBundle : undefined;
+  const structural = opts.validate ? (await import('../fhir/fhir-validator.ts')).validateBundle : undefined;
+  const usCore = opts.usCore ? await import('../fhir/us-core.ts') : undefined;
+  // Structure (FHIR R4), then on demand US Core for the resources a covered profile applies to.
+  const validateBundle =
+    structural === undefined
+      ? undefined
+      : (bundle: Bundle): FhirValidationResult => {
+          const result = structural(bundle);
+          if (usCore === undefined) return result;
+          const issues = [...result.issues];
+          (bundle.entry ?? []).forEach((e, i) => {
+            if (e.resource === undefined || usCore.usCoreProfilesFor(e.resource).length === 0) return;
+            for (const issue of usCore.validateUsCore(e.resource).issues) issues.push({ ...issue, expression: `Bundle.entry[${i}].resource.${issue.expression.replace(/^[A-Z][A-Za-z]+\.?/, '')}`.replace(/\.$/, '') });
+          });
+          return { valid: !issues.some((x) => x.severity === 'error'), issues };
+        };
   const results: Converted[] = [];
   let failed = false;
   messages.forEach((msg, i) => {
@@ -102,7 +121,7 @@ async function v2ToFhir(file: string, opts: ConvertOptions): Promise<number> {
       if (results.length > 1) err(`${whereMessage(i, results.length, msg)}`);
       err(formatReport(r.report));
       if (r.validation !== undefined) {
-        err(r.validation.valid ? 'validation: valid (FHIR R4 structure)' : 'validation: INVALID');
+        err(r.validation.valid ? `validation: valid (FHIR R4 structure${opts.usCore ? ' and US Core' : ''})` : 'validation: INVALID');
         for (const issue of r.validation.issues) err(`  ${issue.severity} ${issue.expression}: ${issue.diagnostics}`);
       }
     });
@@ -176,9 +195,10 @@ export function registerConvertCommand(program: Command): void {
     .option('--tenant <file>', 'tenant mapping config (YAML/JSON: code maps, identifier systems, overrides, Z-segment rules); with --to hl7v2 its systems are turned back into v2 names')
     .option('--report <format>', 'mapping report on stderr: text or json', 'text')
     .option('--validate', 'validate the output (FHIR R4 structure, or HL7 v2 structure); exit 1 if invalid')
+    .option('--us-core', 'with --to fhir: also check each resource against the US Core profile that applies (implies --validate)')
     .option('--type <type>', 'with --to hl7v2: message structure, e.g. ORU_R01, MDM_T02, SIU_S12, ADT_A31 (default: inferred)')
     .option('--version <version>', 'with --to hl7v2: MSH-12 version (default 2.5.1)')
-    .action(async (file: string, raw: { from?: string; to?: string; tenant?: string; report?: string; validate?: boolean; type?: string; version?: string }) => {
+    .action(async (file: string, raw: { from?: string; to?: string; tenant?: string; report?: string; validate?: boolean; usCore?: boolean; type?: string; version?: string }) => {
       process.exitCode = await runConvert(file, resolveConvertOptions(raw));
     });
 }

@@ -42,7 +42,9 @@ export function organizationFromHd(ctx: MappingContext, hd: Hl7Hd | undefined): 
   const value = hd.universalId ?? hd.namespaceId;
   const org: Organization & { id: string } = { resourceType: 'Organization', id: ctx.id('Organization', system, value) };
   if (hd.universalId !== undefined) org.identifier = [{ value: hd.universalId, ...(system !== undefined ? { system } : {}) }];
-  else if (hd.namespaceId !== undefined) org.identifier = [{ value: hd.namespaceId }];
+  // A namespace alone is the sender's local name for the facility: an identifier in the tenant's
+  // local system, so that it has a system as US Core Organization requires.
+  else if (hd.namespaceId !== undefined) org.identifier = [{ system: `${ctx.tenant.localSystemBase}:hd`, value: hd.namespaceId }];
   if (hd.namespaceId !== undefined) org.name = hd.namespaceId;
   return { ...ctx.add(org), ...(org.name !== undefined ? { display: org.name } : {}) };
 }
