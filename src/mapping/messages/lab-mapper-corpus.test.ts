@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Observation, Resource } from '@medplum/fhirtypes';
@@ -17,7 +17,7 @@ import { convertV2ToFhir } from '../v2-to-fhir.ts';
  */
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const corpusRoot = join(repoRoot, process.env['SWITCHBOARD_CORPUS'] ?? '../shared/corpus');
+const corpusRoot = resolve(repoRoot, process.env['SWITCHBOARD_CORPUS'] ?? '../shared/corpus');
 const SOURCES = ['microsoft-fhir-converter', 'reportstream', 'v2-to-fhir-ig'];
 const EVENTS = new Set(['ORU^R01', 'ORM^O01', 'OML^O21']);
 /** The resources the lab mapper builds itself. */

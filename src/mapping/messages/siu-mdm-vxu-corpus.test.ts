@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Resource } from '@medplum/fhirtypes';
@@ -15,7 +15,7 @@ import { convertV2ToFhir } from '../v2-to-fhir.ts';
  */
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const corpusRoot = join(repoRoot, process.env['SWITCHBOARD_CORPUS'] ?? '../shared/corpus');
+const corpusRoot = resolve(repoRoot, process.env['SWITCHBOARD_CORPUS'] ?? '../shared/corpus');
 const hl7Root = join(corpusRoot, 'hl7v2');
 /** The resources the SIU, MDM and VXU mappers build themselves. */
 const OWN = new Set(['Appointment', 'DocumentReference', 'Immunization', 'Device']);
