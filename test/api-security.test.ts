@@ -11,6 +11,7 @@ import { startEngineService, type EngineService } from '../src/api/engine-servic
 import { API_ROUTE_ACTIONS } from '../src/api/http-security.ts';
 import { setupSecurity } from '../src/api/security-setup.ts';
 import { createLogger } from '../src/core/logger.ts';
+import { FhirSearchIndexer } from '../src/fhir/search-parameters.ts';
 import type { Store } from '../src/core/ports/store.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { tempDir } from './cli-helpers.ts';
@@ -22,7 +23,7 @@ let adminPassword: string;
 
 before(async () => {
   const dir = tempDir('swb-security-');
-  store = await openStore(`sqlite:${join(dir, 'store.db')}`);
+  store = await openStore(`sqlite:${join(dir, 'store.db')}`, { resourceIndexer: new FhirSearchIndexer() });
   assert.ok(store.identity !== undefined);
   const setup = await setupSecurity({ identity: store.identity, keyFile: join(dir, 'key.json'), publicUrl: 'http://127.0.0.1' });
   assert.equal(setup.admin.kind, 'created');
@@ -117,4 +118,24 @@ test('an /api/v1 route without a rule is denied; open routes need no action', as
   assert.equal(actionForRoute('GET', '/api/v1/openapi.json'), undefined);
   assert.equal(actionForRoute('GET', '/healthz'), undefined);
   assert.equal(actionForRoute('GET', '/api/v1/messages'), 'messages:search');
+});
+
+test('/fhir/R4: metadata is open; every interaction needs credentials, then SMART scopes and roles decide (OperationOutcome when refused)', async () => {
+  assert.equal((await fetch(`${base}/fhir/R4/metadata`)).status, 200);
+  assert.equal((await fetch(`${base}/fhir/R4/Patient`)).status, 401);
+  assert.ok(store.identity !== undefined);
+  const { secret } = await registerSecretClient(store.identity, { id: 'fhir-reader', name: 'reader', scopes: ['system/Patient.rs'] });
+  const r = await fetch(`${base}/auth/token`, form({ grant_type: 'client_credentials', client_id: 'fhir-reader', client_secret: secret, scope: 'system/Patient.rs' }));
+  const auth = { authorization: `Bearer ${((await r.json()) as { access_token: string }).access_token}` };
+  assert.equal((await fetch(`${base}/fhir/R4/Patient?gender=female`, { headers: auth })).status, 200);
+  const write = await fetch(`${base}/fhir/R4/Patient`, { method: 'POST', headers: { ...auth, 'content-type': 'application/fhir+json' }, body: JSON.stringify({ resourceType: 'Patient', gender: 'female' }) });
+  assert.equal(write.status, 403);
+  const outcome = (await write.json()) as { resourceType: string; issue: Array<{ details?: { coding?: Array<{ code?: string }> } }> };
+  assert.equal(outcome.resourceType, 'OperationOutcome');
+  assert.equal(outcome.issue[0]?.details?.coding?.[0]?.code, 'SWB_ERR_AUTH_SCOPE_INSUFFICIENT');
+  assert.equal((await fetch(`${base}/fhir/R4/Observation`, { headers: auth })).status, 403);
+  // A person: read-only may search patients, not the audit trail.
+  const cookie = await login('viewer', 'viewer-pass-123456');
+  assert.equal((await fetch(`${base}/fhir/R4/Patient`, { headers: { cookie } })).status, 200);
+  assert.equal((await fetch(`${base}/fhir/R4/AuditEvent`, { headers: { cookie } })).status, 403);
 });

@@ -10,7 +10,8 @@ import { MESSAGE_QUERY_PARAMS, messageDetailJson, messageSummaryJson, parseMessa
 import { sendProblem } from './problem.ts';
 import { registerOpsRoutes, type OpsRouteOptions } from './ops-routes.ts';
 import { registerOpenApiRoutes } from './openapi-routes.ts';
-import { installHttpSecurity, type HttpSecurityOptions } from './http-security.ts';
+import { fhirAuthorizer, installHttpSecurity, type HttpSecurityOptions } from './http-security.ts';
+import { registerFhirRoutes } from './fhir/fhir-routes.ts';
 
 /** What the API can tell about the MLLP listener it sits beside (no message bodies: ids only). */
 export interface ListenerStatus {
@@ -51,6 +52,8 @@ export interface HttpApiOptions {
    * in-process tests and embedding behind another gateway.
    */
   readonly security?: HttpSecurityOptions | undefined;
+  /** Serve /fhir/R4 when the store has a canonical FHIR store (default true). */
+  readonly fhir?: boolean;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -145,6 +148,12 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
   if (options.store !== undefined && options.ops !== undefined) registerOpsRoutes(app, { ...options.ops, store: options.store });
   // The API's description (docs/reference/openapi.yaml) and a page listing its operations.
   registerOpenApiRoutes(app);
+
+  // The FHIR R4 API over the canonical store (docs/fhir-api.md), when the store has one.
+  const resources = options.store?.resources;
+  if (resources !== undefined && options.fhir !== false) {
+    registerFhirRoutes(app, { store: resources, ...(options.security !== undefined ? { authorize: fhirAuthorizer } : {}) });
+  }
 
   return app;
 }

@@ -5,7 +5,8 @@ import { createAuthenticate, requireCan } from './auth/authenticate.ts';
 import type { JwksCache } from './auth/client-assertion.ts';
 import { loginRoutes } from './auth/login-routes.ts';
 import type { RateLimiter } from './auth/rate-limiter.ts';
-import { ApiAction, type Action } from './auth/roles.ts';
+import { ApiAction, can, type Action } from './auth/roles.ts';
+import { allows, type ScopeAccess } from './auth/scopes.ts';
 import type { SessionManager } from './auth/sessions.ts';
 import { tokenEndpoint } from './auth/token-endpoint.ts';
 import type { TokenIssuer } from './auth/tokens.ts';
@@ -52,6 +53,10 @@ export const API_ROUTE_ACTIONS: Readonly<Record<string, Action>> = {
   'GET /api/v1/audit': ApiAction.auditRead,
 };
 
+/** The FHIR API's prefix; its CapabilityStatement is open (FHIR R4 http.html#capabilities). */
+const FHIR_PREFIX = '/fhir/R4';
+const OPEN_FHIR_ROUTES = new Set(['/fhir/R4/metadata']);
+
 /** Routes under /api/v1 that need no credentials. */
 const OPEN_API_ROUTES = new Set(['/api/v1/openapi.yaml', '/api/v1/openapi.json']);
 
@@ -67,11 +72,22 @@ export function actionForRoute(method: string, url: string): Action | 'deny' | u
  */
 export function installHttpSecurity(app: FastifyInstance, options: HttpSecurityOptions): preHandlerAsyncHookHandler {
   const authenticate = createAuthenticate({ tokens: options.tokens, sessions: options.sessions });
+  const fhirAuthenticate: preHandlerAsyncHookHandler = async function (req, reply) {
+    if (req.method === 'GET' && OPEN_FHIR_ROUTES.has((req.url.split('?')[0] ?? '').replace(/\/+$/, ''))) return;
+    await authenticate.call(this, req, reply);
+  };
   // A route missing from the table is refused to everyone, admins included (fail closed).
   const denyAll: preHandlerAsyncHookHandler = async (req, reply) => {
     await sendProblem(reply, new SwitchboardError('SWB_ERR_AUTH_FORBIDDEN', { action: `${req.method} ${req.routeOptions.url ?? ''} (a route without an authorization rule)` }), req.url);
   };
   app.addHook('onRoute', (route: RouteOptions) => {
+    // FHIR routes (one catch-all that dispatches inside): authenticated here, except the
+    // CapabilityStatement; each interaction is authorized inside by fhirAuthorizer().
+    if (route.url.startsWith(FHIR_PREFIX)) {
+      const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+      route.preHandler = [fhirAuthenticate, ...existing];
+      return;
+    }
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD' || method === 'OPTIONS') continue;
@@ -100,4 +116,18 @@ export function actorOf(req: FastifyRequest): string {
   const p = req.principal;
   if (p === undefined) return 'api:anonymous';
   return p.kind === 'user' ? `user:${p.username ?? p.subject}` : `client:${p.clientId ?? p.subject}`;
+}
+
+/**
+ * The FHIR API's per-interaction check: SMART scopes of a token and the roles of a person, through
+ * the same `can()` (roles.ts). Throws, so the FHIR routes answer with an OperationOutcome.
+ */
+export function fhirAuthorizer(req: FastifyRequest, access: ScopeAccess): void {
+  const principal = req.principal;
+  if (principal === undefined) throw new SwitchboardError('SWB_ERR_AUTH_REQUIRED');
+  if (can(principal, { fhir: access })) return;
+  if (principal.scopes !== undefined && !allows(principal.scopes, access, principal.patient === undefined ? {} : { patient: principal.patient })) {
+    throw new SwitchboardError('SWB_ERR_AUTH_SCOPE_INSUFFICIENT', { interaction: access.interaction, resourceType: access.resourceType });
+  }
+  throw new SwitchboardError('SWB_ERR_AUTH_FORBIDDEN', { action: `${access.interaction} ${access.resourceType}` });
 }

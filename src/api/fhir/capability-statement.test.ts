@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { searchParameter } from '../../fhir/search-parameters.ts';
+import { advertisedSearchParameters, capabilityStatement, supportedResourceTypes } from './capability-statement.ts';
+
+test('the types of issue 5 are served with the parameters it names', () => {
+  const types = supportedResourceTypes();
+  const wanted: Record<string, string[]> = {
+    Patient: ['identifier', 'name', 'family', 'given', 'birthdate', 'gender', 'address', 'telecom'],
+    Observation: ['patient', 'subject', 'code', 'category', 'date', 'status', 'value-quantity'],
+    Provenance: ['target'],
+    AuditEvent: ['entity', 'agent', 'date', 'type'],
+  };
+  for (const t of ['Encounter', 'DiagnosticReport', 'ServiceRequest', 'DocumentReference', 'Condition', 'AllergyIntolerance', 'Procedure', 'Immunization', 'Appointment', 'Coverage', 'RelatedPerson', 'Practitioner', 'Organization', 'Location', 'Specimen', 'Consent']) {
+    assert.ok(types.has(t), t);
+  }
+  for (const [type, params] of Object.entries(wanted)) {
+    const advertised = new Set(advertisedSearchParameters(type).map((p) => p.name));
+    for (const p of params) assert.ok(advertised.has(p), `${type}.${p}`);
+    assert.ok(advertised.has('_id') && advertised.has('_lastUpdated'), type);
+  }
+});
+
+test('every advertised parameter is one the parser and index know; phonetic is withheld', () => {
+  const cs = capabilityStatement('http://x/fhir/R4') as { rest: Array<{ resource: Array<{ type: string; searchParam: Array<{ name: string }> }> }> };
+  for (const r of cs.rest[0]?.resource ?? []) for (const p of r.searchParam) assert.ok(searchParameter(r.type, p.name) !== undefined, `${r.type}.${p.name}`);
+  assert.ok(!advertisedSearchParameters('Patient').some((p) => p.name === 'phonetic'));
+  assert.ok(searchParameter('Patient', 'phonetic') !== undefined, 'indexed, yet not advertised');
+});
