@@ -131,7 +131,7 @@ export function registerStartCommand(program: Command): void {
         [
           'Switchboard is running.',
           ...lines,
-          `  HTTP API                 ${service.httpUrl ?? '-'}   (/healthz, /readyz, /metrics, /api/v1, /docs)`,
+          `  HTTP API                 ${service.httpUrl ?? '-'}   (/healthz, /readyz, /metrics, /api/v1, /fhir/R4, /docs)`,
           `  Store                    ${store.kind}, schema v${store.schemaVersion} (${redactUrl(opts.store)})`,
           '',
           ...(firstMllp !== undefined ? ['Send it messages:', `  npx switchboard send <file-or-dir> --to ${firstMllp}`] : []),
