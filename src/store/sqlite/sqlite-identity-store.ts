@@ -1,5 +1,4 @@
 import type Database from 'better-sqlite3';
-import { SwitchboardError } from '../../core/errors.ts';
 import { newSortableId } from '../../core/ids.ts';
 import type {
   ClientAuthKind,
@@ -14,6 +13,7 @@ import type {
   UserPatch,
 } from '../../core/ports/identity-store.ts';
 import { guarded } from './sqlite-store-errors.ts';
+import { checkClient, invalidRecord as invalid } from '../identity-checks.ts';
 
 interface ClientRow {
   id: string;
@@ -79,16 +79,6 @@ function userOf(row: UserRow): User {
 
 function sessionOf(row: SessionRow): Session {
   return { idHash: row.id_hash, userId: row.user_id, createdAt: new Date(row.created_at), expiresAt: new Date(row.expires_at), lastSeenAt: new Date(row.last_seen_at) };
-}
-
-function invalid(reason: string): SwitchboardError {
-  return new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason });
-}
-
-function checkClient(client: NewOAuthClient): void {
-  if (client.id.length === 0 || client.id.length > 255) throw invalid('a client id has 1 to 255 characters');
-  if (client.kind === 'private_key_jwt' && client.jwks === undefined && client.jku === undefined) throw invalid('a private_key_jwt client needs jwks or jku');
-  if (client.kind === 'client_secret' && client.secretHash === undefined) throw invalid('a client_secret client needs secretHash');
 }
 
 /**
