@@ -118,3 +118,22 @@ describe('MDM -> DocumentReference content and people', () => {
     assert.equal(n.content[0]?.attachment.contentType, 'text/plain');
   });
 });
+
+describe('MDM -> the order the document answers (COMMON_ORDER)', () => {
+  it('ORC/OBR become a ServiceRequest with the lab identity, listed in context.related; nothing in the group is left unmapped', () => {
+    const order = ['ORC|RE|PL-9^EHR|FL-9^LAB||CM', 'OBR|1|PL-9^EHR|FL-9^LAB|18748-4^Diagnostic imaging study^LN|||20240301080000+0100'];
+    const { bundle, report } = convert([MSH('T02'), ...HEAD, ...order, TXA({ completion: 'AU' }), ...LINES]);
+    const requests = all<Resource & { id: string; identifier?: Array<{ value?: string }>; code?: { coding?: Array<{ code?: string }> } }>(bundle, 'ServiceRequest');
+    assert.equal(requests.length, 1);
+    assert.deepEqual(requests[0]?.identifier?.map((i) => i.value).sort(), ['FL-9', 'PL-9']);
+    assert.equal(requests[0]?.code?.coding?.[0]?.code, '18748-4');
+    assert.ok(docOf(bundle).context?.related?.some((r) => r.reference === `ServiceRequest/${requests[0]?.id ?? ''}`));
+    const orderSegments = report.segments.filter((s) => s.segment === 'ORC' || s.segment === 'OBR');
+    assert.equal(orderSegments.length, 2);
+    for (const s of orderSegments) assert.notEqual(s.status, 'unmapped', `${s.segment} is mapped`);
+    assert.deepEqual(orderSegments.flatMap((s) => s.fields.filter((f) => f.status === 'unmapped').map((f) => f.field)), []);
+    // The same order sent by an ORM names the same ServiceRequest.
+    const orm = convertV2ToFhir(parseMessage(['MSH|^~\\&|EHR|HOSP|LAB|HOSP|20240301070000+0100||ORM^O01^ORM_O01|O1|P|2.5.1', 'PID|1||MRN1^^^HOSP^MR||Doe^Jane', 'ORC|NW|PL-9^EHR|FL-9^LAB', 'OBR|1|PL-9^EHR|FL-9^LAB|18748-4^Diagnostic imaging study^LN'].join('\r')), { now });
+    assert.equal(all<Resource & { id: string }>(orm.bundle, 'ServiceRequest')[0]?.id, requests[0]?.id);
+  });
+});
