@@ -17,7 +17,7 @@ import { resolveSettingsEnv } from '../engine/settings-env.ts';
 import type { InboundMessage, ReceiveResult, SourceConnector } from '../engine/source-connector.ts';
 import { createEngineMetrics, type EngineMetrics } from './engine-metrics.ts';
 import { messageTypeLabel } from './metrics.ts';
-import { buildHttpApi } from './http-api.ts';
+import { buildHttpApi, type HttpApiOptions } from './http-api.ts';
 import { actorOf, type HttpSecurityOptions } from './http-security.ts';
 import { RecentMessages } from './recent-messages.ts';
 
@@ -53,6 +53,10 @@ export interface EngineServiceOptions {
   readonly owner?: string;
   /** Authentication and authorization of the HTTP API (security-setup.ts); open when omitted. */
   readonly security?: HttpSecurityOptions;
+  /** Per-client rate limits of the HTTP API (rate-limit.ts); off when omitted or false. */
+  readonly rateLimit?: HttpApiOptions['rateLimit'];
+  /** CORS origins of the HTTP API (cors.ts); none when omitted. */
+  readonly cors?: HttpApiOptions['cors'];
 }
 
 export interface RunningChannel {
@@ -323,6 +327,8 @@ export async function startEngineService(options: EngineServiceOptions): Promise
       // Exceptions, replay and revisions under /api/v1 (docs/operations.md), audited with the caller.
       ops: { notify: (id: string) => current?.dispatcher.notify(id), pipelineFor: revisionPipelines(store.channels, { baseDir: options.configDir ?? process.cwd() }), actor: actorOf },
       security: options.security,
+      rateLimit: options.rateLimit,
+      cors: options.cors,
       listener: {
         get listening() {
           return mllp().every((s) => s.server?.listening === true);

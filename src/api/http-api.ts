@@ -12,6 +12,9 @@ import { registerOpsRoutes, type OpsRouteOptions } from './ops-routes.ts';
 import { registerOpenApiRoutes } from './openapi-routes.ts';
 import { fhirAuthorizer, installHttpSecurity, type HttpSecurityOptions } from './http-security.ts';
 import { registerFhirRoutes } from './fhir/fhir-routes.ts';
+import { attachAuditTrail } from './audit-trail.ts';
+import { installCors, type CorsOptions } from './cors.ts';
+import { installRateLimit, type RateLimitOptions } from './rate-limit.ts';
 
 /** What the API can tell about the MLLP listener it sits beside (no message bodies: ids only). */
 export interface ListenerStatus {
@@ -54,6 +57,10 @@ export interface HttpApiOptions {
   readonly security?: HttpSecurityOptions | undefined;
   /** Serve /fhir/R4 when the store has a canonical FHIR store (default true). */
   readonly fhir?: boolean;
+  /** Per-client limits on /api/v1 and /fhir/R4 (rate-limit.ts); off when omitted or false. */
+  readonly rateLimit?: RateLimitOptions | false | undefined;
+  /** CORS on /api/v1 and /fhir/R4 for these origins (cors.ts); no CORS headers when omitted. */
+  readonly cors?: CorsOptions | undefined;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -89,7 +96,13 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
   });
 
   // Before any route is registered: the onRoute hook guards every /api/v1 route added after it.
-  if (options.security !== undefined) installHttpSecurity(app, options.security);
+  // AuditEvents of every FHIR interaction, login and token go to the canonical store (audit-trail.ts).
+  const audit = options.store?.resources === undefined ? undefined : attachAuditTrail(app, options.store.resources);
+  if (options.security !== undefined) installHttpSecurity(app, { ...options.security, ...(audit === undefined ? {} : { audit: audit.auth }) });
+  // After security (its onRoute must add authentication first), before the routes: CORS answers
+  // preflights before the limiter counts; the limiter's preHandler runs after authentication.
+  if (options.cors !== undefined) installCors(app, options.cors);
+  if (options.rateLimit !== undefined && options.rateLimit !== false) installRateLimit(app, options.rateLimit);
 
   app.get('/healthz', async () => {
     const l = options.listener;
@@ -152,7 +165,7 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
   // The FHIR R4 API over the canonical store (docs/fhir-api.md), when the store has one.
   const resources = options.store?.resources;
   if (resources !== undefined && options.fhir !== false) {
-    registerFhirRoutes(app, { store: resources, ...(options.security !== undefined ? { authorize: fhirAuthorizer } : {}) });
+    registerFhirRoutes(app, { store: resources, ...(options.security !== undefined ? { authorize: fhirAuthorizer } : {}), ...(audit === undefined ? {} : { audit: audit.fhir }) });
   }
 
   return app;

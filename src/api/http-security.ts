@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler, Route
 import { SwitchboardError } from '../core/errors.ts';
 import type { IdentityStore } from '../core/ports/identity-store.ts';
 import { createAuthenticate, requireCan } from './auth/authenticate.ts';
+import type { AuthEventSink } from './auth/auth-events.ts';
 import type { JwksCache } from './auth/client-assertion.ts';
 import { loginRoutes } from './auth/login-routes.ts';
 import type { RateLimiter } from './auth/rate-limiter.ts';
@@ -28,6 +29,8 @@ export interface HttpSecurityOptions {
   readonly jwks?: JwksCache;
   readonly loginRateLimiter?: RateLimiter;
   readonly secureCookie?: boolean | 'auto';
+  /** Receives every login, logout, password change and token issued or refused (the AuditEvent trail). */
+  readonly audit?: AuthEventSink;
 }
 
 /** `METHOD route` -> what it does; the route is Fastify's pattern (`/api/v1/messages/:id`). */
@@ -100,13 +103,14 @@ export function installHttpSecurity(app: FastifyInstance, options: HttpSecurityO
     }
   });
   // Plugins load when the server starts (Fastify's register queue), after this returns.
-  void app.register(tokenEndpoint, { store: options.identity, issuer: options.tokens, tokenUrl: options.tokenUrl, ...(options.jwks !== undefined ? { jwks: options.jwks } : {}) });
+  void app.register(tokenEndpoint, { store: options.identity, issuer: options.tokens, tokenUrl: options.tokenUrl, ...(options.jwks !== undefined ? { jwks: options.jwks } : {}), ...(options.audit !== undefined ? { onEvent: options.audit } : {}) });
   void app.register(loginRoutes, {
     store: options.identity,
     sessions: options.sessions,
     authenticate,
     ...(options.secureCookie !== undefined ? { secureCookie: options.secureCookie } : {}),
     ...(options.loginRateLimiter !== undefined ? { rateLimiter: options.loginRateLimiter } : {}),
+    ...(options.audit !== undefined ? { onEvent: options.audit } : {}),
   });
   return authenticate;
 }

@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { startEngineService } from '../api/engine-service.ts';
 import { setupSecurity } from '../api/security-setup.ts';
+import { normalizeOrigin } from '../api/cors.ts';
+import { DEFAULT_RATE_BURST, DEFAULT_RATE_PER_MINUTE } from '../api/rate-limit.ts';
 import { loadChannelDir, loadChannelText, type LoadedChannel } from '../engine/channel-loader.ts';
 import { DEFAULT_STORE_URL, openStore } from '../store/open-store.ts';
 import { FhirSearchIndexer } from '../fhir/search-parameters.ts';
@@ -38,6 +40,20 @@ interface StartOptions {
   watchRevisions: string;
   publicUrl?: string;
   authKeyFile?: string;
+  corsOrigin?: string[];
+  rateLimit: string;
+}
+
+/** `--rate-limit N` requests per minute per client (0: off); the burst is min(N, 100). */
+function rateLimitOption(value: string): { perMinute: number; burst: number } | false {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: '--rate-limit', reason: `must be an integer >= 0, got ${JSON.stringify(value)}` });
+  return n === 0 ? false : { perMinute: n, burst: Math.min(n, DEFAULT_RATE_BURST) };
+}
+
+/** `--cors-origin` values and SWITCHBOARD_CORS_ORIGINS, either comma separated. */
+function corsOrigins(values: readonly string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
 }
 
 /**
@@ -98,11 +114,16 @@ export function registerStartCommand(program: Command): void {
     .option('--watch-revisions <ms>', 'reload the channels when a newer revision is applied (switchboard channels apply), checking this often; 0: never', '5000')
     .option('--public-url <url>', 'the base URL clients reach the HTTP API at (issuer and audience of access tokens)', process.env['SWITCHBOARD_PUBLIC_URL'])
     .option('--auth-key-file <file>', 'where the access-token signing key is kept (made on first start; share it between the processes of one deployment)', process.env['SWITCHBOARD_AUTH_KEY_FILE'])
+    .option('--cors-origin <origin...>', 'let browser apps on these origins call /api/v1 and /fhir/R4 (CORS; * for any, without cookies)', process.env['SWITCHBOARD_CORS_ORIGINS']?.split(','))
+    .option('--rate-limit <n>', 'requests per minute per client (token or user; else IP) on /api/v1 and /fhir/R4, burst min(n, 100); 0: off', process.env['SWITCHBOARD_RATE_LIMIT'] ?? String(DEFAULT_RATE_PER_MINUTE))
     .option('--config <dir>', 'a directory of channel files (*.yaml); without it, one MLLP channel from the flags above', process.env['SWITCHBOARD_CONFIG'])
     .action(async (opts: StartOptions) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: '--tls-cert/--tls-key', reason: 'must be given together' });
       }
+      // Checked before anything opens: a bad origin or limit must not leave a half-started engine.
+      const origins = corsOrigins(opts.corsOrigin).map(normalizeOrigin);
+      const rateLimit = rateLimitOption(opts.rateLimit);
       const logger = createLogger();
       const mllpPort = port('--mllp-port', opts.mllpPort);
       const channels = opts.config !== undefined ? await loadChannelDir(opts.config) : [await defaultChannel(opts, mllpPort)];
@@ -120,7 +141,7 @@ export function registerStartCommand(program: Command): void {
         });
         const security = setup.security;
         admin = setup.admin;
-        service = await startEngineService({ store, channels, security, ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
+        service = await startEngineService({ store, channels, security, rateLimit, ...(origins.length > 0 ? { cors: { origins } } : {}), ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
       } catch (e) {
         await store.close();
         throw e;

@@ -137,6 +137,7 @@ export const ErrorCodes = {
   SWB_ERR_HTTP_NOT_FOUND: def('no route for {method} {url}', 404, 'permanent'),
   SWB_ERR_HTTP_BAD_REQUEST: def('the request is invalid: {reason}', 400, 'permanent'),
   SWB_ERR_HTTP_NOT_READY: def('not ready: {reason}', 503, 'transient'),
+  SWB_ERR_HTTP_RATE_LIMITED: def('too many requests from this client; retry after {retryAfter} s', 429, 'transient'),
   SWB_ERR_INTERNAL_UNEXPECTED: def('internal error (see logs for {ref})', 500, 'transient'),
   // Authentication and authorization (src/api/auth): OAuth token endpoint, access tokens, sessions, roles, scopes.
   // Messages name the failed check, never a secret, a password or a username.

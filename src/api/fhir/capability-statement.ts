@@ -61,18 +61,20 @@ export function capabilityStatement(baseUrl: string): Record<string, unknown> {
   const resources = types.map((type) => {
     const params = advertisedSearchParameters(type);
     const includes = params.filter((p) => p.type === 'reference').map((p) => `${type}:${p.name}`);
+    // AuditEvents are written by the server only (fhir-audit-hook.ts): read, vread, search, history.
+    const readOnly = type === 'AuditEvent';
     return {
       type,
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
-      interaction: INTERACTIONS.map((code) => ({ code })),
+      interaction: INTERACTIONS.filter((code) => !readOnly || !['create', 'update', 'delete'].includes(code)).map((code) => ({ code })),
       // http.html#versioning: If-Match is honoured, and meta.versionId set by the server.
       versioning: 'versioned-update',
       readHistory: true,
-      updateCreate: true,
-      conditionalCreate: true,
+      updateCreate: !readOnly,
+      conditionalCreate: !readOnly,
       conditionalRead: 'not-match',
-      conditionalUpdate: true,
-      conditionalDelete: 'single',
+      conditionalUpdate: !readOnly,
+      conditionalDelete: readOnly ? 'not-supported' : 'single',
       referencePolicy: ['literal', 'local'],
       searchInclude: includes,
       searchRevInclude: revIncludesOf(type, types),

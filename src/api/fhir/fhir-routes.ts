@@ -9,6 +9,7 @@ import type { ResourceStore } from '../../core/ports/resource-store.ts';
 import { processBundle } from './fhir-bundle.ts';
 import { execute, parseTarget, preferredBody, type FhirAccess, type FhirResult, type FhirTarget, type InteractionContext, type ReturnPreference, type ValidationMode } from './fhir-interactions.ts';
 import { asSwitchboardError, outcomeOf } from './fhir-outcome.ts';
+import { FhirRequestAudit, refuseAuditRecordWrite, type FhirAuditSink } from './fhir-audit-hook.ts';
 
 export type { FhirAccess } from './fhir-interactions.ts';
 
@@ -30,6 +31,11 @@ export interface FhirRoutesOptions {
    * and carry the URL with its query (an MRN, a name): they stay off unless asked for.
    */
   readonly logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * Called once each interaction has answered (and for each Bundle entry, then the Bundle itself),
+   * refused ones included: the AuditEvent trail (src/api/audit-trail.ts). Must not block.
+   */
+  readonly audit?: FhirAuditSink;
 }
 
 export const FHIR_PREFIX = '/fhir/R4';
@@ -174,6 +180,16 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
       scope.setNotFoundHandler((req, reply) => sendOutcome(reply, new SwitchboardError('SWB_ERR_HTTP_NOT_FOUND', { method: req.method, url: `${FHIR_PREFIX}/...` })));
 
       const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+        const audit = options.audit === undefined ? undefined : new FhirRequestAudit(req, options.audit);
+        try {
+          return await serve(req, reply, audit);
+        } catch (error) {
+          audit?.failed(error);
+          throw error;
+        }
+      };
+
+      const serve = async (req: FastifyRequest, reply: FastifyReply, audit: FhirRequestAudit | undefined): Promise<FastifyReply> => {
         const method = req.method === 'HEAD' ? 'GET' : req.method;
         const { path, query: rawQuery } = splitUrl(req.url);
         const target = targetOf(path, method);
@@ -187,6 +203,7 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
         } else if (body instanceof URLSearchParams) {
           throw new SwitchboardError('SWB_ERR_FHIR_MEDIA_TYPE', { type: 'application/x-www-form-urlencoded' });
         }
+        audit?.begin(method, target, query, body);
         const prefer = parsePrefer(req.headers.prefer);
         const baseUrl = options.baseUrl ?? `${req.protocol}://${req.host}${FHIR_PREFIX}`;
         const ctx: InteractionContext = {
@@ -198,11 +215,14 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
           validateProfile: query.get('_validate-profile') === 'true' || req.headers['x-validate-profile'] === 'true',
           handling: prefer.handling ?? 'strict',
           authorize: async (access) => {
+            refuseAuditRecordWrite(access);
+            audit?.authorized(access);
             await options.authorize?.(req, access);
           },
         };
         if (target.kind === 'system' && method === 'POST') {
           const bundle = await processBundle(ctx, store, body, prefer.return, String(req.id));
+          audit?.bundleDone(bundle);
           return reply.code(200).type(FHIR_JSON).send(JSON.stringify(bundle));
         }
         const header = (name: string): string | undefined => {
@@ -221,6 +241,7 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
           ...(ifNoneExist === undefined ? {} : { ifNoneExist }),
           ...(ifNoneMatch === undefined ? {} : { ifNoneMatch }),
         });
+        audit?.done(result);
         return send(reply, result, prefer.return, baseUrl);
       };
 

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { FhirResource, ResourceStoreTx } from '../core/ports/resource-store.ts';
+import { AuditTrail } from './audit-trail.ts';
+
+/** A store double: keeps what it is given; `failOn` ids are refused. */
+function fakeStore(failOn: ReadonlySet<string> = new Set()): { kept: FhirResource[]; transactions: number; store: ConstructorParameters<typeof AuditTrail>[0]['store'] } {
+  const state = { kept: [] as FhirResource[], transactions: 0 };
+  const create = async (r: FhirResource): Promise<{ outcome: 'created'; resource: FhirResource }> => {
+    if (r.id !== undefined && failOn.has(r.id)) throw new Error('refused');
+    state.kept.push(r);
+    return { outcome: 'created', resource: r };
+  };
+  return {
+    get kept() {
+      return state.kept;
+    },
+    get transactions() {
+      return state.transactions;
+    },
+    store: {
+      create,
+      transaction: async <T>(work: (tx: ResourceStoreTx) => Promise<T>): Promise<T> => {
+        state.transactions++;
+        const staged: FhirResource[] = [];
+        const tx = { create: async (r: FhirResource) => {
+          if (r.id !== undefined && failOn.has(r.id)) throw new Error('refused');
+          staged.push(r);
+          return { outcome: 'created' as const, resource: r };
+        } } as unknown as ResourceStoreTx;
+        const out = await work(tx);
+        state.kept.push(...staged);
+        return out;
+      },
+    },
+  };
+}
+
+const event = (id: string): FhirResource => ({ resourceType: 'AuditEvent', id });
+
+test('record() queues without writing; flush() writes every queued event in batches', async () => {
+  const f = fakeStore();
+  const trail = new AuditTrail({ store: f.store, batchSize: 3 });
+  for (let i = 0; i < 7; i++) trail.record(event(String(i)));
+  assert.equal(f.kept.length, 0, 'nothing is written on the caller\'s path');
+  await trail.flush();
+  assert.deepEqual(f.kept.map((r) => r.id), ['0', '1', '2', '3', '4', '5', '6']);
+  assert.equal(f.transactions, 3);
+  assert.deepEqual(trail.stats, { pending: 0, written: 7, dropped: 0, failed: 0 });
+});
+
+test('a full queue drops and counts; it never throws', async () => {
+  const f = fakeStore();
+  const trail = new AuditTrail({ store: f.store, capacity: 2 });
+  for (let i = 0; i < 5; i++) trail.record(event(String(i)));
+  assert.equal(trail.stats.dropped, 3);
+  await trail.flush();
+  assert.equal(f.kept.length, 2);
+});
+
+test('a refused event is counted as failed; the rest of its batch is still written', async () => {
+  const f = fakeStore(new Set(['bad']));
+  const trail = new AuditTrail({ store: f.store });
+  trail.record(event('a'));
+  trail.record(event('bad'));
+  trail.record(event('b'));
+  await trail.flush();
+  assert.deepEqual(f.kept.map((r) => r.id), ['a', 'b']);
+  assert.equal(trail.stats.failed, 1);
+  assert.equal(trail.stats.written, 2);
+});
+
+test('close() writes what is queued, then refuses new events', async () => {
+  const f = fakeStore();
+  const trail = new AuditTrail({ store: f.store });
+  trail.record(event('a'));
+  await trail.close();
+  trail.record(event('late'));
+  await trail.flush();
+  assert.deepEqual(f.kept.map((r) => r.id), ['a']);
+  assert.equal(trail.stats.dropped, 1);
+});
