@@ -58,6 +58,14 @@ async function putAll(files: readonly string[], query = ''): Promise<LoadReport>
         skip('no id to PUT by');
         continue;
       }
+      if (type === 'AuditEvent') {
+        // Audit records are written by the server only: a PUT must be refused (405), never stored.
+        const refused = await fetch(`${server.baseUrl}/${type}/${encodeURIComponent(resource['id'])}${query}`, { method: 'PUT', headers: json, body: JSON.stringify(resource) });
+        await refused.text();
+        if (refused.status === 405) skip('AuditEvent: written by the server only (405 checked)');
+        else report.failed.push(`${file.split('/').pop() ?? ''}: AuditEvent PUT answered ${refused.status}, not 405`);
+        continue;
+      }
       const res = await fetch(`${server.baseUrl}/${type}/${encodeURIComponent(resource['id'])}${query}`, { method: 'PUT', headers: json, body: JSON.stringify(resource) });
       const body = (await res.json()) as Json;
       if (res.status === 201 || res.status === 200) report.loaded++;
