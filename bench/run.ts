@@ -1,11 +1,12 @@
 // `npm run bench`: the parser benchmark, the MLLP loopback benchmark, durable MLLP ingest, end to
 // end (MLLP -> channel -> webhook), then search over a large store (set SWITCHBOARD_PG_URL to
 // include PostgreSQL). Name benchmarks to run only those: `node --import tsx bench/run.ts e2e search`
-// (parse, mllp, ingest, e2e, search, validate, convert).
+// (parse, mllp, ingest, e2e, search, validate, convert, fhir).
 
 import os from 'node:os';
 import { runConvertBench } from './convert-bench.ts';
 import { runE2eBench } from './e2e-bench.ts';
+import { runFhirApiBench } from './fhir-api-bench.ts';
 import { runFhirValidateBench } from './fhir-validate-bench.ts';
 import { runIngestBench } from './ingest-bench.ts';
 import { runMllpBench } from './mllp-bench.ts';
@@ -14,8 +15,8 @@ import { runSearchBench } from './search-bench.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string): boolean => only.length === 0 || only.includes(name);
-const unknown = only.filter((n) => !['parse', 'mllp', 'ingest', 'e2e', 'search', 'validate', 'convert'].includes(n));
-if (unknown.length > 0) throw new Error(`unknown benchmark(s): ${unknown.join(', ')} (parse, mllp, ingest, e2e, search, validate, convert)`);
+const unknown = only.filter((n) => !['parse', 'mllp', 'ingest', 'e2e', 'search', 'validate', 'convert', 'fhir'].includes(n));
+if (unknown.length > 0) throw new Error(`unknown benchmark(s): ${unknown.join(', ')} (parse, mllp, ingest, e2e, search, validate, convert, fhir)`);
 
 const started = Date.now();
 const cpus = os.cpus();
@@ -42,6 +43,7 @@ if (want('e2e')) await runE2eBench();
 if (want('search')) await runSearchBench();
 if (want('validate')) await runFhirValidateBench();
 if (want('convert')) await runConvertBench();
+if (want('fhir')) await runFhirApiBench();
 console.log(`Load average at the end: ${load()}`);
 
 console.log(`Total time: ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -52,6 +52,8 @@ export interface FhirAuditOutcome {
   readonly patient?: string;
   /** A search's query string as received (PHI possible: stored base64 in the record, never logged). */
   readonly query?: string;
+  /** The request broke the glass (src/api/consent.ts): purposeOfUse BTG and the reason in entity.detail. */
+  readonly breakGlass?: { readonly reason: string };
 }
 
 /**
@@ -205,6 +207,8 @@ export function fhirAuditEvent(input: FhirAuditInput): FhirResource {
   const r = outcome.resource;
   if (r !== undefined && !(r.type === 'Patient' && r.id === outcome.patient)) entity.push(dataEntity(r.type, r.id));
   if (outcome.query !== undefined && (outcome.interaction === 'search-type' || outcome.interaction === 'search-system')) entity.push(queryEntity(outcome.resourceType ?? input.resourceType, outcome.query));
+  const agent = agents({ principal: input.principal, ip: input.ip, purpose: input.purposeOfUse }, input.observer);
+  if (outcome.breakGlass !== undefined) markBreakGlass(agent, entity, outcome.breakGlass.reason);
   return {
     resourceType: 'AuditEvent',
     type: coding(AUDIT_EVENT_TYPE, 'rest', 'Restful Operation'),
@@ -213,10 +217,25 @@ export function fhirAuditEvent(input: FhirAuditInput): FhirResource {
     recorded: input.recorded.toISOString(),
     outcome: outcomeCode(outcome.status),
     ...(outcome.status >= 400 ? { outcomeDesc: `HTTP ${outcome.status}` } : {}),
-    agent: agents({ principal: input.principal, ip: input.ip, purpose: input.purposeOfUse }, input.observer),
+    agent,
     source: source(input.observer),
     entity,
   };
+}
+
+/**
+ * Break-glass (src/api/consent.ts): the requestor's purposeOfUse gains v3-ActReason BTG ("break the
+ * glass"), and the reason given is kept in the transaction entity's detail (FHIR R4
+ * AuditEvent.entity.detail, type `break-glass-reason`). The record is access-controlled; never logged.
+ */
+function markBreakGlass(agent: Array<Record<string, unknown>>, entity: Array<Record<string, unknown>>, reason: string): void {
+  const requestor = agent.find((a) => a['requestor'] === true);
+  if (requestor !== undefined) {
+    const given = Array.isArray(requestor['purposeOfUse']) ? (requestor['purposeOfUse'] as unknown[]) : [];
+    requestor['purposeOfUse'] = [...given, { coding: [coding(ACT_REASON, 'BTG', 'break the glass')] }];
+  }
+  const transaction = entity[0];
+  if (transaction !== undefined) transaction['detail'] = [{ type: 'break-glass-reason', valueString: reason }];
 }
 
 /** The AuditEvent for what the FHIR routes report, with the caller taken from the request. */

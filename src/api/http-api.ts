@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { isSwitchboardError, SwitchboardError, toProblem } from '../core/errors.ts';
 import { newCorrelationId } from '../core/ids.ts';
@@ -11,8 +11,9 @@ import { sendProblem } from './problem.ts';
 import { registerOpsRoutes, type OpsRouteOptions } from './ops-routes.ts';
 import { registerOpenApiRoutes } from './openapi-routes.ts';
 import { fhirAuthorizer, installHttpSecurity, type HttpSecurityOptions } from './http-security.ts';
-import { registerFhirRoutes } from './fhir/fhir-routes.ts';
+import { registerFhirRoutes, type FhirAccess } from './fhir/fhir-routes.ts';
 import { attachAuditTrail } from './audit-trail.ts';
+import { createConsentEnforcement } from './consent.ts';
 import { installCors, type CorsOptions } from './cors.ts';
 import { installRateLimit, type RateLimitOptions } from './rate-limit.ts';
 
@@ -165,7 +166,20 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
   // The FHIR R4 API over the canonical store (docs/fhir-api.md), when the store has one.
   const resources = options.store?.resources;
   if (resources !== undefined && options.fhir !== false) {
-    registerFhirRoutes(app, { store: resources, ...(options.security !== undefined ? { authorize: fhirAuthorizer } : {}), ...(audit === undefined ? {} : { audit: audit.fhir }) });
+    // With security, Consent is enforced too (src/api/consent.ts): who the caller is decides.
+    const security = options.security;
+    const consent = security === undefined ? undefined : createConsentEnforcement({ ...(security.breakGlassRoles === undefined ? {} : { breakGlassRoles: security.breakGlassRoles }) });
+    const secured =
+      consent === undefined
+        ? {}
+        : {
+            authorize: (req: FastifyRequest, access: FhirAccess): void => {
+              fhirAuthorizer(req, access);
+              consent.authorize(req, access);
+            },
+            consent: (req: FastifyRequest) => consent.guard(req),
+          };
+    registerFhirRoutes(app, { store: resources, ...secured, ...(audit === undefined ? {} : { audit: audit.fhir }) });
   }
 
   return app;

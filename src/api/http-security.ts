@@ -6,7 +6,7 @@ import type { AuthEventSink } from './auth/auth-events.ts';
 import type { JwksCache } from './auth/client-assertion.ts';
 import { loginRoutes } from './auth/login-routes.ts';
 import type { RateLimiter } from './auth/rate-limiter.ts';
-import { ApiAction, can, type Action } from './auth/roles.ts';
+import { ApiAction, can, type Action, type Role } from './auth/roles.ts';
 import { allows, type ScopeAccess } from './auth/scopes.ts';
 import type { SessionManager } from './auth/sessions.ts';
 import { tokenEndpoint } from './auth/token-endpoint.ts';
@@ -31,6 +31,8 @@ export interface HttpSecurityOptions {
   readonly secureCookie?: boolean | 'auto';
   /** Receives every login, logout, password change and token issued or refused (the AuditEvent trail). */
   readonly audit?: AuthEventSink;
+  /** Roles allowed to break the glass on /fhir/R4 (X-Break-Glass, src/api/consent.ts); default admin and reviewer. */
+  readonly breakGlassRoles?: readonly Role[];
 }
 
 /** `METHOD route` -> what it does; the route is Fastify's pattern (`/api/v1/messages/:id`). */

@@ -163,6 +163,12 @@ export const ErrorCodes = {
   SWB_ERR_AUTH_PASSWORD_REJECTED: def('the new password is not acceptable: {reason}', 400, 'permanent'),
   SWB_ERR_AUTH_FORBIDDEN: def('this principal may not {action}', 403, 'permanent'),
   SWB_ERR_AUTH_SCOPE_INSUFFICIENT: def('the granted scopes do not allow {interaction} on {resourceType}', 403, 'permanent'),
+  // Consent (src/api/consent.ts): FHIR R4 Consent enforced on the canonical store, and break-glass.
+  // Messages name the Consent id and the resource type, never the patient's data.
+  SWB_ERR_CONSENT_DENIED: def('Consent/{consent} denies {action} of {resourceType} for this patient', 403, 'permanent'),
+  SWB_ERR_CONSENT_BREAK_GLASS_FORBIDDEN: def('break-glass (X-Break-Glass) is not permitted for this principal; allowed roles: {roles}', 403, 'permanent'),
+  SWB_ERR_CONSENT_BREAK_GLASS_REASON: def('X-Break-Glass must carry a reason of 1 to {max} characters', 400, 'permanent'),
+  SWB_ERR_CONSENT_ADMIN_ONLY: def('Consent resources are read and written by admins only ({interaction} Consent)', 403, 'permanent'),
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -123,3 +123,16 @@ export function can(principal: Principal, action: Action): boolean {
 export function describeAction(action: Action): string {
   return typeof action === 'string' ? action : `${action.fhir.interaction} ${action.fhir.resourceType}`;
 }
+
+/**
+ * Who may break the glass (X-Break-Glass: read through a Consent deny, src/api/consent.ts): admins
+ * and reviewers (clinicians), by default. An emergency read by a person who may read FHIR data; a
+ * client with no roles never may (HL7 v3-ActReason BTG is a person's act).
+ */
+export const BREAK_GLASS_ROLES: readonly Role[] = [Role.admin, Role.reviewer];
+
+/** Whether the principal holds one of the roles allowed to break the glass (default BREAK_GLASS_ROLES). */
+export function mayBreakGlass(principal: Principal, allowed: readonly Role[] = BREAK_GLASS_ROLES): boolean {
+  if (principal.mustChangePassword === true) return false;
+  return principal.roles.some((r) => allowed.includes(r));
+}

@@ -131,6 +131,7 @@ export class FhirRequestAudit {
   #query: URLSearchParams | undefined;
   #body: unknown;
   #access: FhirAccess | undefined;
+  #breakGlass: string | undefined;
   #reported = false;
 
   constructor(
@@ -143,6 +144,11 @@ export class FhirRequestAudit {
     this.#target = target;
     this.#query = query;
     this.#body = body;
+  }
+
+  /** The request broke the glass (X-Break-Glass, src/api/consent.ts): every report of it carries the reason. */
+  breakGlass(reason: string): void {
+    this.#breakGlass = reason;
   }
 
   authorized(access: FhirAccess): void {
@@ -210,7 +216,7 @@ export class FhirRequestAudit {
 
   #emit(access: FhirAccess | undefined, outcome: FhirAuditOutcome): void {
     try {
-      this.sink(this.req, access, outcome);
+      this.sink(this.req, access, this.#breakGlass === undefined ? outcome : { ...outcome, breakGlass: { reason: this.#breakGlass } });
     } catch {
       // The audit sink's failure is its own to count; the request goes on.
     }

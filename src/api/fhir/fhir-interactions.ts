@@ -28,6 +28,24 @@ export interface FhirAccess {
   readonly compartment?: { readonly patient: string };
 }
 
+/**
+ * Consent enforcement for one request (src/api/consent.ts implements it): asked once the resource is
+ * known, after the store read and before anything is sent or written. Each method throws
+ * SWB_ERR_CONSENT_DENIED (403) for a patient whose Consent denies the caller.
+ */
+export interface ConsentGuard {
+  // `store` is where Consents are read: the interaction's own (inside a transaction Bundle, the open
+  // transaction: a second connection could wait on it).
+  /** A resource about to be returned (`read`) or written (`write`); resources outside a patient compartment pass. */
+  check(store: Pick<ResourceStoreTx, 'search'>, resource: FhirResource, action: 'read' | 'write'): Promise<void>;
+  /** A request confined to one patient's compartment (a search for one patient). */
+  checkPatient(store: Pick<ResourceStoreTx, 'search'>, patient: string, resourceType: string, action: 'read' | 'write'): Promise<void>;
+  /** The resources of a search page or history the caller may see (denied patients' removed). */
+  filter(store: Pick<ResourceStoreTx, 'search'>, resources: readonly FhirResource[]): Promise<FhirResource[]>;
+  /** The reason given in X-Break-Glass, when the request broke the glass. */
+  readonly breakGlass?: string;
+}
+
 export type ValidationMode = 'structure' | 'off';
 export type ReturnPreference = 'minimal' | 'representation' | 'OperationOutcome';
 
@@ -46,6 +64,8 @@ export interface InteractionContext {
   /** Prefer: handling (search.html#errors); strict by default, so a mistyped filter never widens a search. */
   readonly handling: 'strict' | 'lenient';
   readonly authorize: (access: FhirAccess) => Promise<void>;
+  /** Consent on reads and writes of patient data; absent: none enforced. */
+  readonly consent?: ConsentGuard | undefined;
 }
 
 /** Where a request points, relative to the base (http.html#general). */
@@ -212,6 +232,8 @@ async function read(ctx: InteractionContext, type: string, id: string, query: UR
   await ctx.authorize({ interaction: 'read', resourceType: type, id, ...patientCompartment(type, id) });
   const { summary, elements } = shaping(query, false);
   const resource = currentOrThrow(type, id, ID_RE.test(id) ? await ctx.store.read(type, id) : undefined);
+  // Before the If-None-Match answer too: a 304 would confirm the version to a denied caller.
+  await ctx.consent?.check(ctx.store, resource, 'read');
   const facts = versionFacts(resource);
   // http.html#cread: a matching If-None-Match answers 304 without the body.
   if (ifNoneMatch !== undefined && facts.versionId !== undefined && etagMatches(ifNoneMatch, facts.versionId)) return { status: 304, ...facts };
@@ -224,6 +246,7 @@ async function vread(ctx: InteractionContext, type: string, id: string, versionI
   const version = ID_RE.test(id) ? await ctx.store.vread(type, id, versionId) : undefined;
   if (version === undefined) throw new SwitchboardError('SWB_ERR_FHIR_NOT_FOUND', { type, id: `${id}/_history/${/^\d{1,16}$/.test(versionId) ? versionId : '?'}` });
   if (version.kind === 'deleted') throw new SwitchboardError('SWB_ERR_FHIR_GONE', { type, id: `${id}/_history/${versionId}` });
+  await ctx.consent?.check(ctx.store, version.resource, 'read');
   return { status: 200, body: shapeResource(version.resource, summary, elements), ...versionFacts(version.resource) };
 }
 
@@ -233,12 +256,14 @@ export async function create(ctx: InteractionContext, type: string, body: unknow
   if (options.ifNoneExist !== undefined) await ctx.authorize({ interaction: 'search', resourceType: type });
   const resource = asResource(body, type);
   validate(ctx, resource);
+  await ctx.consent?.check(ctx.store, resource, 'write');
   const ifNoneExist = options.ifNoneExist === undefined ? undefined : conditional(type, options.ifNoneExist);
   const outcome = await ctx.store.create(resource, { ...(ifNoneExist === undefined ? {} : { ifNoneExist }), ...(options.id === undefined ? {} : { id: options.id }) });
   switch (outcome.outcome) {
     case 'created':
       return { status: 201, body: outcome.resource, ...versionFacts(outcome.resource), write: true, message: `created ${type}/${outcome.resource.id ?? ''}` };
     case 'exists':
+      await ctx.consent?.check(ctx.store, outcome.resource, 'read');
       return { status: 200, body: outcome.resource, ...versionFacts(outcome.resource), write: true, message: `a matching ${type} exists (If-None-Exist); nothing was created` };
     case 'multiple':
       throw new SwitchboardError('SWB_ERR_FHIR_MULTIPLE_MATCHES', { type });
@@ -253,6 +278,12 @@ async function update(ctx: InteractionContext, type: string, id: string, body: u
   if (resource.id === undefined) throw invalidRequest('the body has no id; an update carries the id of the URL');
   if (resource.id !== id) throw invalidRequest('the id in the body differs from the id in the URL');
   validate(ctx, resource);
+  if (ctx.consent !== undefined) {
+    // Both the patient the resource is about now and the one it is moved to (a changed subject).
+    const current = await ctx.store.read(type, id);
+    if (current?.kind === 'resource') await ctx.consent.check(ctx.store, current.resource, 'write');
+    await ctx.consent.check(ctx.store, resource, 'write');
+  }
   const outcome = await ctx.store.update(resource, ifMatch === undefined ? {} : { ifMatch });
   const status = outcome.outcome === 'created' ? 201 : 200;
   return { status, body: outcome.resource, ...versionFacts(outcome.resource), write: true, message: `${outcome.outcome} ${type}/${id}` };
@@ -264,6 +295,7 @@ async function conditionalUpdate(ctx: InteractionContext, type: string, query: U
   await ctx.authorize({ interaction: 'search', resourceType: type });
   const resource = asResource(body, type);
   validate(ctx, resource);
+  await ctx.consent?.check(ctx.store, resource, 'write');
   const outcome = await ctx.store.conditionalUpdate(type, conditional(type, query.toString()), resource);
   const status = outcome.outcome === 'created' ? 201 : 200;
   return { status, body: outcome.resource, ...versionFacts(outcome.resource), write: true, message: `${outcome.outcome} ${type}/${outcome.resource.id ?? ''}` };
@@ -273,6 +305,10 @@ async function conditionalUpdate(ctx: InteractionContext, type: string, query: U
 async function remove(ctx: InteractionContext, type: string, id: string, ifMatch: string | undefined): Promise<FhirResult> {
   await ctx.authorize({ interaction: 'delete', resourceType: type, id, ...patientCompartment(type, id) });
   if (!ID_RE.test(id)) throw new SwitchboardError('SWB_ERR_FHIR_NOT_FOUND', { type, id: 'the requested id' });
+  if (ctx.consent !== undefined) {
+    const current = await ctx.store.read(type, id);
+    if (current?.kind === 'resource') await ctx.consent.check(ctx.store, current.resource, 'write');
+  }
   const outcome = await ctx.store.delete(type, id, ifMatch === undefined ? {} : { ifMatch });
   if (outcome.outcome === 'not-found') throw new SwitchboardError('SWB_ERR_FHIR_NOT_FOUND', { type, id });
   return { status: 204, versionId: outcome.versionId, write: true, message: outcome.outcome === 'deleted' ? `deleted ${type}/${id}` : `${type}/${id} was already deleted` };
@@ -288,6 +324,7 @@ async function conditionalDelete(ctx: InteractionContext, type: string, query: U
     if (found.resources.length > 1 || found.nextCursor !== undefined) throw new SwitchboardError('SWB_ERR_FHIR_MULTIPLE_MATCHES', { type });
     const match = found.resources[0];
     if (match?.id === undefined) return undefined;
+    await ctx.consent?.check(tx, match, 'write');
     const outcome = await tx.delete(type, match.id);
     return outcome.outcome === 'deleted' ? { id: match.id, versionId: outcome.versionId } : undefined;
   });
@@ -339,11 +376,24 @@ export async function search(ctx: InteractionContext, type: string, params: URLS
   await ctx.authorize({ interaction: 'search', resourceType: type, ...(compartment === undefined ? {} : { compartment }) });
   for (const target of chainTargets(parsed.query.conditions, new Set())) await ctx.authorize({ interaction: 'search', resourceType: target });
   for (const spec of parsed.query.revinclude ?? []) await ctx.authorize({ interaction: 'search', resourceType: spec.sourceType });
+  // A search confined to one denied patient is refused outright (403), not answered empty.
+  if (compartment !== undefined) await ctx.consent?.checkPatient(ctx.store, compartment.patient, type, 'read');
   const query: SearchQuery = { ...parsed.query, count: Math.min(parsed.query.count ?? DEFAULT_COUNT, MAX_COUNT) };
-  const result = await ctx.store.search(type, query);
+  let result = await ctx.store.search(type, query);
   // _include may bring in any type its parameter targets: authorize the types actually returned.
   for (const t of new Set(result.included.map((r) => r.resourceType))) await ctx.authorize({ interaction: 'search', resourceType: t });
+  if (ctx.consent !== undefined) result = await withoutDenied(ctx.consent, ctx.store, result);
   return { status: 200, body: searchBundle(ctx.baseUrl, type, params, query, result, ignored) };
+}
+
+/** The page without denied patients' resources; a total that counted them is no longer known. */
+async function withoutDenied(consent: ConsentGuard, store: ResourceStoreTx, result: SearchResult): Promise<SearchResult> {
+  const resources = await consent.filter(store, result.resources);
+  const included = await consent.filter(store, result.included);
+  const removed = resources.length !== result.resources.length || included.length !== result.included.length;
+  if (!removed) return result;
+  const { total: _dropped, ...rest } = result;
+  return { ...rest, resources, included };
 }
 
 function searchBundle(baseUrl: string, type: string, params: URLSearchParams, query: SearchQuery, result: SearchResult, ignored: readonly string[]): FhirResource {
@@ -403,16 +453,23 @@ async function history(ctx: InteractionContext, scope: { type?: string; id?: str
   const cursor = params.get('_cursor') ?? undefined;
   if (scope.type !== undefined && scope.id !== undefined) {
     // The history of something that never existed is 404, not an empty Bundle.
-    if (!ID_RE.test(scope.id) || (await ctx.store.read(scope.type, scope.id)) === undefined) throw new SwitchboardError('SWB_ERR_FHIR_NOT_FOUND', { type: scope.type, id: scope.id });
+    const current = ID_RE.test(scope.id) ? await ctx.store.read(scope.type, scope.id) : undefined;
+    if (current === undefined) throw new SwitchboardError('SWB_ERR_FHIR_NOT_FOUND', { type: scope.type, id: scope.id });
+    if (current.kind === 'resource') await ctx.consent?.check(ctx.store, current.resource, 'read');
   }
   if (ctx.history === undefined) throw invalidRequest('history is not available inside a transaction');
-  const page = await ctx.history({
+  let page = await ctx.history({
     ...(scope.type === undefined ? {} : { type: scope.type }),
     ...(scope.id === undefined ? {} : { id: scope.id }),
     ...(since === undefined ? {} : { since }),
     ...(cursor === undefined ? {} : { cursor }),
     count,
   });
+  if (ctx.consent !== undefined) {
+    // Versions of denied patients' resources leave the page; a tombstone carries no data and stays.
+    const kept = new Set(await ctx.consent.filter(ctx.store, page.entries.flatMap((v) => (v.kind === 'resource' ? [v.resource] : []))));
+    page = { ...page, entries: page.entries.filter((v) => v.kind !== 'resource' || kept.has(v.resource)) };
+  }
   const path = scope.type === undefined ? '_history' : scope.id === undefined ? `${scope.type}/_history` : `${scope.type}/${scope.id}/_history`;
   const self = new URLSearchParams([...params].filter(([k]) => k !== '_format'));
   const links = [{ relation: 'self', url: link(ctx.baseUrl, path, self) }];

@@ -7,7 +7,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { isSwitchboardError, SwitchboardError } from '../../core/errors.ts';
 import type { ResourceStore } from '../../core/ports/resource-store.ts';
 import { processBundle } from './fhir-bundle.ts';
-import { execute, parseTarget, preferredBody, type FhirAccess, type FhirResult, type FhirTarget, type InteractionContext, type ReturnPreference, type ValidationMode } from './fhir-interactions.ts';
+import { execute, parseTarget, preferredBody, type ConsentGuard, type FhirAccess, type FhirResult, type FhirTarget, type InteractionContext, type ReturnPreference, type ValidationMode } from './fhir-interactions.ts';
 import { asSwitchboardError, outcomeOf } from './fhir-outcome.ts';
 import { FhirRequestAudit, refuseAuditRecordWrite, type FhirAuditSink } from './fhir-audit-hook.ts';
 
@@ -36,6 +36,11 @@ export interface FhirRoutesOptions {
    * refused ones included: the AuditEvent trail (src/api/audit-trail.ts). Must not block.
    */
   readonly audit?: FhirAuditSink;
+  /**
+   * Consent enforcement (src/api/consent.ts): a guard per request, made once the interaction is
+   * known (so a refused break-glass is audited). Throw to refuse the request. Default: none.
+   */
+  readonly consent?: (request: FastifyRequest) => ConsentGuard | Promise<ConsentGuard>;
 }
 
 export const FHIR_PREFIX = '/fhir/R4';
@@ -204,6 +209,8 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
           throw new SwitchboardError('SWB_ERR_FHIR_MEDIA_TYPE', { type: 'application/x-www-form-urlencoded' });
         }
         audit?.begin(method, target, query, body);
+        const consent = await options.consent?.(req);
+        if (consent?.breakGlass !== undefined) audit?.breakGlass(consent.breakGlass);
         const prefer = parsePrefer(req.headers.prefer);
         const baseUrl = options.baseUrl ?? `${req.protocol}://${req.host}${FHIR_PREFIX}`;
         const ctx: InteractionContext = {
@@ -219,6 +226,7 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
             audit?.authorized(access);
             await options.authorize?.(req, access);
           },
+          consent,
         };
         if (target.kind === 'system' && method === 'POST') {
           const bundle = await processBundle(ctx, store, body, prefer.return, String(req.id));
