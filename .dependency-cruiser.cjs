@@ -33,7 +33,7 @@ module.exports = {
     ...notAllowed('mapping', ['hl7v2', 'fhir', 'core']),
     ...notAllowed('engine', ['core', 'hl7v2', 'fhir', 'mapping']),
     ...notAllowed('connectors', ['core', 'engine', 'hl7v2', 'mllp', 'fhir']),
-    ...notAllowed('writeback', ['core', 'engine', 'fhir', 'mapping', 'hl7v2', 'mllp']),
+    ...notAllowed('writeback', ['core', 'engine', 'fhir', 'mapping', 'hl7v2', 'mllp'], ['sim']),
     ...notAllowed('store', ['core'], ['fhir']),
     ...notAllowed('sim', ['fhir', 'hl7v2', 'mllp', 'core']),
     {

@@ -3,13 +3,16 @@ import { readFileSync } from 'node:fs';
 import { isSwitchboardError } from '../core/errors.ts';
 import { describeError, err } from './cli-io.ts';
 import { registerConvertCommand } from './convert-command.ts';
+import { registerDemoCommands } from './demo-command.ts';
 import { registerHl7Commands } from './hl7-commands.ts';
 import { registerMessagesCommands } from './messages-commands.ts';
 import { registerTestCommand } from './test-command.ts';
 import { registerMllpCommands } from './mllp-commands.ts';
 import { registerOpsCommands } from './ops-commands.ts';
+import { registerPolicyCommand } from './policy-command.ts';
 import { registerStartCommand } from './start-command.ts';
 import { registerStoreCommands } from './store-commands.ts';
+import { registerSimCommands } from './sim-commands.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -31,6 +34,9 @@ registerMessagesCommands(program);
 registerTestCommand(program);
 registerOpsCommands(program);
 registerConvertCommand(program);
+registerSimCommands(program);
+registerPolicyCommand(program);
+registerDemoCommands(program);
 
 const SETUP_ERRORS = new Set(['SWB_ERR_CLI_USAGE', 'SWB_ERR_CONFIG_INVALID', 'SWB_ERR_IO_READ_FAILED', 'SWB_ERR_STORE_BAD_URL']);
 

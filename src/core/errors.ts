@@ -65,6 +65,7 @@ export const ErrorCodes = {
   SWB_ERR_STORE_QUERY_FAILED: def('the store refused the operation (SQLSTATE {sqlstate}): {reason}', 500, 'permanent'),
   SWB_ERR_STORE_BAD_CURSOR: def('the search cursor is invalid; start again without a cursor', 400, 'permanent'),
   SWB_ERR_STORE_INVALID_RECORD: def('the record cannot be stored: {reason}', 400, 'permanent'),
+  SWB_ERR_STORE_LEDGER_SETTLED: def('write ledger entry {id} is already settled ({outcome}); an attempt is settled once', 409, 'permanent'),
   SWB_ERR_QUEUE_LEASE_LOST: def('delivery {id} is no longer leased by {owner}', 409, 'ambiguous'),
   SWB_ERR_QUEUE_BAD_TRANSITION: def('delivery {id} is {status}; {action} is not allowed', 409, 'permanent'),
   // Canonical FHIR resource store and search (src/core/ports/resource-store.ts, src/fhir/search-*.ts); never a searched value
@@ -138,6 +139,8 @@ export const ErrorCodes = {
   SWB_ERR_HTTP_BAD_REQUEST: def('the request is invalid: {reason}', 400, 'permanent'),
   SWB_ERR_HTTP_NOT_READY: def('not ready: {reason}', 503, 'transient'),
   SWB_ERR_HTTP_RATE_LIMITED: def('too many requests from this client; retry after {retryAfter} s', 429, 'transient'),
+  SWB_ERR_HTTP_CHANNEL_NOT_RUNNING: def('channel {channel} is not run by this engine process', 404, 'permanent'),
+  SWB_ERR_HTTP_NO_CONFIG_DIR: def('channel {channel} has no tests to run here: the engine was not started with --config DIR', 409, 'permanent'),
   SWB_ERR_INTERNAL_UNEXPECTED: def('internal error (see logs for {ref})', 500, 'transient'),
   // Authentication and authorization (src/api/auth): OAuth token endpoint, access tokens, sessions, roles, scopes.
   // Messages name the failed check, never a secret, a password or a username.
@@ -169,6 +172,34 @@ export const ErrorCodes = {
   SWB_ERR_CONSENT_BREAK_GLASS_FORBIDDEN: def('break-glass (X-Break-Glass) is not permitted for this principal; allowed roles: {roles}', 403, 'permanent'),
   SWB_ERR_CONSENT_BREAK_GLASS_REASON: def('X-Break-Glass must carry a reason of 1 to {max} characters', 400, 'permanent'),
   SWB_ERR_CONSENT_ADMIN_ONLY: def('Consent resources are read and written by admins only ({interaction} Consent)', 403, 'permanent'),
+  // Write-back to EHRs (src/writeback): proposal state machine, policy, actor rules. Never a resource's value.
+  SWB_ERR_WRITEBACK_INVALID_TRANSITION: def('a proposal cannot move from {from} to {to}', 409, 'permanent'),
+  SWB_ERR_WRITEBACK_POLICY_INVALID: def('the write-back policy {source} is invalid: {reason}', 400, 'permanent'),
+  SWB_ERR_WRITEBACK_POLICY_DENIED: def('the write-back policy denies this change (rule {rule}): {reason}', 403, 'permanent'),
+  SWB_ERR_WRITEBACK_ACTOR_FORBIDDEN: def('this actor may not {action} {resourceType}: {reason}', 403, 'permanent'),
+  SWB_ERR_WRITEBACK_NOT_FOUND: def('no write-back proposal {id}', 404, 'permanent'),
+  SWB_ERR_WRITEBACK_UNKNOWN_EHR: def('no EHR named {ehr} is configured for write-back', 400, 'permanent'),
+  SWB_ERR_WRITEBACK_BAD_PROPOSAL: def('the proposal is invalid: {path} {reason}', 400, 'permanent'),
+  SWB_ERR_WRITEBACK_NOT_REVIEWABLE: def('proposal {id} is {state}; {action} needs it in {expected}', 409, 'permanent'),
+  SWB_ERR_WRITEBACK_NOT_CONFIGURED: def('write-back is not configured on this engine (switchboard start --writeback FILE)', 503, 'permanent'),
+  // EHR adapters (src/writeback/ehr): FHIR R4 over SMART backend services, vendor profiles, HL7 v2 over MLLP. Ids and statuses only.
+  SWB_ERR_EHR_UNSUPPORTED_WRITE: def('the {profile} profile cannot {interaction} {resourceType}: {reason}', 422, 'permanent'),
+  SWB_ERR_EHR_UNREACHABLE: def('could not reach {target}: {reason}', 502, 'transient'),
+  SWB_ERR_EHR_TIMEOUT: def('{target} gave no answer within {ms} ms after the request was sent; the write may have been applied', 504, 'ambiguous'),
+  SWB_ERR_EHR_CONNECTION_LOST: def('the connection to {target} was lost after the request was sent ({reason}); the write may have been applied', 502, 'ambiguous'),
+  SWB_ERR_EHR_NO_ANSWER_SAFE: def('{target} gave no answer ({reason}); the write is idempotent and may be retried', 504, 'transient'),
+  SWB_ERR_EHR_THROTTLED: def('{target} answered HTTP {status}; retry after {retryAfterMs} ms', 503, 'transient'),
+  SWB_ERR_EHR_SERVER_ERROR: def('{target} answered HTTP {status}; the write may have been applied', 502, 'ambiguous'),
+  SWB_ERR_EHR_SERVER_UNAVAILABLE: def('{target} answered HTTP {status}; nothing was applied', 502, 'transient'),
+  SWB_ERR_EHR_HTTP_STATUS: def('{target} refused the write with HTTP {status}', 422, 'permanent'),
+  SWB_ERR_EHR_CONFLICT: def('{resourceType}/{id} changed in {target} since version {expected} (HTTP {status})', 409, 'permanent'),
+  SWB_ERR_EHR_AUTH_FAILED: def('the token endpoint {tokenUrl} refused the client: {reason}', 401, 'permanent'),
+  SWB_ERR_EHR_AUTH_UNAVAILABLE: def('no access token from {tokenUrl}: {reason}', 502, 'transient'),
+  SWB_ERR_EHR_DISCOVERY_FAILED: def('could not read {what} from {target}: {reason}', 502, 'transient'),
+  SWB_ERR_EHR_INVALID_RESPONSE: def('{target} answered something unexpected: {reason}', 502, 'ambiguous'),
+  SWB_ERR_EHR_UNSIGNED_DOCUMENT: def('refusing to send a document that is not signed as TXA-17 {code} (authenticated)', 422, 'permanent'),
+  SWB_ERR_EHR_HL7_CONVERSION: def('the change cannot be sent as HL7 v2: {reason}', 422, 'permanent'),
+  SWB_ERR_EHR_CONFIG_INVALID: def('the EHR configuration {name} is invalid: {reason}', 400, 'permanent'),
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -284,6 +284,14 @@ export interface ResourceStore extends ResourceStoreTx {
    */
   transaction<T>(work: (tx: ResourceStoreTx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * Optional: a mark that differs from every earlier one whenever a resource of `type` may have been
+   * created, updated or deleted since (through this store, or by another connection or process), so
+   * that a cache of what a search of that type returned can tell it is stale (src/api/consent.ts).
+   * It may change without such a write; it never stays the same across one. A store that cannot
+   * tell leaves it out, and nothing is cached.
+   */
+  writeMark?(type: string): Promise<string>;
 }
 
 /**

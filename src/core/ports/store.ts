@@ -3,6 +3,7 @@ import type { ChannelRevisionStore } from './channel-revisions.ts';
 import type { DeliveryQueue } from './delivery-queue.ts';
 import type { IdentityStore } from './identity-store.ts';
 import type { MessageStore } from './message-store.ts';
+import type { ProposalStore } from './proposal-store.ts';
 import type { ResourceStore } from './resource-store.ts';
 
 /**
@@ -17,6 +18,8 @@ export interface Store {
   readonly audit: AuditLog;
   /** OAuth clients, users, sessions (src/api/auth). */
   readonly identity: IdentityStore;
+  /** Write-back proposals, their events and the write ledger (src/writeback). */
+  readonly proposals: ProposalStore;
   /** The canonical FHIR store, when the store was opened with a resource indexer. */
   readonly resources: ResourceStore | undefined;
   /** The schema version after migrations. */

@@ -6,6 +6,7 @@ import { PostgresChannelRevisionStore } from './postgres-channel-revisions.ts';
 import { PostgresDeliveryQueue } from './postgres-delivery-queue.ts';
 import { PostgresIdentityStore } from './postgres-identity-store.ts';
 import { PostgresMessageStore } from './postgres-message-store.ts';
+import { PostgresProposalStore } from './postgres-proposal-store.ts';
 import { PostgresResourceStore } from './postgres-resource-store.ts';
 import { quoteSchema, runPostgresMigrations } from './postgres-migrations.ts';
 import { toStoreError } from './postgres-transaction.ts';
@@ -30,6 +31,7 @@ export interface PostgresStore extends Store {
   readonly channels: PostgresChannelRevisionStore;
   readonly audit: PostgresAuditLog;
   readonly identity: PostgresIdentityStore;
+  readonly proposals: PostgresProposalStore;
   readonly resources: PostgresResourceStore | undefined;
   readonly migrationsApplied: number;
 }
@@ -71,12 +73,14 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const channels = new PostgresChannelRevisionStore(pool, clock);
   const audit = new PostgresAuditLog(pool, clock);
   const identity = new PostgresIdentityStore(pool, { clock });
+  const proposals = new PostgresProposalStore(pool, { clock });
   // Same database and pool: PostgreSQL locks rows, so a Bundle transaction does not stall ingest.
   const resources = options.resourceIndexer === undefined ? undefined : new PostgresResourceStore(pool, { indexer: options.resourceIndexer, clock });
   let closing: Promise<void> | undefined;
   return {
     kind: 'postgres',
     identity,
+    proposals,
     resources,
     messages,
     queue,

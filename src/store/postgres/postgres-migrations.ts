@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { POSTGRES_IDENTITY_SCHEMA } from './postgres-identity-schema.ts';
+import { POSTGRES_PROPOSAL_SCHEMA } from './postgres-proposal-schema.ts';
 import { POSTGRES_RESOURCE_SCHEMA } from './postgres-resource-schema.ts';
 import { SwitchboardError } from '../../core/errors.ts';
 
@@ -151,6 +152,11 @@ CREATE INDEX audit_log_target_idx ON audit_log (target, at DESC, seq DESC);
     version: 4,
     name: 'identity (OAuth clients, users, sessions, used jtis) and the canonical FHIR store',
     sql: POSTGRES_IDENTITY_SCHEMA + POSTGRES_RESOURCE_SCHEMA,
+  },
+  {
+    version: 5,
+    name: 'write-back: proposals, proposal events, write ledger',
+    sql: POSTGRES_PROPOSAL_SCHEMA,
   },
 ];
 

@@ -9,6 +9,7 @@ import { SqliteChannelRevisionStore } from './sqlite-channel-revisions.ts';
 import { SqliteDeliveryQueue } from './sqlite-delivery-queue.ts';
 import { SqliteMessageStore } from './sqlite-message-store.ts';
 import { SqliteIdentityStore } from './sqlite-identity-store.ts';
+import { SqliteProposalStore } from './sqlite-proposal-store.ts';
 import { runSqliteMigrations, SQLITE_FHIR_MIGRATIONS } from './sqlite-migrations.ts';
 import { SqliteResourceStore } from './sqlite-resource-store.ts';
 
@@ -41,6 +42,7 @@ export interface SqliteStore extends Store {
   readonly channels: SqliteChannelRevisionStore;
   readonly audit: SqliteAuditLog;
   readonly identity: SqliteIdentityStore;
+  readonly proposals: SqliteProposalStore;
   readonly resources: SqliteResourceStore | undefined;
   /** The connection's settings as SQLite reports them (diagnostics, tests). */
   settings(): SqliteSettings;
@@ -84,6 +86,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     const channels = new SqliteChannelRevisionStore(db, clock);
     const audit = new SqliteAuditLog(db, clock);
     const identity = new SqliteIdentityStore(db, clock);
+    const proposals = new SqliteProposalStore(db, clock);
     const resources = options.resourceIndexer === undefined ? undefined : openFhirFile(options, busyTimeoutMs, options.resourceIndexer);
     let closing: Promise<void> | undefined;
     return {
@@ -93,6 +96,7 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
       channels,
       audit,
       identity,
+      proposals,
       resources,
       schemaVersion,
       settings: (): SqliteSettings => ({

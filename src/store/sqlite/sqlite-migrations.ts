@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { SwitchboardError } from '../../core/errors.ts';
 import { SQLITE_IDENTITY_SCHEMA } from './sqlite-identity-schema.ts';
+import { SQLITE_PROPOSAL_SCHEMA } from './sqlite-proposal-schema.ts';
 import { SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
 
 /** One numbered, forward-only schema step. Once released, a migration is never edited: add another. */
@@ -201,6 +202,11 @@ INSERT INTO fts_progress (id, indexed_seq) SELECT 1, COALESCE(MAX(seq), 0) FROM 
     version: 6,
     name: 'identity: OAuth clients, users, sessions, used assertion jtis',
     sql: SQLITE_IDENTITY_SCHEMA,
+  },
+  {
+    version: 7,
+    name: 'write-back: proposals, proposal events, write ledger',
+    sql: SQLITE_PROPOSAL_SCHEMA,
   },
 ];
 

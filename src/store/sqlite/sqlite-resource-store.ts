@@ -386,6 +386,9 @@ export class SqliteResourceStore implements ResourceStore {
   #tail: Promise<void> = Promise.resolve();
   #closed = false;
   readonly #ownsConnection: boolean;
+  /** Versions written per type through this store object (rolled-back ones included: see writeMark). */
+  readonly #typeWrites = new Map<string, number>();
+  readonly #dataVersion: Database.Statement;
 
   constructor(db: Database.Database, options: SqliteResourceStoreOptions & { ownsConnection?: boolean }) {
     this.#db = db;
@@ -394,6 +397,7 @@ export class SqliteResourceStore implements ResourceStore {
     this.#ownsConnection = options.ownsConnection ?? false;
     if (options.applySchema ?? true) guarded(() => db.exec(SQLITE_RESOURCE_SCHEMA));
     this.#atomic = db.transaction((step: () => unknown) => step());
+    this.#dataVersion = db.prepare('PRAGMA data_version').pluck();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -501,6 +505,22 @@ export class SqliteResourceStore implements ResourceStore {
         throw error;
       }
     });
+  }
+
+  /**
+   * The count of `type` versions written through this store, with SQLite's data_version, which
+   * changes whenever another connection (another process, or another store on the same file)
+   * commits anything (sqlite.org/pragma.html#pragma_data_version). The count moves when the version
+   * is written, before its commit, and also for writes later rolled back: it may move without a
+   * committed write, never the other way round.
+   */
+  writeMark(type: string): Promise<string> {
+    if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
+    try {
+      return Promise.resolve(`${String(this.#dataVersion.get())}:${this.#typeWrites.get(type) ?? 0}`);
+    } catch (error) {
+      return Promise.reject(toStoreError(error));
+    }
   }
 
   async close(): Promise<void> {
@@ -805,6 +825,8 @@ export class SqliteResourceStore implements ResourceStore {
    */
   #writeVersion(type: string, id: string, existing: ResourceRow | undefined, resource: FhirResource | undefined): FhirResource | undefined {
     const version = (existing?.version ?? 0) + 1;
+    // Before the write, so a cache that took the mark before it is stale whatever happens next.
+    this.#typeWrites.set(type, (this.#typeWrites.get(type) ?? 0) + 1);
     const now = this.#clock().getTime();
     let stored: FhirResource | undefined;
     let json: string | null = null;

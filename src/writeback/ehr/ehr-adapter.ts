@@ -63,6 +63,11 @@ export interface EhrWriteRequest {
   readonly correlationId: string;
   /** For a create that can be made conditional (If-None-Exist), e.g. `identifier=urn:...|key`. */
   readonly ifNoneExist?: string;
+  /**
+   * A clinician has signed the content (added for the HL7 v2 adapter): only then may a document go
+   * out as authenticated (TXA-17 AU/LA). Absent means not signed.
+   */
+  readonly signed?: boolean;
 }
 
 export interface EhrAdapter {

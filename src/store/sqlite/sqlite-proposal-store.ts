@@ -1,0 +1,381 @@
+import type Database from 'better-sqlite3';
+import { SwitchboardError } from '../../core/errors.ts';
+import { newSortableId } from '../../core/ids.ts';
+import type {
+  CreateProposalOutcome,
+  EhrWriteResult,
+  LedgerEntry,
+  NewProposal,
+  Proposal,
+  ProposalActor,
+  ProposalEvent,
+  ProposalPage,
+  ProposalQuery,
+  ProposalState,
+  ProposalStore,
+  ProposalTransition,
+  ProposedChange,
+  TransitionOutcome,
+  WriteLedger,
+} from '../../core/ports/proposal-store.ts';
+import {
+  actorLabel,
+  checkLedgerBegin,
+  checkLedgerSettle,
+  checkNewProposal,
+  checkQuery,
+  checkTransition,
+  clampLimit,
+  decodeProposalCursor,
+  encodeProposalCursor,
+  EVENTS_DEFAULT_LIMIT,
+  EVENTS_MAX_LIMIT,
+  PROPOSAL_DEFAULT_LIMIT,
+  PROPOSAL_MAX_LIMIT,
+  resultFromJson,
+  resultToJson,
+} from '../proposal-rows.ts';
+import { guarded } from './sqlite-store-errors.ts';
+
+interface ProposalRow {
+  id: string;
+  tenant: string;
+  ehr: string;
+  patient: string;
+  change: string;
+  approved_change: string | null;
+  actor: string;
+  actor_id: string;
+  purpose_of_use: string;
+  idempotency_key: string;
+  correlation_id: string;
+  state: string;
+  revision: number;
+  policy: string | null;
+  result: string | null;
+  attempts: number;
+  next_attempt_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface EventRow {
+  seq: number;
+  id: string;
+  proposal_id: string;
+  at: number;
+  from_state: string | null;
+  to_state: string;
+  actor: string;
+  reason: string | null;
+  detail: string | null;
+}
+
+interface LedgerRow {
+  seq: number;
+  id: string;
+  proposal_id: string;
+  attempt: number;
+  ehr: string;
+  idempotency_key: string;
+  request: string;
+  started_at: number;
+  outcome: string;
+  settled_at: number | null;
+  response: string | null;
+  result: string | null;
+}
+
+function proposalOf(row: ProposalRow): Proposal {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    ehr: row.ehr,
+    patient: row.patient,
+    change: JSON.parse(row.change) as ProposedChange,
+    ...(row.approved_change === null ? {} : { approvedChange: JSON.parse(row.approved_change) as ProposedChange }),
+    actor: JSON.parse(row.actor) as ProposalActor,
+    purposeOfUse: row.purpose_of_use,
+    idempotencyKey: row.idempotency_key,
+    correlationId: row.correlation_id,
+    state: row.state as ProposalState,
+    revision: row.revision,
+    ...(row.policy === null ? {} : { policy: JSON.parse(row.policy) as Record<string, unknown> }),
+    ...(row.result === null ? {} : { result: resultFromJson(JSON.parse(row.result)) }),
+    attempts: row.attempts,
+    ...(row.next_attempt_at === null ? {} : { nextAttemptAt: new Date(row.next_attempt_at) }),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+function eventOf(row: EventRow): ProposalEvent {
+  return {
+    id: row.id,
+    proposalId: row.proposal_id,
+    at: new Date(row.at),
+    ...(row.from_state === null ? {} : { from: row.from_state as ProposalState }),
+    to: row.to_state as ProposalState,
+    actor: row.actor,
+    ...(row.reason === null ? {} : { reason: row.reason }),
+    ...(row.detail === null ? {} : { detail: JSON.parse(row.detail) as Record<string, unknown> }),
+  };
+}
+
+function ledgerOf(row: LedgerRow): LedgerEntry {
+  return {
+    id: row.id,
+    proposalId: row.proposal_id,
+    attempt: row.attempt,
+    ehr: row.ehr,
+    idempotencyKey: row.idempotency_key,
+    request: row.request,
+    startedAt: new Date(row.started_at),
+    outcome: row.outcome as LedgerEntry['outcome'],
+    ...(row.settled_at === null ? {} : { settledAt: new Date(row.settled_at) }),
+    ...(row.response === null ? {} : { response: JSON.parse(row.response) as Record<string, unknown> }),
+    ...(row.result === null ? {} : { result: resultFromJson(JSON.parse(row.result)) }),
+  };
+}
+
+const json = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value));
+const resultJson = (result: EhrWriteResult | undefined): string | null => (result === undefined ? null : JSON.stringify(resultToJson(result)));
+
+/**
+ * The proposal store on SQLite, in the engine's main database (migration 7). Every write that
+ * touches two tables runs in one `BEGIN IMMEDIATE` transaction: the write lock is taken before the
+ * state is read, so the compare-and-set holds across processes sharing the file, not only within
+ * this connection (sqlite.org/lang_transaction.html).
+ */
+export class SqliteProposalStore implements ProposalStore {
+  readonly #db: Database.Database;
+  readonly #clock: () => Date;
+  readonly ledger: WriteLedger;
+
+  constructor(db: Database.Database, options: { clock?: () => Date } = {}) {
+    this.#db = db;
+    this.#clock = options.clock ?? (() => new Date());
+    this.ledger = new SqliteWriteLedger(db, this.#clock);
+  }
+
+  async create(input: NewProposal): Promise<CreateProposalOutcome> {
+    checkNewProposal(input);
+    const at = (input.at ?? this.#clock()).getTime();
+    const id = input.id ?? newSortableId(at);
+    return guarded(() =>
+      this.#db.transaction((): CreateProposalOutcome => {
+        // Only the idempotency key is an expected conflict; a taken id is the caller's error.
+        const inserted = this.#db
+          .prepare(
+            `INSERT INTO proposals (id, tenant, ehr, patient, change, actor, actor_id, purpose_of_use, idempotency_key, correlation_id,
+               state, revision, policy, attempts, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 0, ?, ?)
+             ON CONFLICT (tenant, actor_id, idempotency_key) DO NOTHING`,
+          )
+          .run(
+            id,
+            input.tenant,
+            input.ehr,
+            input.patient,
+            JSON.stringify(input.change),
+            JSON.stringify(input.actor),
+            input.actor.id,
+            input.purposeOfUse,
+            input.idempotencyKey,
+            input.correlationId,
+            input.state,
+            json(input.policy),
+            at,
+            at,
+          );
+        if (inserted.changes === 0) {
+          const existing = this.#db
+            .prepare<[string, string, string], ProposalRow>('SELECT * FROM proposals WHERE tenant = ? AND actor_id = ? AND idempotency_key = ?')
+            .get(input.tenant, input.actor.id, input.idempotencyKey);
+          if (existing === undefined) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: 'the idempotency key conflicted but no proposal holds it' });
+          return { kind: 'existing', proposal: proposalOf(existing) };
+        }
+        // Creation is the first event, with no `from` (ProposalEvent.from).
+        this.#insertEvent({ proposalId: id, at, from: null, to: input.state, actor: actorLabel(input.actor) });
+        return { kind: 'created', proposal: proposalOf(this.#row(id) as ProposalRow) };
+      }).immediate(),
+    );
+  }
+
+  async get(id: string): Promise<Proposal | undefined> {
+    const row = guarded(() => this.#row(id));
+    return row === undefined ? undefined : proposalOf(row);
+  }
+
+  async list(query: ProposalQuery = {}): Promise<ProposalPage> {
+    checkQuery(query);
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (query.states !== undefined) {
+      if (query.states.length === 0) return { items: [] };
+      where.push(`state IN (${query.states.map(() => '?').join(', ')})`);
+      params.push(...query.states);
+    }
+    for (const [column, value] of [
+      ['tenant', query.tenant],
+      ['ehr', query.ehr],
+      ['patient', query.patient],
+      ['correlation_id', query.correlationId],
+    ] as const) {
+      if (value === undefined) continue;
+      where.push(`${column} = ?`);
+      params.push(value);
+    }
+    if (query.dueBefore !== undefined) {
+      where.push('coalesce(next_attempt_at, updated_at) <= ?');
+      params.push(query.dueBefore.getTime());
+    }
+    if (query.cursor !== undefined) {
+      const after = decodeProposalCursor(query.cursor);
+      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      params.push(after.createdAtMs, after.createdAtMs, after.id);
+    }
+    const limit = clampLimit(query.limit, PROPOSAL_DEFAULT_LIMIT, PROPOSAL_MAX_LIMIT);
+    const sql = `SELECT * FROM proposals ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    const rows = guarded(() => this.#db.prepare<(string | number)[], ProposalRow>(sql).all(...params, limit + 1));
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(proposalOf),
+      ...(rows.length > limit && last !== undefined ? { nextCursor: encodeProposalCursor(last.created_at, last.id) } : {}),
+    };
+  }
+
+  async transition(id: string, transition: ProposalTransition): Promise<TransitionOutcome> {
+    const from = checkTransition(transition);
+    const at = (transition.at ?? this.#clock()).getTime();
+    return guarded(() =>
+      this.#db.transaction((): TransitionOutcome => {
+        const row = this.#row(id);
+        if (row === undefined) return { kind: 'not_found' };
+        if (!from.includes(row.state as ProposalState)) return { kind: 'stale', current: proposalOf(row) };
+        const sets = ['state = ?', 'revision = revision + 1', 'updated_at = ?'];
+        const params: (string | number | null)[] = [transition.to, at];
+        const set = transition.set ?? {};
+        if (set.approvedChange !== undefined) {
+          sets.push('approved_change = ?');
+          params.push(JSON.stringify(set.approvedChange));
+        }
+        if (set.policy !== undefined) {
+          sets.push('policy = ?');
+          params.push(JSON.stringify(set.policy));
+        }
+        if (set.result !== undefined) {
+          sets.push('result = ?');
+          params.push(resultJson(set.result));
+        }
+        if (set.attempts !== undefined) {
+          sets.push('attempts = ?');
+          params.push(set.attempts);
+        }
+        if (set.nextAttemptAt !== undefined) {
+          sets.push('next_attempt_at = ?');
+          params.push(set.nextAttemptAt === null ? null : set.nextAttemptAt.getTime());
+        }
+        // The state is re-checked in the statement too; under BEGIN IMMEDIATE it cannot have moved.
+        const updated = this.#db.prepare(`UPDATE proposals SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...params, id, row.state);
+        if (updated.changes !== 1) return { kind: 'stale', current: proposalOf(this.#row(id) as ProposalRow) };
+        const event = this.#insertEvent({
+          proposalId: id,
+          at,
+          from: row.state,
+          to: transition.to,
+          actor: transition.actor,
+          reason: transition.reason ?? null,
+          detail: json(transition.detail),
+        });
+        return { kind: 'ok', proposal: proposalOf(this.#row(id) as ProposalRow), event };
+      }).immediate(),
+    );
+  }
+
+  async events(id: string): Promise<ProposalEvent[]> {
+    return guarded(() => this.#db.prepare<[string], EventRow>('SELECT * FROM proposal_events WHERE proposal_id = ? ORDER BY seq').all(id)).map(eventOf);
+  }
+
+  async eventsBetween(query: { from: Date; to: Date; toStates?: readonly ProposalState[]; limit?: number }): Promise<ProposalEvent[]> {
+    const params: (string | number)[] = [query.from.getTime(), query.to.getTime()];
+    let states = '';
+    if (query.toStates !== undefined) {
+      if (query.toStates.length === 0) return [];
+      states = ` AND to_state IN (${query.toStates.map(() => '?').join(', ')})`;
+      params.push(...query.toStates);
+    }
+    const limit = clampLimit(query.limit, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT);
+    // Half-open [from, to): consecutive ranges (days of a drift report) never count an event twice.
+    const sql = `SELECT * FROM proposal_events WHERE at >= ? AND at < ?${states} ORDER BY at, seq LIMIT ?`;
+    return guarded(() => this.#db.prepare<(string | number)[], EventRow>(sql).all(...params, limit)).map(eventOf);
+  }
+
+  #row(id: string): ProposalRow | undefined {
+    return this.#db.prepare<[string], ProposalRow>('SELECT * FROM proposals WHERE id = ?').get(id);
+  }
+
+  #insertEvent(input: { proposalId: string; at: number; from: string | null; to: string; actor: string; reason?: string | null; detail?: string | null }): ProposalEvent {
+    const id = newSortableId(input.at);
+    this.#db
+      .prepare('INSERT INTO proposal_events (id, proposal_id, at, from_state, to_state, actor, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(id, input.proposalId, input.at, input.from, input.to, input.actor, input.reason ?? null, input.detail ?? null);
+    return eventOf(this.#db.prepare<[string], EventRow>('SELECT * FROM proposal_events WHERE id = ?').get(id) as EventRow);
+  }
+}
+
+/** The write ledger on SQLite: begin inserts an open row; settle closes it exactly once. */
+export class SqliteWriteLedger implements WriteLedger {
+  readonly #db: Database.Database;
+  readonly #clock: () => Date;
+
+  constructor(db: Database.Database, clock: () => Date) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  async begin(input: { proposalId: string; attempt: number; ehr: string; idempotencyKey: string; request: string; at?: Date }): Promise<LedgerEntry> {
+    checkLedgerBegin(input);
+    const at = (input.at ?? this.#clock()).getTime();
+    const id = newSortableId(at);
+    return guarded(() =>
+      this.#db.transaction((): LedgerEntry => {
+        const exists = this.#db.prepare<[string], { one: number }>('SELECT 1 AS one FROM proposals WHERE id = ?').get(input.proposalId);
+        if (exists === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'proposal', id: input.proposalId });
+        this.#db
+          .prepare(`INSERT INTO write_ledger (id, proposal_id, attempt, ehr, idempotency_key, request, started_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'open')`)
+          .run(id, input.proposalId, input.attempt, input.ehr, input.idempotencyKey, input.request, at);
+        return ledgerOf(this.#db.prepare<[string], LedgerRow>('SELECT * FROM write_ledger WHERE id = ?').get(id) as LedgerRow);
+      }).immediate(),
+    );
+  }
+
+  async settle(
+    id: string,
+    input: { outcome: 'applied' | 'not_applied' | 'unknown'; response?: Readonly<Record<string, unknown>>; result?: EhrWriteResult; at?: Date },
+  ): Promise<LedgerEntry> {
+    checkLedgerSettle(input);
+    const at = (input.at ?? this.#clock()).getTime();
+    return guarded(() =>
+      this.#db.transaction((): LedgerEntry => {
+        const updated = this.#db
+          .prepare(`UPDATE write_ledger SET outcome = ?, settled_at = ?, response = ?, result = ? WHERE id = ? AND outcome = 'open'`)
+          .run(input.outcome, at, json(input.response), resultJson(input.result), id);
+        const row = this.#db.prepare<[string], LedgerRow>('SELECT * FROM write_ledger WHERE id = ?').get(id);
+        if (row === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'write ledger entry', id });
+        // A second settle would overwrite what the EHR answered first: the ledger is evidence.
+        if (updated.changes === 0) throw new SwitchboardError('SWB_ERR_STORE_LEDGER_SETTLED', { id, outcome: row.outcome });
+        return ledgerOf(row);
+      }).immediate(),
+    );
+  }
+
+  async forProposal(proposalId: string): Promise<LedgerEntry[]> {
+    return guarded(() => this.#db.prepare<[string], LedgerRow>('SELECT * FROM write_ledger WHERE proposal_id = ? ORDER BY seq').all(proposalId)).map(ledgerOf);
+  }
+
+  async open(): Promise<LedgerEntry[]> {
+    return guarded(() => this.#db.prepare<[], LedgerRow>(`SELECT * FROM write_ledger WHERE outcome = 'open' ORDER BY seq`).all()).map(ledgerOf);
+  }
+}
