@@ -99,6 +99,8 @@ interface Report {
   /** Child CPU time, user + system, ms. */
   readonly cpuMs: number;
   readonly sqlite?: { flushes: number; transactions: number; rows: number };
+  /** Delivery bookkeeping (claims and outcomes) on SQLite. */
+  readonly bookkeeping?: { flushes: number; transactions: number; outcomes: number };
 }
 
 /** MSH-10 of an ER7 message: the 10th field of the first segment (MSH-1 is the separator itself). */
@@ -166,6 +168,7 @@ async function serve(kind: string, webhookUrl: string, storeUrl: string | undefi
   let port: number;
   let close: () => Promise<void>;
   let stats: (() => Report['sqlite']) | undefined;
+  let bookkeeping: (() => Report['bookkeeping']) | undefined;
   if (kind === 'forwarder') {
     const fwd = await startForwarder(webhookUrl);
     port = fwd.port;
@@ -196,6 +199,8 @@ async function serve(kind: string, webhookUrl: string, storeUrl: string | undefi
     if (store.kind === 'sqlite') {
       const s = store as unknown as { messages: { stats(): { flushes: number; transactions: number; rows: number } } };
       stats = () => s.messages.stats();
+      const q = store as unknown as { queue: { bookkeepingStats(): { flushes: number; transactions: number; outcomes: number } } };
+      bookkeeping = () => q.queue.bookkeepingStats();
     }
     close = async () => {
       await engine.close();
@@ -208,7 +213,8 @@ async function serve(kind: string, webhookUrl: string, storeUrl: string | undefi
     if (line.trim() !== 'report') return;
     const cpu = process.cpuUsage();
     const s = stats?.();
-    const report: Report = { cpuMs: (cpu.user + cpu.system) / 1000, ...(s !== undefined ? { sqlite: s } : {}) };
+    const b = bookkeeping?.();
+    const report: Report = { cpuMs: (cpu.user + cpu.system) / 1000, ...(s !== undefined ? { sqlite: s } : {}), ...(b !== undefined ? { bookkeeping: b } : {}) };
     process.stdout.write(`${JSON.stringify({ report })}\n`);
   });
   process.stdin.on('end', () => {
@@ -436,6 +442,8 @@ interface Outcome {
   readonly run: Run;
   readonly warmRun: Run;
   readonly report: Report | undefined;
+  /** The report taken after the warm-up, before the measured run. */
+  readonly before?: Report;
   readonly wallMs: number;
 }
 
@@ -468,7 +476,9 @@ export async function runE2eBench(): Promise<void> {
 
   let transformCheck = false;
   const webhook = await startWebhook(() => transformCheck);
-  const kinds: ServerKind[] = pgUrl === undefined ? ['forwarder', 'sqlite'] : ['forwarder', 'sqlite', 'postgres'];
+  // BENCH_E2E_SERVERS=sqlite,postgres runs only those (e.g. to profile one store).
+  const only = (process.env.BENCH_E2E_SERVERS ?? '').split(',').filter((k) => k !== '');
+  const kinds: ServerKind[] = (pgUrl === undefined ? (['forwarder', 'sqlite'] as ServerKind[]) : (['forwarder', 'sqlite', 'postgres'] as ServerKind[])).filter((k) => only.length === 0 || only.includes(k));
   const outcomes = new Map<ServerKind, Outcome | string>();
   try {
     for (const kind of kinds) {
@@ -482,6 +492,13 @@ export async function runE2eBench(): Promise<void> {
         runs.set(warmRun.tag, warmRun);
         await load(port, warmRun, WARMUP);
         await drain(warmRun);
+        // CPU before the measured run, so that start-up and warm-up can be left out.
+        let before: Report | undefined;
+        try {
+          before = await server.report(10_000);
+        } catch {
+          before = undefined;
+        }
         const run = newRun(`${tag}m`);
         runs.set(run.tag, run);
         const result = await load(port, run, COUNT);
@@ -492,7 +509,7 @@ export async function runE2eBench(): Promise<void> {
         } catch {
           report = undefined;
         }
-        outcomes.set(kind, { load: result, run, warmRun, report, wallMs: Date.now() - t0 });
+        outcomes.set(kind, { load: result, run, warmRun, report, ...(before !== undefined ? { before } : {}), wallMs: Date.now() - t0 });
         console.log(`  ${kind}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s (load ${os.loadavg()[0]?.toFixed(2)})`);
       } catch (e) {
         outcomes.set(kind, (e as Error).message);
@@ -530,14 +547,16 @@ export async function runE2eBench(): Promise<void> {
   const rows = (Object.keys(SERVER_KINDS) as ServerKind[]).map((kind) => {
     const o = outcomes.get(kind);
     const label = SERVER_KINDS[kind].label;
-    if (typeof o !== 'object') return [label, '-', '-', '-', '-', '-', '-', '-', o ?? 'skipped'];
+    if (typeof o !== 'object') return [label, '-', '-', '-', '-', '-', '-', '-', '-', o ?? 'skipped'];
     const s = summary(o);
     const cpu = o.report !== undefined ? `${((1000 * o.report.cpuMs) / (o.load.acked + WARMUP)).toFixed(0)} us` : '-';
-    return [label, fmtInt(s.ingest), fmtInt(s.e2e), ms(s.p50), ms(s.p99), fmtRatio(s.e2e / TARGET), fmtRatio(s.e2e / ceiling), cpu, o.load.errors.length === 0 ? 'ok' : o.load.errors.join('; ')];
+    const measuredCpu = o.report !== undefined && o.before !== undefined ? `${((1000 * (o.report.cpuMs - o.before.cpuMs)) / o.load.acked).toFixed(0)} us` : '-';
+    return [label, fmtInt(s.ingest), fmtInt(s.e2e), ms(s.p50), ms(s.p99), fmtRatio(s.e2e / TARGET), fmtRatio(s.e2e / ceiling), cpu, measuredCpu, o.load.errors.length === 0 ? 'ok' : o.load.errors.join('; ')];
   });
-  console.log(table(['server', 'ingest ACKs/s', 'end-to-end/s', 'p50', 'p99', `vs ${fmtInt(TARGET)}/s`, 'vs forwarder', 'server CPU/msg', 'ACKs'], rows));
+  console.log(table(['server', 'ingest ACKs/s', 'end-to-end/s', 'p50', 'p99', `vs ${fmtInt(TARGET)}/s`, 'vs forwarder', 'server CPU/msg', 'measured CPU/msg', 'ACKs'], rows));
   console.log('(ingest = ACKs / (last ACK - first send); end-to-end = webhook receipts / (last receipt - first send); p50/p99 = send -> webhook receipt,');
-  console.log(' stamped by MSH-10; measured messages only; server CPU/msg = the child\'s user+system CPU over its whole life / messages ACKed, warm-up included)');
+  console.log(' stamped by MSH-10; measured messages only; server CPU/msg = the child\'s user+system CPU over its whole life / messages ACKed, warm-up included;');
+  console.log(' measured CPU/msg = the child\'s CPU during the measured run only (after the warm-up drained, until the last receipt) / measured messages)');
   console.log('');
 
   console.log('Exactly once at the webhook (measured run + warm-up):');
@@ -561,6 +580,10 @@ export async function runE2eBench(): Promise<void> {
   if (typeof sq === 'object' && sq.report?.sqlite !== undefined) {
     const s = sq.report.sqlite;
     console.log(`SQLite group commit (ingest): ${fmtInt(s.rows)} rows in ${fmtInt(s.transactions)} transactions: ${(s.rows / Math.max(1, s.transactions)).toFixed(2)} rows per commit.`);
+    const b = sq.report.bookkeeping;
+    if (b !== undefined) {
+      console.log(`SQLite bookkeeping: ${fmtInt(b.outcomes)} outcomes in ${fmtInt(b.flushes)} flushes; ${fmtInt(b.transactions)} transactions in all (claims + outcome flushes).`);
+    }
   }
   for (const kind of ['sqlite', 'postgres'] as const) {
     const o = outcomes.get(kind);

@@ -1,7 +1,7 @@
 // `npm run bench`: the parser benchmark, the MLLP loopback benchmark, durable MLLP ingest, end to
 // end (MLLP -> channel -> webhook), then search over a large store (set SWITCHBOARD_PG_URL to
 // include PostgreSQL). Name benchmarks to run only those: `node --import tsx bench/run.ts e2e search`
-// (parse, mllp, ingest, e2e, search, validate, convert, fhir).
+// (parse, mllp, ingest, e2e, search, validate, convert, fhir, writeback).
 
 import os from 'node:os';
 import { runConvertBench } from './convert-bench.ts';
@@ -12,11 +12,12 @@ import { runIngestBench } from './ingest-bench.ts';
 import { runMllpBench } from './mllp-bench.ts';
 import { runParseBench } from './parse-bench.ts';
 import { runSearchBench } from './search-bench.ts';
+import { runWritebackBench } from './writeback-bench.ts';
 
 const only = process.argv.slice(2);
 const want = (name: string): boolean => only.length === 0 || only.includes(name);
-const unknown = only.filter((n) => !['parse', 'mllp', 'ingest', 'e2e', 'search', 'validate', 'convert', 'fhir'].includes(n));
-if (unknown.length > 0) throw new Error(`unknown benchmark(s): ${unknown.join(', ')} (parse, mllp, ingest, e2e, search, validate, convert, fhir)`);
+const unknown = only.filter((n) => !['parse', 'mllp', 'ingest', 'e2e', 'search', 'validate', 'convert', 'fhir', 'writeback'].includes(n));
+if (unknown.length > 0) throw new Error(`unknown benchmark(s): ${unknown.join(', ')} (parse, mllp, ingest, e2e, search, validate, convert, fhir, writeback)`);
 
 const started = Date.now();
 const cpus = os.cpus();
@@ -44,6 +45,7 @@ if (want('search')) await runSearchBench();
 if (want('validate')) await runFhirValidateBench();
 if (want('convert')) await runConvertBench();
 if (want('fhir')) await runFhirApiBench();
+if (want('writeback')) await runWritebackBench();
 console.log(`Load average at the end: ${load()}`);
 
 console.log(`Total time: ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -46,16 +46,39 @@ test('record() queues without writing; flush() writes every queued event in batc
   await trail.flush();
   assert.deepEqual(f.kept.map((r) => r.id), ['0', '1', '2', '3', '4', '5', '6']);
   assert.equal(f.transactions, 3);
-  assert.deepEqual(trail.stats, { pending: 0, written: 7, dropped: 0, failed: 0 });
+  assert.deepEqual(trail.stats, { pending: 0, written: 7, dropped: 0, failed: 0, waits: 0 });
 });
 
-test('a full queue drops and counts; it never throws', async () => {
+test('a full queue drops nothing: room() makes new requests wait until the writer caught up', async () => {
   const f = fakeStore();
-  const trail = new AuditTrail({ store: f.store, capacity: 2 });
+  const trail = new AuditTrail({ store: f.store, capacity: 2, batchSize: 1 });
+  assert.equal(trail.room(), undefined, 'room while below capacity');
   for (let i = 0; i < 5; i++) trail.record(event(String(i)));
-  assert.equal(trail.stats.dropped, 3);
+  assert.equal(trail.stats.dropped, 0, 'events of admitted requests are all kept');
+  const wait = trail.room();
+  assert.ok(wait !== undefined, 'a full queue makes the next request wait');
+  let admitted = false;
+  const admittedWhen = wait.then(() => {
+    admitted = true;
+    return trail.stats.pending;
+  });
+  assert.equal(admitted, false);
+  const pendingAtAdmission = await admittedWhen;
+  assert.ok(pendingAtAdmission < 2, `admitted once the queue is below capacity (pending ${pendingAtAdmission})`);
   await trail.flush();
-  assert.equal(f.kept.length, 2);
+  assert.deepEqual(f.kept.map((r) => r.id), ['0', '1', '2', '3', '4']);
+  assert.equal(trail.stats.waits, 1);
+});
+
+test('batches grow under a backlog (one commit for many events) and never exceed batchSize', async () => {
+  const f = fakeStore();
+  const trail = new AuditTrail({ store: f.store, capacity: 10_000, batchSize: 64, batchBudgetMs: 1000 });
+  for (let i = 0; i < 1000; i++) trail.record(event(String(i)));
+  await trail.flush();
+  assert.equal(f.kept.length, 1000);
+  // 8, 16, 32, then 64 at most: far fewer commits than events or than fixed batches of 8.
+  assert.ok(f.transactions <= 8 + Math.ceil((1000 - 8 - 16 - 32) / 64) + 3, `${f.transactions} transactions`);
+  assert.ok(f.transactions >= Math.ceil(1000 / 64));
 });
 
 test('a refused event is counted as failed; the rest of its batch is still written', async () => {

@@ -1,7 +1,17 @@
 // The writer of AuditEvents into the canonical FHIR store, off the request path: `record()` only
-// queues; batches are written in one store transaction each (one commit for many events). A full
-// queue drops and counts (a request is never blocked or failed by its audit record); `flush()`
-// drains, for tests and on close. Nothing is logged here: the events carry PHI-bearing references.
+// queues; the queue is written in batches, one store transaction (one commit) per batch. Nothing is
+// dropped while the trail is open: when the queue holds `capacity` events, new requests wait at the
+// door (`room()`, an onRequest hook on /fhir/R4 and /auth) until the writer has caught up, so memory
+// stays bounded (capacity + what the requests already admitted record) and a sustained load runs at
+// the speed the trail can write. `flush()` drains, for tests; `close()` (the server's onClose)
+// drains too, so a clean shutdown loses nothing. Nothing is logged here: the events carry
+// PHI-bearing references.
+//
+// What a crash can lose: the events still queued (at most `capacity` plus the admitted requests'),
+// i.e. the audit records of interactions answered in the last moments (at steady state the group
+// delay's worth of traffic, 10 ms; under backpressure the whole queue). On SQLite a batch commits
+// without an fsync (createBatchRelaxed): a written batch survives kill -9 at once, and a power loss
+// from the next synced commit or checkpoint on. The resources' own writes keep their full sync.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FhirResource, ResourceStore } from '../core/ports/resource-store.ts';
 import { authAuditEvent, fhirAuditEventFor, type FhirAuditOutcome } from './audit-events.ts';
@@ -9,34 +19,52 @@ import type { AuthEventSink } from './auth/auth-events.ts';
 import type { FhirAccess } from './fhir/fhir-interactions.ts';
 
 export interface AuditTrailOptions {
-  readonly store: Pick<ResourceStore, 'create' | 'transaction'>;
-  /** Events held at most before new ones are dropped (default 10 000). */
+  /** With createBatchRelaxed (SQLite), a batch's commit skips the fsync: see the top of this file. */
+  readonly store: Pick<ResourceStore, 'create' | 'transaction' | 'createBatchRelaxed'>;
+  /** Events queued at most before new requests wait for room (default 2 000). */
   readonly capacity?: number;
-  /** Events written per store transaction (default 8). */
+  /** Events written per store transaction at most (default 512); the size adapts below it. */
   readonly batchSize?: number;
+  /** The event-loop time one batch should take at most, ms (default 4). */
+  readonly batchBudgetMs?: number;
+  /**
+   * How long the first event of a batch waits for others, ms (default 10): a commit costs a sync of
+   * the database file, whatever the batch, so a trickle of events is grouped, not committed one by one.
+   */
+  readonly groupDelayMs?: number;
 }
 
 export interface AuditTrailStats {
   readonly pending: number;
   readonly written: number;
-  /** Refused because the queue was full. */
+  /** Recorded after close() (the server was shutting down): not written. */
   readonly dropped: number;
   /** Lost because the store refused the write. */
   readonly failed: number;
+  /** Times a request waited for room in the queue. */
+  readonly waits: number;
 }
 
 /**
  * The embedded store writes synchronously (better-sqlite3): a batch holds the event loop while it is
- * written (about 0.6 ms per AuditEvent, indexes included, measured on the 2-core dev machine). Small
- * batches, with a turn of the event loop between them, keep that pause near 5 ms for the requests
- * waiting; one commit still covers several events.
+ * written. The batch size adapts so that a batch takes about `batchBudgetMs` (doubling while batches
+ * are faster and the queue is longer, halving when one was much slower): under load one commit
+ * covers many events, and the requests waiting meanwhile wait a few milliseconds at most.
  */
-const DEFAULT_BATCH = 8;
+const DEFAULT_BATCH = 512;
+const FIRST_BATCH = 8;
+const DEFAULT_BUDGET_MS = 4;
+const DEFAULT_CAPACITY = 2000;
+const DEFAULT_GROUP_DELAY_MS = 10;
 
 export class AuditTrail {
   readonly #store: AuditTrailOptions['store'];
   readonly #capacity: number;
-  readonly #batchSize: number;
+  readonly #maxBatch: number;
+  readonly #budgetMs: number;
+  readonly #delayMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #batch: number;
   #queue: FhirResource[] = [];
   #draining: Promise<void> | undefined;
   #scheduled = false;
@@ -44,32 +72,42 @@ export class AuditTrail {
   #written = 0;
   #dropped = 0;
   #failed = 0;
+  #waits = 0;
+  /** Requests waiting for room, resolved once the queue is below capacity again. */
+  #waiting: Array<() => void> = [];
 
   constructor(options: AuditTrailOptions) {
     this.#store = options.store;
-    this.#capacity = Math.max(1, options.capacity ?? 10_000);
-    this.#batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
+    this.#capacity = Math.max(1, options.capacity ?? DEFAULT_CAPACITY);
+    this.#maxBatch = Math.max(1, options.batchSize ?? DEFAULT_BATCH);
+    this.#budgetMs = Math.max(0.5, options.batchBudgetMs ?? DEFAULT_BUDGET_MS);
+    this.#delayMs = Math.max(0, options.groupDelayMs ?? DEFAULT_GROUP_DELAY_MS);
+    this.#batch = Math.min(FIRST_BATCH, this.#maxBatch);
   }
 
-  /** Queues an event; never throws, never waits. */
+  /** Queues an event; never throws, never waits (admission waits, in room()). */
   record(event: FhirResource): void {
-    if (this.#closed || this.#queue.length >= this.#capacity) {
+    if (this.#closed) {
       this.#dropped++;
       return;
     }
     this.#queue.push(event);
-    if (!this.#scheduled && this.#draining === undefined) {
-      this.#scheduled = true;
-      // After the current request's work: the write never sits on its path.
-      setImmediate(() => {
-        this.#scheduled = false;
-        void this.#drain();
-      });
-    }
+    this.#schedule();
+  }
+
+  /**
+   * Undefined when the queue has room; else a promise that resolves once it has (the caller, a new
+   * request, waits). Never rejects; resolves at once after close().
+   */
+  room(): Promise<void> | undefined {
+    if (this.#closed || this.#queue.length < this.#capacity) return undefined;
+    this.#waits++;
+    this.#schedule();
+    return new Promise<void>((resolve) => this.#waiting.push(resolve));
   }
 
   get stats(): AuditTrailStats {
-    return { pending: this.#queue.length, written: this.#written, dropped: this.#dropped, failed: this.#failed };
+    return { pending: this.#queue.length, written: this.#written, dropped: this.#dropped, failed: this.#failed, waits: this.#waits };
   }
 
   /** Resolves once every event queued before the call is written (or counted as failed). */
@@ -80,7 +118,41 @@ export class AuditTrail {
   /** Stops accepting events and writes the ones queued. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#release();
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#scheduled = false;
+    }
     await this.flush();
+  }
+
+  #schedule(): void {
+    if (this.#draining !== undefined) return;
+    // A full batch (or a waiting request, or a closing trail) goes after the current request's
+    // work; a partial one waits up to the group delay for more. The write never sits on a request's path.
+    const now = this.#closed || this.#waiting.length > 0 || this.#queue.length >= this.#batch || this.#delayMs === 0;
+    if (this.#scheduled && !(now && this.#timer !== undefined)) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#scheduled = true;
+    const go = (): void => {
+      this.#scheduled = false;
+      this.#timer = undefined;
+      void this.#drain();
+    };
+    if (now) {
+      this.#timer = undefined;
+      setImmediate(go);
+    } else {
+      this.#timer = setTimeout(go, this.#delayMs);
+    }
+  }
+
+  #release(): void {
+    if (!this.#closed && this.#queue.length >= this.#capacity) return;
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resolve of waiting) resolve();
   }
 
   #drain(): Promise<void> {
@@ -88,25 +160,52 @@ export class AuditTrail {
     const run = async (): Promise<void> => {
       try {
         while (this.#queue.length > 0) {
-          const batch = this.#queue.splice(0, this.#batchSize);
-          await this.#write(batch);
-          // Let waiting requests run before the next batch.
-          if (this.#queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+          const full = this.#queue.length > this.#batch;
+          const batch = this.#queue.splice(0, this.#batch);
+          const ms = await this.#write(batch);
+          if (ms !== undefined) this.#adapt(ms, full);
+          this.#release();
+          // A backlog goes on at once (after the waiting requests ran); a partial batch is grouped again.
+          if (!this.#closed && this.#waiting.length === 0 && this.#queue.length < this.#batch) break;
+          await new Promise<void>((resolve) => setImmediate(resolve));
         }
       } finally {
         this.#draining = undefined;
+        this.#release();
+        if (this.#queue.length > 0) this.#schedule();
       }
     };
     this.#draining = run();
     return this.#draining;
   }
 
-  async #write(batch: readonly FhirResource[]): Promise<void> {
+  /**
+   * Grows the batch while batches are fast and the queue has more; halves it after a slow one. The
+   * time is the inserts' (the commit's sync costs the same for any batch: a slow disk calls for
+   * bigger batches, not smaller ones).
+   */
+  #adapt(ms: number, full: boolean): void {
+    if (ms > 2 * this.#budgetMs) this.#batch = Math.max(Math.min(FIRST_BATCH, this.#maxBatch), Math.floor(this.#batch / 2));
+    else if (full && ms < this.#budgetMs / 2) this.#batch = Math.min(this.#maxBatch, this.#batch * 2);
+  }
+
+  /** Writes a batch in one transaction; the time its inserts took, ms (undefined when it failed). */
+  async #write(batch: readonly FhirResource[]): Promise<number | undefined> {
     try {
-      await this.#store.transaction(async (tx) => {
-        for (const event of batch) await tx.create(event);
-      });
+      let ms: number;
+      if (this.#store.createBatchRelaxed !== undefined) {
+        const started = performance.now();
+        await this.#store.createBatchRelaxed(batch);
+        ms = performance.now() - started;
+      } else {
+        ms = await this.#store.transaction(async (tx) => {
+          const started = performance.now();
+          for (const event of batch) await tx.create(event);
+          return performance.now() - started;
+        });
+      }
       this.#written += batch.length;
+      return ms;
     } catch {
       // One bad event must not take its batch with it: write them one by one.
       for (const event of batch) {
@@ -117,6 +216,7 @@ export class AuditTrail {
           this.#failed++;
         }
       }
+      return undefined;
     }
   }
 }
@@ -140,10 +240,21 @@ export interface AuditSinks {
   readonly auth: AuthEventSink;
 }
 
-/** A trail over the store, flushed when the server closes; `observer` names this engine in each event. */
-export function attachAuditTrail(app: FastifyInstance, store: AuditTrailOptions['store'], observer = 'switchboard'): AuditSinks {
-  const trail = new AuditTrail({ store });
+/** The paths whose requests record AuditEvents, and so wait for room in the trail. */
+const AUDITED_PREFIXES = ['/fhir/R4', '/auth/'] as const;
+
+/**
+ * A trail over the store, flushed when the server closes; `observer` names this engine in each
+ * event. Requests to audited paths wait for room in the queue before anything else (backpressure).
+ */
+export function attachAuditTrail(app: FastifyInstance, store: AuditTrailOptions['store'], observer = 'switchboard', options: Omit<AuditTrailOptions, 'store'> = {}): AuditSinks {
+  const trail = new AuditTrail({ ...options, store });
   trails.set(app, trail);
+  app.addHook('onRequest', (req, _reply, done) => {
+    const wait = AUDITED_PREFIXES.some((p) => req.url.startsWith(p)) ? trail.room() : undefined;
+    if (wait === undefined) done();
+    else void wait.then(() => done());
+  });
   app.addHook('onClose', async () => trail.close());
   return {
     trail,

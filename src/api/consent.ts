@@ -9,11 +9,15 @@
 //   known (fhir-interactions.ts ConsentGuard), the admin-only rule for Consent resources, and the
 //   X-Break-Glass check.
 //
-// Consents are re-read for every request (memoized within it): a new or revoked Consent takes effect
-// at once. Nothing here logs; errors name Consent ids and resource types only.
+// A patient's active Consents are cached per patient when the store can say whether any Consent was
+// written since (ResourceStore.writeMark, checked on every request): a new or revoked Consent takes
+// effect on the very next request, whether it came through the FHIR API, a channel's fhir-store
+// destination or another process. Inside a transaction Bundle, and over a store without a write
+// mark, they are re-read for every request (memoized within it). Nothing here logs; errors name
+// Consent ids and resource types only.
 import type { FastifyRequest } from 'fastify';
 import { SwitchboardError } from '../core/errors.ts';
-import type { FhirResource, ResourceStoreTx } from '../core/ports/resource-store.ts';
+import type { FhirResource, ResourceStore, ResourceStoreTx } from '../core/ports/resource-store.ts';
 import { parseSearchQuery } from '../fhir/search-query.ts';
 import { CLIENT_ID_SYSTEM, purposeOfUse, USER_ID_SYSTEM } from './audit-events.ts';
 import { BREAK_GLASS_ROLES, mayBreakGlass, Role, type Principal } from './auth/roles.ts';
@@ -192,6 +196,13 @@ export interface ConsentEnforcementOptions {
   /** Roles allowed to break the glass (default BREAK_GLASS_ROLES: admin, reviewer). */
   readonly breakGlassRoles?: readonly Role[];
   readonly now?: () => Date;
+  /**
+   * The canonical store the FHIR routes read (outside transactions): with its writeMark, patients'
+   * Consents are cached across requests (at most `cachedPatients` patients, least recently used first out).
+   */
+  readonly store?: Pick<ResourceStore, 'writeMark'>;
+  /** Default 10 000. */
+  readonly cachedPatients?: number;
 }
 
 export interface ConsentEnforcement {
@@ -213,12 +224,78 @@ export function breakGlassReason(header: string | string[] | undefined): string 
 const PATIENTS_PER_SEARCH = 50;
 const CONSENT_PAGE = 1000;
 
+/**
+ * Active Consents per patient across requests, valid while the store's Consent write mark is the one
+ * taken before they were read: the mark is taken first, so what is read is at least as new as the
+ * mark says, and any Consent write after it changes the mark and empties the cache.
+ */
+class ConsentCache {
+  #mark: string | undefined;
+  #patients = new Map<string, FhirResource[]>();
+  constructor(private readonly max: number) {}
+
+  /** The generation for `mark` (a new, empty one when the mark moved). */
+  generation(mark: string): Map<string, FhirResource[]> {
+    if (mark !== this.#mark) {
+      this.#mark = mark;
+      this.#patients = new Map();
+    }
+    return this.#patients;
+  }
+
+  static get(generation: Map<string, FhirResource[]>, patient: string): FhirResource[] | undefined {
+    const hit = generation.get(patient);
+    if (hit !== undefined) {
+      generation.delete(patient);
+      generation.set(patient, hit);
+    }
+    return hit;
+  }
+
+  put(generation: Map<string, FhirResource[]>, patient: string, consents: FhirResource[]): void {
+    if (this.max <= 0) return;
+    if (!generation.has(patient) && generation.size >= this.max) {
+      const oldest = generation.keys().next().value;
+      if (oldest !== undefined) generation.delete(oldest);
+    }
+    generation.set(patient, consents);
+  }
+}
+
+const DEFAULT_CACHED_PATIENTS = 10_000;
+
 export function createConsentEnforcement(options: ConsentEnforcementOptions): ConsentEnforcement {
   const allowed = options.breakGlassRoles ?? BREAK_GLASS_ROLES;
   const now = options.now ?? ((): Date => new Date());
+  const shared = options.store?.writeMark === undefined ? undefined : { store: options.store, cache: new ConsentCache(options.cachedPatients ?? DEFAULT_CACHED_PATIENTS) };
+
+  /**
+   * Active Consents of these patients into the request's map: from the shared cache when `store` is
+   * the canonical store (not a Bundle's open transaction, which may hold Consent writes of its own)
+   * and it has a write mark; else from the store.
+   */
+  async function load(store: Pick<ResourceStoreTx, 'search'>, patients: readonly string[], into: Map<string, FhirResource[]>, request: { generation?: Map<string, FhirResource[]> }): Promise<void> {
+    let missing = patients.filter((p) => !into.has(p));
+    if (missing.length === 0) return;
+    if (shared === undefined || (store as unknown) !== shared.store) {
+      await search(store, missing, into);
+      return;
+    }
+    // The mark once per request, before any read of it: every request sees the Consents as of its start.
+    request.generation ??= shared.cache.generation(await (shared.store.writeMark as (type: string) => Promise<string>)('Consent'));
+    const generation = request.generation;
+    for (const p of missing) {
+      const hit = ConsentCache.get(generation, p);
+      if (hit !== undefined) into.set(p, hit);
+    }
+    missing = missing.filter((p) => !into.has(p));
+    if (missing.length === 0) return;
+    await search(store, missing, into);
+    for (const p of missing) shared.cache.put(generation, p, into.get(p) ?? []);
+  }
 
   /** Active Consents of these patients (the store's `patient` and `status` index; never a scan). */
-  async function load(store: Pick<ResourceStoreTx, 'search'>, patients: readonly string[], into: Map<string, FhirResource[]>): Promise<void> {
+  async function search(store: Pick<ResourceStoreTx, 'search'>, patients: readonly string[], into: Map<string, FhirResource[]>): Promise<void> {
     const wanted = patients.filter((p) => !into.has(p));
     for (let i = 0; i < wanted.length; i += PATIENTS_PER_SEARCH) {
       const chunk = wanted.slice(i, i + PATIENTS_PER_SEARCH);
@@ -257,6 +334,7 @@ export function createConsentEnforcement(options: ConsentEnforcementOptions): Co
       }
       const purpose = purposeOfUse(req.headers['x-purpose-of-use']);
       const consents = new Map<string, FhirResource[]>();
+      const request: { generation?: Map<string, FhirResource[]> } = {};
       const at = now();
 
       const decide = (patient: string, resourceType: string, action: ConsentAction): ConsentDecision => {
@@ -275,16 +353,16 @@ export function createConsentEnforcement(options: ConsentEnforcementOptions): Co
         async check(store, resource, action) {
           const patient = subject(resource);
           if (patient === undefined) return;
-          await load(store, [patient], consents);
+          await load(store, [patient], consents, request);
           refuse(decide(patient, resource.resourceType, action), resource.resourceType, action);
         },
         async checkPatient(store, patient, resourceType, action) {
           if (resourceType === 'Consent') return;
-          await load(store, [patient], consents);
+          await load(store, [patient], consents, request);
           refuse(decide(patient, resourceType, action), resourceType, action);
         },
         async filter(store, resources) {
-          await load(store, [...new Set(resources.map(subject).filter((p) => p !== undefined))], consents);
+          await load(store, [...new Set(resources.map(subject).filter((p) => p !== undefined))], consents, request);
           return resources.filter((r) => {
             const patient = subject(r);
             return patient === undefined || decide(patient, r.resourceType, 'read').decision === 'permit';

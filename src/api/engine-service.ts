@@ -14,8 +14,10 @@ import type { ChannelInbox, DestinationConnector } from '../engine/destination-c
 import { Dispatcher, type DispatchDestination } from '../engine/dispatcher.ts';
 import { revisionPipelines } from '../engine/revision-pipelines.ts';
 import { resolveSettingsEnv } from '../engine/settings-env.ts';
-import type { InboundMessage, ReceiveResult, SourceConnector } from '../engine/source-connector.ts';
+import type { InboundMessage, ReceiveResult, SourceConnector, SourceContext } from '../engine/source-connector.ts';
 import { createEngineMetrics, type EngineMetrics } from './engine-metrics.ts';
+import { ChannelActivity } from './channel-activity.ts';
+import type { ChannelControl, ControlledChannel } from './channel-control-routes.ts';
 import { messageTypeLabel } from './metrics.ts';
 import { buildHttpApi, type HttpApiOptions } from './http-api.ts';
 import { actorOf, type HttpSecurityOptions } from './http-security.ts';
@@ -57,6 +59,8 @@ export interface EngineServiceOptions {
   readonly rateLimit?: HttpApiOptions['rateLimit'];
   /** CORS origins of the HTTP API (cors.ts); none when omitted. */
   readonly cors?: HttpApiOptions['cors'];
+  /** The write-back service whose routes the HTTP API serves (started and stopped by the caller). */
+  readonly writeback?: HttpApiOptions['writeback'];
 }
 
 export interface RunningChannel {
@@ -73,6 +77,10 @@ interface Runtime {
   readonly enabled: readonly LoadedChannel[];
   readonly destinations: readonly string[];
   readonly mllp: readonly MllpSource[];
+  /** Stops / starts one channel's source (channel control); false when it already was. */
+  stopSource(channelId: string): Promise<boolean>;
+  startSource(channelId: string): Promise<boolean>;
+  isListening(channelId: string): boolean;
   stop(): Promise<void>;
 }
 
@@ -83,6 +91,8 @@ export interface EngineService {
   readonly metrics: EngineMetrics;
   readonly http: FastifyInstance | undefined;
   readonly httpUrl: string | undefined;
+  /** Stop/start, pause/resume and per-minute activity, as the API's channel control uses them. */
+  readonly control: ChannelControl;
   /** Restarts the channels under these definitions (applied as revisions); the HTTP API stays up. */
   reload(channels: readonly LoadedChannel[]): Promise<void>;
   /** Runs one retention sweep now; returns messages pruned per channel. */
@@ -115,6 +125,11 @@ export async function startEngineService(options: EngineServiceOptions): Promise
   let current: Runtime | undefined;
   const metrics = createEngineMetrics({ queue: store.queue, destinations: () => current?.destinations ?? [] });
   const recent = new RecentMessages();
+  // Channel control (channel-control-routes.ts): per-minute counts kept in this process, and what
+  // an operator stopped or paused, kept across reloads (not across restarts).
+  const activity = new ChannelActivity();
+  const stoppedChannels = new Set<string>();
+  const pausedDestinations = new Set<string>();
 
 
   /**
@@ -132,6 +147,7 @@ export async function startEngineService(options: EngineServiceOptions): Promise
 
     // 2. Destinations and the dispatcher over all of them.
     const receivers = new Map<string, ChannelReceiver>();
+    const sources = new Map<string, { readonly source: SourceConnector; readonly context: SourceContext }>();
     const inbox: ChannelInbox = { receive: (channelId: string, message: InboundMessage) => receivers.get(channelId)?.receive(message) };
     const connectors: DestinationConnector[] = [];
     const destinations = new Map<string, DispatchDestination>();
@@ -171,6 +187,7 @@ export async function startEngineService(options: EngineServiceOptions): Promise
       abortGraceMs: ABORT_GRACE_MS,
       logger: log,
       onAttempt: (a) => {
+        activity.attempt(a.destination, a.result);
         metrics.deliveries.inc({ destination: a.destination, result: a.result });
         metrics.attemptSeconds.observe({ destination: a.destination }, a.durationMs / 1000);
         if (a.result === 'delivered') metrics.deliverySeconds.observe({ destination: a.destination }, a.sinceEnqueueMs / 1000);
@@ -230,6 +247,7 @@ export async function startEngineService(options: EngineServiceOptions): Promise
       });
       receivers.set(ch.config.id, receiver);
     }
+    for (const id of pausedDestinations) if (destinations.has(id)) dispatcher.pause(id);
     dispatcher.start();
 
     const started: SourceConnector[] = [];
@@ -249,11 +267,12 @@ export async function startEngineService(options: EngineServiceOptions): Promise
           const settings = resolveSettingsEnv(ch.config.source.settings, env, `${ch.file}: source.settings`) as Readonly<Record<string, unknown>>;
           const created = createSource(ch.config.source.kind, settings, `${ch.file}: source.settings`);
           if (created instanceof MllpSource) watchMllp(created, ch.config.id);
-          await created.start({
+          const context: SourceContext = {
             channelId: ch.config.id,
             receive: async (message: InboundMessage): Promise<ReceiveResult> => {
               const t0 = process.hrtime.bigint();
               const { result, summary } = await receiver.receiveWithSummary(message);
+              activity.received(ch.config.id, result.kind === 'accepted' && (summary.ackCode === '' || summary.ackCode === 'AA' || summary.ackCode === 'CA'));
               metrics.receiveSeconds.observe({ channel: ch.config.id }, Number(process.hrtime.bigint() - t0) / 1e9);
               metrics.received.inc({ channel: ch.config.id, type: typeLabel(summary.messageType), ack: summary.ackCode || '-', status: result.kind === 'accepted' ? result.status : 'rejected' });
               if (result.kind === 'accepted' && result.duplicate) metrics.duplicates.inc({ channel: ch.config.id });
@@ -271,10 +290,15 @@ export async function startEngineService(options: EngineServiceOptions): Promise
               else log.debug({ channel: ch.config.id, messageId: result.messageId, controlId: summary.controlId, ack: summary.ackCode, status: result.status }, 'message received');
               return result;
             },
-          });
-          started.push(created);
+          };
+          sources.set(ch.config.id, { source: created, context });
           source = created;
-          log.info({ channel: ch.config.id, source: created.describe(), revision }, 'channel started');
+          // A channel an operator stopped stays stopped through a reload.
+          if (!stoppedChannels.has(ch.config.id)) {
+            await created.start(context);
+            started.push(created);
+            log.info({ channel: ch.config.id, source: created.describe(), revision }, 'channel started');
+          }
         }
         running.set(ch.config.id, { config: ch.config, revision, receiver, source });
       }
@@ -282,7 +306,41 @@ export async function startEngineService(options: EngineServiceOptions): Promise
       await stopAll();
       throw e;
     }
-    return { loaded: channels, channels: running, dispatcher, enabled, destinations: [...destinations.keys()], mllp: started.filter((x): x is MllpSource => x instanceof MllpSource), stop: stopAll };
+    return {
+      loaded: channels,
+      channels: running,
+      dispatcher,
+      enabled,
+      destinations: [...destinations.keys()],
+      get mllp() {
+        return started.filter((x): x is MllpSource => x instanceof MllpSource);
+      },
+      isListening: (id) => {
+        const s = sources.get(id);
+        return s !== undefined && started.includes(s.source);
+      },
+      // Stopping a source stops new input only: queued deliveries go on (the dispatcher runs).
+      stopSource: async (id) => {
+        const s = sources.get(id);
+        if (s === undefined) throw new SwitchboardError('SWB_ERR_HTTP_BAD_REQUEST', { reason: `channel ${id} has no source of its own (it is fed by other channels): pause the destination that feeds it` });
+        const at = started.indexOf(s.source);
+        if (at < 0) return false;
+        started.splice(at, 1);
+        await s.source.stop();
+        log.info({ channel: id }, 'channel source stopped');
+        return true;
+      },
+      startSource: async (id) => {
+        const s = sources.get(id);
+        if (s === undefined) throw new SwitchboardError('SWB_ERR_HTTP_BAD_REQUEST', { reason: `channel ${id} has no source of its own (it is fed by other channels)` });
+        if (started.includes(s.source)) return false;
+        await s.source.start(s.context);
+        started.push(s.source);
+        log.info({ channel: id, source: s.source.describe() }, 'channel source started');
+        return true;
+      },
+      stop: stopAll,
+    };
   }
 
   current = await startChannels(options.channels);
@@ -315,6 +373,58 @@ export async function startEngineService(options: EngineServiceOptions): Promise
     retentionTimer.unref();
   }
 
+  // Channel control for the API (channel-control-routes.ts): what an operator may do to the running channels.
+  const runningChannel = (id: string): Runtime => {
+    if (current === undefined || !current.channels.has(id)) throw new SwitchboardError('SWB_ERR_HTTP_CHANNEL_NOT_RUNNING', { channel: id });
+    return current;
+  };
+  const control: ChannelControl = {
+    activity,
+    configDir: options.configDir,
+    baseDir: options.configDir ?? process.cwd(),
+    channels: () => {
+      const rt = current;
+      if (rt === undefined) return [];
+      return [...rt.channels.values()].map((rc): ControlledChannel => ({
+        id: rc.config.id,
+        name: rc.config.name,
+        revision: rc.revision,
+        state: rc.source === undefined ? (stoppedChannels.has(rc.config.id) ? 'stopped' : 'running') : rt.isListening(rc.config.id) ? 'running' : 'stopped',
+        destinations: rc.config.destinations.map((d) => {
+          const id = destinationId(rc.config.id, d.name);
+          return { name: d.name, id, paused: pausedDestinations.has(id), inFlight: rt.destinations.includes(id) ? rt.dispatcher.stats(id).inFlight : 0 };
+        }),
+      }));
+    },
+    stop: async (id) => {
+      const changed = await runningChannel(id).stopSource(id);
+      stoppedChannels.add(id);
+      return changed;
+    },
+    start: async (id) => {
+      const changed = await runningChannel(id).startSource(id);
+      stoppedChannels.delete(id);
+      return changed;
+    },
+    pause: (id, name) => {
+      const did = destinationId(id, name);
+      const dispatcher = runningChannel(id).dispatcher;
+      const was = dispatcher.isPaused(did);
+      dispatcher.pause(did);
+      pausedDestinations.add(did);
+      return !was;
+    },
+    resume: (id, name) => {
+      const did = destinationId(id, name);
+      const dispatcher = runningChannel(id).dispatcher;
+      const was = dispatcher.isPaused(did);
+      dispatcher.resume(did);
+      pausedDestinations.delete(did);
+      return was;
+    },
+    refresh: () => checkRevisions(),
+  };
+
   // 5. HTTP API.
   let http: FastifyInstance | undefined;
   let httpUrl: string | undefined;
@@ -327,8 +437,10 @@ export async function startEngineService(options: EngineServiceOptions): Promise
       // Exceptions, replay and revisions under /api/v1 (docs/operations.md), audited with the caller.
       ops: { notify: (id: string) => current?.dispatcher.notify(id), pipelineFor: revisionPipelines(store.channels, { baseDir: options.configDir ?? process.cwd() }), actor: actorOf },
       security: options.security,
+      control,
       rateLimit: options.rateLimit,
       cors: options.cors,
+      writeback: options.writeback,
       listener: {
         get listening() {
           return mllp().every((s) => s.server?.listening === true);
@@ -382,20 +494,26 @@ export async function startEngineService(options: EngineServiceOptions): Promise
   };
   let watchTimer: NodeJS.Timeout | undefined;
   let watching: Promise<void> = Promise.resolve();
+  const baseDir = options.configDir ?? process.cwd();
+  /** Reloads when a channel this process runs has a newer revision; the watch and a deploy through the API call it. */
+  const checkRevisions = (): Promise<void> => {
+    const check = watching.then(async () => {
+      if (current === undefined) return;
+      // Only the channels this process runs: a channel new to the store starts with the next
+      // `start` that names it, so one database can serve processes running different sets.
+      const running = new Map(current.loaded.map((c) => [c.config.id, c.hash]));
+      const latest = (await store.channels.list()).filter((r) => running.has(r.channelId));
+      const changed = latest.some((r) => running.get(r.channelId) !== r.hash);
+      if (!changed) return;
+      const loaded = await Promise.all(latest.map((r) => loadChannelText(r.document, `${r.channelId}@${r.revision}`, baseDir)));
+      await reload(loaded);
+    });
+    watching = check.catch(() => undefined);
+    return check;
+  };
   if (options.watchRevisionsMs !== undefined && options.watchRevisionsMs > 0) {
-    const baseDir = options.configDir ?? process.cwd();
     watchTimer = setInterval(() => {
-      watching = watching.then(async () => {
-        if (current === undefined) return;
-        // Only the channels this process runs: a channel new to the store starts with the next
-        // `start` that names it, so one database can serve processes running different sets.
-        const running = new Map(current.loaded.map((c) => [c.config.id, c.hash]));
-        const latest = (await store.channels.list()).filter((r) => running.has(r.channelId));
-        const changed = latest.some((r) => running.get(r.channelId) !== r.hash);
-        if (!changed) return;
-        const loaded = await Promise.all(latest.map((r) => loadChannelText(r.document, `${r.channelId}@${r.revision}`, baseDir)));
-        await reload(loaded);
-      }).catch((e: unknown) => log.error({ code: isSwitchboardError(e) ? e.code : 'error' }, 'revision watch failed'));
+      checkRevisions().catch((e: unknown) => log.error({ code: isSwitchboardError(e) ? e.code : 'error' }, 'revision watch failed'));
     }, options.watchRevisionsMs);
     watchTimer.unref();
   }
@@ -410,6 +528,7 @@ export async function startEngineService(options: EngineServiceOptions): Promise
     metrics,
     http,
     httpUrl,
+    control,
     runRetention,
     reload,
     async close() {

@@ -10,12 +10,17 @@ import { MESSAGE_QUERY_PARAMS, messageDetailJson, messageSummaryJson, parseMessa
 import { sendProblem } from './problem.ts';
 import { registerOpsRoutes, type OpsRouteOptions } from './ops-routes.ts';
 import { registerOpenApiRoutes } from './openapi-routes.ts';
-import { fhirAuthorizer, installHttpSecurity, type HttpSecurityOptions } from './http-security.ts';
+import { actorOf, fhirAuthorizer, installHttpSecurity, type HttpSecurityOptions } from './http-security.ts';
 import { registerFhirRoutes, type FhirAccess } from './fhir/fhir-routes.ts';
 import { attachAuditTrail } from './audit-trail.ts';
 import { createConsentEnforcement } from './consent.ts';
 import { installCors, type CorsOptions } from './cors.ts';
 import { installRateLimit, type RateLimitOptions } from './rate-limit.ts';
+import { registerWritebackRoutes } from './writeback-routes.ts';
+import type { WritebackService } from '../writeback/writeback-service.ts';
+import { registerChannelControlRoutes, type ChannelControl } from './channel-control-routes.ts';
+import { auditMessageRead } from './phi-access-audit.ts';
+import { registerWebConsole, type WebConsoleOptions } from './web-console.ts';
 
 /** What the API can tell about the MLLP listener it sits beside (no message bodies: ids only). */
 export interface ListenerStatus {
@@ -62,6 +67,12 @@ export interface HttpApiOptions {
   readonly rateLimit?: RateLimitOptions | false | undefined;
   /** CORS on /api/v1 and /fhir/R4 for these origins (cors.ts); no CORS headers when omitted. */
   readonly cors?: CorsOptions | undefined;
+  /** The write-back service: /api/v1/writeback (writeback-routes.ts, docs/writeback.md). */
+  readonly writeback?: WritebackService | undefined;
+  /** With `store`: channel stop/start, pause/resume, deploy, tests and the metrics summary (channel-control-routes.ts). */
+  readonly control?: ChannelControl | undefined;
+  /** The operations console at / (web-console.ts): on by default; false leaves / unanswered. */
+  readonly webConsole?: WebConsoleOptions | false | undefined;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -99,7 +110,7 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
   // Before any route is registered: the onRoute hook guards every /api/v1 route added after it.
   // AuditEvents of every FHIR interaction, login and token go to the canonical store (audit-trail.ts).
   const audit = options.store?.resources === undefined ? undefined : attachAuditTrail(app, options.store.resources);
-  if (options.security !== undefined) installHttpSecurity(app, { ...options.security, ...(audit === undefined ? {} : { audit: audit.auth }) });
+  if (options.security !== undefined) installHttpSecurity(app, { ...options.security, ...(audit === undefined ? {} : { audit: audit.auth, fhirAudit: audit.fhir }) });
   // After security (its onRoute must add authentication first), before the routes: CORS answers
   // preflights before the limiter counts; the limiter's preHandler runs after authentication.
   if (options.cors !== undefined) installCors(app, options.cors);
@@ -160,6 +171,9 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
 
   if (options.store !== undefined) registerMessageRoutes(app, options.store);
   if (options.store !== undefined && options.ops !== undefined) registerOpsRoutes(app, { ...options.ops, store: options.store });
+  if (options.store !== undefined) registerChannelControlRoutes(app, { store: options.store, control: options.control, actor: actorOf });
+  // Always served (the API's surface does not depend on configuration); 503 without a service.
+  registerWritebackRoutes(app, { service: options.writeback, audit: options.store?.audit });
   // The API's description (docs/reference/openapi.yaml) and a page listing its operations.
   registerOpenApiRoutes(app);
 
@@ -168,7 +182,7 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
   if (resources !== undefined && options.fhir !== false) {
     // With security, Consent is enforced too (src/api/consent.ts): who the caller is decides.
     const security = options.security;
-    const consent = security === undefined ? undefined : createConsentEnforcement({ ...(security.breakGlassRoles === undefined ? {} : { breakGlassRoles: security.breakGlassRoles }) });
+    const consent = security === undefined ? undefined : createConsentEnforcement({ store: resources, ...(security.breakGlassRoles === undefined ? {} : { breakGlassRoles: security.breakGlassRoles }) });
     const secured =
       consent === undefined
         ? {}
@@ -181,6 +195,8 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
           };
     registerFhirRoutes(app, { store: resources, ...secured, ...(audit === undefined ? {} : { audit: audit.fhir }) });
   }
+  // The console (web/dist) at / with its SPA fallback for client routes (issue 7).
+  if (options.webConsole !== false) registerWebConsole(app, options.webConsole ?? {});
 
   return app;
 }
@@ -242,6 +258,8 @@ function registerMessageRoutes(app: FastifyInstance, store: Store): void {
     const id = req.params.id;
     const message = await store.messages.get(id);
     if (message === undefined) return sendProblem(reply, new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'message', id }), req.url);
+    // A PHI access: audited before the content leaves (invariant 7); a failed audit fails the read.
+    await auditMessageRead(store.audit, req, message);
     return messageDetailJson(message, await store.messages.events(id));
   });
 }

@@ -12,6 +12,8 @@ import type { SessionManager } from './auth/sessions.ts';
 import { tokenEndpoint } from './auth/token-endpoint.ts';
 import type { TokenIssuer } from './auth/tokens.ts';
 import { sendProblem } from './problem.ts';
+import type { FhirAuditSink } from './fhir/fhir-audit-hook.ts';
+import { fhirAuthRefusal } from './fhir/fhir-auth-refusal.ts';
 
 /**
  * Security in one place (issue 5): every `/api/v1` route is authenticated (a bearer token from
@@ -33,6 +35,8 @@ export interface HttpSecurityOptions {
   readonly audit?: AuthEventSink;
   /** Roles allowed to break the glass on /fhir/R4 (X-Break-Glass, src/api/consent.ts); default admin and reviewer. */
   readonly breakGlassRoles?: readonly Role[];
+  /** Receives the /fhir/R4 requests refused for missing or bad credentials (an AuditEvent each). */
+  readonly fhirAudit?: FhirAuditSink;
 }
 
 /** `METHOD route` -> what it does; the route is Fastify's pattern (`/api/v1/messages/:id`). */
@@ -56,6 +60,28 @@ export const API_ROUTE_ACTIONS: Readonly<Record<string, Action>> = {
   'GET /api/v1/channels/:id/revisions/:rev': ApiAction.channelsRead,
   'GET /api/v1/channels/:id/diff': ApiAction.channelsRead,
   'GET /api/v1/audit': ApiAction.auditRead,
+  // Write-back (src/api/writeback-routes.ts); the policy's actor rules apply inside as well.
+  'POST /api/v1/writeback/proposals': ApiAction.writebackPropose,
+  'GET /api/v1/writeback/proposals': ApiAction.writebackRead,
+  'GET /api/v1/writeback/proposals/:id': ApiAction.writebackRead,
+  'GET /api/v1/writeback/proposals/:id/review': ApiAction.writebackRead,
+  'POST /api/v1/writeback/proposals/:id/approve': ApiAction.writebackReview,
+  'POST /api/v1/writeback/proposals/:id/reject': ApiAction.writebackReview,
+  'POST /api/v1/writeback/proposals/:id/sign': ApiAction.writebackReview,
+  'POST /api/v1/writeback/proposals/:id/retry': ApiAction.writebackOperate,
+  'POST /api/v1/writeback/proposals/:id/resolve': ApiAction.writebackOperate,
+  'POST /api/v1/writeback/proposals/:id/close': ApiAction.writebackOperate,
+  'GET /api/v1/writeback/reconciliation': ApiAction.writebackRead,
+  'GET /api/v1/writeback/drift-report': ApiAction.writebackRead,
+  // Channel control for the console (channel-control-routes.ts).
+  'GET /api/v1/metrics/summary': ApiAction.metricsRead,
+  'GET /api/v1/channels/:id': ApiAction.channelsRead,
+  'POST /api/v1/channels/:id/stop': ApiAction.channelsDeploy,
+  'POST /api/v1/channels/:id/start': ApiAction.channelsDeploy,
+  'POST /api/v1/channels/:id/destinations/:name/pause': ApiAction.channelsDeploy,
+  'POST /api/v1/channels/:id/destinations/:name/resume': ApiAction.channelsDeploy,
+  'POST /api/v1/channels/:id/deploy': ApiAction.channelsDeploy,
+  'POST /api/v1/channels/:id/test': ApiAction.channelsDeploy,
 };
 
 /** The FHIR API's prefix; its CapabilityStatement is open (FHIR R4 http.html#capabilities). */
@@ -77,9 +103,11 @@ export function actionForRoute(method: string, url: string): Action | 'deny' | u
  */
 export function installHttpSecurity(app: FastifyInstance, options: HttpSecurityOptions): preHandlerAsyncHookHandler {
   const authenticate = createAuthenticate({ tokens: options.tokens, sessions: options.sessions });
+  // The same checks; refusals answered as an OperationOutcome and audited (fhir-auth-refusal.ts).
+  const fhirCredentials = createAuthenticate({ tokens: options.tokens, sessions: options.sessions, answer: fhirAuthRefusal(options.fhirAudit) });
   const fhirAuthenticate: preHandlerAsyncHookHandler = async function (req, reply) {
     if (req.method === 'GET' && OPEN_FHIR_ROUTES.has((req.url.split('?')[0] ?? '').replace(/\/+$/, ''))) return;
-    await authenticate.call(this, req, reply);
+    await fhirCredentials.call(this, req, reply);
   };
   // A route missing from the table is refused to everyone, admins included (fail closed).
   const denyAll: preHandlerAsyncHookHandler = async (req, reply) => {

@@ -20,6 +20,7 @@ import {
   type ReplayRequest,
 } from '../engine/operations.ts';
 import { parseMessageQueryParams, type MessageQueryParam } from './message-query-params.ts';
+import { auditDeliveriesRead } from './phi-access-audit.ts';
 
 /**
  * `/api/v1` operations: the exception queue (list, retry, edit-and-retry, resolve, in bulk), a
@@ -242,6 +243,8 @@ export function registerOpsRoutes(app: FastifyInstance, options: OpsRouteOptions
       const id = req.params['id'] ?? '';
       await mustMessage(id);
       const deliveries = await store.queue.forMessage(id);
+      // Payloads and responses are PHI: audited like a message read (phi-access-audit.ts).
+      await auditDeliveriesRead(store.audit, req, id, deliveries.length);
       return { items: await Promise.all(deliveries.map(async (d) => deliveryDetailJson(d, await store.queue.attempts(d.id)))) };
     }),
   );

@@ -11,7 +11,9 @@ import { DEFAULT_RATE_BURST, DEFAULT_RATE_PER_MINUTE } from '../api/rate-limit.t
 import { loadChannelDir, loadChannelText, type LoadedChannel } from '../engine/channel-loader.ts';
 import { DEFAULT_STORE_URL, openStore } from '../store/open-store.ts';
 import { FhirSearchIndexer } from '../fhir/search-parameters.ts';
+import { AuditEventIndexer } from '../api/audit-event-indexer.ts';
 import { err, out } from './cli-io.ts';
+import { startWriteback, type StartedWriteback } from './writeback-start.ts';
 
 function port(name: string, value: string): number {
   const n = Number(value);
@@ -37,6 +39,7 @@ interface StartOptions {
   tlsCa?: string;
   store: string;
   config?: string;
+  writeback?: string;
   watchRevisions: string;
   publicUrl?: string;
   authKeyFile?: string;
@@ -117,6 +120,7 @@ export function registerStartCommand(program: Command): void {
     .option('--cors-origin <origin...>', 'let browser apps on these origins call /api/v1 and /fhir/R4 (CORS; * for any, without cookies)', process.env['SWITCHBOARD_CORS_ORIGINS']?.split(','))
     .option('--rate-limit <n>', 'requests per minute per client (token or user; else IP) on /api/v1 and /fhir/R4, burst min(n, 100); 0: off', process.env['SWITCHBOARD_RATE_LIMIT'] ?? String(DEFAULT_RATE_PER_MINUTE))
     .option('--config <dir>', 'a directory of channel files (*.yaml); without it, one MLLP channel from the flags above', process.env['SWITCHBOARD_CONFIG'])
+    .option('--writeback <file>', 'write back to EHRs as this file configures (docs/writeback.md): proposals, policy, commit worker, drift job', process.env['SWITCHBOARD_WRITEBACK'])
     .action(async (opts: StartOptions) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
         throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: '--tls-cert/--tls-key', reason: 'must be given together' });
@@ -128,9 +132,11 @@ export function registerStartCommand(program: Command): void {
       const mllpPort = port('--mllp-port', opts.mllpPort);
       const channels = opts.config !== undefined ? await loadChannelDir(opts.config) : [await defaultChannel(opts, mllpPort)];
       // The canonical FHIR store opens with the engine's (its own file on SQLite; issue 5).
-      const store = await openStore(opts.store, { resourceIndexer: new FhirSearchIndexer() });
+      // AuditEvents (one per FHIR interaction) are indexed directly, the rest by FHIRPath.
+      const store = await openStore(opts.store, { resourceIndexer: new AuditEventIndexer(new FhirSearchIndexer()) });
       const httpPort = port('--http-port', opts.httpPort);
       let service;
+      let writeback: StartedWriteback | undefined;
       let admin: Awaited<ReturnType<typeof setupSecurity>>['admin'] | undefined;
       try {
         // Security in one place (issue 5): every /api/v1 route needs a token or a session.
@@ -141,8 +147,11 @@ export function registerStartCommand(program: Command): void {
         });
         const security = setup.security;
         admin = setup.admin;
-        service = await startEngineService({ store, channels, security, rateLimit, ...(origins.length > 0 ? { cors: { origins } } : {}), ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
+        // Write-back (issue 6): crash recovery runs before the commit worker and the API start.
+        writeback = opts.writeback === undefined ? undefined : await startWriteback(opts.writeback, store, logger);
+        service = await startEngineService({ store, channels, security, rateLimit, ...(writeback === undefined ? {} : { writeback: writeback.service }), ...(origins.length > 0 ? { cors: { origins } } : {}), ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
       } catch (e) {
+        await writeback?.service.stop();
         await store.close();
         throw e;
       }
@@ -153,6 +162,7 @@ export function registerStartCommand(program: Command): void {
           'Switchboard is running.',
           ...lines,
           `  HTTP API                 ${service.httpUrl ?? '-'}   (/healthz, /readyz, /metrics, /api/v1, /fhir/R4, /docs)`,
+          ...(writeback === undefined ? [] : [`  Write-back               ${writeback.summary}`]),
           `  Store                    ${store.kind}, schema v${store.schemaVersion} (${redactUrl(opts.store)})`,
           '',
           ...(firstMllp !== undefined ? ['Send it messages:', `  npx switchboard send <file-or-dir> --to ${firstMllp}`] : []),
@@ -166,6 +176,7 @@ export function registerStartCommand(program: Command): void {
       logger.info({ channels: [...service.channels.keys()], http: service.httpUrl }, 'started');
       onShutdown(async () => {
         await service.close();
+        await writeback?.service.stop();
         await store.close();
       });
     });

@@ -1,8 +1,8 @@
 import type { BundleEntry, Encounter, Patient, Reference, Resource } from '@medplum/fhirtypes';
 import { SwitchboardError } from '../core/errors.ts';
-import type { Hl7Message, Hl7MessageTree, Hl7Segment, Hl7Timestamp } from '../hl7v2/index.ts';
+import { DATATYPE_READERS, type Hl7DatatypeMap, type Hl7Message, type Hl7MessageTree, type Hl7Segment, type Hl7Timestamp } from '../hl7v2/index.ts';
 import { deterministicId } from './fhir-ids.ts';
-import { SegmentReader } from './segment-reader.ts';
+import { SegmentReader, type TypedValueCache } from './segment-reader.ts';
 import { DEFAULT_TENANT, type FieldOverride, type TenantMappingConfig } from './tenant-config.ts';
 
 export interface V2ToFhirOptions {
@@ -32,6 +32,8 @@ export class MappingContext {
   readonly readers: SegmentReader[];
   readonly #bySegment = new Map<Hl7Segment, SegmentReader>();
   readonly #entries = new Map<string, IdentifiedResource>();
+  /** Parsed datatype values of this message by type and text (shared by every reader). */
+  readonly #typedValues: TypedValueCache = new Map();
   /** Message-scoped references mappers share (the patient and encounter of the message). */
   patient: Reference<Patient> | undefined;
   encounter: Reference<Encounter> | undefined;
@@ -50,7 +52,8 @@ export class MappingContext {
       if (m === undefined) overridesBySegment.set(seg, (m = new Map()));
       m.set(Number(n), o);
     }
-    this.readers = message.segments.map((s, i) => new SegmentReader(s, i + 1, '', overridesBySegment.get(s.name), (t) => this.warn(t)));
+    const warn = (t: string): void => this.warn(t);
+    this.readers = message.segments.map((s, i) => new SegmentReader(s, i + 1, '', overridesBySegment.get(s.name), warn, this.#typedValues));
     for (const r of this.readers) this.#bySegment.set(r.segment, r);
     let offset: string | undefined;
     try {
@@ -85,8 +88,11 @@ export class MappingContext {
    */
   get messageKey(): string {
     const m = this.message;
-    return [m.get('MSH-3') ?? '', m.get('MSH-4') ?? '', m.controlId].join('|');
+    this.#messageKey ??= [m.get('MSH-3') ?? '', m.get('MSH-4') ?? '', m.controlId].join('|');
+    return this.#messageKey;
   }
+
+  #messageKey: string | undefined;
 
   /**
    * Adds a resource to the bundle, or merges it into the one already there with the same id
@@ -111,6 +117,39 @@ export class MappingContext {
     if (this.#memo.has(key)) return this.#memo.get(key) as T;
     const v = make();
     this.#memo.set(key, v);
+    return v;
+  }
+
+  readonly #memoByValue = new Map<object, unknown>();
+
+  /**
+   * memo() keyed by a parsed value itself: a value read twice from the same text is the same
+   * object within a message (SegmentReader caches parsed values), so the string key of memo() need
+   * not be built again for it. `make` is still memo()'d by content for equal values read apart.
+   */
+  memoFor<T>(value: object, make: () => T): T {
+    if (FLAG_NOMEMO) return make();
+    if (this.#memoByValue.has(value)) return this.#memoByValue.get(value) as T;
+    const v = make();
+    this.#memoByValue.set(value, v);
+    return v;
+  }
+
+  /** Code system URIs by v2 coding system name, resolved once per message (see codeSystemUri). */
+  readonly systemUris = new Map<string, string>();
+
+  /**
+   * A datatype read outside a SegmentReader (one repetition or component of a field), parsed once
+   * per message per text like the reader's own reads. Throws SWB_ERR_HL7_BAD_VALUE on a malformed
+   * value, as DATATYPE_READERS do.
+   */
+  parse<K extends keyof Hl7DatatypeMap>(type: K, raw: string, path: string): Hl7DatatypeMap[K] {
+    let byText = this.#typedValues.get(type);
+    if (byText === undefined) this.#typedValues.set(type, (byText = new Map()));
+    const hit = byText.get(raw);
+    if (hit !== undefined) return hit as Hl7DatatypeMap[K];
+    const v = DATATYPE_READERS[type](raw, this.message.encoding, path) as Hl7DatatypeMap[K];
+    byText.set(raw, v);
     return v;
   }
 
@@ -153,8 +192,12 @@ export class MappingContext {
   }
 
   warn(text: string): void {
-    if (!this.warnings.includes(text)) this.warnings.push(text);
+    if (this.#warned.has(text)) return;
+    this.#warned.add(text);
+    this.warnings.push(text);
   }
+
+  readonly #warned = new Set<string>();
 
   /** Bundle entries: a transaction of PUTs by deterministic id (an update-or-create per resource). */
   entries(): BundleEntry[] {
@@ -195,3 +238,5 @@ export function zoneOffset(zone: string, localIso: string): string | undefined {
   const abs = Math.abs(minutes);
   return `${sign}${String(Math.trunc(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
+
+const FLAG_NOMEMO = process.env['NOMEMO'] === '1';

@@ -1,6 +1,6 @@
 import { isSwitchboardError } from '../core/errors.ts';
 import type { FieldOverride } from './tenant-config.ts';
-import { DATATYPE_READERS, piece, splitOn, type Hl7DatatypeMap, type Hl7Encoding, type Hl7Segment, decodeEscapes } from '../hl7v2/index.ts';
+import { DATATYPE_READERS, piece, type Hl7DatatypeMap, type Hl7Encoding, type Hl7Segment, decodeEscapes } from '../hl7v2/index.ts';
 
 /**
  * A segment as a mapper sees it: every read marks the field as used (with the FHIR element it
@@ -15,25 +15,31 @@ export class SegmentReader {
   readonly index: number;
   /** Group path, e.g. `ORU_R01/PATIENT_RESULT[1]/ORDER_OBSERVATION[2]`. */
   readonly group: string;
-  /** field number -> FHIR targets (empty set: read without a named target). */
-  readonly used = new Map<number, Set<string>>();
-  /** field number -> reason it was deliberately not mapped. */
-  readonly skipped = new Map<number, string>();
   /** Set when a mapper handled the segment as a whole (e.g. a Z-segment handler). */
   handledWhole: string | undefined;
   /** Set when the segment as a whole was deliberately not mapped. */
   skippedWhole: string | undefined;
 
-  readonly #overrides: ReadonlyMap<number, FieldOverride>;
+  // Field bookkeeping is indexed by field number (plain arrays, no Map or Set per field): a mapped
+  // ORU reads about a thousand fields, and the report is built from these on every conversion.
+  /** field -> FHIR targets, distinct, in the order first named (empty: read without a named target). */
+  readonly #targets: Array<string[] | undefined> = [];
+  #usedCount = 0;
+  /** field -> reason it was deliberately not mapped. */
+  readonly #skipped: Array<string | undefined> = [];
+  /** Undefined when the tenant overrides nothing in this segment (the common case). */
+  readonly #overrides: ReadonlyMap<number, FieldOverride> | undefined;
   readonly #warn: (text: string) => void;
+  readonly #cache: TypedValueCache | undefined;
 
-  constructor(segment: Hl7Segment, index: number, group: string, overrides: ReadonlyMap<number, FieldOverride> = new Map(), warn: (text: string) => void = () => undefined) {
+  constructor(segment: Hl7Segment, index: number, group: string, overrides?: ReadonlyMap<number, FieldOverride>, warn: (text: string) => void = () => undefined, cache?: TypedValueCache) {
     this.segment = segment;
     this.index = index;
     this.group = group;
-    this.#overrides = overrides;
+    this.#overrides = overrides !== undefined && overrides.size > 0 ? overrides : undefined;
     this.#warn = warn;
-    for (const [n, o] of overrides) if (o.ignore !== undefined) this.skipped.set(n, `tenant override: ${o.ignore}`);
+    this.#cache = cache;
+    for (const [n, o] of overrides ?? []) if (o.ignore !== undefined) this.#skipped[n] = `tenant override: ${o.ignore}`;
   }
 
   get name(): string {
@@ -44,13 +50,46 @@ export class SegmentReader {
     return this.segment.encoding;
   }
 
-  #mark(field: number, target: string | undefined): void {
-    let set = this.used.get(field);
-    if (set === undefined) {
-      set = new Set();
-      this.used.set(field, set);
+  /** True when a mapper read at least one field of the segment. */
+  get touched(): boolean {
+    return this.#usedCount > 0;
+  }
+
+  /** True when the field was read (and not taken back). */
+  isUsed(field: number): boolean {
+    return this.#targets[field] !== undefined;
+  }
+
+  /** The FHIR targets a read field fed (empty when read without a named target); undefined when not read. */
+  targetsOf(field: number): readonly string[] | undefined {
+    return this.#targets[field];
+  }
+
+  /** The reason a field was declared not mapped, if it was. */
+  skipReason(field: number): string | undefined {
+    return this.#skipped[field];
+  }
+
+  /** Takes back the reads of these fields, or of every field when none is named (a mapper that bailed out). */
+  unuse(...fields: number[]): void {
+    if (fields.length === 0) {
+      this.#targets.length = 0;
+      this.#usedCount = 0;
+      return;
     }
-    if (target !== undefined) set.add(target);
+    for (const n of fields) {
+      if (this.#targets[n] === undefined) continue;
+      this.#targets[n] = undefined;
+      this.#usedCount--;
+    }
+  }
+
+  #mark(field: number, target: string | undefined): void {
+    const t = this.#targets[field];
+    if (t === undefined) {
+      this.#targets[field] = target === undefined ? [] : [target];
+      this.#usedCount++;
+    } else if (target !== undefined && !t.includes(target)) t.push(target);
   }
 
   /** True when the field holds a value (not absent, empty or the HL7 null `""`). Does not mark. */
@@ -61,7 +100,7 @@ export class SegmentReader {
 
   /** The raw ER7 text of one repetition (1-based) of a field; marks the field. */
   raw(field: number, target?: string, repetition = 1): string | undefined {
-    const o = this.#overrides.get(field);
+    const o = this.#overrides?.get(field);
     if (o?.ignore !== undefined) return undefined;
     this.#mark(field, target);
     const r = this.segment.rawAt(field, repetition);
@@ -80,12 +119,15 @@ export class SegmentReader {
 
   /** Every non-empty repetition of a field as raw ER7; marks the field. */
   repetitions(field: number, target?: string): string[] {
-    const o = this.#overrides.get(field);
+    const o = this.#overrides?.get(field);
     if (o?.ignore !== undefined) return [];
     this.#mark(field, target);
     const f = this.segment.rawField(field);
     if (f === undefined || f === '' || f === '""') return [];
-    const reps = splitOn(f, this.encoding.repetition).filter((r) => r !== '' && r !== '""');
+    const sep = this.encoding.repetition;
+    let reps: string[];
+    if (sep === '' || f.indexOf(sep) === -1) reps = [f];
+    else reps = f.split(sep).filter((r) => r !== '' && r !== '""');
     const table = o?.valueMap;
     return table === undefined ? reps : reps.map((r) => this.#mapValue(r, table));
   }
@@ -142,7 +184,22 @@ export class SegmentReader {
 
   /** The typed value, or the reason (a string) it is malformed; warns once per bad value. */
   #typed<K extends keyof Hl7DatatypeMap>(rep: string, field: number, type: K): Hl7DatatypeMap[K] | string {
-    const path = `${this.name}-${field}`;
+    const cache = this.#cache;
+    if (cache === undefined || FLAG_NOCACHE) return this.#parse(rep, field, type);
+    // One message repeats the same values (every OBX's analysis time, performer, producing lab):
+    // each distinct text is parsed once per message. A malformed one is parsed (and warned) anew,
+    // so the warning names each field it occurs in.
+    let byText = cache.get(type);
+    if (byText === undefined) cache.set(type, (byText = new Map()));
+    const hit = byText.get(rep);
+    if (hit !== undefined) return hit as Hl7DatatypeMap[K];
+    const v = this.#parse(rep, field, type);
+    if (typeof v !== 'string') byText.set(rep, v);
+    return v;
+  }
+
+  #parse<K extends keyof Hl7DatatypeMap>(rep: string, field: number, type: K): Hl7DatatypeMap[K] | string {
+    const path = fieldName(this.name, field);
     try {
       return DATATYPE_READERS[type](rep, this.encoding, path) as Hl7DatatypeMap[K];
     } catch (e) {
@@ -156,13 +213,13 @@ export class SegmentReader {
 
   /** Takes back a read: the field is reported skipped with this reason (e.g. a value FHIR cannot hold). */
   reject(field: number, reason: string): void {
-    this.used.delete(field);
-    this.skipped.set(field, reason);
+    this.unuse(field);
+    this.#skipped[field] = reason;
   }
 
   /** Declares a present field deliberately not mapped, with the reason the report will show. */
   skip(field: number, reason: string): void {
-    if (!this.used.has(field) && !this.skipped.has(field)) this.skipped.set(field, reason);
+    if (this.#targets[field] === undefined && this.#skipped[field] === undefined) this.#skipped[field] = reason;
   }
 
   /** Marks a field as used without reading it (e.g. a field consumed by a rule elsewhere). */
@@ -181,9 +238,27 @@ export class SegmentReader {
   }
 }
 
+/** Parsed datatype values of one message by datatype and raw text (see SegmentReader#typed). */
+export type TypedValueCache = Map<string, Map<string, unknown>>;
+
+const FIELD_NAMES = new Map<string, string[]>();
+
+/** `PID-5` for ('PID', 5), built once per segment id and field (reports name every field they list). */
+export function fieldName(segment: string, field: number): string {
+  let names = FIELD_NAMES.get(segment);
+  if (names === undefined) {
+    // Bounded: segment ids are three characters, but a hostile feed could send many Z-segments.
+    if (FIELD_NAMES.size > 2000) FIELD_NAMES.clear();
+    FIELD_NAMES.set(segment, (names = []));
+  }
+  return (names[field] ??= `${segment}-${field}`);
+}
+
 /** Component `component` (1-based) of one repetition, decoded; subcomponents kept as text. */
 export function leaf(rep: string, enc: Hl7Encoding, component = 1): string | undefined {
   const c = piece(rep, enc.component, component);
   if (c === undefined || c === '' || c === '""') return undefined;
   return decodeEscapes(c, enc);
 }
+
+const FLAG_NOCACHE = process.env['NOCACHE'] === '1';

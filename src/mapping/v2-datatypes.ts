@@ -148,6 +148,14 @@ export function xtnToContactPoint(xtn: Hl7Xtn | undefined): ContactPoint | undef
 /** The FHIR system URI of a v2 coding system name (CWE-3), tenant-configured local ones first. */
 export function codeSystemUri(ctx: MappingContext, name: string | undefined): string | undefined {
   if (name === undefined) return undefined;
+  // The same few systems (LN, UCUM, L) recur on every OBX: resolved once per message. The warning
+  // for an unknown one is the same text every time, and warnings are kept once each.
+  let uri = ctx.systemUris.get(name);
+  if (uri === undefined) ctx.systemUris.set(name, (uri = resolveSystemUri(ctx, name)));
+  return uri;
+}
+
+function resolveSystemUri(ctx: MappingContext, name: string): string {
   const configured = ctx.tenant.codeSystems[name];
   if (configured !== undefined) return configured;
   const known = knownSystemUri(name);

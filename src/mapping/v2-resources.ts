@@ -13,6 +13,10 @@ import { cxToIdentifier, identifierSystem, xcnToHumanName } from './v2-datatypes
 /** XCN -> Practitioner, added to the bundle; returns its reference (with a display). */
 export function practitionerFromXcn(ctx: MappingContext, xcn: Hl7Xcn | undefined): Reference<Practitioner> | undefined {
   if (xcn === undefined) return undefined;
+  return ctx.memoFor(xcn, () => practitionerByContent(ctx, xcn));
+}
+
+function practitionerByContent(ctx: MappingContext, xcn: Hl7Xcn): Reference<Practitioner> | undefined {
   const aa = xcn.assigningAuthority;
   const key = `XCN\u0000${xcn.id ?? ''}\u0000${xcn.family ?? ''}\u0000${xcn.given ?? ''}\u0000${xcn.middle ?? ''}\u0000${xcn.suffix ?? ''}\u0000${xcn.prefix ?? ''}\u0000${xcn.degree ?? ''}\u0000${xcn.nameTypeCode ?? ''}\u0000${xcn.identifierTypeCode ?? ''}\u0000${aa?.namespaceId ?? ''}\u0000${aa?.universalId ?? ''}\u0000${aa?.universalIdType ?? ''}`;
   return ctx.memo(key, () => makePractitioner(ctx, xcn));

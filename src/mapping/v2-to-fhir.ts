@@ -6,7 +6,7 @@ import { MappingContext, type V2ToFhirOptions } from './mapping-context.ts';
 import type { FieldReport, MappingReport, SegmentReport } from './mapping-report.ts';
 import { MESSAGE_MAPPERS, type MessageMapper } from './messages/index.ts';
 import { mapMsh, finishProvenance } from './segments/msh.ts';
-import { leaf } from './segment-reader.ts';
+import { fieldName, leaf } from './segment-reader.ts';
 
 export type { V2ToFhirOptions } from './mapping-context.ts';
 
@@ -59,6 +59,9 @@ export function convertV2ToFhir(message: Hl7Message, options: V2ToFhirOptions = 
       throw new SwitchboardError('SWB_ERR_MAP_INVALID_RESOURCE', { resourceType, reason: `${first.expression}: ${first.diagnostics}`, field: first.expression });
     }
   }
+  // The report is built on first read: a channel's toFhir step keeps only the bundle, while the CLI
+  // and callers that log or check the report read it (same content either way: nothing the report
+  // is built from changes once the conversion has returned).
   return { bundle, report: buildReport(ctx, mapper.name, structure) };
 }
 
@@ -101,38 +104,46 @@ function buildReport(ctx: MappingContext, mapperName: string, structure: string)
   let fieldsSkipped = 0;
   let fieldsUnmapped = 0;
   let segmentsUnmapped = 0;
+  const where = structure || 'this message';
   for (const r of ctx.readers) {
     const fields: FieldReport[] = [];
-    const touched = r.used.size > 0 || r.handledWhole !== undefined;
+    const name = r.name;
+    const index = r.index;
+    const touched = r.touched || r.handledWhole !== undefined;
+    const skippedWhole = r.skippedWhole;
+    const handled = r.handledWhole === undefined ? undefined : `not used by the ${r.handledWhole}`;
+    const untouched = touched ? 'no mapping for this field' : `no mapping for ${name} in ${where}`;
+    let unmapped = false;
     for (const n of r.presentFields()) {
-      const field = `${r.name}-${n}`;
-      const used = r.used.get(n);
-      if (used !== undefined) {
-        fields.push({ field, segmentIndex: r.index, status: 'mapped', targets: [...used] });
+      const field = fieldName(name, n);
+      const targets = r.targetsOf(n);
+      if (targets !== undefined) {
+        fields.push({ field, segmentIndex: index, status: 'mapped', targets });
         fieldsMapped++;
-      } else if (r.skipped.has(n) || r.skippedWhole !== undefined) {
-        fields.push({ field, segmentIndex: r.index, status: 'skipped', targets: [], reason: r.skipped.get(n) ?? (r.skippedWhole as string) });
-        fieldsSkipped++;
-      } else if (r.handledWhole !== undefined) {
-        fields.push({ field, segmentIndex: r.index, status: 'skipped', targets: [], reason: `not used by the ${r.handledWhole}` });
+        continue;
+      }
+      const reason = r.skipReason(n) ?? skippedWhole ?? handled;
+      if (reason !== undefined) {
+        fields.push({ field, segmentIndex: index, status: 'skipped', targets: [], reason });
         fieldsSkipped++;
       } else {
-        fields.push({ field, segmentIndex: r.index, status: 'unmapped', targets: [], reason: touched ? 'no mapping for this field' : `no mapping for ${r.name} in ${structure || 'this message'}` });
+        fields.push({ field, segmentIndex: index, status: 'unmapped', targets: [], reason: untouched });
         fieldsUnmapped++;
+        unmapped = true;
       }
     }
     let status: SegmentReport['status'];
     let reason: string | undefined;
-    if (r.skippedWhole !== undefined) {
+    if (skippedWhole !== undefined) {
       status = 'unmapped';
-      reason = r.skippedWhole;
+      reason = skippedWhole;
     } else if (!touched) {
       status = 'unmapped';
-      reason = r.name.startsWith('Z') ? 'Z-segment with no tenant rule' : `no mapping for ${r.name} in ${structure || 'this message'}`;
+      reason = name.startsWith('Z') ? 'Z-segment with no tenant rule' : `no mapping for ${name} in ${where}`;
       // Skipped fields were decided on (with a reason); only untouched ones make a segment partial.
-    } else status = fields.some((f) => f.status === 'unmapped') ? 'partial' : 'mapped';
+    } else status = unmapped ? 'partial' : 'mapped';
     if (status === 'unmapped') segmentsUnmapped++;
-    segments.push({ segment: r.name, segmentIndex: r.index, group: r.group, status, fields, ...(reason !== undefined ? { reason } : {}) });
+    segments.push({ segment: name, segmentIndex: index, group: r.group, status, fields, ...(reason !== undefined ? { reason } : {}) });
   }
   const resources: Record<string, number> = {};
   for (const res of ctx.resources()) resources[res.resourceType] = (resources[res.resourceType] ?? 0) + 1;

@@ -21,6 +21,11 @@ export interface AuthenticateOptions {
   readonly realm?: string;
   /** Routes a user with a one-time password may still call; default the /auth ones that change it. */
   readonly passwordChangeRoutes?: readonly string[];
+  /**
+   * How a refusal is answered (after the WWW-Authenticate header is set); default problem JSON.
+   * The FHIR API answers an OperationOutcome instead (src/api/fhir/fhir-auth-refusal.ts).
+   */
+  readonly answer?: (req: FastifyRequest, reply: FastifyReply, error: SwitchboardError) => FastifyReply | Promise<FastifyReply>;
 }
 
 const DEFAULT_PASSWORD_CHANGE_ROUTES = ['/auth/me', '/auth/password', '/auth/logout'];
@@ -51,12 +56,13 @@ export function principalFromUser(user: User): Principal {
 export function createAuthenticate(options: AuthenticateOptions): preHandlerAsyncHookHandler {
   const realm = options.realm ?? 'switchboard';
   const passwordChangeRoutes = new Set(options.passwordChangeRoutes ?? DEFAULT_PASSWORD_CHANGE_ROUTES);
+  const answer = options.answer ?? ((req: FastifyRequest, reply: FastifyReply, error: SwitchboardError): FastifyReply => sendProblem(reply, error, req.url));
 
-  const refuse = (req: FastifyRequest, reply: FastifyReply, error: SwitchboardError, tokenSent: boolean): FastifyReply => {
+  const refuse = (req: FastifyRequest, reply: FastifyReply, error: SwitchboardError, tokenSent: boolean): FastifyReply | Promise<FastifyReply> => {
     // The description is ours (codes and fixed text), never token content; quotes cannot occur in it.
     const challenge = tokenSent ? `Bearer realm="${realm}", error="invalid_token", error_description="${error.code}"` : `Bearer realm="${realm}"`;
     reply.header('www-authenticate', challenge);
-    return sendProblem(reply, error, req.url);
+    return answer(req, reply, error);
   };
 
   return async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -89,7 +95,7 @@ export function createAuthenticate(options: AuthenticateOptions): preHandlerAsyn
     }
     req.principal = principal;
     if (principal.mustChangePassword === true && !passwordChangeRoutes.has(req.routeOptions.url ?? '')) {
-      await sendProblem(reply, new SwitchboardError('SWB_ERR_AUTH_PASSWORD_CHANGE_REQUIRED'), req.url);
+      await answer(req, reply, new SwitchboardError('SWB_ERR_AUTH_PASSWORD_CHANGE_REQUIRED'));
     }
   };
 }

@@ -18,6 +18,8 @@ const API_MATRIX: Record<ApiAction, Role[]> = {
   'replay:run': ['admin', 'operator'],
   'writeback:read': ['admin', 'operator', 'reviewer', 'auditor'],
   'writeback:review': ['reviewer'],
+  'writeback:propose': ['admin', 'operator'],
+  'writeback:operate': ['admin', 'operator'],
   'audit:read': ['admin', 'auditor'],
   'metrics:read': ['admin', 'operator', 'reviewer', 'auditor', 'read-only'],
   'users:read': ['admin', 'auditor'],

@@ -41,6 +41,10 @@ export const ApiAction = {
   writebackRead: 'writeback:read',
   /** Approve, reject or sign a write-back proposal. */
   writebackReview: 'writeback:review',
+  /** Propose a write-back (apps, AI agents with a role, admins, operators). */
+  writebackPropose: 'writeback:propose',
+  /** Retry, resolve or close a write-back in the exception queue. */
+  writebackOperate: 'writeback:operate',
   auditRead: 'audit:read',
   metricsRead: 'metrics:read',
   usersRead: 'users:read',
@@ -76,7 +80,7 @@ export interface Principal {
 const A = ApiAction;
 const API_GRANTS: Readonly<Record<Role, ReadonlySet<ApiAction>>> = {
   admin: new Set(API_ACTIONS.filter((a) => a !== A.writebackReview)),
-  operator: new Set([A.channelsRead, A.channelsDeploy, A.messagesSearch, A.messagesRead, A.messagesRetry, A.messagesResolve, A.exceptionsRead, A.exceptionsResolve, A.replayRun, A.writebackRead, A.metricsRead]),
+  operator: new Set([A.channelsRead, A.channelsDeploy, A.messagesSearch, A.messagesRead, A.messagesRetry, A.messagesResolve, A.exceptionsRead, A.exceptionsResolve, A.replayRun, A.writebackRead, A.writebackPropose, A.writebackOperate, A.metricsRead]),
   reviewer: new Set([A.writebackRead, A.writebackReview, A.metricsRead]),
   auditor: new Set([A.channelsRead, A.messagesSearch, A.writebackRead, A.auditRead, A.metricsRead, A.usersRead]),
   'read-only': new Set([A.channelsRead, A.messagesSearch, A.exceptionsRead, A.metricsRead]),

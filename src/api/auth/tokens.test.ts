@@ -68,4 +68,35 @@ describe('access tokens', () => {
     await assert.rejects(issuer.verify(none), { code: 'SWB_ERR_AUTH_TOKEN_INVALID' });
     await assert.rejects(issuer.verify('garbage'), { code: 'SWB_ERR_AUTH_TOKEN_INVALID' });
   });
+  test('a verified token is remembered until its exp, never past it; the cache is bounded', async () => {
+    let now = Date.parse('2026-03-01T09:00:00Z');
+    const issuer = await createTokenIssuer({ generate: true, issuer: ISS, audience: AUD, ttlSeconds: 60, clock: () => new Date(now), verifiedCacheSize: 1 });
+    const a = (await issuer.issue({ sub: 'a', clientId: 'a', scopes: ['system/Patient.r'], roles: [] })).accessToken;
+    const b = (await issuer.issue({ sub: 'b', clientId: 'b', scopes: [], roles: [] })).accessToken;
+    const first = await issuer.verify(a);
+    assert.equal(await issuer.verify(a), first, 'the same claims, from the cache');
+    assert.ok(Object.isFrozen(first) && Object.isFrozen(first.scopes), 'shared claims cannot be changed by a caller');
+    // Bounded (size 1 here): b pushes a out, so a is verified again (new claims object).
+    await issuer.verify(b);
+    const again = await issuer.verify(a);
+    assert.notEqual(again, first);
+    assert.deepEqual(again, first);
+    // Past exp (and the 30 s skew) the cached entry is not used: jose's EXPIRED, as without a cache.
+    now += 60_000 + 31_000;
+    await assert.rejects(issuer.verify(a), { code: 'SWB_ERR_AUTH_TOKEN_EXPIRED' });
+    // A clock set back before the verification does not reuse it either (nbf/iat are checked again).
+    now = Date.parse('2026-03-01T08:00:00Z');
+    await assert.rejects(issuer.verify(a), { code: 'SWB_ERR_AUTH_TOKEN_INVALID' });
+  });
+
+  test('a forged token is never remembered: a tampered copy of a cached token is refused', async () => {
+    const issuer = await createTokenIssuer({ generate: true, issuer: ISS, audience: AUD });
+    const t = (await issuer.issue({ sub: 'c', clientId: 'c', scopes: ['system/Patient.r'], roles: [] })).accessToken;
+    await issuer.verify(t);
+    const [h, p, sig] = t.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, scope: 'system/*.cruds' })).toString('base64url')}.${sig}`;
+    await assert.rejects(issuer.verify(forged), { code: 'SWB_ERR_AUTH_TOKEN_INVALID' });
+    await assert.rejects(issuer.verify(forged), { code: 'SWB_ERR_AUTH_TOKEN_INVALID' });
+  });
 });

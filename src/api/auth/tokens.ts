@@ -32,6 +32,8 @@ export interface TokenIssuerOptions {
   readonly ttlSeconds?: number;
   /** Allowed clock skew on exp/nbf/iat when verifying; default 30 s. */
   readonly clockToleranceSeconds?: number;
+  /** Verified tokens remembered (by their exact text, until their `exp` at most); default 10 000, 0 turns it off. */
+  readonly verifiedCacheSize?: number;
   readonly clock?: () => Date;
 }
 
@@ -102,6 +104,41 @@ function tokenError(error: unknown): SwitchboardError {
   return new SwitchboardError('SWB_ERR_AUTH_TOKEN_INVALID', { reason: 'it cannot be verified' }, { cause: error });
 }
 
+/**
+ * Tokens that verified, by their exact text, until their `exp`: a bearer token is sent with every
+ * request, and an ES256 signature check costs far more than the rest of a read. Sound because a
+ * token is immutable and this issuer has no revocation (the claims cannot change while it lives); an
+ * entry is used only from when it was verified until `exp` (no clock skew allowance: past `exp` the
+ * full check runs again, so the tolerance and the EXPIRED answer are jose's as before). Bounded: the
+ * least recently used entry goes first. Only tokens that verified are kept, so forged ones cannot
+ * fill it.
+ */
+class VerifiedTokens {
+  readonly #entries = new Map<string, { readonly claims: AccessTokenClaims; readonly from: number }>();
+  constructor(private readonly max: number) {}
+
+  get(token: string, now: number): AccessTokenClaims | undefined {
+    const hit = this.#entries.get(token);
+    if (hit === undefined) return undefined;
+    this.#entries.delete(token);
+    if (now < hit.from || now >= hit.claims.expiresAt.getTime()) return undefined;
+    this.#entries.set(token, hit);
+    return hit.claims;
+  }
+
+  set(token: string, claims: AccessTokenClaims, now: number): void {
+    if (this.max <= 0 || now >= claims.expiresAt.getTime()) return;
+    this.#entries.delete(token);
+    if (this.#entries.size >= this.max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(token, { claims, from: now });
+  }
+}
+
+const DEFAULT_VERIFIED_CACHE = 10_000;
+
 const stringArray = (value: unknown): string[] | undefined => (Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined);
 
 export async function createTokenIssuer(options: TokenIssuerOptions): Promise<TokenIssuer> {
@@ -119,6 +156,7 @@ export async function createTokenIssuer(options: TokenIssuerOptions): Promise<To
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError('ttlSeconds must be a positive integer');
   const clock = options.clock ?? (() => new Date());
   const tolerance = options.clockToleranceSeconds ?? 30;
+  const verified = new VerifiedTokens(options.verifiedCacheSize ?? DEFAULT_VERIFIED_CACHE);
 
   return {
     alg,
@@ -146,15 +184,19 @@ export async function createTokenIssuer(options: TokenIssuerOptions): Promise<To
     },
 
     async verify(token) {
+      const now = clock();
+      const known = verified.get(token, now.getTime());
+      if (known !== undefined) return known;
       let payload;
       try {
+        // The public key is imported once (above), not per call.
         ({ payload } = await jwtVerify(token, publicKey, {
           algorithms: [alg],
           issuer: options.issuer,
           audience: options.audience,
           typ: TOKEN_TYP,
           clockTolerance: tolerance,
-          currentDate: clock(),
+          currentDate: now,
           requiredClaims: ['sub', 'exp', 'iat', 'jti'],
         }));
       } catch (error) {
@@ -167,16 +209,18 @@ export async function createTokenIssuer(options: TokenIssuerOptions): Promise<To
       }
       const clientId = payload['client_id'];
       const patient = payload['patient'];
-      return {
+      const claims: AccessTokenClaims = Object.freeze({
         sub: payload.sub,
         ...(typeof clientId === 'string' ? { clientId } : {}),
-        scopes: scope.split(' ').filter((s) => s.length > 0),
-        roles,
+        scopes: Object.freeze(scope.split(' ').filter((s) => s.length > 0)),
+        roles: Object.freeze([...roles]),
         ...(typeof patient === 'string' ? { patient } : {}),
         jti: payload.jti,
         issuedAt: new Date(payload.iat * 1000),
         expiresAt: new Date(payload.exp * 1000),
-      };
+      });
+      verified.set(token, claims, now.getTime());
+      return claims;
     },
 
     exportKeyPair: () => pair,

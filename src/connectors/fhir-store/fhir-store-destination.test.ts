@@ -54,3 +54,32 @@ test('fhir-store needs the engine store and takes no settings', () => {
   assert.throws(() => createDestination('fhir-store', {}, {}), (e: unknown) => isSwitchboardError(e) && e.code === 'SWB_ERR_CONFIG_INVALID');
   assert.throws(() => createDestination('fhir-store', { url: 'x' }, {}), (e: unknown) => isSwitchboardError(e) && /settings\.url/.test(e.message));
 });
+
+test('fhir-store processes Bundles as POST /fhir/R4 does: urn:uuid references resolved, conditional creates idempotent, batch failures reported', async () => {
+  const store = openSqliteResourceStore({ path: join(mkdtempSync(join(tmpdir(), 'swb-fhirdest-')), 'f.db'), indexer: new FhirSearchIndexer() });
+  const dest = createDestination('fhir-store', {}, { resources: store });
+  const signal = new AbortController().signal;
+  const conditional = {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      { fullUrl: 'urn:uuid:org-1', resource: { resourceType: 'Organization', identifier: [{ system: 'urn:oid:9.9', value: 'LAB1' }], name: 'Lab' }, request: { method: 'POST', url: 'Organization', ifNoneExist: 'identifier=urn:oid:9.9|LAB1' } },
+      { fullUrl: 'urn:uuid:p2', resource: { resourceType: 'Patient', id: 'p2', managingOrganization: { reference: 'urn:uuid:org-1' } }, request: { method: 'PUT', url: 'Patient/p2' } },
+    ],
+  };
+  assert.equal((await dest.send(delivery(conditional), signal)).kind, 'delivered');
+  // A redelivery finds the Organization instead of creating a second one.
+  assert.equal((await dest.send(delivery(conditional, 2), signal)).kind, 'delivered');
+  const orgs = await store.search('Organization', { conditions: [{ kind: 'token', param: 'identifier', not: false, values: [{ system: 'urn:oid:9.9', code: 'LAB1' }] }] });
+  assert.equal(orgs.resources.length, 1);
+  const p2 = await store.read('Patient', 'p2');
+  assert.ok(p2?.kind === 'resource');
+  assert.equal((p2.resource as unknown as { managingOrganization: { reference: string } }).managingOrganization.reference, `Organization/${orgs.resources[0]?.id ?? ''}`);
+
+  const batch = { resourceType: 'Bundle', type: 'batch', entry: [bundle('Doe').entry[0], { ...bundle('Doe').entry[1], request: { method: 'PUT', url: 'Encounter/other' } }] };
+  const r = await dest.send(delivery(batch), signal);
+  assert.ok(r.kind === 'failed' && r.failureClass === 'permanent', JSON.stringify(r));
+  assert.match(String(r.response), /^1 of 2 entries failed: 4\d\d/);
+  assert.ok((await store.read('Patient', 'p1'))?.kind === 'resource', 'a batch entry stands on its own');
+  await store.close();
+});

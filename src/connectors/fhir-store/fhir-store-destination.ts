@@ -1,29 +1,51 @@
 import { isSwitchboardError, type ErrorCode } from '../../core/errors.ts';
-import type { FhirResource, ResourceStore } from '../../core/ports/resource-store.ts';
+import type { ResourceStore } from '../../core/ports/resource-store.ts';
 import type { DestinationConnector, DestinationContext, OutboundDelivery, SendResult } from '../../engine/destination-connector.ts';
+import { processBundle } from '../../fhir/fhir-bundle.ts';
+import type { InteractionContext } from '../../fhir/fhir-interactions.ts';
 import { invalid, type Settings } from '../connector-settings.ts';
 
 /**
  * Writes a FHIR transaction Bundle (a `toFhir` step's output) into the engine's canonical FHIR store
- * (issue 5: "the channels write into this store through a fhir-store destination"), all-or-nothing
- * in one store transaction.
+ * (issue 5: "the channels write into this store through a fhir-store destination"), with the same
+ * Bundle processing as `POST /fhir/R4` (src/fhir/fhir-bundle.ts): a `transaction` is all-or-nothing
+ * in one store transaction, in the FHIR processing order, `urn:uuid` references resolved (FHIR R4
+ * http.html#transaction); a `batch` runs each entry on its own.
  *
  * The mapping's entries are PUTs by deterministic id (src/mapping/fhir-ids.ts), so a redelivery of
  * the same message is an idempotent update (ARCHITECTURE.md invariant 2): a retry after an
- * ambiguous failure cannot duplicate anything. DELETE entries delete. Other methods are refused as
- * a permanent failure with the payload kept, since retrying cannot change the Bundle.
+ * ambiguous failure cannot duplicate anything. Only entries that stay idempotent are taken: PUT,
+ * DELETE, and POST with `ifNoneExist` (a conditional create). A plain POST would create again on
+ * each redelivery, so it is refused as a permanent failure with the payload kept.
  *
  * Failures: the store unavailable or busy -> transient; a resource the store refuses (invalid, a
- * version conflict) -> permanent.
+ * version conflict) -> permanent; a batch with a failed entry -> permanent (its other entries are
+ * written; a retry rewrites them idempotently).
  */
 export class FhirStoreDestination implements DestinationConnector {
   readonly kind = 'fhir-store';
   readonly #store: ResourceStore;
+  readonly #context: InteractionContext;
 
   constructor(settings: Settings, context: DestinationContext) {
     for (const key of Object.keys(settings)) throw invalid(`destination.settings.${key}`, 'is not a setting of a fhir-store destination (it has none)');
     if (context.resources === undefined) throw invalid('destination.kind', "fhir-store needs the engine's FHIR store, which this process does not have");
-    this.#store = context.resources;
+    const store = context.resources;
+    this.#store = store;
+    this.#context = {
+      store,
+      atomic: (work) => store.transaction(work),
+      history: (q) => store.history(q),
+      // References in the Bundle are relative; an absolute URL under this base is ours.
+      baseUrl: 'urn:switchboard:fhir-store',
+      // The channel validates where its config says so (`toFhir: { validate: true }`); the store's
+      // own checks still apply.
+      validation: 'off',
+      validateProfile: false,
+      handling: 'strict',
+      // The engine writes its own canonical store: the channel's configuration is the authority, not a caller's scopes.
+      authorize: async () => undefined,
+    };
   }
 
   async send(delivery: OutboundDelivery): Promise<SendResult> {
@@ -33,30 +55,22 @@ export class FhirStoreDestination implements DestinationConnector {
     } catch {
       return failed('permanent', 'SWB_ERR_FHIR_STORE_DEST_NOT_A_BUNDLE', 'the payload is not JSON');
     }
-    const entries = entriesOf(bundle);
-    if (typeof entries === 'string') return failed('permanent', 'SWB_ERR_FHIR_STORE_DEST_NOT_A_BUNDLE', entries);
+    const refusal = refusalOf(bundle);
+    if (refusal !== undefined) return failed('permanent', 'SWB_ERR_FHIR_STORE_DEST_NOT_A_BUNDLE', refusal);
+    let response: { entry?: Array<{ response?: { status?: string; outcome?: unknown } }> };
     try {
-      const counts = await this.#store.transaction(async (tx) => {
-        let written = 0;
-        let deleted = 0;
-        for (const e of entries) {
-          if (e.method === 'PUT') {
-            await tx.update(e.resource);
-            written++;
-          } else {
-            await tx.delete(e.type, e.id);
-            deleted++;
-          }
-        }
-        return { written, deleted };
-      });
-      return { kind: 'delivered', response: `${counts.written} resources written, ${counts.deleted} deleted` };
+      response = (await processBundle(this.#context, this.#store, bundle, 'minimal', delivery.id)) as typeof response;
     } catch (e) {
       if (!isSwitchboardError(e)) return failed('transient', 'SWB_ERR_STORE_UNAVAILABLE', 'the store failed');
       // The store's own classes decide: unavailable or busy is transient, a refused resource permanent.
-      // Nothing was written (the transaction rolled back), so a retry is safe.
+      // A transaction rolled back: nothing was written, so a retry is safe.
       return failed(e.failureClass === 'permanent' ? 'permanent' : 'transient', e.code, e.code);
     }
+    // Status lines and codes only: an entry's OperationOutcome may quote a value (invariant 7).
+    const statuses = (response.entry ?? []).map((x) => x.response?.status ?? '');
+    const bad = statuses.filter((s) => !/^2\d\d\b/.test(s));
+    if (bad.length > 0) return failed('permanent', 'SWB_ERR_FHIR_STORE_DEST_NOT_A_BUNDLE', `${bad.length} of ${statuses.length} entries failed: ${bad.join(', ')}`);
+    return { kind: 'delivered', response: `${statuses.length} entries applied: ${summarize(statuses)}` };
   }
 
   close(): Promise<void> {
@@ -65,32 +79,31 @@ export class FhirStoreDestination implements DestinationConnector {
   }
 }
 
-type Entry = { readonly method: 'PUT'; readonly resource: FhirResource } | { readonly method: 'DELETE'; readonly type: string; readonly id: string };
-
-/** The Bundle's entries as store operations, or why they cannot be (naming the entry, no values). */
-function entriesOf(bundle: unknown): Entry[] | string {
+/** Why the Bundle is not taken (naming the entry, no values), or undefined. */
+function refusalOf(bundle: unknown): string | undefined {
   if (typeof bundle !== 'object' || bundle === null) return 'the payload is not a Bundle';
   const b = bundle as { resourceType?: unknown; type?: unknown; entry?: unknown };
   if (b.resourceType !== 'Bundle' || (b.type !== 'transaction' && b.type !== 'batch')) return 'the payload is not a transaction or batch Bundle';
-  if (b.entry === undefined) return [];
+  if (b.entry === undefined) return undefined;
   if (!Array.isArray(b.entry)) return 'Bundle.entry is not an array';
-  const out: Entry[] = [];
   for (const [i, raw] of (b.entry as unknown[]).entries()) {
-    const e = raw as { request?: { method?: unknown; url?: unknown }; resource?: FhirResource };
-    const method = e.request?.method;
-    const url = typeof e.request?.url === 'string' ? e.request.url : '';
-    const m = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(url);
-    if (m === null) return `Bundle.entry[${i}].request.url is not Type/id`;
-    const type = m[1] as string;
-    const id = m[2] as string;
-    if (method === 'PUT') {
-      const r = e.resource;
-      if (r === undefined || r.resourceType !== type || r.id !== id) return `Bundle.entry[${i}].resource does not match its request url`;
-      out.push({ method: 'PUT', resource: r });
-    } else if (method === 'DELETE') out.push({ method: 'DELETE', type, id });
-    else return `Bundle.entry[${i}].request.method must be PUT or DELETE`;
+    const request = (raw as { request?: { method?: unknown; ifNoneExist?: unknown } } | null)?.request;
+    const method = request?.method;
+    if (method === 'PUT' || method === 'DELETE') continue;
+    if (method === 'POST' && typeof request?.ifNoneExist === 'string' && request.ifNoneExist !== '') continue;
+    return `Bundle.entry[${i}].request.method must be PUT, DELETE or a conditional POST (ifNoneExist): a redelivery must not create again`;
   }
-  return out;
+  return undefined;
+}
+
+/** `200 OK` x2, `201 Created` x1 -> "2 x 200, 1 x 201". */
+function summarize(statuses: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const s of statuses) {
+    const code = s.split(' ')[0] ?? s;
+    counts.set(code, (counts.get(code) ?? 0) + 1);
+  }
+  return [...counts].map(([code, n]) => `${n} x ${code}`).join(', ');
 }
 
 function failed(failureClass: 'transient' | 'permanent', errorCode: ErrorCode, response: string): SendResult {

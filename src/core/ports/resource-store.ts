@@ -292,6 +292,13 @@ export interface ResourceStore extends ResourceStoreTx {
    * tell leaves it out, and nothing is cached.
    */
   writeMark?(type: string): Promise<string>;
+  /**
+   * Optional: creates each resource (as create() with no options) in one all-or-nothing transaction
+   * whose commit may skip the sync to disk: it survives a crash of the process at once, and a power
+   * loss once the next synced commit or checkpoint has run. For high-volume records written off the
+   * request path (the AuditEvent trail, src/api/audit-trail.ts); a store without it gets transaction().
+   */
+  createBatchRelaxed?(resources: readonly FhirResource[]): Promise<void>;
 }
 
 /**

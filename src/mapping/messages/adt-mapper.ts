@@ -95,7 +95,7 @@ export const ADT_MAPPERS: readonly MessageMapper[] = [
       else mapAdt(ctx, event);
       for (const r of ctx.readers) {
         const reason = NOT_MAPPED[r.name];
-        if (reason !== undefined && r.used.size === 0 && r.skippedWhole === undefined && r.handledWhole === undefined) r.skippedWhole = reason;
+        if (reason !== undefined && !r.touched && r.skippedWhole === undefined && r.handledWhole === undefined) r.skippedWhole = reason;
       }
     },
   },

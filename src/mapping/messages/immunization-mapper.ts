@@ -4,7 +4,6 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { mapGt1 } from '../segments/gt1.ts';
 import { mapIn1 } from '../segments/in1.ts';
-import { tolerant } from '../segments/lab-support.ts';
 import { mapNk1 } from '../segments/nk1.ts';
 import { mapObx } from '../segments/obx.ts';
 import { mapPd1 } from '../segments/pd1.ts';
@@ -145,7 +144,7 @@ function mapOrder(ctx: MappingContext, g: Hl7GroupNode, index: number, keyRepeat
       const o = ctx.get<Observation & { id: string }>(obs);
       if (o === undefined) continue;
       ctx.add({ resourceType: 'Observation', id: o.id, status: o.status, code: o.code, partOf: [ref] });
-      doseObservation(imm, o, tolerant(ctx, 'OBX-4', () => obx.text(4)));
+      doseObservation(imm, o, obx.text(4));
     }
     for (const prt of segmentsOf(og, 'PRT')) ctx.reader(prt).skippedWhole ??= 'PRT on an immunization observation is not mapped yet';
   }
@@ -162,9 +161,9 @@ function applyOrcImmunization(ctx: MappingContext, orc: SegmentReader, imm: Immu
     if (id !== undefined) identifiers.push(id);
   }
   if (identifiers.length > 0) imm.identifier = identifiers;
-  const recorded = ctx.dateTime(tolerant(ctx, 'ORC-9', () => orc.read(9, 'TS', 'Immunization.recorded')), 'ORC-9');
+  const recorded = ctx.dateTime(orc.read(9, 'TS', 'Immunization.recorded'), 'ORC-9');
   if (recorded !== undefined) imm.recorded = recorded;
-  for (const xcn of tolerant(ctx, 'ORC-12', () => orc.readAll(12, 'XCN', 'Immunization.performer.actor')) ?? []) {
+  for (const xcn of orc.readAll(12, 'XCN', 'Immunization.performer.actor')) {
     const actor = practitionerFromXcn(ctx, xcn);
     if (actor !== undefined) (imm.performer ??= []).push({ function: { coding: [{ system: V2_0443, code: 'OP', display: 'Ordering Provider' }] }, actor });
   }

@@ -18,7 +18,6 @@ import { mapPv1 } from '../segments/pv1.ts';
 import { mapPv2 } from '../segments/pv2.ts';
 import { mapSpm, specimenFromObr } from '../segments/spm.ts';
 import { applyTq1 } from '../segments/tq1.ts';
-import { tolerant } from '../segments/lab-support.ts';
 import { practitionerFromXcn } from '../v2-resources.ts';
 import type { MessageMapper } from './message-mapper.ts';
 
@@ -451,7 +450,7 @@ function mapOrder(ctx: MappingContext, parts: OrderParts, outerScope: PatientSco
   } else if (obr !== undefined) {
     // With SPM, OBR's specimen fields are the older copy of the same facts: the collector is kept
     // where the SPM says nothing of it, the rest is reported as described by SPM.
-    const collector = practitionerFromXcn(ctx, tolerant(ctx, 'OBR-10', () => obr.read(10, 'XCN', 'Specimen.collection.collector')));
+    const collector = practitionerFromXcn(ctx, obr.read(10, 'XCN', 'Specimen.collection.collector'));
     for (const ref of collector !== undefined ? specimenRefs : []) {
       const sp = ctx.get<Specimen & { id: string }>(ref);
       if (sp !== undefined && sp.collection?.collector === undefined) sp.collection = { ...(sp.collection ?? {}), collector: collector as Reference<Practitioner> };
@@ -470,8 +469,9 @@ function mapOrder(ctx: MappingContext, parts: OrderParts, outerScope: PatientSco
   // Observations of the order. With one specimen, it is the specimen of every result.
   const onlySpecimen = specimenRefs.length === 1 ? specimenRefs[0] : undefined;
   const results: Array<Reference<Observation>> = [];
+  const obsOptions = { ...base, ...(onlySpecimen !== undefined ? { specimen: onlySpecimen } : {}), ...(resultKey !== undefined ? { orderKey: resultKey } : {}), ...(obsCategory !== undefined ? { category: obsCategory } : {}) };
   for (const o of parts.observations) {
-    const obs = mapObservation(ctx, o, { ...base, ...(onlySpecimen !== undefined ? { specimen: onlySpecimen } : {}), ...(resultKey !== undefined ? { orderKey: resultKey } : {}), ...(obsCategory !== undefined ? { category: obsCategory } : {}) });
+    const obs = mapObservation(ctx, o, obsOptions);
     if (obs !== undefined) results.push(obs);
   }
 
@@ -558,7 +558,7 @@ function categoryOf(section: string | undefined): CodeableConcept | undefined {
 // ---- leftovers -------------------------------------------------------------------------------------
 
 function skipSegment(r: SegmentReader, name: string, reason?: string): void {
-  if (r.used.size > 0 || r.handledWhole !== undefined) return;
+  if (r.touched || r.handledWhole !== undefined) return;
   if (name.startsWith('Z')) return; // tenant Z-segment rules run after the mapper
   r.skippedWhole ??= reason ?? SKIP_REASON[name] ?? `${name} has no mapping in a lab message`;
 }
@@ -569,7 +569,7 @@ function skipSegment(r: SegmentReader, name: string, reason?: string): void {
  */
 function sweepObx(ctx: MappingContext, scope: PatientScope): void {
   for (const r of ctx.readers) {
-    if (r.name !== 'OBX' || r.used.size > 0 || r.skippedWhole !== undefined) continue;
+    if (r.name !== 'OBX' || r.touched || r.skippedWhole !== undefined) continue;
     ctx.warn(`OBX (segment ${r.index}) sits outside any order group; mapped as an Observation of the patient`);
     mapObx(ctx, r, { ...(scope.subject !== undefined ? { subject: scope.subject } : {}), ...(scope.encounter !== undefined ? { encounter: scope.encounter } : {}) });
   }

@@ -12,14 +12,9 @@ import { cweToCodeableConcept } from '../v2-datatypes.ts';
 /** A concept-map target: the FHIR coding an HL7 table code maps to (HL7 V2-to-FHIR IG concept maps). */
 export type ConceptTarget = Readonly<{ system: string; code: string; display?: string }>;
 
-// One tolerant() for every mapper (segment reads themselves no longer throw on a malformed value).
-import { tolerant } from './lab-support.ts';
-
-export { tolerant };
-
-/** A CWE field (first repetition), tolerant of malformed values, codes trimmed (see cleanCwe). */
+/** A CWE field (first repetition), codes trimmed (see cleanCwe); a malformed value reads as absent (SegmentReader.read). */
 export function readCwe(ctx: MappingContext, r: SegmentReader, field: number, target: string): Hl7Cwe | undefined {
-  return cleanCwe(tolerant(ctx, `${r.name}-${field}`, () => r.read(field, 'CWE', target)));
+  return cleanCwe(r.read(field, 'CWE', target));
 }
 
 /**
@@ -51,15 +46,15 @@ export function mappedConcept(ctx: MappingContext, cwe: Hl7Cwe | undefined, fiel
   return { ...cc, coding: codings };
 }
 
-/** A field read as a timestamp and turned into a FHIR dateTime (tolerant). */
+/** A field read as a timestamp and turned into a FHIR dateTime (a malformed one reads as absent). */
 export function readDateTime(ctx: MappingContext, r: SegmentReader, field: number, target: string): string | undefined {
-  const ts = tolerant(ctx, `${r.name}-${field}`, () => r.read(field, 'TS', target));
+  const ts = r.read(field, 'TS', target);
   return ctx.dateTime(ts, `${r.name}-${field}`);
 }
 
 /** A field read as a date (FHIR date: the day part only). */
 export function readDate(ctx: MappingContext, r: SegmentReader, field: number, target: string): string | undefined {
-  const ts = tolerant(ctx, `${r.name}-${field}`, () => r.read(field, 'TS', target));
+  const ts = r.read(field, 'TS', target);
   return ts?.iso.slice(0, 10);
 }
 

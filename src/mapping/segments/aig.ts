@@ -3,7 +3,6 @@ import type { Hl7Cwe } from '../../hl7v2/index.ts';
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { identifierSystem } from '../v2-datatypes.ts';
-import { tolerant } from './lab-support.ts';
 import { participantType, resourceParticipant, type AppointmentDraft, type ResourceParticipant } from './sch.ts';
 
 /** AIG-4 resource types that name a place or a person rather than equipment (matched on code or text). */
@@ -17,8 +16,8 @@ const PERSON_TYPE = /^(staff|person|personnel|provider|practitioner|nurse|physic
  * reflects a location", Location.identifier) or a person (a Practitioner), by its code or text.
  */
 export function mapAig(ctx: MappingContext, aig: SegmentReader, appt: AppointmentDraft): ResourceParticipant {
-  const resource = tolerant(ctx, 'AIG-3', () => aig.read(3, 'CWE', 'Appointment.participant.actor'));
-  const typeCwe = tolerant(ctx, 'AIG-4', () => aig.read(4, 'CWE', 'Appointment.participant.type'));
+  const resource = aig.read(3, 'CWE', 'Appointment.participant.actor');
+  const typeCwe = aig.read(4, 'CWE', 'Appointment.participant.type');
   const type = participantType(ctx, typeCwe, 'AIG-4');
   const actor = resource === undefined ? undefined : actorFor(ctx, resource, kindOf(typeCwe));
   aig.skip(5, 'resource group has no Appointment element (IG AIG[Appointment] leaves it unmapped)');

@@ -3,7 +3,6 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept } from '../v2-datatypes.ts';
 import { locationFromPl } from '../v2-resources.ts';
-import { tolerant } from './lab-support.ts';
 import { resourceParticipant, type AppointmentDraft, type ResourceParticipant } from './sch.ts';
 
 /**
@@ -13,7 +12,7 @@ import { resourceParticipant, type AppointmentDraft, type ResourceParticipant } 
  */
 export function mapAil(ctx: MappingContext, ail: SegmentReader, appt: AppointmentDraft): ResourceParticipant {
   const actor = locationFromPl(ctx, ail.raw(3, 'Appointment.participant.actor'), ail.encoding);
-  const type = cweToCodeableConcept(ctx, tolerant(ctx, 'AIL-4', () => ail.read(4, 'CWE', 'Location.type')), { field: 'AIL-4', table: '0305' });
+  const type = cweToCodeableConcept(ctx, ail.read(4, 'CWE', 'Location.type'), { field: 'AIL-4', table: '0305' });
   const location = ctx.get<Location & { id: string }>(actor);
   if (type !== undefined && location !== undefined) ctx.add({ resourceType: 'Location', id: location.id, type: [type] });
   ail.skip(5, 'location group has no Appointment element (IG AIL[Appointment] leaves it unmapped)');

@@ -1,7 +1,6 @@
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { practitionerFromXcn } from '../v2-resources.ts';
-import { tolerant } from './lab-support.ts';
 import { participantType, resourceParticipant, type AppointmentDraft, type ResourceParticipant } from './sch.ts';
 
 /**
@@ -10,8 +9,8 @@ import { participantType, resourceParticipant, type AppointmentDraft, type Resou
  * participant status.
  */
 export function mapAip(ctx: MappingContext, aip: SegmentReader, appt: AppointmentDraft): ResourceParticipant {
-  const actor = tolerant(ctx, 'AIP-3', () => practitionerFromXcn(ctx, aip.read(3, 'XCN', 'Appointment.participant.actor')));
-  const type = participantType(ctx, tolerant(ctx, 'AIP-4', () => aip.read(4, 'CWE', 'Appointment.participant.type')), 'AIP-4');
+  const actor = practitionerFromXcn(ctx, aip.read(3, 'XCN', 'Appointment.participant.actor'));
+  const type = participantType(ctx, aip.read(4, 'CWE', 'Appointment.participant.type'), 'AIP-4');
   aip.skip(5, 'resource group has no Appointment element (IG AIP[Appointment] leaves it unmapped)');
   return resourceParticipant(ctx, aip, actor, type, { start: 6, offset: 7, offsetUnits: 8, duration: 9, durationUnits: 10 }, { substitution: 11, status: 12 }, appt);
 }

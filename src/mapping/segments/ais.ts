@@ -2,7 +2,6 @@ import type { Period } from '@medplum/fhirtypes';
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept } from '../v2-datatypes.ts';
-import { tolerant } from './lab-support.ts';
 import { resourcePeriod, type AppointmentDraft } from './sch.ts';
 
 /** What an AIS contributes beyond the service type: its period and its own filler status. */
@@ -20,11 +19,11 @@ export interface AisResult {
 export function mapAis(ctx: MappingContext, ais: SegmentReader, appt: AppointmentDraft): AisResult {
   ais.skip(1, 'set id orders segments; not data');
   const deleted = ais.text(2, 'Appointment.serviceType')?.toUpperCase() === 'D';
-  const service = cweToCodeableConcept(ctx, tolerant(ctx, 'AIS-3', () => ais.read(3, 'CWE', 'Appointment.serviceType')), { field: 'AIS-3' });
+  const service = cweToCodeableConcept(ctx, ais.read(3, 'CWE', 'Appointment.serviceType'), { field: 'AIS-3' });
   if (service !== undefined && !deleted) (appt.serviceType ??= []).push(service);
   const period = resourcePeriod(ctx, ais, { start: 4, offset: 5, offsetUnits: 6, duration: 7, durationUnits: 8 }, appt.start);
   ais.skip(9, 'allow substitution code has no Appointment element');
-  const status = tolerant(ctx, 'AIS-10', () => ais.read(10, 'CWE', 'Appointment.status'))?.code;
+  const status = ais.read(10, 'CWE', 'Appointment.status')?.code;
   ais.skip(11, 'supplemental service information (e.g. laterality) has no Appointment element (IG AIS[Appointment] leaves it unmapped)');
   ais.skip(12, 'supplemental service information (e.g. laterality) has no Appointment element (IG AIS[Appointment] leaves it unmapped)');
   return { period: deleted ? undefined : period, status };

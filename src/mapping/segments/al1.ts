@@ -24,7 +24,7 @@ export function mapAl1(ctx: MappingContext, al1: SegmentReader, patient: Referen
   const allergenCwe = readCwe(ctx, al1, 3, 'AllergyIntolerance.code');
   const code = cweToCodeableConcept(ctx, allergenCwe, { field: 'AL1-3' });
   if (code === undefined) {
-    al1.used.clear();
+    al1.unuse();
     al1.skippedWhole = 'no allergen (AL1-3): nothing to identify the allergy by';
     return undefined;
   }

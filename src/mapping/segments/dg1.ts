@@ -3,7 +3,7 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept, eiToIdentifier } from '../v2-datatypes.ts';
 import { practitionerFromXcn } from '../v2-resources.ts';
-import { mappedConcept, readCwe, readDateTime, skipAll, tolerant, type ConceptTarget } from './adt-support.ts';
+import { mappedConcept, readCwe, readDateTime, skipAll, type ConceptTarget } from './adt-support.ts';
 
 /** Table 0052 diagnosis type -> diagnosis-role (IG concept map DiagnosisType; W and F have no FHIR code). */
 const DIAGNOSIS_TYPE: Readonly<Record<string, ConceptTarget>> = {
@@ -26,7 +26,7 @@ export function mapDg1(ctx: MappingContext, dg1: SegmentReader, context: Diagnos
   const code = cweToCodeableConcept(ctx, codeCwe, { field: 'DG1-3' });
   const description = dg1.text(4, 'Condition.code.text');
   if (code === undefined && description === undefined) {
-    dg1.used.clear();
+    dg1.unuse();
     dg1.skippedWhole = 'no diagnosis code or description (DG1-3, DG1-4)';
     return undefined;
   }
@@ -45,7 +45,7 @@ export function mapDg1(ctx: MappingContext, dg1: SegmentReader, context: Diagnos
   const onset = readDateTime(ctx, dg1, 5, 'Condition.onsetDateTime');
   if (onset !== undefined) condition.onsetDateTime = onset;
   // DG1-16 repeats; Condition.asserter does not: the first clinician asserts (IG DG1-16 note).
-  const clinicians = tolerant(ctx, 'DG1-16', () => dg1.readAll(16, 'XCN', 'Condition.asserter')) ?? [];
+  const clinicians = dg1.readAll(16, 'XCN', 'Condition.asserter');
   const asserter = practitionerFromXcn(ctx, clinicians[0]);
   if (asserter !== undefined) condition.asserter = asserter;
   if (clinicians.length > 1) ctx.warn('DG1-16: only the first diagnosing clinician becomes Condition.asserter');
@@ -72,8 +72,8 @@ export function mapDg1(ctx: MappingContext, dg1: SegmentReader, context: Diagnos
     if (rankRaw !== undefined && /^[1-9]\d*$/.test(rankRaw)) diagnosis.rank = Number(rankRaw);
     if (!(enc.diagnosis ?? []).some((d) => d.condition.reference === ref.reference && JSON.stringify(d.use) === JSON.stringify(diagnosis.use))) (enc.diagnosis ??= []).push(diagnosis);
   } else {
-    dg1.used.delete(6);
-    dg1.used.delete(15);
+    dg1.unuse(6);
+    dg1.unuse(15);
     dg1.skip(6, 'diagnosis type qualifies an Encounter.diagnosis; there is no Encounter in this message');
     dg1.skip(15, 'diagnosis priority ranks an Encounter.diagnosis; there is no Encounter in this message');
   }

@@ -3,7 +3,7 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { identifierSystem } from '../v2-datatypes.ts';
 import { practitionerFromXcn } from '../v2-resources.ts';
-import { mappedConcept, readCwe, readDateTime, tolerant, type ConceptTarget } from './adt-support.ts';
+import { mappedConcept, readCwe, readDateTime, type ConceptTarget } from './adt-support.ts';
 
 /** What EVN says about the event, for the message's Provenance (IG segment map EVN[Provenance]). */
 export interface EventDetails {
@@ -40,11 +40,11 @@ export function eventDetails(ctx: MappingContext): EventDetails | undefined {
  * location (EVN-7). finishProvenance (segments/msh.ts) puts them on the Provenance.
  */
 export function mapEvn(ctx: MappingContext, evn: SegmentReader): void {
-  const recorded = ctx.instant(tolerant(ctx, 'EVN-2', () => evn.read(2, 'TS', 'Provenance.recorded')), 'EVN-2');
+  const recorded = ctx.instant(evn.read(2, 'TS', 'Provenance.recorded'), 'EVN-2');
   const occurred = readDateTime(ctx, evn, 6, 'Provenance.occurredDateTime');
   const reason = mappedConcept(ctx, readCwe(ctx, evn, 4, 'Provenance.reason'), 'EVN-4', '0062', EVENT_REASON);
   const operators: Array<Reference<Practitioner>> = [];
-  for (const xcn of tolerant(ctx, 'EVN-5', () => evn.readAll(5, 'XCN', 'Provenance.agent.who')) ?? []) {
+  for (const xcn of evn.readAll(5, 'XCN', 'Provenance.agent.who')) {
     const who = practitionerFromXcn(ctx, xcn);
     if (who !== undefined) operators.push(who);
   }
@@ -56,7 +56,7 @@ export function mapEvn(ctx: MappingContext, evn: SegmentReader): void {
 
 /** EVN-7 (HD) -> Location (IG HD[Location]). */
 function facilityLocation(ctx: MappingContext, evn: SegmentReader): Reference<Location> | undefined {
-  const hd = tolerant(ctx, 'EVN-7', () => evn.read(7, 'HD', 'Provenance.location'));
+  const hd = evn.read(7, 'HD', 'Provenance.location');
   if (hd === undefined || (hd.namespaceId === undefined && hd.universalId === undefined)) return undefined;
   const system = hd.universalId !== undefined ? identifierSystem(ctx, { universalId: hd.universalId, ...(hd.universalIdType !== undefined ? { universalIdType: hd.universalIdType } : {}) }) : undefined;
   const value = hd.universalId ?? hd.namespaceId;

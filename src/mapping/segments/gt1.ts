@@ -3,7 +3,7 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { ADMINISTRATIVE_SEX, cxToIdentifier, period, xadToAddress, xpnToHumanName, xtnToContactPoint } from '../v2-datatypes.ts';
 import { organizationFromXon } from '../v2-resources.ts';
-import { mappedConcept, readCwe, readDate, skipAll, tolerant } from './adt-support.ts';
+import { mappedConcept, readCwe, readDate, skipAll } from './adt-support.ts';
 import { RELATIONSHIP } from './nk1.ts';
 
 /**
@@ -14,9 +14,9 @@ import { RELATIONSHIP } from './nk1.ts';
 export function mapGt1(ctx: MappingContext, gt1: SegmentReader, patientRef: Reference<Patient>): Reference<Account> | undefined {
   const relCwe = readCwe(ctx, gt1, 11, 'RelatedPerson.relationship');
   const rel = relCwe?.code?.toUpperCase();
-  const names = rel === 'SEL' ? [] : (tolerant(ctx, 'GT1-3', () => gt1.readAll(3, 'XPN', 'RelatedPerson.name')) ?? []).map(xpnToHumanName).filter((n) => n !== undefined);
+  const names = rel === 'SEL' ? [] : gt1.readAll(3, 'XPN', 'RelatedPerson.name').map(xpnToHumanName).filter((n) => n !== undefined);
   const orgRep = rel === 'SEL' ? undefined : gt1.raw(21, 'Account.guarantor.party');
-  const identifiers: Identifier[] = rel === 'SEL' ? [] : (tolerant(ctx, 'GT1-2', () => gt1.readAll(2, 'CX', 'RelatedPerson.identifier')) ?? []).map((cx) => cxToIdentifier(ctx, cx)).filter((i) => i !== undefined);
+  const identifiers: Identifier[] = rel === 'SEL' ? [] : gt1.readAll(2, 'CX', 'RelatedPerson.identifier').map((cx) => cxToIdentifier(ctx, cx)).filter((i) => i !== undefined);
   let party: Reference<Patient | RelatedPerson | Organization> | undefined;
   if (rel === 'SEL') {
     party = patientRef;
@@ -36,11 +36,11 @@ export function mapGt1(ctx: MappingContext, gt1: SegmentReader, patientRef: Refe
     if (identifiers.length > 0) person.identifier = identifiers;
     const relationship = mappedConcept(ctx, relCwe, 'GT1-11', '0063', RELATIONSHIP);
     person.relationship = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'GUAR', display: 'guarantor' }] }, ...(relationship !== undefined ? [relationship] : [])];
-    const addresses = (tolerant(ctx, 'GT1-5', () => gt1.readAll(5, 'XAD', 'RelatedPerson.address')) ?? []).map(xadToAddress).filter((a) => a !== undefined);
+    const addresses = gt1.readAll(5, 'XAD', 'RelatedPerson.address').map(xadToAddress).filter((a) => a !== undefined);
     if (addresses.length > 0) person.address = addresses;
     const phones = [
-      ...(tolerant(ctx, 'GT1-6', () => gt1.readAll(6, 'XTN', 'RelatedPerson.telecom')) ?? []).map((x) => xtnToContactPoint(x)),
-      ...(tolerant(ctx, 'GT1-7', () => gt1.readAll(7, 'XTN', 'RelatedPerson.telecom')) ?? []).map((x) => xtnToContactPoint(x)).map((c) => (c !== undefined && c.use === undefined ? { ...c, use: 'work' as const } : c)),
+      ...gt1.readAll(6, 'XTN', 'RelatedPerson.telecom').map((x) => xtnToContactPoint(x)),
+      ...gt1.readAll(7, 'XTN', 'RelatedPerson.telecom').map((x) => xtnToContactPoint(x)).map((c) => (c !== undefined && c.use === undefined ? { ...c, use: 'work' as const } : c)),
     ].filter((c) => c !== undefined);
     if (phones.length > 0) person.telecom = phones;
     const birthDate = readDate(ctx, gt1, 8, 'RelatedPerson.birthDate');
@@ -53,7 +53,7 @@ export function mapGt1(ctx: MappingContext, gt1: SegmentReader, patientRef: Refe
     party = organizationFromXon(ctx, orgRep, gt1.encoding);
   }
   if (party === undefined) {
-    gt1.used.clear();
+    gt1.unuse();
     gt1.skippedWhole = 'no guarantor named (GT1-3 name, GT1-11 self or GT1-21 organization)';
     return undefined;
   }
@@ -74,7 +74,7 @@ export function mapGt1(ctx: MappingContext, gt1: SegmentReader, patientRef: Refe
   skipAll(gt1, [24, 25, 30, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 52, 55, 56, 57], "guarantor's demographic detail has no RelatedPerson element");
   skipAll(gt1, [45, 46, 47, 48], "guarantor's contact person has no RelatedPerson element");
   if (rel !== 'SEL' && names.length > 0 && orgRep !== undefined) {
-    gt1.used.delete(21);
+    gt1.unuse(21);
     gt1.skip(21, 'a person guarantor (GT1-3) was given; the organization name is not a second guarantor');
   }
   return account;

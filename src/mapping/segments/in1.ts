@@ -4,7 +4,7 @@ import type { SegmentReader } from '../segment-reader.ts';
 import { ADMINISTRATIVE_SEX, codeSystemUri, cweToCodeableConcept, cxToIdentifier, period, xadToAddress, xpnToHumanName, xtnToContactPoint } from '../v2-datatypes.ts';
 import { organizationFromXon } from '../v2-resources.ts';
 import { leaf } from '../segment-reader.ts';
-import { mappedConcept, readCwe, readDate, skipAll, tolerant, type ConceptTarget } from './adt-support.ts';
+import { mappedConcept, readCwe, readDate, skipAll, type ConceptTarget } from './adt-support.ts';
 import { RELATIONSHIP } from './nk1.ts';
 
 const SUBSCRIBER = 'http://terminology.hl7.org/CodeSystem/subscriber-relationship';
@@ -42,7 +42,7 @@ export function mapIn1(ctx: MappingContext, in1: SegmentReader, patientRef: Refe
   if (planCwe?.code !== undefined) identifiers.push({ value: planCwe.code, ...(planCwe.system !== undefined ? { system: codeSystemUri(ctx, planCwe.system) as string } : {}) });
   const policy = in1.text(36, 'Coverage.identifier');
   if (policy !== undefined) identifiers.push({ value: policy, type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MB', display: 'Member Number' }] } });
-  const memberId = tolerant(ctx, 'IN1-49', () => in1.read(49, 'CX', 'Coverage.subscriberId'));
+  const memberId = in1.read(49, 'CX', 'Coverage.subscriberId');
   const coverage: Coverage & { id: string } = {
     resourceType: 'Coverage',
     id: ctx.id('Coverage', patientRef.reference, payor?.reference, planCwe?.code, policy ?? memberId?.id, identifiers.length === 0 && memberId === undefined ? `${ctx.messageKey}|${in1.index}` : undefined),
@@ -68,7 +68,7 @@ export function mapIn1(ctx: MappingContext, in1: SegmentReader, patientRef: Refe
   // IN1-10/11 insured's group employer -> policyHolder Organization (IG).
   const employerRep = in1.raw(11, 'Coverage.policyHolder');
   const employer = employerRep !== undefined ? organizationFromXon(ctx, employerRep, in1.encoding) : undefined;
-  const employerId = cxToIdentifier(ctx, tolerant(ctx, 'IN1-10', () => in1.read(10, 'CX', 'Coverage.policyHolder.identifier')));
+  const employerId = cxToIdentifier(ctx, in1.read(10, 'CX', 'Coverage.policyHolder.identifier'));
   if (employer !== undefined) {
     coverage.policyHolder = employer;
     const org = ctx.get<Organization & { id: string }>(employer);
@@ -93,7 +93,7 @@ export function mapIn1(ctx: MappingContext, in1: SegmentReader, patientRef: Refe
 
 /** IN1-3 (id), IN1-4 (name), IN1-5 (address), IN1-6 (contact), IN1-7 (phone) -> payor Organization. */
 function insurer(ctx: MappingContext, in1: SegmentReader): Reference<Organization> | undefined {
-  const ids = (tolerant(ctx, 'IN1-3', () => in1.readAll(3, 'CX', 'Organization.identifier')) ?? []).map((cx) => cxToIdentifier(ctx, cx)).filter((i) => i !== undefined);
+  const ids = in1.readAll(3, 'CX', 'Organization.identifier').map((cx) => cxToIdentifier(ctx, cx)).filter((i) => i !== undefined);
   const nameRep = in1.raw(4, 'Coverage.payor');
   const name = nameRep !== undefined ? leaf(nameRep, in1.encoding, 1) : undefined;
   const first = ids[0];
@@ -109,10 +109,10 @@ function insurer(ctx: MappingContext, in1: SegmentReader): Reference<Organizatio
   } else ref = organizationFromXon(ctx, nameRep, in1.encoding) as Reference<Organization>;
   const org = ctx.get<Organization & { id: string }>(ref);
   if (org !== undefined) {
-    const addresses = (tolerant(ctx, 'IN1-5', () => in1.readAll(5, 'XAD', 'Organization.address')) ?? []).map(xadToAddress).filter((a) => a !== undefined);
+    const addresses = in1.readAll(5, 'XAD', 'Organization.address').map(xadToAddress).filter((a) => a !== undefined);
     if (addresses.length > 0) org.address = addresses;
-    const contactName = xpnToHumanName(tolerant(ctx, 'IN1-6', () => in1.read(6, 'XPN', 'Organization.contact.name')));
-    const phones = (tolerant(ctx, 'IN1-7', () => in1.readAll(7, 'XTN', 'Organization.contact.telecom')) ?? []).map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
+    const contactName = xpnToHumanName(in1.read(6, 'XPN', 'Organization.contact.name'));
+    const phones = in1.readAll(7, 'XTN', 'Organization.contact.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
     if (contactName !== undefined || phones.length > 0) org.contact = [{ ...(contactName !== undefined ? { name: contactName } : {}), ...(phones.length > 0 ? { telecom: phones } : {}) }];
   }
   return name !== undefined ? { ...ref, display: name } : ref;
@@ -120,7 +120,7 @@ function insurer(ctx: MappingContext, in1: SegmentReader): Reference<Organizatio
 
 /** The subscriber: the patient for "self", else a RelatedPerson named by IN1-16. */
 function subscriberOf(ctx: MappingContext, in1: SegmentReader, patientRef: Reference<Patient>, relationship: string | undefined, relConcept: CodeableConcept | undefined): Reference<Patient | RelatedPerson> | undefined {
-  const names = (tolerant(ctx, 'IN1-16', () => in1.readAll(16, 'XPN', 'Coverage.subscriber')) ?? []).map(xpnToHumanName).filter((n) => n !== undefined);
+  const names = in1.readAll(16, 'XPN', 'Coverage.subscriber').map(xpnToHumanName).filter((n) => n !== undefined);
   if (relationship === 'SEL') {
     // The insured is the patient: IN1-16..19 repeat PID data already on the Patient.
     for (const n of [18, 19, 43]) if (in1.has(n)) in1.skip(n, 'the insured is the patient (IN1-17 self): PID carries it');
@@ -131,7 +131,7 @@ function subscriberOf(ctx: MappingContext, in1: SegmentReader, patientRef: Refer
     return undefined;
   }
   const birthDate = readDate(ctx, in1, 18, 'RelatedPerson.birthDate');
-  const addresses = (tolerant(ctx, 'IN1-19', () => in1.readAll(19, 'XAD', 'RelatedPerson.address')) ?? []).map(xadToAddress).filter((a) => a !== undefined);
+  const addresses = in1.readAll(19, 'XAD', 'RelatedPerson.address').map(xadToAddress).filter((a) => a !== undefined);
   const sex = in1.text(43, 'RelatedPerson.gender');
   const gender = sex !== undefined ? ADMINISTRATIVE_SEX[sex.toUpperCase()] : undefined;
   const person: RelatedPerson & { id: string } = {

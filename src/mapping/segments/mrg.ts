@@ -2,7 +2,6 @@ import type { Account, Encounter, HumanName, Identifier, Patient, Reference } fr
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cxToIdentifier, xpnToHumanName } from '../v2-datatypes.ts';
-import { tolerant } from './adt-support.ts';
 
 /**
  * MRG, the record merged away. In a patient merge (A40) MRG-1 names the patient being merged into
@@ -15,12 +14,12 @@ import { tolerant } from './adt-support.ts';
 export function mapMrgMerge(ctx: MappingContext, mrg: SegmentReader, survivorRef: Reference<Patient>, encounter?: Reference<Encounter>): Reference<Patient> | undefined {
   const identifiers: Identifier[] = [];
   for (const field of [1, 2, 4]) {
-    for (const cx of tolerant(ctx, `MRG-${field}`, () => mrg.readAll(field, 'CX', 'Patient.identifier')) ?? []) {
+    for (const cx of mrg.readAll(field, 'CX', 'Patient.identifier')) {
       const id = cxToIdentifier(ctx, cx);
       if (id !== undefined) identifiers.push(id);
     }
   }
-  const names = (tolerant(ctx, 'MRG-7', () => mrg.readAll(7, 'XPN', 'Patient.name')) ?? []).map(xpnToHumanName).filter((n): n is HumanName => n !== undefined);
+  const names = mrg.readAll(7, 'XPN', 'Patient.name').map(xpnToHumanName).filter((n): n is HumanName => n !== undefined);
   mapPriorAccount(ctx, mrg, survivorRef);
   mapPriorVisit(ctx, mrg, encounter);
   const first = identifiers[0];
@@ -60,7 +59,7 @@ export function mapMrgVisit(ctx: MappingContext, mrg: SegmentReader, patient: Re
 }
 
 function mapPriorAccount(ctx: MappingContext, mrg: SegmentReader, patient: Reference<Patient>): void {
-  const identifier = cxToIdentifier(ctx, tolerant(ctx, 'MRG-3', () => mrg.read(3, 'CX', 'Account.identifier')));
+  const identifier = cxToIdentifier(ctx, mrg.read(3, 'CX', 'Account.identifier'));
   if (identifier === undefined) return;
   // The IG sets status "unknown": the prior account may or may not still be active.
   const account: Account & { id: string } = { resourceType: 'Account', id: ctx.id('Account', identifier.system, identifier.value), identifier: [identifier], status: 'unknown', subject: [patient] };
@@ -74,7 +73,7 @@ function mapPriorVisit(ctx: MappingContext, mrg: SegmentReader, encounter: Refer
     return;
   }
   for (const field of [5, 6]) {
-    const identifier = cxToIdentifier(ctx, tolerant(ctx, `MRG-${field}`, () => mrg.read(field, 'CX', 'Encounter.identifier')));
+    const identifier = cxToIdentifier(ctx, mrg.read(field, 'CX', 'Encounter.identifier'));
     // FHIR R4 datatypes.html#Identifier: use "old" for an identifier no longer valid.
     if (identifier !== undefined) (enc.identifier ??= []).push({ ...identifier, use: 'old' });
   }

@@ -3,7 +3,7 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { ADMINISTRATIVE_SEX, cweToCodeableConcept, cxToIdentifier, period, xadToAddress, xpnToHumanName, xtnToContactPoint } from '../v2-datatypes.ts';
 import { organizationFromXon } from '../v2-resources.ts';
-import { mappedConcept, readCwe, readDate, skipAll, tolerant, type ConceptTarget } from './adt-support.ts';
+import { mappedConcept, readCwe, readDate, skipAll, type ConceptTarget } from './adt-support.ts';
 
 const ROLE_CODE = 'http://terminology.hl7.org/CodeSystem/v3-RoleCode';
 const V2_0131 = 'http://terminology.hl7.org/CodeSystem/v2-0131';
@@ -44,15 +44,15 @@ const CONTACT_ROLE: Readonly<Record<string, ConceptTarget>> = {};
  * patient updates one resource (set ids are not stable across messages, so they are not used).
  */
 export function mapNk1(ctx: MappingContext, nk1: SegmentReader, patientRef: Reference<Patient>): Reference<RelatedPerson> | undefined {
-  const names = (tolerant(ctx, 'NK1-2', () => nk1.readAll(2, 'XPN', 'RelatedPerson.name')) ?? []).map(xpnToHumanName).filter((n) => n !== undefined);
-  const contactNames = (tolerant(ctx, 'NK1-30', () => nk1.readAll(30, 'XPN', 'RelatedPerson.name')) ?? []).map(xpnToHumanName).filter((n) => n !== undefined);
+  const names = nk1.readAll(2, 'XPN', 'RelatedPerson.name').map(xpnToHumanName).filter((n) => n !== undefined);
+  const contactNames = nk1.readAll(30, 'XPN', 'RelatedPerson.name').map(xpnToHumanName).filter((n) => n !== undefined);
   const relCwe = readCwe(ctx, nk1, 3, 'RelatedPerson.relationship');
   const relationship = mappedConcept(ctx, relCwe, 'NK1-3', '0063', RELATIONSHIP);
   const role = mappedConcept(ctx, readCwe(ctx, nk1, 7, 'RelatedPerson.relationship'), 'NK1-7', '0131', CONTACT_ROLE);
-  const addresses = (tolerant(ctx, 'NK1-4', () => nk1.readAll(4, 'XAD', 'RelatedPerson.address')) ?? []).map(xadToAddress).filter((a) => a !== undefined);
-  const contactAddresses = (tolerant(ctx, 'NK1-32', () => nk1.readAll(32, 'XAD', 'RelatedPerson.address')) ?? []).map(xadToAddress).filter((a) => a !== undefined);
+  const addresses = nk1.readAll(4, 'XAD', 'RelatedPerson.address').map(xadToAddress).filter((a) => a !== undefined);
+  const contactAddresses = nk1.readAll(32, 'XAD', 'RelatedPerson.address').map(xadToAddress).filter((a) => a !== undefined);
   const telecom = (field: number, use?: ContactPoint['use']): ContactPoint[] =>
-    (tolerant(ctx, `NK1-${field}`, () => nk1.readAll(field, 'XTN', 'RelatedPerson.telecom')) ?? [])
+    nk1.readAll(field, 'XTN', 'RelatedPerson.telecom')
       .map((x) => xtnToContactPoint(x))
       .filter((c) => c !== undefined)
       .map((c) => (use !== undefined && c.use === undefined ? { ...c, use } : c));
@@ -67,7 +67,7 @@ export function mapNk1(ctx: MappingContext, nk1: SegmentReader, patientRef: Refe
 
   const identifiers: Identifier[] = [];
   for (const field of [33, 12]) {
-    for (const cx of tolerant(ctx, `NK1-${field}`, () => nk1.readAll(field, 'CX', 'RelatedPerson.identifier')) ?? []) {
+    for (const cx of nk1.readAll(field, 'CX', 'RelatedPerson.identifier')) {
       const id = cxToIdentifier(ctx, cx);
       if (id !== undefined) identifiers.push(id);
     }

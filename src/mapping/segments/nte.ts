@@ -3,7 +3,6 @@ import { decodeEscapes } from '../../hl7v2/index.ts';
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { practitionerFromXcn } from '../v2-resources.ts';
-import { tolerant } from './lab-support.ts';
 
 /**
  * NTE -> Annotation (HL7 V2-to-FHIR IG segment maps NTE[Observation], NTE[ServiceRequest]):
@@ -23,9 +22,9 @@ export function notesFrom(ctx: MappingContext, ntes: readonly SegmentReader[], t
       continue;
     }
     const note: Annotation = { text: lines.join('\n') };
-    const author = tolerant(ctx, 'NTE-5', () => practitionerFromXcn(ctx, nte.read(5, 'XCN', `${target}.authorReference`)));
+    const author = practitionerFromXcn(ctx, nte.read(5, 'XCN', `${target}.authorReference`));
     if (author !== undefined) note.authorReference = author;
-    const time = tolerant(ctx, 'NTE-6', () => ctx.dateTime(nte.read(6, 'TS', `${target}.time`), 'NTE-6'));
+    const time = ctx.dateTime(nte.read(6, 'TS', `${target}.time`), 'NTE-6');
     if (time !== undefined) note.time = time;
     // NTE-2 (source of comment, table 0105) and NTE-4 (comment type, table 0364) have no Annotation
     // element; the IG marks the latter "extension??" (no extension defined yet).

@@ -5,7 +5,6 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept, period, tableCode, xtnToContactPoint } from '../v2-datatypes.ts';
 import { practitionerFromXcn } from '../v2-resources.ts';
-import { tolerant } from './lab-support.ts';
 import { priorityFrom, tqTime, type OrderIdentity } from './orc.ts';
 import { eipToIdentifiers } from './spm.ts';
 
@@ -38,11 +37,11 @@ const REQUEST_STATUS_FROM_RESULT: Readonly<Record<string, ServiceRequest['status
 /** OBR fields onto the ServiceRequest (code, priority, times, requester, reasons, parent...). */
 export function applyObr(ctx: MappingContext, obr: SegmentReader, sr: ServiceRequest, options: { readonly statusSet: boolean }): void {
   obr.skip(1, 'set id orders segments; not data');
-  const code = cweToCodeableConcept(ctx, tolerant(ctx, 'OBR-4', () => obr.read(4, 'CWE', 'ServiceRequest.code')), { field: 'OBR-4' });
+  const code = cweToCodeableConcept(ctx, obr.read(4, 'CWE', 'ServiceRequest.code'), { field: 'OBR-4' });
   if (code !== undefined) sr.code = code;
   const priority = priorityFrom(obr.text(5, 'ServiceRequest.priority'));
   if (priority !== undefined) sr.priority ??= priority;
-  const requested = tolerant(ctx, 'OBR-6', () => ctx.dateTime(obr.read(6, 'TS', 'ServiceRequest.occurrenceDateTime'), 'OBR-6'));
+  const requested = ctx.dateTime(obr.read(6, 'TS', 'ServiceRequest.occurrenceDateTime'), 'OBR-6');
   if (requested !== undefined && sr.occurrenceDateTime === undefined && sr.occurrencePeriod === undefined && sr.occurrenceTiming === undefined) sr.occurrenceDateTime = requested;
   const action = obr.text(11, 'ServiceRequest.intent')?.toUpperCase();
   // IG OBR-11: G (generated) -> reflex-order; A (add-on) has no R4 intent, so stays "order".
@@ -50,9 +49,9 @@ export function applyObr(ctx: MappingContext, obr: SegmentReader, sr: ServiceReq
   obr.skip(12, 'danger code has no ServiceRequest element');
   const clinical = obr.text(13, 'ServiceRequest.note');
   if (clinical !== undefined) sr.note = [...(sr.note ?? []), { text: clinical }];
-  const ordering = practitionerFromXcn(ctx, tolerant(ctx, 'OBR-16', () => obr.read(16, 'XCN', 'ServiceRequest.requester')));
+  const ordering = practitionerFromXcn(ctx, obr.read(16, 'XCN', 'ServiceRequest.requester'));
   if (ordering !== undefined) sr.requester ??= ordering;
-  const callback = xtnToContactPoint(tolerant(ctx, 'OBR-17', () => obr.read(17, 'XTN', 'ServiceRequest.extension:servicerequest-order-callback-phone-number')));
+  const callback = xtnToContactPoint(obr.read(17, 'XTN', 'ServiceRequest.extension:servicerequest-order-callback-phone-number'));
   const cbUrl = 'http://hl7.org/fhir/StructureDefinition/servicerequest-order-callback-phone-number';
   if (callback !== undefined && !(sr.extension ?? []).some((e) => e.url === cbUrl)) sr.extension = [...(sr.extension ?? []), { url: cbUrl, valueContactPoint: callback }];
   for (const n of [18, 19, 20, 21]) obr.skip(n, 'placer/filler private fields have no defined meaning');
@@ -75,7 +74,7 @@ export function applyObr(ctx: MappingContext, obr: SegmentReader, sr: ServiceReq
     if (identifier !== undefined) sr.basedOn = [...(sr.basedOn ?? []), { type: 'ServiceRequest', identifier }];
   }
   obr.skip(30, 'transportation mode has no ServiceRequest element');
-  const reasons = (tolerant(ctx, 'OBR-31', () => obr.readAll(31, 'CWE', 'ServiceRequest.reasonCode')) ?? []).map((c) => cweToCodeableConcept(ctx, c, { field: 'OBR-31' })).filter((c) => c !== undefined);
+  const reasons = obr.readAll(31, 'CWE', 'ServiceRequest.reasonCode').map((c) => cweToCodeableConcept(ctx, c, { field: 'OBR-31' })).filter((c) => c !== undefined);
   if (reasons.length > 0) sr.reasonCode = reasons;
   obr.skip(36, 'scheduled date/time has no ServiceRequest element once the occurrence is set');
   obr.skip(37, 'number of sample containers has no ServiceRequest element');
@@ -87,7 +86,7 @@ export function applyObr(ctx: MappingContext, obr: SegmentReader, sr: ServiceReq
   obr.skip(43, 'planned patient transport comment has no ServiceRequest element');
   obr.skip(44, 'procedure code belongs to billing (Procedure/Claim), not the order');
   obr.skip(45, 'procedure code modifier belongs to billing');
-  const details = [...(tolerant(ctx, 'OBR-46', () => obr.readAll(46, 'CWE', 'ServiceRequest.orderDetail')) ?? []), ...(tolerant(ctx, 'OBR-47', () => obr.readAll(47, 'CWE', 'ServiceRequest.orderDetail')) ?? [])]
+  const details = [...obr.readAll(46, 'CWE', 'ServiceRequest.orderDetail'), ...obr.readAll(47, 'CWE', 'ServiceRequest.orderDetail')]
     .map((c) => cweToCodeableConcept(ctx, c, { field: 'OBR-46' }))
     .filter((c) => c !== undefined);
   if (details.length > 0) sr.orderDetail = details;
@@ -136,7 +135,7 @@ export function mapObrReport(ctx: MappingContext, obr: SegmentReader | undefined
   }
   const status = raw !== undefined ? REPORT_STATUS[raw] : undefined;
   if (raw !== undefined && status === undefined) ctx.warn(`OBR-25: result status not in HL7 table 0123; DiagnosticReport.status is unknown (segment ${options.anchorIndex})`);
-  const codeCwe = obr === undefined ? undefined : tolerant(ctx, 'OBR-4', () => obr.read(4, 'CWE', 'DiagnosticReport.code'));
+  const codeCwe = obr === undefined ? undefined : obr.read(4, 'CWE', 'DiagnosticReport.code');
   const code = cweToCodeableConcept(ctx, codeCwe, { field: 'OBR-4' });
   const report: DiagnosticReport & { id: string } = {
     resourceType: 'DiagnosticReport',
@@ -157,11 +156,11 @@ export function mapObrReport(ctx: MappingContext, obr: SegmentReader | undefined
   if (options.specimens.length > 0) report.specimen = [...options.specimens];
   if (options.extension !== undefined && options.extension.length > 0) report.extension = options.extension;
   if (obr === undefined) return ctx.add(report);
-  const start = tolerant(ctx, 'OBR-7', () => ctx.dateTime(obr.read(7, 'TS', 'DiagnosticReport.effective[x]'), 'OBR-7'));
-  const end = tolerant(ctx, 'OBR-8', () => ctx.dateTime(obr.read(8, 'TS', 'DiagnosticReport.effectivePeriod.end'), 'OBR-8'));
+  const start = ctx.dateTime(obr.read(7, 'TS', 'DiagnosticReport.effective[x]'), 'OBR-7');
+  const end = ctx.dateTime(obr.read(8, 'TS', 'DiagnosticReport.effectivePeriod.end'), 'OBR-8');
   if (end !== undefined) report.effectivePeriod = period(start, end) as NonNullable<DiagnosticReport['effectivePeriod']>;
   else if (start !== undefined) report.effectiveDateTime = start;
-  const issued = tolerant(ctx, 'OBR-22', () => ctx.instant(obr.read(22, 'TS', 'DiagnosticReport.issued'), 'OBR-22'));
+  const issued = ctx.instant(obr.read(22, 'TS', 'DiagnosticReport.issued'), 'OBR-22');
   if (issued !== undefined) report.issued = issued;
   else if (obr.has(22)) ctx.warn(`OBR-22: results report time coarser than seconds cannot be an instant; not mapped (segment ${obr.index})`);
   const interpreters = ndlPractitioners(ctx, obr.repetitions(32, 'DiagnosticReport.resultsInterpreter'), obr.encoding);

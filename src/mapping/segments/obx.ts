@@ -89,7 +89,7 @@ type ObservationValue = Pick<
  * for an OBX of a known shape; the return type allows callers to treat it as optional.
  */
 export function mapObx(ctx: MappingContext, obx: SegmentReader, options: ObxOptions = {}): Reference<Observation> | undefined {
-  const codeCwe = tolerant(ctx, 'OBX-3', () => obx.read(3, 'CWE', 'Observation.code'));
+  const codeCwe = obx.read(3, 'CWE', 'Observation.code');
   const code = cweToCodeableConcept(ctx, codeCwe, { field: 'OBX-3' });
   const subId = obx.text(4, 'Observation.extension:observation-v2-subid');
   const setId = obx.text(1);
@@ -130,7 +130,7 @@ export function mapObx(ctx: MappingContext, obx: SegmentReader, options: ObxOpti
   // ---- value --------------------------------------------------------------------------------
   const valueType = obx.text(2, 'Observation.value[x]')?.toUpperCase();
   const reps = obx.repetitions(5, 'Observation.value[x]');
-  const unitsCwe = obx.has(6) ? tolerant(ctx, 'OBX-6', () => obx.read(6, 'CWE', 'Observation.valueQuantity.unit')) : undefined;
+  const unitsCwe = obx.has(6) ? obx.read(6, 'CWE', 'Observation.valueQuantity.unit') : undefined;
   if (reps.length === 0) {
     const reason = rawStatus?.toUpperCase() === 'N' ? 'not-asked' : rawStatus?.toUpperCase() === 'X' ? 'not-performed' : rawStatus?.toUpperCase() === 'D' || rawStatus?.toUpperCase() === 'W' ? 'error' : 'unknown';
     observation.dataAbsentReason = { coding: [{ system: DATA_ABSENT, code: reason }] };
@@ -159,7 +159,7 @@ export function mapObx(ctx: MappingContext, obx: SegmentReader, options: ObxOpti
   if (range !== undefined) observation.referenceRange = [referenceRange(ctx, decodeEscapes(range, obx.encoding), unitsCwe)];
   const interpretations: CodeableConcept[] = [];
   for (const rep of obx.repetitions(8, 'Observation.interpretation')) {
-    const cwe = tolerant(ctx, 'OBX-8', () => readCwe(rep, obx.encoding, 'OBX-8'));
+    const cwe = tolerant(ctx, 'OBX-8', () => ctx.parse('CWE', rep, 'OBX-8'));
     const c = interpretation(ctx, cwe);
     if (c !== undefined) interpretations.push(c);
   }
@@ -172,32 +172,32 @@ export function mapObx(ctx: MappingContext, obx: SegmentReader, options: ObxOpti
   obx.skip(13, 'user defined access checks have no Observation element');
 
   // ---- times ----------------------------------------------------------------------------------
-  const effective = tolerant(ctx, 'OBX-14', () => ctx.dateTime(obx.read(14, 'TS', 'Observation.effectiveDateTime'), 'OBX-14'));
+  const effective = ctx.dateTime(obx.read(14, 'TS', 'Observation.effectiveDateTime'), 'OBX-14');
   if (effective !== undefined) observation.effectiveDateTime = effective;
-  const analysis = tolerant(ctx, 'OBX-19', () => ctx.dateTime(obx.read(19, 'TS', 'Observation.extension:observation-analysis-date-time'), 'OBX-19'));
+  const analysis = ctx.dateTime(obx.read(19, 'TS', 'Observation.extension:observation-analysis-date-time'), 'OBX-19');
   if (analysis !== undefined) extensions.push({ url: 'http://hl7.org/fhir/StructureDefinition/observation-analysis-date-time', valueDateTime: analysis });
 
   // ---- performers -----------------------------------------------------------------------------
   const performers: NonNullable<Observation['performer']> = [];
-  for (const xcn of tolerant(ctx, 'OBX-16', () => obx.readAll(16, 'XCN', 'Observation.performer')) ?? []) {
+  for (const xcn of obx.readAll(16, 'XCN', 'Observation.performer')) {
     const p = practitionerFromXcn(ctx, xcn);
     if (p !== undefined) performers.push(p);
   }
-  const producer = tolerant(ctx, 'OBX-15', () => obx.read(15, 'CWE', 'Observation.performer(Organization)'));
+  const producer = obx.read(15, 'CWE', 'Observation.performer(Organization)');
   if (producer?.code !== undefined || producer?.text !== undefined) performers.push(producerOrganization(ctx, producer));
   const performing = performingOrganization(ctx, obx);
   if (performing !== undefined) performers.push(performing);
   if (performers.length > 0) observation.performer = performers;
 
   // ---- method, device, site, identifiers ----------------------------------------------------------
-  const methods = tolerant(ctx, 'OBX-17', () => obx.readAll(17, 'CWE', 'Observation.method')) ?? [];
+  const methods = obx.readAll(17, 'CWE', 'Observation.method');
   const method = cweToCodeableConcept(ctx, methods[0], { field: 'OBX-17' });
   if (method !== undefined) observation.method = method;
   if (methods.length > 1) ctx.warn(`OBX-17: Observation.method is 0..1; only the first method of segment ${obx.index} is mapped`);
   // OBX-18 repetitions are identifiers of the one piece of equipment (Observation.device is 0..1).
   const device = deviceFromEi(ctx, obx.repetitions(18, 'Observation.device'), obx.encoding);
   if (device !== undefined) observation.device = device;
-  const sites = tolerant(ctx, 'OBX-20', () => obx.readAll(20, 'CWE', 'Observation.bodySite')) ?? [];
+  const sites = obx.readAll(20, 'CWE', 'Observation.bodySite');
   const site = cweToCodeableConcept(ctx, sites[0], { field: 'OBX-20' });
   if (site !== undefined) observation.bodySite = site;
   if (sites.length > 1) ctx.warn(`OBX-20: Observation.bodySite is 0..1; only the first site of segment ${obx.index} is mapped`);
@@ -417,7 +417,7 @@ function interpretation(ctx: MappingContext, cwe: Hl7Cwe | undefined): CodeableC
 
 /** OBX-15 producer's id (CWE) -> Organization with that identifier (IG: CWE[Organization]). */
 function producerOrganization(ctx: MappingContext, cwe: Hl7Cwe): Reference<Organization> {
-  return ctx.memo(`OBX-15\u0000${cwe.code ?? ''}\u0000${cwe.text ?? ''}\u0000${cwe.system ?? ''}`, () => makeProducer(ctx, cwe));
+  return ctx.memoFor(cwe, () => ctx.memo(`OBX-15\u0000${cwe.code ?? ''}\u0000${cwe.text ?? ''}\u0000${cwe.system ?? ''}`, () => makeProducer(ctx, cwe)));
 }
 
 function makeProducer(ctx: MappingContext, cwe: Hl7Cwe): Reference<Organization> {
@@ -435,13 +435,13 @@ function makeProducer(ctx: MappingContext, cwe: Hl7Cwe): Reference<Organization>
  */
 function performingOrganization(ctx: MappingContext, obx: SegmentReader): Reference<Organization | PractitionerRole> | undefined {
   const org = organizationFromXon(ctx, obx.raw(23, 'Observation.performer(Organization)'), obx.encoding);
-  const address = xadToAddress(tolerant(ctx, 'OBX-24', () => obx.read(24, 'XAD', 'Organization.address')));
+  const address = xadToAddress(obx.read(24, 'XAD', 'Organization.address'));
   if (address !== undefined) {
     const o = ctx.get<Organization & { id: string }>(org);
     if (o !== undefined) o.address = [...(o.address ?? []).filter((a) => JSON.stringify(a) !== JSON.stringify(address)), address];
     else ctx.warn(`OBX-24: performing organization address without a name (OBX-23) is not mapped (segment ${obx.index})`);
   }
-  const director = practitionerFromXcn(ctx, tolerant(ctx, 'OBX-25', () => obx.read(25, 'XCN', 'Observation.performer(PractitionerRole)')));
+  const director = practitionerFromXcn(ctx, obx.read(25, 'XCN', 'Observation.performer(PractitionerRole)'));
   if (director === undefined) return org;
   const role: PractitionerRole & { id: string } = {
     resourceType: 'PractitionerRole',

@@ -102,7 +102,7 @@ export function orderIdentity(ctx: MappingContext, orc: SegmentReader | undefine
   if (filler !== undefined) identifiers.push(filler);
   for (const [r, n] of [[orc, 33], [obr, 53]] as const) {
     if (r === undefined) continue;
-    for (const cx of tolerant(ctx, `${r.name}-${n}`, () => r.readAll(n, 'CX', 'ServiceRequest.identifier')) ?? []) {
+    for (const cx of r.readAll(n, 'CX', 'ServiceRequest.identifier')) {
       const alt = cxToIdentifier(ctx, cx);
       if (alt !== undefined && !identifiers.some((i) => i.value === alt.value && i.system === alt.system)) identifiers.push({ ...alt, type: PLAC });
     }
@@ -135,13 +135,13 @@ export function applyOrc(ctx: MappingContext, orc: SegmentReader, sr: ServiceReq
   if (orderStatus !== undefined && fromStatus === undefined) ctx.warn(`ORC-5: order status not in HL7 table 0038 (segment ${orc.index})`);
   // IG ORC-1: the order control code also goes to the businessEvent extension.
   if (control !== undefined) extensions.push({ url: 'http://hl7.org/fhir/StructureDefinition/businessEvent', extension: [{ url: 'value', valueCodeableConcept: tableCode(control, '0119') }] } as Extension);
-  const transaction = tolerant(ctx, 'ORC-9', () => ctx.dateTime(orc.read(9, 'TS', 'ServiceRequest.authoredOn'), 'ORC-9'));
+  const transaction = ctx.dateTime(orc.read(9, 'TS', 'ServiceRequest.authoredOn'), 'ORC-9');
   if (transaction !== undefined) sr.authoredOn = transaction;
-  const callback = xtnToContactPoint(tolerant(ctx, 'ORC-14', () => orc.read(14, 'XTN', 'ServiceRequest.extension:servicerequest-order-callback-phone-number')));
+  const callback = xtnToContactPoint(orc.read(14, 'XTN', 'ServiceRequest.extension:servicerequest-order-callback-phone-number'));
   if (callback !== undefined) extensions.push({ url: 'http://hl7.org/fhir/StructureDefinition/servicerequest-order-callback-phone-number', valueContactPoint: callback });
-  const reason = cweToCodeableConcept(ctx, tolerant(ctx, 'ORC-16', () => orc.read(16, 'CWE', 'ServiceRequest.extension:request-statusReason')), { field: 'ORC-16' });
+  const reason = cweToCodeableConcept(ctx, orc.read(16, 'CWE', 'ServiceRequest.extension:request-statusReason'), { field: 'ORC-16' });
   if (reason !== undefined) extensions.push({ url: 'http://hl7.org/fhir/StructureDefinition/request-statusReason', valueCodeableConcept: reason });
-  const requester = practitionerFromXcn(ctx, tolerant(ctx, 'ORC-12', () => orc.read(12, 'XCN', 'ServiceRequest.requester')));
+  const requester = practitionerFromXcn(ctx, orc.read(12, 'XCN', 'ServiceRequest.requester'));
   const org = organizationFromXon(ctx, orc.raw(21, 'ServiceRequest.requester(Organization)'), orc.encoding);
   if (requester !== undefined && org !== undefined) {
     // Both sent: the requester is the provider acting for the ordering facility (IG ORC-12/ORC-21:
@@ -152,14 +152,14 @@ export function applyOrc(ctx: MappingContext, orc: SegmentReader, sr: ServiceReq
   else if (org !== undefined) sr.requester = org;
   // ORC-22/23 ordering facility address and phone -> that Organization; ORC-24 provider address ->
   // the Practitioner (IG ORC-22..24: requester(PractitionerRole.organization / .practitioner)).
-  const facilityAddress = xadToAddress(tolerant(ctx, 'ORC-22', () => orc.read(22, 'XAD', 'Organization.address')));
-  const facilityPhones = (tolerant(ctx, 'ORC-23', () => orc.readAll(23, 'XTN', 'Organization.telecom')) ?? []).map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
+  const facilityAddress = xadToAddress(orc.read(22, 'XAD', 'Organization.address'));
+  const facilityPhones = orc.readAll(23, 'XTN', 'Organization.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
   const orgRes = ctx.get<Organization & { id: string }>(org);
   if (orgRes !== undefined) {
     if (facilityAddress !== undefined) orgRes.address = [...(orgRes.address ?? []), facilityAddress];
     if (facilityPhones.length > 0) orgRes.telecom = [...(orgRes.telecom ?? []), ...facilityPhones];
   } else if (facilityAddress !== undefined || facilityPhones.length > 0) ctx.warn(`ORC-22/23: ordering facility address or phone without a facility name (ORC-21); not mapped (segment ${orc.index})`);
-  const providerAddress = xadToAddress(tolerant(ctx, 'ORC-24', () => orc.read(24, 'XAD', 'Practitioner.address')));
+  const providerAddress = xadToAddress(orc.read(24, 'XAD', 'Practitioner.address'));
   const practitionerRes = ctx.get<Practitioner & { id: string }>(requester);
   if (providerAddress !== undefined && practitionerRes !== undefined) practitionerRes.address = [...(practitionerRes.address ?? []), providerAddress];
   else if (providerAddress !== undefined) ctx.warn(`ORC-24: ordering provider address without an ordering provider (ORC-12); not mapped (segment ${orc.index})`);

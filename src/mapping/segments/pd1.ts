@@ -4,7 +4,7 @@ import type { SegmentReader } from '../segment-reader.ts';
 import { leaf } from '../segment-reader.ts';
 import { cweToCodeableConcept, cxToIdentifier } from '../v2-datatypes.ts';
 import { organizationFromXon, practitionerFromXcn } from '../v2-resources.ts';
-import { cleanCwe, skipAll, tolerant } from './adt-support.ts';
+import { cleanCwe, skipAll } from './adt-support.ts';
 
 /**
  * PD1 -> the Patient built from PID (HL7 V2-to-FHIR IG segment map PD1[Patient]): primary facility
@@ -22,13 +22,13 @@ export function mapPd1(ctx: MappingContext, pd1: SegmentReader, patientRef: Refe
     const org = organizationFromXon(ctx, rep, pd1.encoding);
     if (org !== undefined) gps.push(org);
   }
-  for (const xcn of tolerant(ctx, 'PD1-4', () => pd1.readAll(4, 'XCN', 'Patient.generalPractitioner')) ?? []) {
+  for (const xcn of pd1.readAll(4, 'XCN', 'Patient.generalPractitioner')) {
     const p = practitionerFromXcn(ctx, xcn);
     if (p !== undefined) gps.push(p);
   }
   if (gps.length > 0) patient.generalPractitioner = [...(patient.generalPractitioner ?? []), ...gps];
   const extensions: Extension[] = [];
-  for (const c of tolerant(ctx, 'PD1-6', () => pd1.readAll(6, 'CWE', 'Patient.extension:disability')) ?? []) {
+  for (const c of pd1.readAll(6, 'CWE', 'Patient.extension:disability')) {
     const cc = cweToCodeableConcept(ctx, cleanCwe(c), { field: 'PD1-6', table: '0295' });
     if (cc !== undefined) extensions.push({ url: 'http://hl7.org/fhir/StructureDefinition/patient-disability', valueCodeableConcept: cc });
   }
@@ -39,7 +39,7 @@ export function mapPd1(ctx: MappingContext, pd1: SegmentReader, patientRef: Refe
   }
   if (extensions.length > 0) patient.extension = [...(patient.extension ?? []), ...extensions];
   // PD1-10 duplicate patient: a link to the other record, by identifier (FHIR R4 patient.html#links).
-  for (const cx of tolerant(ctx, 'PD1-10', () => pd1.readAll(10, 'CX', 'Patient.link')) ?? []) {
+  for (const cx of pd1.readAll(10, 'CX', 'Patient.link')) {
     const identifier = cxToIdentifier(ctx, cx);
     if (identifier !== undefined) (patient.link ??= []).push({ other: { type: 'Patient', identifier }, type: 'seealso' });
   }

@@ -3,7 +3,7 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept, eiToIdentifier } from '../v2-datatypes.ts';
 import { locationFromPl, practitionerFromXcn } from '../v2-resources.ts';
-import { addMinutes, cleanCwe, readCwe, skipAll, tolerant } from './adt-support.ts';
+import { addMinutes, cleanCwe, readCwe, skipAll } from './adt-support.ts';
 
 const SCT = 'http://snomed.info/sct';
 
@@ -23,19 +23,19 @@ export function mapPr1(ctx: MappingContext, pr1: SegmentReader, context: Procedu
   const description = pr1.text(4, 'Procedure.code.text');
   if (code.text === undefined && description !== undefined) code.text = description;
   // IG PR1-16: each modifier is joined to the procedure code with ":" (e.g. CPT 99213:25).
-  const modifiers = (tolerant(ctx, 'PR1-16', () => pr1.readAll(16, 'CWE', 'Procedure.code.coding')) ?? []).map((m) => cleanCwe(m)?.code).filter((m): m is string => m !== undefined);
+  const modifiers = pr1.readAll(16, 'CWE', 'Procedure.code.coding').map((m) => cleanCwe(m)?.code).filter((m): m is string => m !== undefined);
   const primary = code.coding?.[0];
   if (modifiers.length > 0 && primary?.code !== undefined) {
     const modified: Coding = { ...(primary.system !== undefined ? { system: primary.system } : {}), code: [primary.code, ...modifiers].join(':') };
     code.coding = [...(code.coding ?? []), modified];
   }
   if (code.coding === undefined && code.text === undefined) {
-    pr1.used.clear();
+    pr1.unuse();
     pr1.skippedWhole = 'no procedure code or description (PR1-3, PR1-4)';
     return undefined;
   }
   const identifier = eiToIdentifier(ctx, pr1.raw(19, 'Procedure.identifier'), pr1.encoding);
-  const whenTs = tolerant(ctx, 'PR1-5', () => pr1.read(5, 'TS', 'Procedure.performed[x]'));
+  const whenTs = pr1.read(5, 'TS', 'Procedure.performed[x]');
   const when = ctx.dateTime(whenTs, 'PR1-5');
   const owner = context.encounter ?? context.patient;
   const action = pr1.text(20, 'Procedure.status');
@@ -49,7 +49,7 @@ export function mapPr1(ctx: MappingContext, pr1: SegmentReader, context: Procedu
   if (identifier !== undefined) procedure.identifier = [identifier];
   if (context.encounter !== undefined) procedure.encounter = context.encounter;
   // PR1-7 minutes turn the time into a period (IG: end = PR1-5 + PR1-7).
-  const minutes = tolerant(ctx, 'PR1-7', () => pr1.read(7, 'NM', 'Procedure.performedPeriod.end'));
+  const minutes = pr1.read(7, 'NM', 'Procedure.performedPeriod.end');
   const end = when !== undefined && minutes !== undefined ? addMinutes(when, minutes) : undefined;
   if (when !== undefined && end !== undefined) procedure.performedPeriod = { start: when, end };
   else if (when !== undefined) procedure.performedDateTime = when;
@@ -63,13 +63,13 @@ export function mapPr1(ctx: MappingContext, pr1: SegmentReader, context: Procedu
     [12, undefined],
   ];
   for (const [field, fn] of performerRoles) {
-    for (const xcn of tolerant(ctx, `PR1-${field}`, () => pr1.readAll(field, 'XCN', 'Procedure.performer.actor')) ?? []) {
+    for (const xcn of pr1.readAll(field, 'XCN', 'Procedure.performer.actor')) {
       const actor = practitionerFromXcn(ctx, xcn);
       if (actor !== undefined) performers.push({ actor, ...(fn !== undefined ? { function: { coding: [fn] } } : {}) });
     }
   }
   if (performers.length > 0) procedure.performer = performers;
-  const reasons = (tolerant(ctx, 'PR1-15', () => pr1.readAll(15, 'CWE', 'Procedure.reasonCode')) ?? []).map((c) => cweToCodeableConcept(ctx, cleanCwe(c), { field: 'PR1-15' })).filter((c) => c !== undefined);
+  const reasons = pr1.readAll(15, 'CWE', 'Procedure.reasonCode').map((c) => cweToCodeableConcept(ctx, cleanCwe(c), { field: 'PR1-15' })).filter((c) => c !== undefined);
   if (reasons.length > 0) procedure.reasonCode = reasons;
   const location = locationFromPl(ctx, pr1.raw(23, 'Procedure.location'), pr1.encoding);
   if (location !== undefined) procedure.location = location;

@@ -3,7 +3,6 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept, cxToIdentifier, eiToIdentifier, period, xadToAddress, xtnToContactPoint } from '../v2-datatypes.ts';
 import { locationFromPl, organizationFromXon, practitionerFromXcn } from '../v2-resources.ts';
-import { tolerant } from './lab-support.ts';
 
 /** A PRT participant: its role code (table 0912) and the resource standing for it. */
 export interface Participant {
@@ -24,26 +23,26 @@ export function mapPrt(ctx: MappingContext, prt: SegmentReader): Participant | u
   prt.skip(1, 'participation instance id identifies the PRT within the message');
   prt.skip(2, 'action code is a message-level instruction, not data');
   prt.skip(3, 'action reason has no PractitionerRole element');
-  const roleCwe = tolerant(ctx, 'PRT-4', () => prt.read(4, 'CWE', 'PractitionerRole.code'));
+  const roleCwe = prt.read(4, 'CWE', 'PractitionerRole.code');
   const code = cweToCodeableConcept(ctx, roleCwe, { field: 'PRT-4', table: '0912' });
-  const practitioner = practitionerFromXcn(ctx, tolerant(ctx, 'PRT-5', () => prt.read(5, 'XCN', 'PractitionerRole.practitioner')));
-  const specialty = cweToCodeableConcept(ctx, tolerant(ctx, 'PRT-6', () => prt.read(6, 'CWE', 'PractitionerRole.specialty')), { field: 'PRT-6' });
+  const practitioner = practitionerFromXcn(ctx, prt.read(5, 'XCN', 'PractitionerRole.practitioner'));
+  const specialty = cweToCodeableConcept(ctx, prt.read(6, 'CWE', 'PractitionerRole.specialty'), { field: 'PRT-6' });
   prt.skip(7, 'organization unit type has no PractitionerRole element');
   const organization = organizationFromXon(ctx, prt.raw(8, 'PractitionerRole.organization'), prt.encoding);
   const location = locationFromPl(ctx, prt.raw(9, 'PractitionerRole.location'), prt.encoding);
   const device = deviceFromPrt(ctx, prt);
-  const start = tolerant(ctx, 'PRT-11', () => ctx.dateTime(prt.read(11, 'TS', 'PractitionerRole.period.start'), 'PRT-11'));
-  const end = tolerant(ctx, 'PRT-12', () => ctx.dateTime(prt.read(12, 'TS', 'PractitionerRole.period.end'), 'PRT-12'));
+  const start = ctx.dateTime(prt.read(11, 'TS', 'PractitionerRole.period.start'), 'PRT-11');
+  const end = ctx.dateTime(prt.read(12, 'TS', 'PractitionerRole.period.end'), 'PRT-12');
   prt.skip(13, 'qualitative duration has no PractitionerRole element');
-  const address = xadToAddress(tolerant(ctx, 'PRT-14', () => prt.read(14, 'XAD', 'Practitioner.address')));
-  const telecom = (tolerant(ctx, 'PRT-15', () => prt.readAll(15, 'XTN', 'PractitionerRole.telecom')) ?? []).map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
+  const address = xadToAddress(prt.read(14, 'XAD', 'Practitioner.address'));
+  const telecom = prt.readAll(15, 'XTN', 'PractitionerRole.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
   if (address !== undefined) {
     const p = ctx.get<Practitioner & { id: string }>(practitioner);
     if (p !== undefined) p.address = [...(p.address ?? []), address];
   }
   const role = roleCwe?.code;
   prt.skip(23, 'preferred method of contact has no PractitionerRole element');
-  const contactIds = (tolerant(ctx, 'PRT-24', () => prt.readAll(24, 'CX', 'PractitionerRole.identifier')) ?? []).map((cx) => cxToIdentifier(ctx, cx)).filter((i) => i !== undefined);
+  const contactIds = prt.readAll(24, 'CX', 'PractitionerRole.identifier').map((cx) => cxToIdentifier(ctx, cx)).filter((i) => i !== undefined);
   if (practitioner === undefined && organization === undefined && location === undefined) {
     if (device !== undefined) return { role, actor: device };
     prt.skippedWhole = 'PRT names no person, organization, location or device';
@@ -74,12 +73,12 @@ export function mapPrt(ctx: MappingContext, prt: SegmentReader): Participant | u
 function deviceFromPrt(ctx: MappingContext, prt: SegmentReader): Reference<Device> | undefined {
   const ids = prt.repetitions(10, 'Device.identifier').map((r) => eiToIdentifier(ctx, r, prt.encoding)).filter((i) => i !== undefined);
   const udi = prt.text(16, 'Device.udiCarrier.deviceIdentifier');
-  const made = tolerant(ctx, 'PRT-17', () => ctx.dateTime(prt.read(17, 'TS', 'Device.manufactureDate'), 'PRT-17'));
-  const expires = tolerant(ctx, 'PRT-18', () => ctx.dateTime(prt.read(18, 'TS', 'Device.expirationDate'), 'PRT-18'));
+  const made = ctx.dateTime(prt.read(17, 'TS', 'Device.manufactureDate'), 'PRT-17');
+  const expires = ctx.dateTime(prt.read(18, 'TS', 'Device.expirationDate'), 'PRT-18');
   const lot = prt.text(19, 'Device.lotNumber');
   const serial = prt.text(20, 'Device.serialNumber');
   const donation = prt.text(21, 'Device.distinctIdentifier');
-  const type = cweToCodeableConcept(ctx, tolerant(ctx, 'PRT-22', () => prt.read(22, 'CWE', 'Device.type')), { field: 'PRT-22' });
+  const type = cweToCodeableConcept(ctx, prt.read(22, 'CWE', 'Device.type'), { field: 'PRT-22' });
   if (ids.length === 0 && udi === undefined && serial === undefined && lot === undefined && donation === undefined && type === undefined && made === undefined && expires === undefined) return undefined;
   const first = ids[0];
   const device: Device & { id: string } = {

@@ -3,7 +3,7 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept, cxToIdentifier, period } from '../v2-datatypes.ts';
 import { locationFromPl, practitionerFromXcn } from '../v2-resources.ts';
-import { cleanCwe, mappedConcept, readCwe, readDateTime, skipAll, tolerant, withDisplay, type ConceptTarget } from './adt-support.ts';
+import { cleanCwe, mappedConcept, readCwe, readDateTime, skipAll, withDisplay, type ConceptTarget } from './adt-support.ts';
 
 /** HL7 table 0004 patient class -> encounter class (IG concept map PatientClass[EncounterClass]). */
 const PATIENT_CLASS: Readonly<Record<string, Coding>> = {
@@ -97,7 +97,7 @@ export interface EncounterOptions {
  * is derived from the message. Sets ctx.encounter.
  */
 export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: EncounterOptions = {}): Reference<Encounter> {
-  const visitCx = tolerant(ctx, 'PV1-19', () => pv1.read(19, 'CX', 'Encounter.identifier'));
+  const visitCx = pv1.read(19, 'CX', 'Encounter.identifier');
   const visit = cxToIdentifier(ctx, visitCx);
   // IG PV1-19: the visit number is typed VN when the sender gave no type.
   if (visit !== undefined && visit.type === undefined) visit.type = { coding: [{ system: V2('0203'), code: 'VN' }], text: 'visit number' };
@@ -119,7 +119,7 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
   };
   if (classCode !== undefined && cls === undefined) ctx.warn('PV1-2: patient class not in HL7 table 0004; Encounter.class is UNK');
   const identifiers: Identifier[] = visit !== undefined ? [visit] : [];
-  const alternate = cxToIdentifier(ctx, tolerant(ctx, 'PV1-50', () => pv1.read(50, 'CX', 'Encounter.identifier')));
+  const alternate = cxToIdentifier(ctx, pv1.read(50, 'CX', 'Encounter.identifier'));
   if (alternate !== undefined) identifiers.push(alternate);
   if (identifiers.length > 0) encounter.identifier = identifiers;
   const subject = options.subject ?? ctx.patient;
@@ -170,7 +170,7 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
     [52, 'PART', 'Participation'],
   ];
   for (const [field, code, display] of roles) {
-    for (const xcn of tolerant(ctx, `PV1-${field}`, () => pv1.readAll(field, 'XCN', 'Encounter.participant')) ?? []) {
+    for (const xcn of pv1.readAll(field, 'XCN', 'Encounter.participant')) {
       const individual = practitionerFromXcn(ctx, xcn);
       if (individual !== undefined) participants.push({ type: [{ coding: [{ system: PARTICIPATION, code, display }] }], individual });
     }
@@ -179,14 +179,14 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
 
   // Hospitalization (IG PV1-5, 13, 14, 15, 16, 36, 37, 38).
   const hosp: NonNullable<Encounter['hospitalization']> = {};
-  const preAdmit = cxToIdentifier(ctx, tolerant(ctx, 'PV1-5', () => pv1.read(5, 'CX', 'Encounter.hospitalization.preAdmissionIdentifier')));
+  const preAdmit = cxToIdentifier(ctx, pv1.read(5, 'CX', 'Encounter.hospitalization.preAdmissionIdentifier'));
   if (preAdmit !== undefined) hosp.preAdmissionIdentifier = preAdmit;
   const readmit = cweToCodeableConcept(ctx, readCwe(ctx, pv1, 13, 'Encounter.hospitalization.reAdmission'), { field: 'PV1-13', table: '0092' });
   if (readmit !== undefined) hosp.reAdmission = readmit;
   // Table 0023 has no suggested values, so no vocabulary map (IG PV1-14).
   const admitSource = cweToCodeableConcept(ctx, readCwe(ctx, pv1, 14, 'Encounter.hospitalization.admitSource'), { field: 'PV1-14', table: '0023' });
   if (admitSource !== undefined) hosp.admitSource = admitSource;
-  const arrangements = (tolerant(ctx, 'PV1-15', () => pv1.readAll(15, 'CWE', 'Encounter.hospitalization.specialArrangement')) ?? [])
+  const arrangements = pv1.readAll(15, 'CWE', 'Encounter.hospitalization.specialArrangement')
     .map((c) => mappedConcept(ctx, cleanCwe(c), 'PV1-15', '0009', AMBULATORY_STATUS))
     .filter((c) => c !== undefined);
   if (arrangements.length > 0) hosp.specialArrangement = arrangements;
@@ -196,7 +196,7 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
   if (disposition !== undefined) hosp.dischargeDisposition = disposition;
   const destination = dischargeLocation(ctx, pv1);
   if (destination !== undefined) hosp.destination = destination;
-  const diets = (tolerant(ctx, 'PV1-38', () => pv1.readAll(38, 'CWE', 'Encounter.hospitalization.dietPreference')) ?? [])
+  const diets = pv1.readAll(38, 'CWE', 'Encounter.hospitalization.dietPreference')
     .map((c) => cweToCodeableConcept(ctx, cleanCwe(c), { field: 'PV1-38', table: '0114' }))
     .filter((c) => c !== undefined);
   if (diets.length > 0) hosp.dietPreference = diets;
@@ -212,7 +212,7 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
   }
 
   // PV1-53/54 service episode -> EpisodeOfCare (IG PV1-53, PV1-54).
-  const episodeId = cxToIdentifier(ctx, tolerant(ctx, 'PV1-54', () => pv1.read(54, 'CX', 'EpisodeOfCare.identifier')));
+  const episodeId = cxToIdentifier(ctx, pv1.read(54, 'CX', 'EpisodeOfCare.identifier'));
   const episodeText = pv1.text(53, 'EpisodeOfCare.extension:resource-instance-description');
   if (episodeId !== undefined && subject !== undefined) {
     const episode: EpisodeOfCare & { id: string } = {
@@ -243,7 +243,7 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
 function dischargeLocation(ctx: MappingContext, pv1: SegmentReader): Reference<Location> | undefined {
   const rep = pv1.raw(37, 'Encounter.hospitalization.destination');
   if (rep === undefined) return undefined;
-  const code = tolerant(ctx, 'PV1-37', () => pv1.read(37, 'CWE', 'Encounter.hospitalization.destination'));
+  const code = pv1.read(37, 'CWE', 'Encounter.hospitalization.destination');
   const name = code?.text ?? code?.code;
   if (name === undefined) return undefined;
   // IG DLD[Location-Discharge]: a Location of its own, named by the code.

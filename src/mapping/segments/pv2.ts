@@ -3,7 +3,7 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept } from '../v2-datatypes.ts';
 import { locationFromPl, practitionerFromXcn } from '../v2-resources.ts';
-import { mappedConcept, readCwe, readDateTime, skipAll, tolerant, type ConceptTarget } from './adt-support.ts';
+import { mappedConcept, readCwe, readDateTime, skipAll, type ConceptTarget } from './adt-support.ts';
 
 /** Table 0217 visit priority -> v3 ActPriority (IG concept map EncounterPriority). */
 const PRIORITY: Readonly<Record<string, ConceptTarget>> = {
@@ -37,11 +37,11 @@ export function mapPv2(ctx: MappingContext, pv2: SegmentReader, encounter: Refer
   const plannedEnd = readDateTime(ctx, pv2, 9, 'Encounter.extension:plannedEndDate');
   if (plannedEnd !== undefined) extensions.push({ url: PLANNED_END, valueDateTime: plannedEnd });
   // PV2-11 actual length of stay, in days (IG NM[Quantity-LengthOfStay]).
-  const los = tolerant(ctx, 'PV2-11', () => pv2.read(11, 'NM', 'Encounter.length'));
+  const los = pv2.read(11, 'NM', 'Encounter.length');
   if (los !== undefined) enc.length = { value: los, unit: 'd', system: 'http://unitsofmeasure.org', code: 'd' };
   const description = pv2.text(12, 'Encounter.text');
   if (description !== undefined) enc.text = { status: 'additional', div: `<div xmlns="http://www.w3.org/1999/xhtml">${escapeXml(description)}</div>` };
-  for (const xcn of tolerant(ctx, 'PV2-13', () => pv2.readAll(13, 'XCN', 'Encounter.participant')) ?? []) {
+  for (const xcn of pv2.readAll(13, 'XCN', 'Encounter.participant')) {
     const individual = practitionerFromXcn(ctx, xcn);
     if (individual !== undefined) (enc.participant ??= []).push({ type: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'REF', display: 'referrer' }] }], individual });
   }

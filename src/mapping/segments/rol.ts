@@ -3,7 +3,7 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept, eiToIdentifier, period, xadToAddress, xtnToContactPoint } from '../v2-datatypes.ts';
 import { locationFromPl, organizationFromXon, practitionerFromXcn } from '../v2-resources.ts';
-import { mappedConcept, readCwe, readDateTime, tolerant, type ConceptTarget } from './adt-support.ts';
+import { mappedConcept, readCwe, readDateTime, type ConceptTarget } from './adt-support.ts';
 
 const PARTICIPATION = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
 
@@ -33,18 +33,18 @@ export function mapRol(ctx: MappingContext, rol: SegmentReader, context: RolCont
   const roleCwe = readCwe(ctx, rol, 3, 'PractitionerRole.code');
   const roleCode = roleCwe?.code?.toUpperCase();
   if (context.kind === 'patient' && roleCode !== 'PP' && roleCode !== 'FHCP') {
-    rol.used.clear();
+    rol.unuse();
     rol.skippedWhole = 'a patient-level role other than primary care: the IG makes it a CareTeam member, which is not built';
     return undefined;
   }
   const action = rol.text(2, 'PractitionerRole');
   if (action?.toUpperCase() === 'DE') {
-    rol.used.clear();
+    rol.unuse();
     rol.skippedWhole = 'ROL-2 action DE: the role is being deleted; nothing to add';
     return undefined;
   }
   const role = mappedConcept(ctx, roleCwe, 'ROL-3', '0443', PROVIDER_ROLE);
-  const xcns = tolerant(ctx, 'ROL-4', () => rol.readAll(4, 'XCN', 'PractitionerRole.practitioner')) ?? [];
+  const xcns = rol.readAll(4, 'XCN', 'PractitionerRole.practitioner');
   const practitioner = practitionerFromXcn(ctx, xcns[0]);
   if (xcns.length > 1) ctx.warn('ROL-4: only the first role person is mapped');
   const identifier = eiToIdentifier(ctx, rol.raw(1, 'PractitionerRole.identifier'), rol.encoding);
@@ -54,13 +54,13 @@ export function mapRol(ctx: MappingContext, rol: SegmentReader, context: RolCont
   const location = locationFromPl(ctx, rol.raw(13, 'PractitionerRole.location'), rol.encoding);
   const orgRep = rol.raw(14, 'PractitionerRole.organization');
   const organization = orgRep !== undefined ? organizationFromXon(ctx, orgRep, rol.encoding) : undefined;
-  const telecom = (tolerant(ctx, 'ROL-12', () => rol.readAll(12, 'XTN', 'PractitionerRole.telecom')) ?? []).map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
+  const telecom = rol.readAll(12, 'XTN', 'PractitionerRole.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
   // ROL-11 office/home address: on the Practitioner (IG: PractitionerRole.practitioner.address).
-  const addresses = (tolerant(ctx, 'ROL-11', () => rol.readAll(11, 'XAD', 'Practitioner.address')) ?? []).map(xadToAddress).filter((a) => a !== undefined);
+  const addresses = rol.readAll(11, 'XAD', 'Practitioner.address').map(xadToAddress).filter((a) => a !== undefined);
   const pr = ctx.get<Practitioner & { id: string }>(practitioner);
   if (pr !== undefined && addresses.length > 0) pr.address = [...(pr.address ?? []), ...addresses.filter((a) => !(pr.address ?? []).some((b) => JSON.stringify(b) === JSON.stringify(a)))];
   if (practitioner === undefined && identifier === undefined && organization === undefined) {
-    rol.used.clear();
+    rol.unuse();
     rol.skippedWhole = 'no role person, identifier or organization (ROL-1, ROL-4, ROL-14)';
     return undefined;
   }

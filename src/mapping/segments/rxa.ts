@@ -26,20 +26,20 @@ export function mapRxa(ctx: MappingContext, rxa: SegmentReader, imm: Immunizatio
   rxa.skip(1, 'give sub-id counter: always 0 in immunization messages (CDC IG)');
   rxa.skip(2, 'administration sub-id counter: always 1 in immunization messages (CDC IG); dose number is not carried here');
 
-  const start = ctx.dateTime(tolerant(ctx, 'RXA-3', () => rxa.read(3, 'TS', 'Immunization.occurrenceDateTime')), 'RXA-3');
+  const start = ctx.dateTime(rxa.read(3, 'TS', 'Immunization.occurrenceDateTime'), 'RXA-3');
   if (start !== undefined) {
     imm.occurrenceDateTime = start;
     delete imm.occurrenceString;
   } else ctx.warn(`RXA-3: no administration time (segment ${rxa.index}); occurrence is "unknown"`);
   rxa.skip(4, 'end of administration: Immunization has one occurrence time (IG leaves RXA-4 unmapped)');
 
-  const vaccine = vaccineCode(ctx, tolerant(ctx, 'RXA-5', () => rxa.read(5, 'CWE', 'Immunization.vaccineCode')));
+  const vaccine = vaccineCode(ctx, rxa.read(5, 'CWE', 'Immunization.vaccineCode'));
   if (vaccine !== undefined) imm.vaccineCode = vaccine;
   else ctx.warn(`RXA-5: no administered code (segment ${rxa.index}); vaccineCode is "unknown"`);
 
   // RXA-6 = 999 is the CDC IG's "amount unknown".
-  const amount = tolerant(ctx, 'RXA-6', () => rxa.read(6, 'NM', 'Immunization.doseQuantity.value'));
-  const units = tolerant(ctx, 'RXA-7', () => rxa.read(7, 'CWE', 'Immunization.doseQuantity'));
+  const amount = rxa.read(6, 'NM', 'Immunization.doseQuantity.value');
+  const units = rxa.read(7, 'CWE', 'Immunization.doseQuantity');
   if (amount !== undefined && amount !== 999) {
     const dose = nmToQuantity(ctx, amount, units, 'RXA-7');
     if (dose !== undefined) imm.doseQuantity = dose;
@@ -48,7 +48,7 @@ export function mapRxa(ctx: MappingContext, rxa: SegmentReader, imm: Immunizatio
 
   // RXA-9 (CDC IG, table NIP001): 00 a new record (primary source), 01-08 historical (reportOrigin); anything else a note.
   const notes: Annotation[] = [];
-  for (const cwe of tolerant(ctx, 'RXA-9', () => rxa.readAll(9, 'CWE', 'Immunization.primarySource')) ?? []) {
+  for (const cwe of rxa.readAll(9, 'CWE', 'Immunization.primarySource')) {
     const isOrigin = cwe.system?.toUpperCase() === 'NIP001' || (cwe.system === undefined && cwe.code !== undefined && /^0[0-8]$/.test(cwe.code));
     if (isOrigin && cwe.code === '00') imm.primarySource = true;
     else if (isOrigin) {
@@ -62,7 +62,7 @@ export function mapRxa(ctx: MappingContext, rxa: SegmentReader, imm: Immunizatio
   }
   if (notes.length > 0) imm.note = [...(imm.note ?? []), ...notes];
 
-  for (const xcn of tolerant(ctx, 'RXA-10', () => rxa.readAll(10, 'XCN', 'Immunization.performer.actor')) ?? []) {
+  for (const xcn of rxa.readAll(10, 'XCN', 'Immunization.performer.actor')) {
     const actor = practitionerFromXcn(ctx, xcn);
     if (actor !== undefined) (imm.performer ??= []).push({ function: { coding: [{ system: V2_0443, code: 'AP', display: 'Administering Provider' }] }, actor });
   }
@@ -76,13 +76,13 @@ export function mapRxa(ctx: MappingContext, rxa: SegmentReader, imm: Immunizatio
   const lots = rxa.texts(15, 'Immunization.lotNumber');
   if (lots.length > 0) imm.lotNumber = lots.join(', ');
   if (lots.length > 1) ctx.warn(`RXA-15: several lot numbers (segment ${rxa.index}); lotNumber lists them all`);
-  const expiry = tolerant(ctx, 'RXA-16', () => rxa.read(16, 'TS', 'Immunization.expirationDate'));
+  const expiry = rxa.read(16, 'TS', 'Immunization.expirationDate');
   if (expiry !== undefined) imm.expirationDate = expiry.iso.slice(0, 10);
-  const manufacturer = manufacturerOf(ctx, tolerant(ctx, 'RXA-17', () => rxa.read(17, 'CWE', 'Immunization.manufacturer')));
+  const manufacturer = manufacturerOf(ctx, rxa.read(17, 'CWE', 'Immunization.manufacturer'));
   if (manufacturer !== undefined) imm.manufacturer = manufacturer;
 
-  const refusal = cweToCodeableConcept(ctx, tolerant(ctx, 'RXA-18', () => rxa.read(18, 'CWE', 'Immunization.statusReason')), { field: 'RXA-18' });
-  const indications = (tolerant(ctx, 'RXA-19', () => rxa.readAll(19, 'CWE', 'Immunization.reasonCode')) ?? []).map((c) => cweToCodeableConcept(ctx, c, { field: 'RXA-19' })).filter((c) => c !== undefined);
+  const refusal = cweToCodeableConcept(ctx, rxa.read(18, 'CWE', 'Immunization.statusReason'), { field: 'RXA-18' });
+  const indications = rxa.readAll(19, 'CWE', 'Immunization.reasonCode').map((c) => cweToCodeableConcept(ctx, c, { field: 'RXA-19' })).filter((c) => c !== undefined);
   if (indications.length > 0) imm.reasonCode = indications;
 
   const completion = rxa.text(20, 'Immunization.status')?.toUpperCase();
@@ -102,7 +102,7 @@ export function mapRxa(ctx: MappingContext, rxa: SegmentReader, imm: Immunizatio
   if (refusal !== undefined) imm.statusReason = refusal;
   else if (status === 'not-done' && completion === 'RE') ctx.warn(`RXA-18: a refusal without a reason (segment ${rxa.index})`);
 
-  const entered = ctx.dateTime(tolerant(ctx, 'RXA-22', () => rxa.read(22, 'TS', 'Immunization.recorded')), 'RXA-22');
+  const entered = ctx.dateTime(rxa.read(22, 'TS', 'Immunization.recorded'), 'RXA-22');
   if (entered !== undefined) imm.recorded = entered;
   rxa.skip(23, 'drug strength volume has no Immunization element');
   rxa.skip(24, 'drug strength volume units have no Immunization element');
@@ -148,7 +148,7 @@ function administeredAt(ctx: MappingContext, rxa: SegmentReader): Reference<Loca
     const addressPart = comps.slice(8).join(enc.component);
     if (addressPart.replaceAll(enc.component, '') !== '') la2Address = tolerant(ctx, 'RXA-11', () => DATATYPE_READERS.XAD(addressPart, enc, 'RXA-11') as Hl7Xad);
   }
-  const address = xadToAddress(tolerant(ctx, 'RXA-28', () => rxa.read(28, 'XAD', 'Immunization.location.address')) ?? la2Address);
+  const address = xadToAddress(rxa.read(28, 'XAD', 'Immunization.location.address') ?? la2Address);
   if (address === undefined) return location;
   if (location === undefined) {
     // An address alone still names the place: a Location for it, identified by the address.

@@ -1,7 +1,6 @@
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept } from '../v2-datatypes.ts';
-import { tolerant } from './lab-support.ts';
 import type { ImmunizationDraft } from './rxa.ts';
 
 /**
@@ -10,9 +9,9 @@ import type { ImmunizationDraft } from './rxa.ts';
  * system assumed when RXR-1.3 / RXR-2.3 are empty).
  */
 export function mapRxr(ctx: MappingContext, rxr: SegmentReader, imm: ImmunizationDraft): void {
-  const route = cweToCodeableConcept(ctx, tolerant(ctx, 'RXR-1', () => rxr.read(1, 'CWE', 'Immunization.route')), { field: 'RXR-1', table: '0162' });
+  const route = cweToCodeableConcept(ctx, rxr.read(1, 'CWE', 'Immunization.route'), { field: 'RXR-1', table: '0162' });
   if (route !== undefined) imm.route = route;
-  const site = cweToCodeableConcept(ctx, tolerant(ctx, 'RXR-2', () => rxr.read(2, 'CWE', 'Immunization.site')), { field: 'RXR-2', table: '0163' });
+  const site = cweToCodeableConcept(ctx, rxr.read(2, 'CWE', 'Immunization.site'), { field: 'RXR-2', table: '0163' });
   if (site !== undefined) imm.site = site;
   rxr.skip(3, 'administration device has no Immunization element (IG leaves it unmapped)');
   rxr.skip(4, 'administration method has no Immunization element (IG leaves it unmapped)');

@@ -104,16 +104,16 @@ export interface TimingFields {
  */
 export function resourcePeriod(ctx: MappingContext, r: SegmentReader, f: TimingFields, appointmentStart: string | undefined): Period | undefined {
   const field = (n: number): string => `${r.name}-${n}`;
-  let start = ctx.dateTime(tolerant(ctx, field(f.start), () => r.read(f.start, 'TS', 'Appointment.participant.period.start')), field(f.start));
-  const offset = tolerant(ctx, field(f.offset), () => r.read(f.offset, 'NM', 'Appointment.participant.period.start'));
-  const offsetUnits = tolerant(ctx, field(f.offsetUnits), () => r.read(f.offsetUnits, 'CWE', 'Appointment.participant.period.start'));
+  let start = ctx.dateTime(r.read(f.start, 'TS', 'Appointment.participant.period.start'), field(f.start));
+  const offset = r.read(f.offset, 'NM', 'Appointment.participant.period.start');
+  const offsetUnits = r.read(f.offsetUnits, 'CWE', 'Appointment.participant.period.start');
   if (start === undefined && offset !== undefined && appointmentStart !== undefined) {
     const minutes = durationMinutes(offset, offsetUnits);
     if (minutes !== undefined) start = addMinutes(appointmentStart, minutes);
     else ctx.warn(`${field(f.offsetUnits)}: offset unit not understood; start offset not applied (segment ${r.index})`);
   }
-  const duration = tolerant(ctx, field(f.duration), () => r.read(f.duration, 'NM', 'Appointment.participant.period.end'));
-  const durationUnits = tolerant(ctx, field(f.durationUnits), () => r.read(f.durationUnits, 'CWE', 'Appointment.participant.period.end'));
+  const duration = r.read(f.duration, 'NM', 'Appointment.participant.period.end');
+  const durationUnits = r.read(f.durationUnits, 'CWE', 'Appointment.participant.period.end');
   let end: string | undefined;
   if (start !== undefined && duration !== undefined) {
     const minutes = durationMinutes(duration, durationUnits);
@@ -163,7 +163,7 @@ export function mapSch(ctx: MappingContext, sch: SegmentReader, event: string): 
   if (key === undefined) ctx.warn('SCH-1/SCH-2: no appointment id; the Appointment id is derived from this message and will not match other messages');
   const id = key !== undefined ? ctx.id('Appointment', key.system, key.value, occurrence) : ctx.id('Appointment', ctx.messageKey, String(sch.index));
 
-  const statusCode = tolerant(ctx, 'SCH-25', () => sch.read(25, 'CWE', 'Appointment.status'))?.code;
+  const statusCode = sch.read(25, 'CWE', 'Appointment.status')?.code;
   const sent = fillerStatus(statusCode);
   const byEvent = EVENT_STATUS[event] ?? 'booked';
   if (statusCode !== undefined && sent === undefined) ctx.warn('SCH-25: filler status has no appointmentstatus (IG concept map FillerStatusCodes); status taken from the event');
@@ -177,13 +177,13 @@ export function mapSch(ctx: MappingContext, sch: SegmentReader, event: string): 
   if (identifiers.length > 0) appt.identifier = identifiers;
 
   sch.skip(5, 'schedule id names the filler\'s schedule (a FHIR Schedule), not known from the message');
-  const eventReason = cweToCodeableConcept(ctx, tolerant(ctx, 'SCH-6', () => (status === 'cancelled' || status === 'noshow' ? sch.read(6, 'CWE', 'Appointment.cancelationReason') : undefined)), { field: 'SCH-6' });
+  const eventReason = cweToCodeableConcept(ctx, (status === 'cancelled' || status === 'noshow' ? sch.read(6, 'CWE', 'Appointment.cancelationReason') : undefined), { field: 'SCH-6' });
   if (eventReason !== undefined) appt.cancelationReason = eventReason;
   else sch.skip(6, 'event reason explains the trigger event; kept only as the cancelation reason of a cancellation (IG SCH[Appointment] leaves it unmapped)');
 
   // IG SCH[Appointment]: SCH-7 is the reason, unless coded from table 0277 (then it is the type); SCH-8 is the type.
-  const reasonCwe = tolerant(ctx, 'SCH-7', () => sch.read(7, 'CWE'));
-  const typeCwe = tolerant(ctx, 'SCH-8', () => sch.read(8, 'CWE', 'Appointment.appointmentType'));
+  const reasonCwe = sch.read(7, 'CWE');
+  const typeCwe = sch.read(8, 'CWE', 'Appointment.appointmentType');
   const type = cweToCodeableConcept(ctx, typeCwe, { field: 'SCH-8', table: '0277' });
   if (reasonCwe !== undefined && reasonCwe.system?.toUpperCase() === 'HL70277' && type === undefined) {
     sch.markUsed(7, 'Appointment.appointmentType');
@@ -196,8 +196,8 @@ export function mapSch(ctx: MappingContext, sch: SegmentReader, event: string): 
   }
   if (type !== undefined) appt.appointmentType = type;
 
-  const duration = tolerant(ctx, 'SCH-9', () => sch.read(9, 'NM', 'Appointment.minutesDuration'));
-  const durationUnits = tolerant(ctx, 'SCH-10', () => sch.read(10, 'CWE', 'Appointment.minutesDuration'));
+  const duration = sch.read(9, 'NM', 'Appointment.minutesDuration');
+  const durationUnits = sch.read(10, 'CWE', 'Appointment.minutesDuration');
   const minutes = durationMinutes(duration, durationUnits);
   if (minutes !== undefined && minutes > 0) appt.minutesDuration = minutes;
   else if (duration !== undefined) ctx.warn('SCH-9/SCH-10: duration is not a whole number of minutes in a known unit; minutesDuration left out');
@@ -218,7 +218,7 @@ export function mapSch(ctx: MappingContext, sch: SegmentReader, event: string): 
     [20, 21, undefined, 22, 'enterer', 'ENT'],
   ];
   for (const [person, phone, address, location, text, code] of contacts) {
-    const actor = tolerant(ctx, `SCH-${person}`, () => practitionerFromXcn(ctx, sch.read(person, 'XCN', 'Appointment.participant.actor')));
+    const actor = practitionerFromXcn(ctx, sch.read(person, 'XCN', 'Appointment.participant.actor'));
     if (actor === undefined) {
       for (const n of [phone, address, location]) if (n !== undefined) sch.skip(n, `contact details without a contact person (SCH-${person}) have no Appointment element`);
       continue;
@@ -265,8 +265,8 @@ function addTo(ctx: MappingContext, ref: Reference<Practitioner>, extra: Pick<Pr
  */
 export function applyTq1(ctx: MappingContext, appt: AppointmentDraft, tq1: SegmentReader): void {
   tq1.skip(1, 'set id orders segments; not data');
-  const start = ctx.instant(tolerant(ctx, 'TQ1-7', () => tq1.read(7, 'TS', 'Appointment.start')), 'TQ1-7');
-  const end = ctx.instant(tolerant(ctx, 'TQ1-8', () => tq1.read(8, 'TS', 'Appointment.end')), 'TQ1-8');
+  const start = ctx.instant(tq1.read(7, 'TS', 'Appointment.start'), 'TQ1-7');
+  const end = ctx.instant(tq1.read(8, 'TS', 'Appointment.end'), 'TQ1-8');
   if (start !== undefined) appt.start = start;
   if (end !== undefined) appt.end = end;
   const durationRaw = tq1.raw(6, 'Appointment.minutesDuration');
@@ -332,7 +332,7 @@ export function resourceParticipant(
   r.skip(1, 'set id orders segments; not data');
   const period = resourcePeriod(ctx, r, timing, appt.start);
   const deleted = isDeleted(r);
-  const code = tolerant(ctx, `${r.name}-${fields.status}`, () => r.read(fields.status, 'CWE', 'Appointment.participant.status'))?.code;
+  const code = r.read(fields.status, 'CWE', 'Appointment.participant.status')?.code;
   r.skip(fields.substitution, 'allow substitution code has no Appointment element');
   if (actor === undefined && type === undefined) return { participant: undefined, period };
   const participant: AppointmentParticipant = { status: deleted ? 'declined' : participantStatus(code, appt.status) };

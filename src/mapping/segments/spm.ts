@@ -32,11 +32,11 @@ export function mapSpm(ctx: MappingContext, spm: SegmentReader, options: Specime
   const enc = spm.encoding;
   spm.skip(1, 'set id orders segments; not data');
   const { placer, filler } = eipToIdentifiers(ctx, spm.raw(2, 'Specimen.identifier'), enc);
-  const accession = cxToIdentifier(ctx, tolerant(ctx, 'SPM-30', () => spm.read(30, 'CX', 'Specimen.accessionIdentifier')));
+  const accession = cxToIdentifier(ctx, spm.read(30, 'CX', 'Specimen.accessionIdentifier'));
   const identifiers: Identifier[] = [];
   if (placer !== undefined) identifiers.push(placer);
   if (filler !== undefined) identifiers.push(filler);
-  for (const cx of tolerant(ctx, 'SPM-31', () => spm.readAll(31, 'CX', 'Specimen.identifier')) ?? []) {
+  for (const cx of spm.readAll(31, 'CX', 'Specimen.identifier')) {
     const i = cxToIdentifier(ctx, cx);
     if (i !== undefined) identifiers.push(i);
   }
@@ -50,16 +50,16 @@ export function mapSpm(ctx: MappingContext, spm: SegmentReader, options: Specime
   const parents = spm.repetitions(3, 'Specimen.parent').map((r) => eipToIdentifiers(ctx, r, enc)).map((p) => p.filler ?? p.placer).filter((p): p is Identifier => p !== undefined);
   // Logical references by identifier (FHIR R4 references.html#logical): the parent may not be in this message.
   if (parents.length > 0) specimen.parent = parents.map((identifier) => ({ identifier }));
-  const type = cweToCodeableConcept(ctx, tolerant(ctx, 'SPM-4', () => spm.read(4, 'CWE', 'Specimen.type')), { field: 'SPM-4', table: '0487' });
+  const type = cweToCodeableConcept(ctx, spm.read(4, 'CWE', 'Specimen.type'), { field: 'SPM-4', table: '0487' });
   if (type !== undefined) specimen.type = type;
   spm.skip(5, 'specimen type modifier has no Specimen element (IG SPM: no target)');
   if (options.subject !== undefined) specimen.subject = options.subject;
   if (options.request !== undefined) specimen.request = [options.request];
 
   const collection: NonNullable<Specimen['collection']> = {};
-  const method = cweToCodeableConcept(ctx, tolerant(ctx, 'SPM-7', () => spm.read(7, 'CWE', 'Specimen.collection.method')), { field: 'SPM-7', table: '0488' });
+  const method = cweToCodeableConcept(ctx, spm.read(7, 'CWE', 'Specimen.collection.method'), { field: 'SPM-7', table: '0488' });
   if (method !== undefined) collection.method = method;
-  const site = cweToCodeableConcept(ctx, tolerant(ctx, 'SPM-8', () => spm.read(8, 'CWE', 'Specimen.collection.bodySite')), { field: 'SPM-8', table: '0163' });
+  const site = cweToCodeableConcept(ctx, spm.read(8, 'CWE', 'Specimen.collection.bodySite'), { field: 'SPM-8', table: '0163' });
   if (site !== undefined) collection.bodySite = site;
   spm.skip(9, 'source site modifier has no Specimen element (IG SPM: no target)');
   spm.skip(10, 'collection site has no Specimen element');
@@ -88,13 +88,13 @@ export function mapSpm(ctx: MappingContext, spm: SegmentReader, options: Specime
     if (end !== undefined) collection.collectedPeriod = { ...(start !== undefined ? { start } : {}), end };
     else if (start !== undefined) collection.collectedDateTime = start;
   }
-  const received = tolerant(ctx, 'SPM-18', () => ctx.dateTime(spm.read(18, 'TS', 'Specimen.receivedTime'), 'SPM-18'));
+  const received = ctx.dateTime(spm.read(18, 'TS', 'Specimen.receivedTime'), 'SPM-18');
   if (received !== undefined) specimen.receivedTime = received;
   spm.skip(19, 'specimen expiration has no Specimen element');
   const available = spm.text(20, 'Specimen.status')?.toUpperCase();
   if (available === 'Y') specimen.status = 'available';
   else if (available === 'N') specimen.status = 'unavailable';
-  const rejects = (tolerant(ctx, 'SPM-21', () => spm.readAll(21, 'CWE', 'Specimen.status')) ?? []).map((c) => cweToCodeableConcept(ctx, c, { field: 'SPM-21', table: '0490' })).filter((c) => c !== undefined);
+  const rejects = spm.readAll(21, 'CWE', 'Specimen.status').map((c) => cweToCodeableConcept(ctx, c, { field: 'SPM-21', table: '0490' })).filter((c) => c !== undefined);
   if (rejects.length > 0) {
     // A rejected specimen is unsatisfactory (IG concept map SpecimenRejectReason); R4 has no element
     // for the reason itself, so it is kept as a note.
@@ -103,12 +103,12 @@ export function mapSpm(ctx: MappingContext, spm: SegmentReader, options: Specime
   }
   spm.skip(22, 'specimen quality has no Specimen element');
   spm.skip(23, 'specimen appropriateness has no Specimen element');
-  const conditions = (tolerant(ctx, 'SPM-24', () => spm.readAll(24, 'CWE', 'Specimen.condition')) ?? []).map((c) => cweToCodeableConcept(ctx, c, { field: 'SPM-24', table: '0493' })).filter((c) => c !== undefined);
+  const conditions = spm.readAll(24, 'CWE', 'Specimen.condition').map((c) => cweToCodeableConcept(ctx, c, { field: 'SPM-24', table: '0493' })).filter((c) => c !== undefined);
   if (conditions.length > 0) specimen.condition = conditions;
   spm.skip(25, 'current quantity has no Specimen element');
   spm.skip(26, 'number of specimen containers has no Specimen element');
-  const additives = (tolerant(ctx, 'SPM-6', () => spm.readAll(6, 'CWE', 'Specimen.container.additiveCodeableConcept')) ?? []).map((c) => cweToCodeableConcept(ctx, c, { field: 'SPM-6', table: '0371' })).filter((c) => c !== undefined);
-  const containerType = cweToCodeableConcept(ctx, tolerant(ctx, 'SPM-27', () => spm.read(27, 'CWE', 'Specimen.container.type')), { field: 'SPM-27' });
+  const additives = spm.readAll(6, 'CWE', 'Specimen.container.additiveCodeableConcept').map((c) => cweToCodeableConcept(ctx, c, { field: 'SPM-6', table: '0371' })).filter((c) => c !== undefined);
+  const containerType = cweToCodeableConcept(ctx, spm.read(27, 'CWE', 'Specimen.container.type'), { field: 'SPM-27' });
   if (additives.length > 0 || containerType !== undefined) {
     const first = additives[0];
     specimen.container = [{ ...(containerType !== undefined ? { type: containerType } : {}), ...(first !== undefined ? { additiveCodeableConcept: first } : {}) }];
@@ -140,8 +140,8 @@ export function specimenFromObr(ctx: MappingContext, obr: SegmentReader, options
   if (site !== undefined) collection.bodySite = site;
   const methodText = sps === '' ? undefined : piece(sps, enc.component, 3);
   if (methodText !== undefined && methodText !== '') collection.method = { text: decodeEscapes(methodText, enc) };
-  const start = tolerant(ctx, 'OBR-7', () => ctx.dateTime(obr.read(7, 'TS', 'Specimen.collection.collected[x]'), 'OBR-7'));
-  const end = tolerant(ctx, 'OBR-8', () => ctx.dateTime(obr.read(8, 'TS', 'Specimen.collection.collectedPeriod.end'), 'OBR-8'));
+  const start = ctx.dateTime(obr.read(7, 'TS', 'Specimen.collection.collected[x]'), 'OBR-7');
+  const end = ctx.dateTime(obr.read(8, 'TS', 'Specimen.collection.collectedPeriod.end'), 'OBR-8');
   if (end !== undefined) collection.collectedPeriod = { ...(start !== undefined ? { start } : {}), end };
   else if (start !== undefined) collection.collectedDateTime = start;
   const volume = obr.raw(9, 'Specimen.collection.quantity');
@@ -150,9 +150,9 @@ export function specimenFromObr(ctx: MappingContext, obr: SegmentReader, options
     const u = piece(piece(volume, enc.component, 2) ?? '', enc.subcomponent, 1);
     if (/^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(v.trim())) collection.quantity = { value: Number(v), ...(u !== undefined && u !== '' ? { unit: u } : {}) };
   }
-  const collector = practitionerFromXcn(ctx, tolerant(ctx, 'OBR-10', () => obr.read(10, 'XCN', 'Specimen.collection.collector')));
+  const collector = practitionerFromXcn(ctx, obr.read(10, 'XCN', 'Specimen.collection.collector'));
   if (collector !== undefined) collection.collector = collector;
-  const received = tolerant(ctx, 'OBR-14', () => ctx.dateTime(obr.read(14, 'TS', 'Specimen.receivedTime'), 'OBR-14'));
+  const received = ctx.dateTime(obr.read(14, 'TS', 'Specimen.receivedTime'), 'OBR-14');
   if (received !== undefined) specimen.receivedTime = received;
   if (Object.keys(collection).length > 0) specimen.collection = collection;
   if (options.subject !== undefined) specimen.subject = options.subject;

@@ -3,7 +3,6 @@ import { decodeEscapes, piece, type Hl7Encoding } from '../../hl7v2/index.ts';
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { priorityFrom } from './orc.ts';
-import { tolerant } from './lab-support.ts';
 
 /** CQ units (CWE code) -> Timing unit for TQ1-6/TQ1-13 (UCUM time units, FHIR R4 units-of-time). */
 const TIME_UNIT: Readonly<Record<string, NonNullable<NonNullable<Timing['repeat']>['durationUnit']>>> = {
@@ -26,8 +25,8 @@ export function applyTq1(ctx: MappingContext, tq1s: readonly SegmentReader[], sr
       return;
     }
     const enc = tq1.encoding;
-    const start = tolerant(ctx, 'TQ1-7', () => ctx.dateTime(tq1.read(7, 'TS', 'ServiceRequest.occurrence[x].start'), 'TQ1-7'));
-    const end = tolerant(ctx, 'TQ1-8', () => ctx.dateTime(tq1.read(8, 'TS', 'ServiceRequest.occurrence[x].end'), 'TQ1-8'));
+    const start = ctx.dateTime(tq1.read(7, 'TS', 'ServiceRequest.occurrence[x].start'), 'TQ1-7');
+    const end = ctx.dateTime(tq1.read(8, 'TS', 'ServiceRequest.occurrence[x].end'), 'TQ1-8');
     const repeatPattern = tq1.repetitions(3, 'ServiceRequest.occurrenceTiming.code').map((r) => decodeEscapes(piece(r, enc.component, 1) ?? r, enc));
     const times = tq1.texts(4, 'ServiceRequest.occurrenceTiming.repeat.timeOfDay').map(hhmmToTime).filter((t): t is string => t !== undefined);
     const duration = cq(tq1.raw(13, 'ServiceRequest.occurrenceTiming.repeat.duration'), enc);

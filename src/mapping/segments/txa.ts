@@ -4,7 +4,6 @@ import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept, eiToIdentifier, tableCode } from '../v2-datatypes.ts';
 import { organizationFromHd, practitionerFromXcn } from '../v2-resources.ts';
-import { tolerant } from './lab-support.ts';
 
 /**
  * TXA (+ the document's OBX lines) -> DocumentReference (HL7 V2-to-FHIR IG segment map
@@ -181,11 +180,11 @@ export function mapTxa(ctx: MappingContext, txa: SegmentReader, options: TxaOpti
     };
   }
 
-  const type = cweToCodeableConcept(ctx, tolerant(ctx, 'TXA-2', () => txa.read(2, 'CWE', 'DocumentReference.type')), { field: 'TXA-2', table: '0270' });
+  const type = cweToCodeableConcept(ctx, txa.read(2, 'CWE', 'DocumentReference.type'), { field: 'TXA-2', table: '0270' });
   if (type !== undefined) doc.type = type;
   if (ctx.patient !== undefined) doc.subject = ctx.patient;
 
-  const origination = tolerant(ctx, 'TXA-6', () => txa.read(6, 'TS', 'DocumentReference.date'));
+  const origination = txa.read(6, 'TS', 'DocumentReference.date');
   const date = ctx.instant(origination, 'TXA-6');
   if (date !== undefined) doc.date = date;
   const creation = ctx.dateTime(origination, 'TXA-6');
@@ -193,19 +192,19 @@ export function mapTxa(ctx: MappingContext, txa: SegmentReader, options: TxaOpti
   // Authors: the primary activity provider (TXA-5), the originator (TXA-9), the creating facility (TXA-27).
   const authors: NonNullable<DocumentReference['author']> = [];
   for (const field of [5, 9]) {
-    for (const xcn of tolerant(ctx, `TXA-${field}`, () => txa.readAll(field, 'XCN', 'DocumentReference.author')) ?? []) {
+    for (const xcn of txa.readAll(field, 'XCN', 'DocumentReference.author')) {
       const p = practitionerFromXcn(ctx, xcn);
       if (p !== undefined && !authors.some((a) => a.reference === p.reference)) authors.push(p);
     }
   }
-  const facility = organizationFromHd(ctx, tolerant(ctx, 'TXA-27', () => txa.read(27, 'HD', 'DocumentReference.author')));
+  const facility = organizationFromHd(ctx, txa.read(27, 'HD', 'DocumentReference.author'));
   if (facility !== undefined) authors.push(facility);
   if (authors.length > 0) doc.author = authors;
 
   // The authenticator: who authenticated (TXA-22, PPN: an XCN with the time in component 15), else the one assigned (TXA-10).
   const related: Reference[] = [];
-  const authenticatedBy = tolerant(ctx, 'TXA-22', () => txa.readAll(22, 'XCN', 'DocumentReference.authenticator')) ?? [];
-  const assigned = tolerant(ctx, 'TXA-10', () => txa.readAll(10, 'XCN', 'DocumentReference.authenticator')) ?? [];
+  const authenticatedBy = txa.readAll(22, 'XCN', 'DocumentReference.authenticator');
+  const assigned = txa.readAll(10, 'XCN', 'DocumentReference.authenticator');
   const authRefs = authenticatedBy.map((x) => practitionerFromXcn(ctx, x)).filter((r) => r !== undefined);
   const assignedRefs = assigned.map((x) => practitionerFromXcn(ctx, x)).filter((r) => r !== undefined);
   const authenticator = authRefs[0] ?? assignedRefs[0];
@@ -214,7 +213,7 @@ export function mapTxa(ctx: MappingContext, txa: SegmentReader, options: TxaOpti
   for (const r of [...authRefs, ...assignedRefs]) if (r !== authenticator && !related.some((x) => x.reference === r.reference)) related.push(r);
   if (authRefs.length > 0 || assignedRefs.length > 1) txa.markUsed(10, 'DocumentReference.context.related');
 
-  const activity = ctx.dateTime(tolerant(ctx, 'TXA-4', () => txa.read(4, 'TS', 'DocumentReference.context.period.start')), 'TXA-4');
+  const activity = ctx.dateTime(txa.read(4, 'TS', 'DocumentReference.context.period.start'), 'TXA-4');
   txa.skip(7, 'transcription time has no DocumentReference element (the IG leaves it to Provenance)');
   txa.skip(8, 'edit times have no DocumentReference element (IG TXA[Provenance])');
   txa.skip(11, 'a transcriptionist is neither author nor authenticator: no R4 DocumentReference element');
@@ -240,12 +239,12 @@ export function mapTxa(ctx: MappingContext, txa: SegmentReader, options: TxaOpti
   txa.skip(20, 'storage status (table 0275) describes the sender\'s archive: no DocumentReference element (IG leaves it unmapped)');
   txa.skip(21, 'change reason has no R4 DocumentReference element (IG leaves it unmapped)');
   txa.skip(23, 'distribution recipients have no DocumentReference element (IG leaves it unmapped)');
-  const folders = (tolerant(ctx, 'TXA-24', () => txa.readAll(24, 'CWE', 'DocumentReference.category')) ?? []).map((c) => cweToCodeableConcept(ctx, c, { field: 'TXA-24' })).filter((c) => c !== undefined);
+  const folders = txa.readAll(24, 'CWE', 'DocumentReference.category').map((c) => cweToCodeableConcept(ctx, c, { field: 'TXA-24' })).filter((c) => c !== undefined);
   if (folders.length > 0) doc.category = folders;
   const titles = txa.texts(25, 'DocumentReference.description');
   if (titles.length > 0) doc.description = titles.join('; ');
   txa.skip(26, 'agreed due time has no DocumentReference element (IG leaves it unmapped)');
-  const specialty = cweToCodeableConcept(ctx, tolerant(ctx, 'TXA-28', () => txa.read(28, 'CWE', 'DocumentReference.context.practiceSetting')), { field: 'TXA-28' });
+  const specialty = cweToCodeableConcept(ctx, txa.read(28, 'CWE', 'DocumentReference.context.practiceSetting'), { field: 'TXA-28' });
 
   const presentation = txa.text(3, 'DocumentReference.content.attachment.contentType')?.toUpperCase();
   const content = options.content.map((a) => ({ ...a }));

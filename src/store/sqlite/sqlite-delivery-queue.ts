@@ -39,6 +39,12 @@ interface DeliveryRow {
   updated_at: number;
 }
 
+/** The columns of a delivery that recording an outcome reads. */
+type LeaseRow = Pick<
+  DeliveryRow,
+  'id' | 'message_id' | 'destination' | 'status' | 'attempts' | 'max_attempts' | 'next_attempt_at' | 'lease_owner' | 'last_error_code' | 'last_failure_class'
+>;
+
 interface AttemptRow {
   delivery_id: string;
   attempt: number;
@@ -131,6 +137,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     messageExists: Database.Statement<[string], { one: number }>;
     insert: Database.Statement<[string, string, string, string | null, string, string, number, number, number, number]>;
     get: Database.Statement<[string], DeliveryRow>;
+    leaseRow: Database.Statement<[string], LeaseRow>;
     forMessage: Database.Statement<[string], DeliveryRow>;
     claimable: Database.Statement<[{ destination: string; now: number; limit: number }], DeliveryRow>;
     lease: Database.Statement<[string, number, number, string]>;
@@ -139,9 +146,9 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     attempts: Database.Statement<[string], AttemptRow>;
     statusCounts: Database.Statement<[string], { status: string; n: number }>;
     firstError: Database.Statement<[string], { last_error_code: string | null }>;
-    message: Database.Statement<[string], { status: string; status_reason: string | null }>;
     eventInsert: Database.Statement<[string, string, number, string, string]>;
     setMessage: Database.Statement<[string, string | null, number, string]>;
+    refreshMessage: Database.Statement<[{ status: string; reason: string | null; now: number; id: string }]>;
     stats: Database.Statement<[string], { n: number; oldest: number | null }>;
   };
   /** One complete/fail inside the shared transaction: a nested better-sqlite3 transaction is a SAVEPOINT. */
@@ -158,6 +165,10 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       insert: db.prepare(`INSERT INTO deliveries (id, message_id, destination, ordering_key, payload, idempotency_key, status, attempts, max_attempts,
           next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`),
       get: db.prepare('SELECT * FROM deliveries WHERE id = ?'),
+      // What complete/fail need, without the payload: it is not read there, and copying it into a
+      // JS string per outcome cost more than the rest of the row.
+      leaseRow: db.prepare(`SELECT id, message_id, destination, status, attempts, max_attempts, next_attempt_at, lease_owner, last_error_code,
+          last_failure_class FROM deliveries WHERE id = ?`),
       forMessage: db.prepare('SELECT * FROM deliveries WHERE message_id = ? ORDER BY seq'),
       // Claimable: pending, or leased with an expired lease; due; and the head of its key, i.e.
       // no earlier delivery of the same (destination, ordering key) is unfinished (invariant 4).
@@ -180,8 +191,10 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       attempts: db.prepare('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt'),
       statusCounts: db.prepare('SELECT status, COUNT(*) AS n FROM deliveries WHERE message_id = ? GROUP BY status'),
       firstError: db.prepare(`SELECT last_error_code FROM deliveries WHERE message_id = ? AND status IN ${EXCEPTION} ORDER BY seq LIMIT 1`),
-      message: db.prepare('SELECT status, status_reason FROM messages WHERE id = ?'),
       setMessage: db.prepare('UPDATE messages SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?'),
+      // The same, only when something changes (so updated_at keeps the time of the last change);
+      // one statement instead of a read and a write.
+      refreshMessage: db.prepare('UPDATE messages SET status = @status, status_reason = @reason, updated_at = @now WHERE id = @id AND (status IS NOT @status OR status_reason IS NOT @reason)'),
       // The same row SqliteMessageStore.appendEvent writes.
       eventInsert: db.prepare('INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES (?, ?, ?, ?, ?)'),
       stats: db.prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE destination = ? AND status IN ${UNFINISHED}`),
@@ -268,8 +281,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     } else if (has('pending', 'leased')) status = 'queued';
     else if (has('resolved')) status = 'resolved';
     else status = 'delivered';
-    const current = this.#stmt.message.get(messageId);
-    if (current !== undefined && (current.status !== status || current.status_reason !== reason)) this.#stmt.setMessage.run(status, reason, now, messageId);
+    this.#stmt.refreshMessage.run({ status, reason, now, id: messageId });
   }
 
   async enqueue(messageId: string, deliveries: readonly NewDelivery[]): Promise<Delivery[]> {
@@ -317,8 +329,9 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
   }
 
   /** The delivery, if `owner` holds its lease; SWB_ERR_QUEUE_LEASE_LOST otherwise. */
-  #leased(id: string, owner: string): DeliveryRow {
-    const row = this.#mustGet(id);
+  #leased(id: string, owner: string): LeaseRow {
+    const row = this.#stmt.leaseRow.get(id);
+    if (row === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'delivery', id });
     // The lease is checked by owner, not by expiry: a worker whose lease ran out may still finish
     // as long as nobody else claimed the delivery meanwhile.
     if (row.status !== 'leased' || row.lease_owner !== owner) throw new SwitchboardError('SWB_ERR_QUEUE_LEASE_LOST', { id, owner });
@@ -377,7 +390,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
   }
 
   /** Appends the outcome to the message's history, in the caller's transaction (ids and codes only). */
-  #event(row: DeliveryRow, at: Date, type: 'delivered' | 'failed', detail: Record<string, string | number>): void {
+  #event(row: LeaseRow, at: Date, type: 'delivered' | 'failed', detail: Record<string, string | number>): void {
     this.#stmt.eventInsert.run(row.message_id, row.id, at.getTime(), type, JSON.stringify(detail));
   }
 

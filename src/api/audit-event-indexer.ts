@@ -1,0 +1,160 @@
+// The search index entries of the AuditEvents this server writes (audit-events.ts), computed directly
+// instead of by evaluating the 24 FHIRPath expressions of the R4 AuditEvent search parameters: one
+// AuditEvent is written per FHIR interaction, and the FHIRPath evaluation was most of the CPU of an
+// audited read's indexing. The entries are the ones FhirSearchIndexer produces for the same resource
+// (audit-event-indexer.test.ts compares both over every shape audit-events.ts builds); an AuditEvent
+// with anything this code does not know (an agent.who reference, meta.tag, entity.name, ...) goes to
+// the FHIRPath indexer, so a resource written some other way is indexed exactly as before.
+import { normalizeSearchString, type FhirResource, type IndexEntry, type ResourceIndexer } from '../core/ports/resource-store.ts';
+import { parseReference } from '../fhir/search-parameters.ts';
+import { dateRange } from '../fhir/search-values.ts';
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Members handled, per element; any other member sends the resource to the FHIRPath indexer. */
+const TOP: ReadonlySet<string> = new Set(['resourceType', 'id', 'meta', 'type', 'subtype', 'action', 'recorded', 'outcome', 'outcomeDesc', 'agent', 'source', 'entity']);
+const META: ReadonlySet<string> = new Set(['versionId', 'lastUpdated']);
+const AGENT: ReadonlySet<string> = new Set(['type', 'who', 'name', 'requestor', 'network', 'purposeOfUse', 'altId']);
+const WHO: ReadonlySet<string> = new Set(['identifier', 'display']);
+const NETWORK: ReadonlySet<string> = new Set(['address', 'type']);
+const SOURCE: ReadonlySet<string> = new Set(['observer', 'type']);
+const OBSERVER: ReadonlySet<string> = new Set(['display']);
+const ENTITY: ReadonlySet<string> = new Set(['what', 'type', 'role', 'query', 'detail']);
+const WHAT: ReadonlySet<string> = new Set(['reference', 'identifier']);
+const CODING: ReadonlySet<string> = new Set(['system', 'code', 'display']);
+
+class Unknown extends Error {}
+
+function only(value: unknown, members: ReadonlySet<string>): Json {
+  if (!isObject(value)) throw new Unknown();
+  for (const key of Object.keys(value)) if (!members.has(key)) throw new Unknown();
+  return value;
+}
+
+/** A string member; an empty one is left to the FHIRPath indexer (which keeps some and drops others). */
+function optionalString(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new Unknown();
+  return value;
+}
+
+function list(value: unknown): unknown[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new Unknown();
+  return value;
+}
+
+/** A Coding as FhirSearchIndexer indexes it: system, code, and the display normalized for :text. */
+function coding(param: string, value: unknown, out: IndexEntry[]): void {
+  const c = only(value, CODING);
+  const system = optionalString(c['system']);
+  const code = optionalString(c['code']);
+  const display = optionalString(c['display']);
+  if (system === undefined && code === undefined) return;
+  out.push({ kind: 'token', param, system, code, text: display === undefined ? undefined : normalizeSearchString(display) });
+}
+
+function code(param: string, value: unknown, out: IndexEntry[]): void {
+  const v = optionalString(value);
+  if (v !== undefined) out.push({ kind: 'token', param, system: undefined, code: v, text: undefined });
+}
+
+function text(param: string, value: unknown, out: IndexEntry[]): void {
+  const v = optionalString(value);
+  if (v === undefined) return;
+  const normalized = normalizeSearchString(v);
+  if (normalized !== '') out.push({ kind: 'string', param, value: normalized, exact: v });
+}
+
+function date(param: string, value: unknown, out: IndexEntry[]): void {
+  const v = optionalString(value);
+  if (v === undefined) return;
+  const range = dateRange(v);
+  if (range === undefined) throw new Unknown();
+  out.push({ kind: 'date', param, low: range.low, high: range.high });
+}
+
+function entryKey(e: IndexEntry): string {
+  switch (e.kind) {
+    case 'token':
+      return `t\u0000${e.param}\u0000${e.system ?? ''}\u0000${e.code ?? ''}\u0000${e.text ?? ''}`;
+    case 'string':
+      return `s\u0000${e.param}\u0000${e.exact}`;
+    case 'date':
+      return `d\u0000${e.param}\u0000${e.low}\u0000${e.high}`;
+    case 'reference':
+      return `r\u0000${e.param}\u0000${e.targetType ?? ''}\u0000${e.targetId ?? ''}\u0000${e.url ?? ''}`;
+    default:
+      throw new Unknown();
+  }
+}
+
+/** The entries of one AuditEvent, or Unknown thrown when it has something not handled here. */
+function auditEventEntries(r: Json): IndexEntry[] {
+  only(r, TOP);
+  const out: IndexEntry[] = [];
+  code('_id', r['id'], out);
+  if (r['meta'] !== undefined) date('_lastUpdated', only(r['meta'], META)['lastUpdated'], out);
+  code('action', r['action'], out);
+  const agents = list(r['agent']).map((a) => only(a, AGENT));
+  for (const a of agents) {
+    if (a['network'] !== undefined) text('address', only(a['network'], NETWORK)['address'], out);
+  }
+  for (const a of agents) {
+    // agent.who: no literal reference here (identifier and display only), so no `agent` entry.
+    if (a['who'] !== undefined) only(a['who'], WHO);
+    text('agent-name', a['name'], out);
+  }
+  for (const a of agents) code('altid', a['altId'], out);
+  date('date', r['recorded'], out);
+  const entities = list(r['entity']).map((e) => only(e, ENTITY));
+  const patients: IndexEntry[] = [];
+  for (const e of entities) {
+    if (e['what'] === undefined) continue;
+    const reference = optionalString(only(e['what'], WHAT)['reference']);
+    if (reference === undefined) continue;
+    const { type, id, url } = parseReference(reference);
+    if (type === undefined && url === undefined) continue;
+    out.push({ kind: 'reference', param: 'entity', targetType: type, targetId: id, url });
+    // `patient`: entity.what.where(resolve() is Patient), the reference's type standing for resolve().
+    if (type === 'Patient') patients.push({ kind: 'reference', param: 'patient', targetType: type, targetId: id, url });
+  }
+  for (const e of entities) if (e['role'] !== undefined) coding('entity-role', e['role'], out);
+  for (const e of entities) if (e['type'] !== undefined) coding('entity-type', e['type'], out);
+  code('outcome', r['outcome'], out);
+  out.push(...patients);
+  if (r['source'] !== undefined) {
+    const source = only(r['source'], SOURCE);
+    // source.observer: display only, so no `source` entry; source.type is not a search parameter.
+    if (source['observer'] !== undefined) only(source['observer'], OBSERVER);
+  }
+  for (const s of list(r['subtype'])) coding('subtype', s, out);
+  if (r['type'] !== undefined) coding('type', r['type'], out);
+  const seen = new Set<string>();
+  return out.filter((e) => {
+    const key = entryKey(e);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * A ResourceIndexer that indexes AuditEvents of the shape audit-events.ts builds itself and hands
+ * every other resource (and any AuditEvent of another shape) to `fallback`, the FHIRPath indexer.
+ */
+export class AuditEventIndexer implements ResourceIndexer {
+  constructor(private readonly fallback: ResourceIndexer) {}
+
+  index(resource: FhirResource): IndexEntry[] {
+    if (resource.resourceType === 'AuditEvent') {
+      try {
+        return auditEventEntries(resource as unknown as Json);
+      } catch (error) {
+        if (!(error instanceof Unknown)) throw error;
+      }
+    }
+    return this.fallback.index(resource);
+  }
+}

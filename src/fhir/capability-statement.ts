@@ -1,0 +1,106 @@
+// The server's CapabilityStatement (FHIR R4 capabilitystatement.html, http.html#capabilities), built from
+// what is really implemented: the base R4 search parameters the indexer evaluates (search-parameters.ts)
+// and the interactions of src/api/fhir/fhir-routes.ts. Nothing here is claimed that a test does not exercise.
+import { readFileSync } from 'node:fs';
+import { searchableTypes, searchParametersFor } from './search-parameters.ts';
+
+/**
+ * Parameters defined in R4 whose meaning the index cannot honour: `phonetic` is indexed as a plain
+ * string (no phonetic algorithm), so it is left out rather than advertised.
+ */
+const NOT_ADVERTISED: ReadonlySet<string> = new Set(['phonetic']);
+
+/** Parameters the API refuses as unknown although the index has them (see NOT_ADVERTISED). */
+export function isWithheldParameter(code: string): boolean {
+  return NOT_ADVERTISED.has(code);
+}
+
+/** Resource types served: every R4 type that has search parameters of its own (not Binary, Parameters...). */
+let supported: ReadonlySet<string> | undefined;
+export function supportedResourceTypes(): ReadonlySet<string> {
+  supported ??= new Set(searchableTypes());
+  return supported;
+}
+
+/** Search parameters advertised (and accepted) for a type. */
+export function advertisedSearchParameters(type: string): Array<{ name: string; definition: string; type: string }> {
+  return [...searchParametersFor(type).values()]
+    .filter((p) => !NOT_ADVERTISED.has(p.code))
+    .map((p) => ({ name: p.code, definition: p.url, type: p.type }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function softwareVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Reference parameters of every type that may point at `type` (for searchRevInclude). */
+function revIncludesOf(type: string, types: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const source of types) {
+    for (const p of searchParametersFor(source).values()) {
+      if (p.type === 'reference' && (p.targets.length === 0 || p.targets.includes(type))) out.push(`${source}:${p.code}`);
+    }
+  }
+  return out.sort();
+}
+
+const INTERACTIONS = ['read', 'vread', 'update', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
+
+let cached: { base: string; statement: Record<string, unknown> } | undefined;
+
+/** The CapabilityStatement for a server at `baseUrl` (cached: it only changes with the build). */
+export function capabilityStatement(baseUrl: string): Record<string, unknown> {
+  if (cached?.base === baseUrl) return cached.statement;
+  const types = [...supportedResourceTypes()].sort();
+  const resources = types.map((type) => {
+    const params = advertisedSearchParameters(type);
+    const includes = params.filter((p) => p.type === 'reference').map((p) => `${type}:${p.name}`);
+    // AuditEvents are written by the server only (fhir-audit-hook.ts): read, vread, search, history.
+    const readOnly = type === 'AuditEvent';
+    return {
+      type,
+      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      interaction: INTERACTIONS.filter((code) => !readOnly || !['create', 'update', 'delete'].includes(code)).map((code) => ({ code })),
+      // http.html#versioning: If-Match is honoured, and meta.versionId set by the server.
+      versioning: 'versioned-update',
+      readHistory: true,
+      updateCreate: !readOnly,
+      conditionalCreate: !readOnly,
+      conditionalRead: 'not-match',
+      conditionalUpdate: !readOnly,
+      conditionalDelete: readOnly ? 'not-supported' : 'single',
+      referencePolicy: ['literal', 'local'],
+      searchInclude: includes,
+      searchRevInclude: revIncludesOf(type, types),
+      searchParam: params,
+    };
+  });
+  const statement: Record<string, unknown> = {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    publisher: 'Switchboard',
+    kind: 'instance',
+    software: { name: 'Switchboard', version: softwareVersion() },
+    implementation: { description: 'Switchboard canonical FHIR store', url: baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    rest: [
+      {
+        mode: 'server',
+        documentation:
+          'Search: comma-separated values are OR, repeated parameters AND; modifiers :exact :contains (string), :not :text (token), :missing (all), :below (uri), :Type (reference); prefixes eq ne gt lt ge le sa eb ap (date, number, quantity); one-level chaining; _include and _revinclude (no :iterate); _sort, _count (default 20, at most 1000), _total, _summary, _elements. Unknown parameters are refused unless the request says Prefer: handling=lenient.',
+        resource: resources,
+        interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+      },
+    ],
+  };
+  cached = { base: baseUrl, statement };
+  return statement;
+}

@@ -1,0 +1,110 @@
+// SqliteResourceStore.writeMark (the Consent cache's staleness check, src/api/consent.ts) and
+// createBatchRelaxed (the AuditEvent trail's batches, src/api/audit-trail.ts), on real files.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { FhirResource } from '../../core/ports/resource-store.ts';
+import { FhirSearchIndexer } from '../../fhir/search-parameters.ts';
+import { parseSearchQuery } from '../../fhir/search-query.ts';
+import { openSqliteResourceStore } from './sqlite-resource-store.ts';
+
+const indexer = new FhirSearchIndexer();
+const consent = (patient: string): FhirResource => ({ resourceType: 'Consent', status: 'active', patient: { reference: `Patient/${patient}` } });
+
+async function withDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'swb-marks-'));
+  try {
+    return await work(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('writeMark(type) moves on every create, update and delete of that type, in or out of a transaction, and on nothing else here', async () => {
+  await withDir(async (dir) => {
+    const store = openSqliteResourceStore({ path: join(dir, 'fhir.db'), indexer });
+    try {
+      const marks = [await store.writeMark('Consent')];
+      const next = async (): Promise<string> => {
+        const m = await store.writeMark('Consent');
+        assert.ok(!marks.includes(m), `a new mark after a Consent write (${m})`);
+        marks.push(m);
+        return m;
+      };
+      const created = await store.create(consent('p1'));
+      assert.ok(created.outcome === 'created');
+      await next();
+      await store.update({ ...created.resource, status: 'inactive' });
+      await next();
+      await store.delete('Consent', created.resource.id ?? '');
+      await next();
+      await store.transaction(async (tx) => {
+        await tx.create(consent('p2'));
+      });
+      await next();
+      // Reads, searches and other types' writes leave it.
+      const still = marks[marks.length - 1];
+      await store.read('Consent', created.resource.id ?? '');
+      await store.search('Consent', parseSearchQuery('Consent', [['status', 'active']]).query);
+      await store.create({ resourceType: 'Patient', id: 'p9' });
+      await store.createBatchRelaxed([{ resourceType: 'AuditEvent', action: 'R' }]);
+      assert.equal(await store.writeMark('Consent'), still);
+      // A rolled-back write may move it (never the other way round).
+      await assert.rejects(
+        store.transaction(async (tx) => {
+          await tx.create(consent('p3'));
+          throw new Error('abandon');
+        }),
+      );
+      assert.notEqual(await store.writeMark('Consent'), still);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+test('writeMark(type) moves when another connection to the same file commits', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'fhir.db');
+    const store = openSqliteResourceStore({ path, indexer });
+    const other = openSqliteResourceStore({ path, indexer });
+    try {
+      const before = await store.writeMark('Consent');
+      await other.create(consent('p1'));
+      assert.notEqual(await store.writeMark('Consent'), before);
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+});
+
+test('createBatchRelaxed writes every resource indexed and searchable, or none of them', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'fhir.db');
+    const store = openSqliteResourceStore({ path, indexer });
+    try {
+      const events: FhirResource[] = Array.from({ length: 20 }, (_v, i) => ({ resourceType: 'AuditEvent', action: i % 2 === 0 ? 'R' : 'E', recorded: '2026-03-01T09:00:00Z', type: { code: 'rest' }, agent: [], source: { observer: { display: 'x' } } }));
+      await store.createBatchRelaxed(events);
+      const found = await store.search('AuditEvent', parseSearchQuery('AuditEvent', [['action', 'R'], ['_count', '100']]).query);
+      assert.equal(found.resources.length, 10);
+      assert.ok(found.resources.every((r) => r.meta?.versionId === '1' && typeof r.id === 'string'));
+      // One bad resource: nothing of its batch remains.
+      await assert.rejects(store.createBatchRelaxed([{ resourceType: 'AuditEvent', action: 'C' }, { resourceType: 'not a type' } as FhirResource]));
+      const none = await store.search('AuditEvent', parseSearchQuery('AuditEvent', [['action', 'C']]).query);
+      assert.equal(none.resources.length, 0);
+    } finally {
+      await store.close();
+    }
+    // Committed: a new connection (after the first closed) reads them back.
+    const reopened = openSqliteResourceStore({ path, indexer });
+    try {
+      const all = await reopened.search('AuditEvent', parseSearchQuery('AuditEvent', [['_count', '100']]).query);
+      assert.equal(all.resources.length, 20);
+    } finally {
+      await reopened.close();
+    }
+  });
+});
