@@ -14,6 +14,7 @@ import { FhirSearchIndexer } from '../fhir/search-parameters.ts';
 import { AuditEventIndexer } from '../api/audit-event-indexer.ts';
 import { err, out } from './cli-io.ts';
 import { startWriteback, type StartedWriteback } from './writeback-start.ts';
+import { startDemoEnvironment, writeDemoConnection, type DemoEnvironment } from './demo-setup.ts';
 
 function port(name: string, value: string): number {
   const n = Number(value);
@@ -40,6 +41,9 @@ interface StartOptions {
   store: string;
   config?: string;
   writeback?: string;
+  demo: boolean;
+  ehrSimPort: string;
+  hl7SimPort: string;
   watchRevisions: string;
   publicUrl?: string;
   authKeyFile?: string;
@@ -64,7 +68,7 @@ function corsOrigins(values: readonly string[] | undefined): string[] {
  * (no destinations), set from the command-line flags. Built as YAML and loaded like any channel, so
  * it is validated, revisioned and exported the same way.
  */
-function defaultChannel(opts: StartOptions, mllpPort: number): Promise<LoadedChannel> {
+function defaultChannel(opts: StartOptions, mllpPort: number, destinations: readonly Record<string, unknown>[] = []): Promise<LoadedChannel> {
   const idle = Number(opts.idleTimeout);
   const settings = {
     host: opts.host,
@@ -73,7 +77,7 @@ function defaultChannel(opts: StartOptions, mllpPort: number): Promise<LoadedCha
     ...(idle === 0 ? {} : { idleTimeoutMs: positiveInt('--idle-timeout', opts.idleTimeout) }),
     ...(opts.tlsCert !== undefined && opts.tlsKey !== undefined ? { tls: { certFile: opts.tlsCert, keyFile: opts.tlsKey, ...(opts.tlsCa !== undefined ? { caFile: opts.tlsCa } : {}) } } : {}),
   };
-  const doc = { id: 'mllp', name: 'MLLP listener (from switchboard start flags)', source: { kind: 'mllp', settings }, ack: { mode: 'commit', validate: opts.validate === true }, destinations: [] };
+  const doc = { id: 'mllp', name: 'MLLP listener (from switchboard start flags)', source: { kind: 'mllp', settings }, ack: { mode: 'commit', validate: opts.validate === true }, ...(destinations.length > 0 ? { orderingKey: 'PID-3[1].1' } : {}), destinations };
   return loadChannelText(stringify(doc), '(start flags)', process.cwd());
 }
 
@@ -120,6 +124,11 @@ export function registerStartCommand(program: Command): void {
     .option('--cors-origin <origin...>', 'let browser apps on these origins call /api/v1 and /fhir/R4 (CORS; * for any, without cookies)', process.env['SWITCHBOARD_CORS_ORIGINS']?.split(','))
     .option('--rate-limit <n>', 'requests per minute per client (token or user; else IP) on /api/v1 and /fhir/R4, burst min(n, 100); 0: off', process.env['SWITCHBOARD_RATE_LIMIT'] ?? String(DEFAULT_RATE_PER_MINUTE))
     .option('--config <dir>', 'a directory of channel files (*.yaml); without it, one MLLP channel from the flags above', process.env['SWITCHBOARD_CONFIG'])
+    // The demo (issue 7): with no --config and no --writeback, an EHR simulator (Epic profile) and
+    // an HL7 v2 simulator start beside the engine, wired to it (src/cli/demo-setup.ts).
+    .option('--no-demo', 'without --config: run only the MLLP listener, no simulators, no demo channels or write-back')
+    .option('--ehr-sim-port <port>', 'the demo EHR simulator\'s port', process.env['SWITCHBOARD_EHR_SIM_PORT'] ?? '8090')
+    .option('--hl7-sim-port <port>', 'the demo HL7 v2 simulator\'s port', process.env['SWITCHBOARD_HL7_SIM_PORT'] ?? '2576')
     .option('--writeback <file>', 'write back to EHRs as this file configures (docs/writeback.md): proposals, policy, commit worker, drift job', process.env['SWITCHBOARD_WRITEBACK'])
     .action(async (opts: StartOptions) => {
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
@@ -130,10 +139,22 @@ export function registerStartCommand(program: Command): void {
       const rateLimit = rateLimitOption(opts.rateLimit);
       const logger = createLogger();
       const mllpPort = port('--mllp-port', opts.mllpPort);
-      const channels = opts.config !== undefined ? await loadChannelDir(opts.config) : [await defaultChannel(opts, mllpPort)];
+      const demoOn = opts.config === undefined && opts.writeback === undefined && opts.demo;
+      const dataDir = defaultDataDir(opts.store);
+      const demo: DemoEnvironment | undefined = demoOn ? await startDemoEnvironment({ dataDir, host: opts.host, ehrPort: port('--ehr-sim-port', opts.ehrSimPort), hl7Port: port('--hl7-sim-port', opts.hl7SimPort) }) : undefined;
+      let channels: LoadedChannel[];
+      try {
+        channels = opts.config !== undefined ? await loadChannelDir(opts.config) : [await defaultChannel(opts, mllpPort, demo?.destinations)];
+      } catch (e) {
+        await demo?.close();
+        throw e;
+      }
       // The canonical FHIR store opens with the engine's (its own file on SQLite; issue 5).
       // AuditEvents (one per FHIR interaction) are indexed directly, the rest by FHIRPath.
-      const store = await openStore(opts.store, { resourceIndexer: new AuditEventIndexer(new FhirSearchIndexer()) });
+      const store = await openStore(opts.store, { resourceIndexer: new AuditEventIndexer(new FhirSearchIndexer()) }).catch(async (e: unknown) => {
+        await demo?.close();
+        throw e;
+      });
       const httpPort = port('--http-port', opts.httpPort);
       let service;
       let writeback: StartedWriteback | undefined;
@@ -148,14 +169,19 @@ export function registerStartCommand(program: Command): void {
         const security = setup.security;
         admin = setup.admin;
         // Write-back (issue 6): crash recovery runs before the commit worker and the API start.
-        writeback = opts.writeback === undefined ? undefined : await startWriteback(opts.writeback, store, logger);
+        const writebackFile = opts.writeback ?? demo?.writebackFile;
+        writeback = writebackFile === undefined ? undefined : await startWriteback(writebackFile, store, logger);
         service = await startEngineService({ store, channels, security, rateLimit, ...(writeback === undefined ? {} : { writeback: writeback.service }), ...(origins.length > 0 ? { cors: { origins } } : {}), ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
       } catch (e) {
         await writeback?.service.stop();
         await store.close();
+        await demo?.close();
         throw e;
       }
       const firstMllp = [...service.channels.values()].map((c) => c.source?.describe() ?? '').find((d) => d.startsWith('mllp'));
+      const mllpAt = firstMllp === undefined ? undefined : /^mllps?:\/\/([^:/]+):(\d+)/.exec(firstMllp);
+      const api = service.httpUrl === undefined ? undefined : service.httpUrl.replace('//0.0.0.0:', '//localhost:');
+      const demoFile = demo === undefined || mllpAt === null || mllpAt === undefined || api === undefined ? undefined : await writeDemoConnection({ identity: store.identity, dataDir, api, mllp: { host: mllpAt[1] as string, port: Number(mllpAt[2]) } });
       const lines = [...service.channels.values()].map((c) => `  channel ${c.config.id.padEnd(16)} ${c.source?.describe() ?? '(fed by other channels)'}  rev ${c.revision}, ${c.config.destinations.length} destination(s)`);
       out(
         [
@@ -163,8 +189,11 @@ export function registerStartCommand(program: Command): void {
           ...lines,
           `  HTTP API                 ${service.httpUrl ?? '-'}   (/healthz, /readyz, /metrics, /api/v1, /fhir/R4, /docs)`,
           ...(writeback === undefined ? [] : [`  Write-back               ${writeback.summary}`]),
+          ...(demo === undefined ? [] : [`  EHR simulator (Epic)     ${demo.ehr.fhirBase}`, `  HL7 v2 simulator         mllp://${demo.hl7.host}:${demo.hl7.port}   (the lab-results destination)`]),
           `  Store                    ${store.kind}, schema v${store.schemaVersion} (${redactUrl(opts.store)})`,
           '',
+          ...(api !== undefined ? [`Console                    ${api}/`, ''] : []),
+          ...(demoFile !== undefined ? ['Send sample traffic (a mixed ADT/ORU/SIU feed, and AI-drafted notes to review):', '  npx switchboard demo traffic', ''] : []),
           ...(firstMllp !== undefined ? ['Send it messages:', `  npx switchboard send <file-or-dir> --to ${firstMllp}`] : []),
           ...(admin?.kind === 'created'
             ? ['', `First start: log in as "${admin.username}" with this one-time password (shown once; you must change it):`, `  ${admin.password}`]
@@ -178,12 +207,18 @@ export function registerStartCommand(program: Command): void {
         await service.close();
         await writeback?.service.stop();
         await store.close();
+        await demo?.close();
       });
     });
 }
 
-/** The signing key's default place: beside a SQLite database, else ./data. */
-function defaultKeyFile(storeUrl: string): string {
+/** Where the engine keeps its files: beside a SQLite database, else ./data. */
+function defaultDataDir(storeUrl: string): string {
   const sqlite = /^sqlite:(.+)$/.exec(storeUrl);
-  return join(sqlite !== null ? dirname(sqlite[1] as string) : './data', 'auth-signing-key.json');
+  return sqlite !== null ? dirname(sqlite[1] as string) : './data';
+}
+
+/** The signing key's default place: in the data directory. */
+function defaultKeyFile(storeUrl: string): string {
+  return join(defaultDataDir(storeUrl), 'auth-signing-key.json');
 }
