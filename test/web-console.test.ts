@@ -411,6 +411,7 @@ test('channels: a bad deploy names the YAML path; a good one becomes revision 2 
   await page.goto(`${base}/channels/console-demo`);
   const yaml = page.locator('#yaml');
   await yaml.waitFor();
+  await until('the channel document is loaded', async () => (await yaml.inputValue()) !== '');
   const current = await yaml.inputValue();
   assert.match(current, /maxAttempts: 1\b/);
   await yaml.fill(current.replace(/maxAttempts: 1\b/, 'maxAttempts: 0'));

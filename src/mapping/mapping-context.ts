@@ -128,7 +128,6 @@ export class MappingContext {
    * not be built again for it. `make` is still memo()'d by content for equal values read apart.
    */
   memoFor<T>(value: object, make: () => T): T {
-    if (FLAG_NOMEMO) return make();
     if (this.#memoByValue.has(value)) return this.#memoByValue.get(value) as T;
     const v = make();
     this.#memoByValue.set(value, v);
@@ -238,5 +237,3 @@ export function zoneOffset(zone: string, localIso: string): string | undefined {
   const abs = Math.abs(minutes);
   return `${sign}${String(Math.trunc(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
-
-const FLAG_NOMEMO = process.env['NOMEMO'] === '1';

@@ -185,7 +185,7 @@ export class SegmentReader {
   /** The typed value, or the reason (a string) it is malformed; warns once per bad value. */
   #typed<K extends keyof Hl7DatatypeMap>(rep: string, field: number, type: K): Hl7DatatypeMap[K] | string {
     const cache = this.#cache;
-    if (cache === undefined || FLAG_NOCACHE) return this.#parse(rep, field, type);
+    if (cache === undefined || !REPEATED_TYPES.has(type)) return this.#parse(rep, field, type);
     // One message repeats the same values (every OBX's analysis time, performer, producing lab):
     // each distinct text is parsed once per message. A malformed one is parsed (and warned) anew,
     // so the warning names each field it occurs in.
@@ -238,6 +238,12 @@ export class SegmentReader {
   }
 }
 
+/**
+ * Datatypes whose values recur within one message (times, coded values, clinicians); names,
+ * addresses and identifiers mostly occur once, so looking them up would only add work.
+ */
+const REPEATED_TYPES: ReadonlySet<string> = new Set(['TS', 'DTM', 'DT', 'CWE', 'CE', 'CNE', 'XCN']);
+
 /** Parsed datatype values of one message by datatype and raw text (see SegmentReader#typed). */
 export type TypedValueCache = Map<string, Map<string, unknown>>;
 
@@ -260,5 +266,3 @@ export function leaf(rep: string, enc: Hl7Encoding, component = 1): string | und
   if (c === undefined || c === '' || c === '""') return undefined;
   return decodeEscapes(c, enc);
 }
-
-const FLAG_NOCACHE = process.env['NOCACHE'] === '1';

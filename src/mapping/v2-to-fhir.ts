@@ -59,9 +59,6 @@ export function convertV2ToFhir(message: Hl7Message, options: V2ToFhirOptions = 
       throw new SwitchboardError('SWB_ERR_MAP_INVALID_RESOURCE', { resourceType, reason: `${first.expression}: ${first.diagnostics}`, field: first.expression });
     }
   }
-  // The report is built on first read: a channel's toFhir step keeps only the bundle, while the CLI
-  // and callers that log or check the report read it (same content either way: nothing the report
-  // is built from changes once the conversion has returned).
   return { bundle, report: buildReport(ctx, mapper.name, structure) };
 }
 

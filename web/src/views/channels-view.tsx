@@ -203,7 +203,7 @@ function ChannelDetail({ id, me }: { readonly id: string; readonly me: Me }) {
       <div class="two">
         <div>
           <h2>YAML</h2>
-          {deploy ? (
+          {doc.data === undefined ? null : deploy ? (
             <>
               <label for="yaml">Channel document</label>
               <textarea id="yaml" class="mono" rows={22} spellcheck={false} value={yaml ?? doc.data?.yaml ?? ''} onInput={(e) => setYaml(e.currentTarget.value)} />
