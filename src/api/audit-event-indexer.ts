@@ -85,7 +85,10 @@ function entryKey(e: IndexEntry): string {
       return `d\u0000${e.param}\u0000${e.low}\u0000${e.high}`;
     case 'reference':
       return `r\u0000${e.param}\u0000${e.targetType ?? ''}\u0000${e.targetId ?? ''}\u0000${e.url ?? ''}`;
-    default:
+    case 'number':
+    case 'quantity':
+    case 'uri':
+      // No AuditEvent entry built here is of these kinds.
       throw new Unknown();
   }
 }

@@ -103,3 +103,16 @@ test('close() writes what is queued, then refuses new events', async () => {
   assert.deepEqual(f.kept.map((r) => r.id), ['a']);
   assert.equal(trail.stats.dropped, 1);
 });
+
+test('the group timer firing on an empty queue leaves the trail usable: later events are written and flush() returns', async () => {
+  const f = fakeStore();
+  const trail = new AuditTrail({ store: f.store, groupDelayMs: 5 });
+  trail.record(event('a'));
+  await trail.flush();
+  // The timer set for 'a' fires now, with nothing left to write.
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  trail.record(event('b'));
+  const done = await Promise.race([trail.flush().then(() => 'flushed'), new Promise((resolve) => setTimeout(() => resolve('stuck'), 5000))]);
+  assert.equal(done, 'flushed');
+  assert.deepEqual(f.kept.map((r) => r.id), ['a', 'b']);
+});

@@ -157,26 +157,27 @@ export class AuditTrail {
 
   #drain(): Promise<void> {
     if (this.#draining !== undefined) return this.#draining;
+    if (this.#queue.length === 0) return Promise.resolve();
     const run = async (): Promise<void> => {
-      try {
-        while (this.#queue.length > 0) {
-          const full = this.#queue.length > this.#batch;
-          const batch = this.#queue.splice(0, this.#batch);
-          const ms = await this.#write(batch);
-          if (ms !== undefined) this.#adapt(ms, full);
-          this.#release();
-          // A backlog goes on at once (after the waiting requests ran); a partial batch is grouped again.
-          if (!this.#closed && this.#waiting.length === 0 && this.#queue.length < this.#batch) break;
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-      } finally {
-        this.#draining = undefined;
+      while (this.#queue.length > 0) {
+        const full = this.#queue.length > this.#batch;
+        const batch = this.#queue.splice(0, this.#batch);
+        const ms = await this.#write(batch);
+        if (ms !== undefined) this.#adapt(ms, full);
         this.#release();
-        if (this.#queue.length > 0) this.#schedule();
+        // A backlog goes on at once (after the waiting requests ran); a partial batch is grouped again.
+        if (!this.#closed && this.#waiting.length === 0 && this.#queue.length < this.#batch) break;
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     };
-    this.#draining = run();
-    return this.#draining;
+    // Cleared by the run's own promise, which settles after this assignment (never before it).
+    const draining: Promise<void> = run().finally(() => {
+      if (this.#draining === draining) this.#draining = undefined;
+      this.#release();
+      if (this.#queue.length > 0) this.#schedule();
+    });
+    this.#draining = draining;
+    return draining;
   }
 
   /**
