@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { supportedResourceTypes } from '../src/api/fhir/capability-statement.ts';
+import { supportedResourceTypes } from '../src/fhir/capability-statement.ts';
 import { startFhirTestServer, type FhirTestServer } from '../src/api/fhir/fhir-test-support.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -7,7 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FhirResource } from '../core/ports/resource-store.ts';
 import type { AuthEvent } from './auth/auth-events.ts';
 import type { Principal } from './auth/roles.ts';
-import type { FhirAccess } from './fhir/fhir-interactions.ts';
+import type { FhirAccess } from '../fhir/fhir-interactions.ts';
 
 // Code systems (FHIR R4 auditevent.html; terminology.hl7.org; DICOM PS3.16; BALP).
 const AUDIT_EVENT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';

@@ -16,7 +16,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { FhirResource, ResourceStore } from '../core/ports/resource-store.ts';
 import { authAuditEvent, fhirAuditEventFor, type FhirAuditOutcome } from './audit-events.ts';
 import type { AuthEventSink } from './auth/auth-events.ts';
-import type { FhirAccess } from './fhir/fhir-interactions.ts';
+import type { FhirAccess } from '../fhir/fhir-interactions.ts';
 
 export interface AuditTrailOptions {
   /** With createBatchRelaxed (SQLite), a batch's commit skips the fsync: see the top of this file. */

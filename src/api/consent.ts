@@ -22,7 +22,7 @@ import { parseSearchQuery } from '../fhir/search-query.ts';
 import { CLIENT_ID_SYSTEM, purposeOfUse, USER_ID_SYSTEM } from './audit-events.ts';
 import { BREAK_GLASS_ROLES, mayBreakGlass, Role, type Principal } from './auth/roles.ts';
 import { patientOf } from './fhir/fhir-audit-hook.ts';
-import type { ConsentGuard, FhirAccess } from './fhir/fhir-interactions.ts';
+import type { ConsentGuard, FhirAccess } from '../fhir/fhir-interactions.ts';
 
 // Code systems (FHIR R4 consent.html; terminology.hl7.org).
 const CONSENT_SCOPE = 'http://terminology.hl7.org/CodeSystem/consentscope';

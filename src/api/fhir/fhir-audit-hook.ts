@@ -5,7 +5,7 @@
 import type { FastifyRequest } from 'fastify';
 import { isSwitchboardError, SwitchboardError } from '../../core/errors.ts';
 import type { FhirAuditOutcome, AuditInteraction } from '../audit-events.ts';
-import { parseTarget, type FhirAccess, type FhirResult, type FhirTarget } from './fhir-interactions.ts';
+import { parseTarget, type FhirAccess, type FhirResult, type FhirTarget } from '../../fhir/fhir-interactions.ts';
 
 export type FhirAuditSink = (req: FastifyRequest, access: FhirAccess | undefined, outcome: FhirAuditOutcome) => void;
 

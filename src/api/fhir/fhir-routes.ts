@@ -6,12 +6,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isSwitchboardError, SwitchboardError } from '../../core/errors.ts';
 import type { ResourceStore } from '../../core/ports/resource-store.ts';
-import { processBundle } from './fhir-bundle.ts';
-import { execute, parseTarget, preferredBody, type ConsentGuard, type FhirAccess, type FhirResult, type FhirTarget, type InteractionContext, type ReturnPreference, type ValidationMode } from './fhir-interactions.ts';
-import { asSwitchboardError, outcomeOf } from './fhir-outcome.ts';
+import { processBundle } from '../../fhir/fhir-bundle.ts';
+import { execute, parseTarget, preferredBody, type ConsentGuard, type FhirAccess, type FhirResult, type FhirTarget, type InteractionContext, type ReturnPreference, type ValidationMode } from '../../fhir/fhir-interactions.ts';
+import { asSwitchboardError, outcomeOf } from '../../fhir/fhir-outcome.ts';
 import { FhirRequestAudit, refuseAuditRecordWrite, type FhirAuditSink } from './fhir-audit-hook.ts';
 
-export type { FhirAccess } from './fhir-interactions.ts';
+export type { FhirAccess } from '../../fhir/fhir-interactions.ts';
 
 export interface FhirRoutesOptions {
   readonly store: ResourceStore;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FhirResource } from '../../core/ports/resource-store.ts';
+import type { FhirResource } from '../core/ports/resource-store.ts';
 import { shapeResource } from './fhir-shaping.ts';
 
 const patient: FhirResource = {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SwitchboardError } from '../../core/errors.ts';
+import { SwitchboardError } from '../core/errors.ts';
 import { asSwitchboardError, entryError, FhirApiError, outcomeOf, statusLine, SWB_ERROR_SYSTEM } from './fhir-outcome.ts';
 
 test('an error becomes an OperationOutcome with the FHIR issue code and our code in details.coding', () => {

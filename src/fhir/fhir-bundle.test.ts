@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { isSwitchboardError } from '../../core/errors.ts';
-import type { FhirResource, ResourceStore } from '../../core/ports/resource-store.ts';
-import { FhirSearchIndexer } from '../../fhir/search-parameters.ts';
-import { openSqliteResourceStore } from '../../store/sqlite/sqlite-resource-store.ts';
+import { isSwitchboardError } from '../core/errors.ts';
+import type { FhirResource, ResourceStore } from '../core/ports/resource-store.ts';
+import { FhirSearchIndexer } from './search-parameters.ts';
+import { openSqliteResourceStore } from '../store/sqlite/sqlite-resource-store.ts';
 import { processBundle } from './fhir-bundle.ts';
 import type { InteractionContext } from './fhir-interactions.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { searchParameter } from '../../fhir/search-parameters.ts';
+import { searchParameter } from './search-parameters.ts';
 import { advertisedSearchParameters, capabilityStatement, supportedResourceTypes } from './capability-statement.ts';
 
 test('the types of issue 5 are served with the parameters it names', () => {
