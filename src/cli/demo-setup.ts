@@ -1,11 +1,12 @@
 import { exportJWK, generateKeyPair } from 'jose';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { registerSecretClient } from '../api/auth/bootstrap.ts';
 import type { IdentityStore } from '../core/ports/identity-store.ts';
 import { startEhrSimulator, type EhrSimulator } from '../sim/ehr/ehr-simulator.ts';
 import { startHl7Simulator, type Hl7Simulator } from '../sim/hl7/hl7-simulator.ts';
+import { DEFAULT_POLICY_YAML } from '../writeback/policy.ts';
 import { DEMO_CONNECTION_FILE, type DemoConnection } from './demo-command.ts';
 
 /**
@@ -25,51 +26,17 @@ export const DEMO_HL7_EHR = 'hl7-sim';
 const DEMO_EHR_CLIENT = 'switchboard-demo';
 const DEMO_TRAFFIC_CLIENT = 'demo-traffic';
 
-/** The demo policy (docs/writeback.md "Policy format"): vitals auto, everything else reviewed. */
-const DEMO_POLICY = `version: 1
-defaultDecision: deny
-rules:
-  - id: demo-vitals-auto
-    resourceType: Observation
-    decision: auto
-  - id: demo-notes-review
-    resourceType: DocumentReference
-    decision: review
-  - id: demo-problems-review
-    resourceType: Condition
-    decision: review
-  - id: demo-allergies-review
-    resourceType: AllergyIntolerance
-    decision: review
-  - id: demo-hl7-notes-review
-    resourceType: "MDM^*"
-    decision: review
-actors:
-  - id: clinician-reviewers
-    kind: user
-    roles: [reviewer]
-    actions: [propose, approve, edit, reject, sign]
-  - id: users-propose
-    kind: user
-    actions: [propose]
-  - id: apps-propose
-    kind: app
-    actions: [propose]
-  - id: ai-agents-draft-only
-    kind: agent
-    actions: [propose]
-    minDecision: review
-    reason: AI-drafted content is always reviewed by a clinician
-validation:
-  - id: vitals-checks
-    resourceType: Observation
-    required: [status, code.coding.exists(), subject.exists()]
-    codes: [{ path: code.coding, allowed: ["http://loinc.org|*"] }]
-    ranges: [{ path: "valueQuantity.where(code = '/min').value", min: 20, max: 250 }]
-  - id: note-required
-    resourceType: DocumentReference
-    required: [status, type.exists(), subject.exists(), content.attachment.exists()]
-`;
+/**
+ * The demo policy: the built-in default (docs/writeback.md "Policy format": notes, problems and
+ * allergies reviewed, AI agents always reviewed, unknown types denied) with vitals committed without
+ * review, and vitals checked for a LOINC code and a plausible heart rate.
+ */
+function demoPolicy(): string {
+  const doc = parse(DEFAULT_POLICY_YAML) as { rules: { id: string; resourceType: string; decision: string }[]; validation: Record<string, unknown>[] };
+  doc.rules = doc.rules.map((r) => (r.resourceType === 'Observation' ? { ...r, id: 'demo-vitals-auto', decision: 'auto' } : r));
+  doc.validation.push({ id: 'demo-vitals-checks', resourceType: 'Observation', codes: [{ path: 'code.coding', allowed: ['http://loinc.org|*'] }], ranges: [{ path: "valueQuantity.where(code = '/min').value", min: 20, max: 250 }] });
+  return stringify(doc);
+}
 
 export interface DemoEnvironment {
   readonly ehr: EhrSimulator;
@@ -112,7 +79,7 @@ export async function startDemoEnvironment(options: DemoOptions): Promise<DemoEn
 
     const writeback = {
       tenant: 'demo',
-      policy: DEMO_POLICY,
+      policy: demoPolicy(),
       ehrs: [
         { name: DEMO_EHR, profile: 'epic', baseUrl: ehr.fhirBase, auth: { clientId: DEMO_EHR_CLIENT, privateKeyFile: keyFile, alg: 'ES384', kid, tokenUrl: ehr.tokenUrl, scope: 'system/*.cruds' }, timeoutMs: 10_000 },
         { name: DEMO_HL7_EHR, profile: 'hl7v2-mllp', mllp: { host: options.host, port: hl7.port }, timeoutMs: 10_000 },

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 
 /**
  * Identifiers. A control id (MSH-10, ST, at most 20 characters in v2.5.1) must be unique per
@@ -44,8 +44,27 @@ export function newSortableId(now: number = Date.now()): string {
     seq = alphabet.charAt(s % 32) + seq;
     s = Math.floor(s / 32);
   }
-  const rnd = randomBytes(12);
+  const rnd = randomChunk(12);
   let tail = '';
-  for (let i = 0; i < 12; i++) tail += alphabet.charAt((rnd[i] as number) % 32);
+  for (let i = 0; i < 12; i++) tail += alphabet.charAt((randomPool[rnd + i] as number) % 32);
   return time + seq + tail;
+}
+
+/**
+ * Random bytes for ids, drawn from a pool refilled 4 KiB at a time: a randomBytes call per id (two
+ * or more ids per stored message) showed as ~3% of the engine's CPU in the end-to-end profile.
+ * Each byte is used once; the source is the same CSPRNG.
+ */
+const randomPool = Buffer.alloc(4096);
+let randomAt = randomPool.length;
+
+/** The offset of `n` unused bytes in randomPool. */
+function randomChunk(n: number): number {
+  if (randomAt + n > randomPool.length) {
+    randomFillSync(randomPool);
+    randomAt = 0;
+  }
+  const at = randomAt;
+  randomAt += n;
+  return at;
 }
