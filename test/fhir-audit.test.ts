@@ -113,7 +113,10 @@ test('a create, a read and a search each leave one AuditEvent with the subtype, 
   const created = await fhir('POST', 'Patient', { ...app1, 'x-correlation-id': 'test-corr-1', 'x-purpose-of-use': 'TREAT' }, { resourceType: 'Patient', name: [{ family: 'Auditson' }] });
   assert.equal(created.status, 201);
   const patientId = ((await created.json()) as { id: string }).id;
-  assert.equal((await fhir('GET', `Patient/${patientId}`, { ...app1, 'x-correlation-id': 'test-corr-2' })).status, 200);
+  // X-Request-Id is accepted as well (IHE BALP's name for it), echoed in both headers and audited.
+  const read = await fhir('GET', `Patient/${patientId}`, { ...app1, 'x-request-id': 'test-corr-2' });
+  assert.equal(read.status, 200);
+  assert.deepEqual([read.headers.get('x-request-id'), read.headers.get('x-correlation-id')], ['test-corr-2', 'test-corr-2']);
   assert.equal((await fhir('GET', `Observation?patient=Patient/${patientId}`, { ...app1, 'x-correlation-id': 'test-corr-3' })).status, 200);
   const obs = await fhir('POST', 'Observation', { ...app1, 'x-correlation-id': 'test-corr-4' }, { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${patientId}` } });
   assert.equal(obs.status, 201);

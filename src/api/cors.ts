@@ -23,9 +23,9 @@ export interface CorsOptions {
 
 const ALLOW_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
 // The request headers the API reads (FHIR R4 http.html: If-Match, If-None-Exist, If-None-Match, Prefer).
-const ALLOW_HEADERS = 'Authorization, Content-Type, Accept, X-Correlation-Id, If-Match, If-None-Match, If-None-Exist, If-Modified-Since, Prefer';
+const ALLOW_HEADERS = 'Authorization, Content-Type, Accept, X-Correlation-Id, X-Request-Id, If-Match, If-None-Match, If-None-Exist, If-Modified-Since, Prefer';
 // Response headers a script may read beyond the CORS-safelisted ones.
-const EXPOSE_HEADERS = 'ETag, Location, Last-Modified, Content-Location, X-Correlation-Id, Retry-After, WWW-Authenticate';
+const EXPOSE_HEADERS = 'ETag, Location, Last-Modified, Content-Location, X-Correlation-Id, X-Request-Id, Retry-After, WWW-Authenticate';
 
 /** `scheme://host[:port]`, as the Origin header serializes it (RFC 6454 6.2), or `*`. */
 export function normalizeOrigin(value: string, index: number): string {

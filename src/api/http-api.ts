@@ -86,14 +86,20 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
     logger: false,
     bodyLimit: options.bodyLimit ?? 10 * 1024 * 1024,
     genReqId: (req) => {
-      const given = req.headers['x-correlation-id'];
-      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : newCorrelationId();
+      // A caller's X-Correlation-Id or X-Request-Id (the header IHE BALP names) is kept when it is a
+      // plain token; otherwise a new one is made. Either way it is echoed in both headers.
+      for (const header of ['x-correlation-id', 'x-request-id']) {
+        const given = req.headers[header];
+        if (typeof given === 'string' && /^[\w.-]{1,128}$/.test(given)) return given;
+      }
+      return newCorrelationId();
     },
   });
   // HL7 arrives as text: accept text/plain and the registered x-application/hl7-v2+er7 type.
   app.addContentTypeParser(['text/plain', 'x-application/hl7-v2+er7', 'application/hl7-v2'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-correlation-id', req.id);
+    reply.header('x-request-id', req.id);
   });
 
   app.setNotFoundHandler((req, reply) => sendProblem(reply, new SwitchboardError('SWB_ERR_HTTP_NOT_FOUND', { method: req.method, url: req.url.split('?')[0] }), req.url));
