@@ -37,6 +37,16 @@ module.exports = {
     ...notAllowed('store', ['core'], ['fhir']),
     ...notAllowed('sim', ['fhir', 'hl7v2', 'mllp', 'core']),
     {
+      // Invariant 5: every EHR write passes the write-back gate. The adapters (which make EHR
+      // writes) are built by the composition root in src/cli/ and used only by src/writeback/;
+      // src/api/ reaches them only through the write-back service, so it may not import them.
+      name: 'ehr-adapters-only-from-writeback-and-cli',
+      severity: 'error',
+      comment: 'only src/writeback/ and src/cli/ may import src/writeback/ehr/ (no EHR write outside the gate)',
+      from: { path: '^src/', pathNot: ['^src/writeback/', '^src/cli/'] },
+      to: { path: '^src/writeback/ehr/' },
+    },
+    {
       name: 'no-dev-deps-in-src',
       severity: 'error',
       comment: 'runtime code must not import a devDependency',

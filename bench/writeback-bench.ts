@@ -8,10 +8,10 @@
 //  - proposals/s: intake of all N (validate, policy, idempotent create, transition), then the worker
 //    started and run until the last one is verified (commit, Provenance, AuditEvent, read-back);
 //    both phases are also reported on their own;
-//  - the engine's overhead per write: the commit time (ledger begin -> adapter write -> ledger settle
-//    -> committed transition) minus the simulator's own time, measured in the same run by a bare
-//    client (fetch with the same bearer token, same body, same concurrency, POST with If-None-Exist)
-//    doing N writes. Overhead p50 = p50(commit) - p50(bare), p99 likewise (percentiles of two
+//  - the engine's overhead per write: the commit time (ledger begin -> adapter write -> the committed
+//    transition, which settles the ledger entry in the same store transaction) minus the
+//    simulator's own time, measured in the same run by a bare client (fetch with the same bearer
+//    token, same body, same concurrency, POST with If-None-Exist) doing N writes. Overhead p50 = p50(commit) - p50(bare), p99 likewise (percentiles of two
 //    distributions, not per-write differences). The target: overhead p99 < 20 ms.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -168,7 +168,7 @@ export async function runWritebackBench(): Promise<void> {
         [
           ['intake (propose)', q(intake, 0.5), q(intake, 0.9), q(intake, 0.99), q(intake, 1)],
           ['bare client POST (simulator)', q(b, 0.5), q(b, 0.9), q(b, 0.99), q(b, 1)],
-          ['engine commit (ledger+write+settle)', q(c, 0.5), q(c, 0.9), q(c, 0.99), q(c, 1)],
+          ['engine commit (ledger+write+settle/commit)', q(c, 0.5), q(c, 0.9), q(c, 0.99), q(c, 1)],
           ['engine commit + Provenance/Audit/read-back', q(t, 0.5), q(t, 0.9), q(t, 0.99), q(t, 1)],
         ],
       ),

@@ -93,7 +93,7 @@ test('SIGKILL during committing: after restart no write is duplicated and none i
         'ehrs:',
         `  - {name: generic-sim, profile: generic-r4, baseUrl: "${generic.fhirBase}", auth: ${auth}, timeoutMs: 20000}`,
         `  - {name: epic-sim, profile: epic, baseUrl: "${epic.fhirBase}", auth: ${auth}, timeoutMs: 20000}`,
-        'commit: {concurrency: 4, pollMs: 50, backoff: {initialMs: 20, maxMs: 200}}',
+        'commit: {concurrency: 4, pollMs: 50, backoff: {initialMs: 20, maxMs: 200}, leaseMs: 3000, recoveryIntervalMs: 200}',
       ].join('\n'),
     );
 

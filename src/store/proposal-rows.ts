@@ -47,12 +47,37 @@ export function checkTransition(transition: ProposalTransition): readonly Propos
   if (set?.attempts !== undefined && (!Number.isSafeInteger(set.attempts) || set.attempts < 0)) throw invalid('set.attempts must be a non-negative integer');
   if (set?.nextAttemptAt !== undefined && set.nextAttemptAt !== null && !validDate(set.nextAttemptAt)) throw invalid('set.nextAttemptAt must be a valid Date or null');
   if (set?.result !== undefined && !validDate(set.result.at)) throw invalid('set.result.at must be a valid Date');
+  if (set?.lease !== undefined) {
+    if (transition.to !== 'committing') throw invalid('set.lease is only for a move to committing');
+    if (!nonEmpty(set.lease.owner) || !validDate(set.lease.until)) throw invalid('set.lease needs an owner and a valid until');
+  }
+  if (transition.leaseOwner !== undefined && !nonEmpty(transition.leaseOwner)) throw invalid('leaseOwner must be a non-empty string');
+  const settle = transition.settle;
+  if (settle !== undefined) {
+    if (!nonEmpty(settle.entryId)) throw invalid('settle.entryId must be a non-empty string');
+    checkLedgerSettle(settle);
+  }
   return from;
 }
 
 export function checkQuery(query: ProposalQuery): void {
   if (query.states !== undefined && !query.states.every(isState)) throw invalid('states must name proposal states');
   if (query.dueBefore !== undefined && !validDate(query.dueBefore)) throw invalid('dueBefore must be a valid Date');
+  if (query.leaseExpiredBefore !== undefined && !validDate(query.leaseExpiredBefore)) throw invalid('leaseExpiredBefore must be a valid Date');
+  if (query.order !== undefined && query.order !== 'newest' && query.order !== 'oldest') throw invalid('order must be newest or oldest');
+}
+
+/** Checks a lease renewal's input. */
+export function checkLease(input: { owner: string; until: Date; now?: Date }): void {
+  if (!nonEmpty(input.owner)) throw invalid('owner must be a non-empty string');
+  if (!validDate(input.until) || (input.now !== undefined && !validDate(input.now))) throw invalid('until and now must be valid Dates');
+}
+
+/** Checks drift-check counts: a UTC day and non-negative integers. */
+export function checkDriftChecks(input: { ehr: string; day: string; checked: number; errors: number }): void {
+  if (!nonEmpty(input.ehr)) throw invalid('ehr must be a non-empty string');
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(input.day)) throw invalid('day must be YYYY-MM-DD');
+  for (const n of [input.checked, input.errors]) if (!Number.isSafeInteger(n) || n < 0) throw invalid('checked and errors must be non-negative integers');
 }
 
 /**

@@ -415,5 +415,104 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
       assert.deepEqual(await store.ledger.open(), []);
       await assert.rejects(store.ledger.settle(e2.id, { outcome: 'open' as never }), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
     });
+
+    it('list order oldest: createdAt ascending, then id; with dueBefore by due time; the cursor continues in that order', async (store, fx) => {
+      const made: Proposal[] = [];
+      for (let i = 0; i < 5; i++) {
+        fx.setNow(T0 + (i < 2 ? 0 : i * 1000));
+        made.push(await created(store, base({ idempotencyKey: `o-${i}`, state: 'approved' })));
+      }
+      const byCreation = [...made].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((p) => p.id);
+      assert.deepEqual((await store.list({ states: ['approved'], order: 'oldest' })).items.map((p) => p.id), byCreation);
+      assert.deepEqual((await store.list({ states: ['approved'] })).items.map((p) => p.id), [...byCreation].reverse(), 'newest is the default');
+      const paged: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list({ states: ['approved'], order: 'oldest', limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+        paged.push(...page.items.map((p) => p.id));
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      assert.deepEqual(paged, byCreation, 'no duplicates or gaps across pages');
+
+      // Retries fall due in another order than they were created: the longest-waiting comes first.
+      const due = [made[4], made[2], made[3]] as Proposal[];
+      for (const [i, p] of due.entries()) {
+        assert.equal((await store.transition(p.id, { from: 'approved', to: 'retrying', actor: 'engine', at: at(10_000), set: { nextAttemptAt: at(20_000 + i * 1000) } })).kind, 'ok');
+      }
+      const dueOrder = async (limit: number): Promise<string[]> => {
+        const out: string[] = [];
+        let c: string | undefined;
+        do {
+          const page = await store.list({ states: ['retrying'], dueBefore: at(60_000), order: 'oldest', limit, ...(c === undefined ? {} : { cursor: c }) });
+          out.push(...page.items.map((p) => p.id));
+          c = page.nextCursor;
+        } while (c !== undefined);
+        return out;
+      };
+      assert.deepEqual(await dueOrder(10), due.map((p) => p.id));
+      assert.deepEqual(await dueOrder(1), due.map((p) => p.id), 'paged by due time');
+      await assert.rejects(store.list({ order: 'sideways' as never }), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
+    });
+
+    it('lease: set with the move to committing, renewed only by its owner, taken over only when expired, cleared on leaving committing; leaseOwner guards a transition', async (store) => {
+      const p = await created(store, base({ state: 'approved' }));
+      const claim = await store.transition(p.id, { from: 'approved', to: 'committing', actor: 'engine', at: at(1000), set: { attempts: 1, lease: { owner: 'proc-a', until: at(31_000) } } });
+      assert.equal(claim.kind, 'ok');
+      assert.equal(claim.kind === 'ok' && claim.proposal.leaseOwner, 'proc-a');
+      assert.deepEqual(claim.kind === 'ok' && claim.proposal.leaseUntil, at(31_000));
+      assert.deepEqual((await store.get(p.id))?.leaseUntil, at(31_000));
+
+      const expiredAt = async (ms: number): Promise<string[]> => (await store.list({ states: ['committing'], leaseExpiredBefore: at(ms) })).items.map((x) => x.id);
+      assert.deepEqual(await expiredAt(30_999), [], 'a live lease is not listed as expired');
+      assert.deepEqual(await expiredAt(31_000), [p.id]);
+
+      assert.equal(await store.renewLease(p.id, { owner: 'proc-b', until: at(90_000), now: at(2000), takeOverExpired: true }), false, 'a live lease is not taken over');
+      assert.equal(await store.renewLease(p.id, { owner: 'proc-b', until: at(90_000), now: at(40_000) }), false, 'without takeOverExpired only the owner renews');
+      assert.equal(await store.renewLease(p.id, { owner: 'proc-a', until: at(61_000), now: at(2000) }), true, 'the owner renews');
+      assert.deepEqual(await expiredAt(40_000), [], 'renewed');
+      assert.equal(await store.renewLease(p.id, { owner: 'proc-b', until: at(120_000), now: at(61_000), takeOverExpired: true }), true, 'an expired lease is taken over');
+      assert.equal((await store.get(p.id))?.leaseOwner, 'proc-b');
+
+      const wrong = await store.transition(p.id, { from: 'committing', to: 'committed', actor: 'engine', leaseOwner: 'proc-a' });
+      assert.equal(wrong.kind, 'stale', 'the old owner cannot finish a claim it lost');
+      const done = await store.transition(p.id, { from: 'committing', to: 'retrying', actor: 'engine', leaseOwner: 'proc-b', set: { nextAttemptAt: at(62_000) } });
+      assert.equal(done.kind, 'ok');
+      assert.equal(done.kind === 'ok' ? done.proposal.leaseOwner : 'x', undefined, 'leaving committing clears the lease');
+      assert.equal(done.kind === 'ok' ? done.proposal.leaseUntil : 'x', undefined);
+      assert.equal(await store.renewLease(p.id, { owner: 'proc-b', until: at(200_000), takeOverExpired: true }), false, 'no lease outside committing');
+      await assert.rejects(store.transition(p.id, { from: 'retrying', to: 'failed', actor: 'engine', set: { lease: { owner: 'x', until: at(1) } } }), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
+    });
+
+    it('transition settles a ledger entry in the same write; a settled entry fails the whole transition', async (store, fx) => {
+      const p = await created(store, base({ state: 'committing' }));
+      fx.setNow(T0 + 1000);
+      const e = await store.ledger.begin({ proposalId: p.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: p.id, request: 'POST x' });
+      const result = { resourceType: 'Observation', id: 'obs-9', versionId: '1', at: at(1100) };
+      const moved = await store.transition(p.id, { from: 'committing', to: 'committed', actor: 'engine', at: at(1200), set: { result }, settle: { entryId: e.id, outcome: 'applied', response: { status: 201 }, result } });
+      assert.equal(moved.kind, 'ok');
+      const [entry] = await store.ledger.forProposal(p.id);
+      assert.deepEqual(entry, { ...e, outcome: 'applied', settledAt: at(1200), response: { status: 201 }, result });
+
+      const q = await created(store, base({ idempotencyKey: 'q', state: 'committing' }));
+      const f = await store.ledger.begin({ proposalId: q.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: q.id, request: 'POST x' });
+      await store.ledger.settle(f.id, { outcome: 'unknown' });
+      await assert.rejects(store.transition(q.id, { from: 'committing', to: 'committed', actor: 'engine', settle: { entryId: f.id, outcome: 'applied' } }), { code: 'SWB_ERR_STORE_LEDGER_SETTLED' });
+      const after = await store.get(q.id);
+      assert.equal(after?.state, 'committing', 'rolled back: the state did not move');
+      assert.equal((await store.events(q.id)).length, 1, 'no event appended');
+      await assert.rejects(store.transition(q.id, { from: 'committing', to: 'committed', actor: 'engine', settle: { entryId: e.id, outcome: 'applied' } }), { code: 'SWB_ERR_STORE_LEDGER_SETTLED' }, "another proposal's entry is refused");
+    });
+
+    it('drift checks: counted per EHR and day, added up across calls', async (store) => {
+      assert.deepEqual(await store.driftChecks('epic-sim', '2026-03-01'), { checked: 0, errors: 0 });
+      await store.recordDriftChecks({ ehr: 'epic-sim', day: '2026-03-01', checked: 3, errors: 1 });
+      await store.recordDriftChecks({ ehr: 'epic-sim', day: '2026-03-01', checked: 2, errors: 0 });
+      await store.recordDriftChecks({ ehr: 'epic-sim', day: '2026-03-02', checked: 7, errors: 0 });
+      await store.recordDriftChecks({ ehr: 'oracle-sim', day: '2026-03-01', checked: 1, errors: 2 });
+      assert.deepEqual(await store.driftChecks('epic-sim', '2026-03-01'), { checked: 5, errors: 1 });
+      assert.deepEqual(await store.driftChecks('epic-sim', '2026-03-02'), { checked: 7, errors: 0 });
+      assert.deepEqual(await store.driftChecks('oracle-sim', '2026-03-01'), { checked: 1, errors: 2 });
+      await assert.rejects(store.recordDriftChecks({ ehr: 'epic-sim', day: 'March 1', checked: 1, errors: 0 }), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
+    });
   });
 }

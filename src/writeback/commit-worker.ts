@@ -10,12 +10,12 @@
  *  - ambiguous -> unknown: a human decides; NEVER retried automatically;
  *  - conflict  -> conflict, with the three-way diff (base, proposal, current EHR copy).
  */
-import type { EhrWriteResult, Proposal, ProposalActor, ProposedChange } from '../core/ports/proposal-store.ts';
+import type { EhrWriteResult, Proposal, ProposalActor, ProposalTransition, ProposedChange, TransitionOutcome } from '../core/ports/proposal-store.ts';
 import type { FhirResource } from '../core/ports/resource-store.ts';
 import { buildProvenance } from './ai-content.ts';
 import type { EhrAdapter, EhrWriteOutcome, EhrWriteRequest } from './ehr/ehr-adapter.ts';
 import { diffResources, threeWayDiff } from './field-diff.ts';
-import { applyJsonPatch } from './json-patch.ts';
+import { applyJsonPatch } from '../fhir/json-patch.ts';
 import { conflictBase, proposedAfter } from './proposal-review.ts';
 import { writeAuditEvent } from './writeback-audit.ts';
 import { actorFromDetail, effectiveChange, errorCodeOf, type WritebackContext } from './writeback-context.ts';
@@ -98,7 +98,7 @@ export function targetOf(result: EhrWriteResult | undefined): string | undefined
 }
 
 /** Records a write in the audit trail; an audit failure is logged, never fails the write's bookkeeping. */
-async function audit(ctx: WritebackContext, event: FhirResource, proposal: Proposal): Promise<void> {
+export async function audit(ctx: WritebackContext, event: FhirResource, proposal: Proposal): Promise<void> {
   try {
     if (ctx.audit !== undefined) await ctx.audit(event);
     else if (ctx.resources !== undefined) await ctx.resources.create(event);
@@ -111,7 +111,7 @@ async function audit(ctx: WritebackContext, event: FhirResource, proposal: Propo
  * After a committed write: Provenance in our store (and in the EHR where its profile accepts one),
  * the AuditEvent, then read-back verification. Also used when a reviewer confirms an unknown write.
  */
-export async function afterCommit(ctx: WritebackContext, p: Proposal, sent?: ProposedChange): Promise<Proposal> {
+export async function afterCommit(ctx: WritebackContext, p: Proposal, sent?: ProposedChange, expected?: FhirResource): Promise<Proposal> {
   const target = targetOf(p.result);
   const { approver, signer } = await approvals(ctx, p.id);
   const at = ctx.clock.now();
@@ -144,22 +144,23 @@ export async function afterCommit(ctx: WritebackContext, p: Proposal, sent?: Pro
     }
   }
   if (!ctx.verify) return p;
-  return verifyWrite(ctx, p, sent ?? effectiveChange(p), details);
+  return verifyWrite(ctx, p, sent ?? effectiveChange(p), details, expected);
 }
 
 /**
- * What the EHR's copy must equal: the resource sent (create, update), or, for a patch, the copy
- * with the patch applied again (the ops are checked to hold; an append to an array cannot be
- * verified this way and reads as drift).
+ * What the EHR's copy must equal: the resource sent (create, update), or, for a patch, the patch
+ * applied to `base`, the copy the EHR had when it applied it (read just before the write; RFC 6902
+ * ops such as an append `/-` are not idempotent, so applying them to the written copy again would
+ * not give what the EHR made). Undefined when it cannot be told.
  */
-export function expectedCopy(sent: ProposedChange, found: FhirResource): FhirResource | undefined {
+export function expectedCopy(sent: ProposedChange, base: FhirResource): FhirResource | undefined {
   switch (sent.kind) {
     case 'create':
     case 'update':
       return sent.resource;
     case 'patch':
       try {
-        return applyJsonPatch(found, sent.patch.filter((op) => op.op !== 'test'));
+        return applyJsonPatch(base, sent.patch);
       } catch {
         return undefined;
       }
@@ -168,8 +169,18 @@ export function expectedCopy(sent: ProposedChange, found: FhirResource): FhirRes
   }
 }
 
+/** The EHR's current copy before a patch is sent; undefined when it cannot be read. */
+async function readBase(adapter: EhrAdapter, resourceType: string, id: string): Promise<FhirResource | undefined> {
+  try {
+    const read = await adapter.read(resourceType, id);
+    return read.kind === 'found' ? read.resource : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Read-back (issue 6 "After commit"): field by field, server-assigned elements ignored. */
-export async function verifyWrite(ctx: WritebackContext, p: Proposal, sent: ProposedChange, details: Record<string, unknown> = {}): Promise<Proposal> {
+export async function verifyWrite(ctx: WritebackContext, p: Proposal, sent: ProposedChange, details: Record<string, unknown> = {}, expectedPatched?: FhirResource): Promise<Proposal> {
   const r = p.result;
   // An HL7 v2 message cannot be read back: it stays committed (the ACK is the proof).
   if (sent.kind === 'hl7v2' || r?.resourceType === undefined || r.id === undefined) return p;
@@ -191,7 +202,8 @@ export async function verifyWrite(ctx: WritebackContext, p: Proposal, sent: Prop
     const moved = await ctx.proposals.transition(p.id, { from: 'committed', to: 'drifted', actor: 'engine', reason: `read-back: ${read.kind}`, detail: { ...details, phase: 'verify', deleted: true, diff: [] }, at });
     return moved.kind === 'ok' ? moved.proposal : p;
   }
-  const expected = expectedCopy(sent, read.resource);
+  // A patch without its base (the read before the write failed) cannot be verified field by field.
+  const expected = sent.kind === 'patch' ? expectedPatched : expectedCopy(sent, read.resource);
   const diff = expected === undefined ? [] : diffResources(expected, read.resource);
   const versionId = read.versionId ?? read.resource.meta?.versionId;
   const to = diff.length === 0 ? 'verified' : 'drifted';
@@ -272,14 +284,17 @@ export class CommitWorker {
     while (!this.#stopped && this.#inFlight.size < commit.concurrency) {
       const room = commit.concurrency - this.#inFlight.size;
       const now = this.#ctx.clock.now();
-      const approved = await proposals.list({ states: ['approved'], limit: room * 2 });
-      const due = await proposals.list({ states: ['retrying'], dueBefore: now, limit: room * 2 });
+      // Oldest first: what was approved first (and the retry due longest) is written first.
+      const approved = await proposals.list({ states: ['approved'], order: 'oldest', limit: room * 2 });
+      const due = await proposals.list({ states: ['retrying'], dueBefore: now, order: 'oldest', limit: room * 2 });
       const candidates = [...approved.items, ...due.items].filter((p) => !this.#inFlight.has(p.id));
       if (candidates.length === 0) return;
       let claimed = 0;
       for (const c of candidates) {
         if (this.#stopped || this.#inFlight.size >= commit.concurrency) break;
-        const r = await proposals.transition(c.id, { from: c.state, to: 'committing', actor: 'engine', set: { attempts: c.attempts + 1, nextAttemptAt: null }, at: this.#ctx.clock.now() });
+        const at = this.#ctx.clock.now();
+        const lease = { owner: this.#ctx.owner, until: new Date(at.getTime() + commit.leaseMs) };
+        const r = await proposals.transition(c.id, { from: c.state, to: 'committing', actor: 'engine', set: { attempts: c.attempts + 1, nextAttemptAt: null, lease }, at });
         // Another worker (or a reviewer) moved it first: the compare-and-set decides.
         if (r.kind !== 'ok') continue;
         claimed++;
@@ -296,6 +311,22 @@ export class CommitWorker {
     }
   }
 
+  /** Renews the claim's lease every third of its length until stopped (the write is in flight). */
+  #renewWhileInFlight(p: Proposal): { stop(): void } {
+    const { proposals, commit, owner, clock, logger } = this.#ctx;
+    const timer = setInterval(() => {
+      const now = clock.now();
+      proposals
+        .renewLease(p.id, { owner, until: new Date(now.getTime() + commit.leaseMs), now })
+        .then((held) => {
+          if (!held) logger.warn({ proposal: p.id, correlationId: p.correlationId }, 'write-back lease not renewed: the claim was taken over');
+        })
+        .catch((e: unknown) => logger.error({ proposal: p.id, code: errorCodeOf(e) }, 'write-back lease renewal failed'));
+    }, Math.max(10, Math.floor(commit.leaseMs / 3)));
+    timer.unref();
+    return { stop: () => clearInterval(timer) };
+  }
+
   /** One attempt of a proposal already moved to `committing`. */
   async commitOne(p: Proposal): Promise<Proposal> {
     const ctx = this.#ctx;
@@ -309,50 +340,76 @@ export class CommitWorker {
       return r.kind === 'ok' ? r.proposal : p;
     }
     const request = writeRequestFor(p, adapter);
+    // A patch is verified against the base the EHR had when it applied it: read now, before the
+    // write (an append `/-` applied again to the written copy would append twice and read as drift).
+    const base = ctx.verify && request.change.kind === 'patch' ? await readBase(adapter, request.change.resourceType, request.change.id) : undefined;
     // The ledger first (invariant 2): after a crash, an open entry says the request may have left.
     const entry = await proposals.ledger.begin({ proposalId: p.id, attempt: p.attempts, ehr: p.ehr, idempotencyKey: request.idempotencyKey, request: adapter.describe(request.change), at: ctx.clock.now() });
     let outcome: EhrWriteOutcome;
+    const renewing = this.#renewWhileInFlight(p);
     try {
       outcome = await adapter.write(request);
     } catch (e) {
       // An adapter classifies what the EHR answered; a throw means we cannot tell whether it left.
       outcome = { kind: 'ambiguous', code: errorCodeOf(e), response: { message: 'the adapter failed during the write' } };
+    } finally {
+      renewing.stop();
     }
     const response = { ...outcome.response } as Record<string, unknown>;
     const at = ctx.clock.now();
-    const settled = outcome.kind === 'applied' ? 'applied' : outcome.kind === 'ambiguous' ? 'unknown' : 'not_applied';
-    await proposals.ledger.settle(entry.id, { outcome: settled, response, ...(outcome.kind === 'applied' ? { result: outcome.result } : {}), at });
+    const settle = {
+      entryId: entry.id,
+      outcome: outcome.kind === 'applied' ? ('applied' as const) : outcome.kind === 'ambiguous' ? ('unknown' as const) : ('not_applied' as const),
+      response,
+      ...(outcome.kind === 'applied' ? { result: outcome.result } : {}),
+    };
+    // The outcome's transition settles the ledger entry in the same commit, and only while this
+    // process still holds the claim (a recovery elsewhere may have taken an expired lease).
+    const move = async (t: Omit<ProposalTransition, 'from' | 'actor' | 'settle' | 'leaseOwner' | 'at'>): Promise<TransitionOutcome> => {
+      const r = await proposals.transition(p.id, { ...t, from: 'committing', actor: 'engine', settle, leaseOwner: ctx.owner, at });
+      if (r.kind !== 'ok') {
+        // The claim was lost: the EHR's answer is still evidence for whoever holds it now.
+        await proposals.ledger.settle(entry.id, { outcome: settle.outcome, response, ...(settle.result === undefined ? {} : { result: settle.result }), at }).catch(() => undefined);
+        ctx.logger.warn({ proposal: p.id, correlationId: p.correlationId, state: r.kind === 'stale' ? r.current.state : r.kind }, 'write-back claim lost during the write');
+      }
+      return r;
+    };
     const log = { proposal: p.id, correlationId: p.correlationId, ehr: p.ehr, attempt: p.attempts, outcome: outcome.kind };
     let next: Proposal = p;
     switch (outcome.kind) {
       case 'applied': {
-        const r = await proposals.transition(p.id, {
-          from: 'committing',
+        const expected = base === undefined || request.change.kind !== 'patch' ? undefined : expectedCopy(request.change, base);
+        const r = await move({
           to: 'committed',
-          actor: 'engine',
           reason: `written to ${p.ehr}`,
-          detail: { ledger: entry.id, target: targetOf(outcome.result) ?? null, versionId: outcome.result.versionId ?? null, status: outcome.response.status ?? null },
+          detail: {
+            ledger: entry.id,
+            target: targetOf(outcome.result) ?? null,
+            versionId: outcome.result.versionId ?? null,
+            status: outcome.response.status ?? null,
+            // A patch's expected copy (its base patched), for read-back and the drift job.
+            ...(expected === undefined ? {} : { expected }),
+          },
           set: { result: outcome.result },
-          at,
         });
         committedAt = performance.now();
         ctx.logger.info({ ...log, target: targetOf(outcome.result) }, 'write-back committed');
-        if (r.kind === 'ok') next = await afterCommit(ctx, r.proposal, request.change);
+        if (r.kind === 'ok') next = await afterCommit(ctx, r.proposal, request.change, expected);
         break;
       }
       case 'transient': {
         const exhausted = p.attempts >= ctx.commit.maxAttempts;
         const delay = backoffMs(p.attempts, ctx.commit.backoff, outcome.retryAfterMs);
         const r = exhausted
-          ? await proposals.transition(p.id, { from: 'committing', to: 'failed', actor: 'engine', reason: `gave up after ${p.attempts} attempt(s): ${outcome.code}`, detail: { code: outcome.code, class: 'transient', ledger: entry.id, response }, at })
-          : await proposals.transition(p.id, { from: 'committing', to: 'retrying', actor: 'engine', reason: outcome.code, detail: { code: outcome.code, ledger: entry.id, delayMs: delay, response }, set: { nextAttemptAt: new Date(at.getTime() + delay) }, at });
+          ? await move({ to: 'failed', reason: `gave up after ${p.attempts} attempt(s): ${outcome.code}`, detail: { code: outcome.code, class: 'transient', ledger: entry.id, response } })
+          : await move({ to: 'retrying', reason: outcome.code, detail: { code: outcome.code, ledger: entry.id, delayMs: delay, response }, set: { nextAttemptAt: new Date(at.getTime() + delay) } });
         if (r.kind === 'ok') next = r.proposal;
         if (exhausted) await audit(ctx, writeAuditEvent({ proposal: p, change: request.change, outcome: 'transient', code: outcome.code, recorded: at }), p);
         ctx.logger.warn({ ...log, code: outcome.code, delayMs: exhausted ? null : delay }, exhausted ? 'write-back failed' : 'write-back will be retried');
         break;
       }
       case 'permanent': {
-        const r = await proposals.transition(p.id, { from: 'committing', to: 'failed', actor: 'engine', reason: outcome.code, detail: { code: outcome.code, class: 'permanent', ledger: entry.id, response }, at });
+        const r = await move({ to: 'failed', reason: outcome.code, detail: { code: outcome.code, class: 'permanent', ledger: entry.id, response } });
         if (r.kind === 'ok') next = r.proposal;
         await audit(ctx, writeAuditEvent({ proposal: p, change: request.change, outcome: 'permanent', code: outcome.code, recorded: at }), p);
         ctx.logger.warn({ ...log, code: outcome.code }, 'write-back failed');
@@ -360,7 +417,7 @@ export class CommitWorker {
       }
       case 'ambiguous': {
         // The EHR may have applied it: never retried automatically (invariant 2); a human decides.
-        const r = await proposals.transition(p.id, { from: 'committing', to: 'unknown', actor: 'engine', reason: outcome.code, detail: { code: outcome.code, class: 'ambiguous', ledger: entry.id, response }, at });
+        const r = await move({ to: 'unknown', reason: outcome.code, detail: { code: outcome.code, class: 'ambiguous', ledger: entry.id, response } });
         if (r.kind === 'ok') next = r.proposal;
         await audit(ctx, writeAuditEvent({ proposal: p, change: request.change, outcome: 'ambiguous', code: outcome.code, recorded: at }), p);
         ctx.logger.warn({ ...log, code: outcome.code }, 'write-back outcome unknown; needs review');
@@ -375,7 +432,7 @@ export class CommitWorker {
         // Without the copy the approver saw, the current copy stands in as the base: the diff then
         // shows what the proposal would change in it, with no side flagged as conflicting.
         const diff = threeWayDiff((await conflictBase(ctx, p)) ?? current, proposedAfter(request.change, current), current);
-        const r = await proposals.transition(p.id, { from: 'committing', to: 'conflict', actor: 'engine', reason: outcome.code, detail: { code: outcome.code, ledger: entry.id, response, diff, currentVersion: current?.meta?.versionId ?? null }, at });
+        const r = await move({ to: 'conflict', reason: outcome.code, detail: { code: outcome.code, ledger: entry.id, response, diff, currentVersion: current?.meta?.versionId ?? null } });
         if (r.kind === 'ok') next = r.proposal;
         await audit(ctx, writeAuditEvent({ proposal: p, change: request.change, outcome: 'conflict', code: outcome.code, recorded: at }), p);
         ctx.logger.warn({ ...log, code: outcome.code }, 'write-back conflict; back to review with a diff');

@@ -5,6 +5,7 @@
  * per EHR and day, computed from the proposals' events.
  */
 import type { Proposal, ProposalEvent, ProposalState } from '../core/ports/proposal-store.ts';
+import type { FhirResource } from '../core/ports/resource-store.ts';
 import { expectedCopy, writeRequestFor } from './commit-worker.ts';
 import { diffResources, type FieldChange } from './field-diff.ts';
 import { effectiveChange, errorCodeOf, latestEventTo, type WritebackContext } from './writeback-context.ts';
@@ -37,6 +38,15 @@ export async function checkDrift(ctx: WritebackContext, options: { ehr?: string 
   let errors = 0;
   const drifted: string[] = [];
   const verified: string[] = [];
+  // Checks made, per EHR and UTC day, stored at the end of the pass (the drift report's `checked`).
+  const tally = new Map<string, { ehr: string; day: string; checked: number; errors: number }>();
+  const count = (ehr: string, kind: 'checked' | 'errors'): void => {
+    const day = ctx.clock.now().toISOString().slice(0, 10);
+    const key = `${ehr}\u0000${day}`;
+    const t = tally.get(key) ?? { ehr, day, checked: 0, errors: 0 };
+    t[kind]++;
+    tally.set(key, t);
+  };
   for (const p of await all(ctx, ['committed', 'verified'])) {
     if (options.ehr !== undefined && p.ehr !== options.ehr) continue;
     const adapter = ctx.adapters.get(p.ehr);
@@ -50,14 +60,18 @@ export async function checkDrift(ctx: WritebackContext, options: { ehr?: string 
     }
     if (read.kind === 'error') {
       errors++;
+      count(p.ehr, 'errors');
       continue;
     }
     checked++;
+    count(p.ehr, 'checked');
     const at = ctx.clock.now();
     let diff: FieldChange[] = [];
     let deleted = false;
     if (read.kind === 'found') {
-      const expected = expectedCopy(writeRequestFor(p, adapter).change, read.resource);
+      const sent = writeRequestFor(p, adapter).change;
+      // A patch is compared with its base patched, as recorded at commit (commit-worker.ts).
+      const expected = sent.kind === 'patch' ? await patchedExpected(ctx, p) : expectedCopy(sent, read.resource);
       diff = expected === undefined ? [] : diffResources(expected, read.resource);
     } else deleted = true;
     if (deleted || diff.length > 0) {
@@ -68,8 +82,22 @@ export async function checkDrift(ctx: WritebackContext, options: { ehr?: string 
       if (moved.kind === 'ok') verified.push(p.id);
     }
   }
+  for (const t of tally.values()) {
+    try {
+      await ctx.proposals.recordDriftChecks(t);
+    } catch (e) {
+      ctx.logger.error({ ehr: t.ehr, code: errorCodeOf(e) }, 'write-back drift-check count not recorded');
+    }
+  }
   if (drifted.length > 0) ctx.logger.warn({ drifted: drifted.length, checked }, 'write-back drift detected');
   return { checked, drifted, verified, errors };
+}
+
+/** The expected copy of a committed patch, from its latest `committed` event (detail.expected). */
+async function patchedExpected(ctx: WritebackContext, p: Proposal): Promise<FhirResource | undefined> {
+  const e = latestEventTo(await ctx.proposals.events(p.id), ['committed']);
+  const expected = e?.detail?.['expected'];
+  return expected !== null && typeof expected === 'object' && typeof (expected as Record<string, unknown>)['resourceType'] === 'string' ? (expected as FhirResource) : undefined;
 }
 
 export interface ReconciliationView {
@@ -102,8 +130,13 @@ export async function reconciliation(ctx: WritebackContext, options: { ehr?: str
 export interface DriftReport {
   readonly ehr: string;
   readonly day: string;
-  /** Writes to this EHR that existed on that day (committed by its end), i.e. what drift checks covered. */
+  /**
+   * Checks made that day: the drift job's re-reads (counted as they are made) plus the read-backs
+   * right after a commit (their verified/drifted events).
+   */
   readonly checked: number;
+  /** Re-reads of the drift job that failed that day (the write could not be checked). */
+  readonly errors: number;
   readonly drifted: number;
   readonly items: ReadonlyArray<{ proposal: string; correlationId: string; at: string; deleted: boolean; paths: string[]; target: string | null }>;
 }
@@ -111,20 +144,21 @@ export interface DriftReport {
 /** The report for one EHR and one UTC day, from the events (durable; independent of which process checked). */
 export async function driftReport(ctx: WritebackContext, ehr: string, day: string): Promise<DriftReport> {
   const from = new Date(`${day}T00:00:00.000Z`);
-  const to = new Date(from.getTime() + 86_400_000 - 1);
   const proposalsOf = new Map<string, Proposal | undefined>();
   const proposalOf = async (id: string): Promise<Proposal | undefined> => {
     if (!proposalsOf.has(id)) proposalsOf.set(id, await ctx.proposals.get(id));
     return proposalsOf.get(id);
   };
-  const committedEvents = await ctx.proposals.eventsBetween({ from: new Date(0), to, toStates: ['committed'], limit: 100_000 });
-  const written = new Set<string>();
-  for (const e of committedEvents) if ((await proposalOf(e.proposalId))?.ehr === ehr) written.add(e.proposalId);
-  const driftEvents = await ctx.proposals.eventsBetween({ from, to, toStates: ['drifted'], limit: 100_000 });
+  const job = await ctx.proposals.driftChecks(ehr, day);
+  // eventsBetween is half-open [from, to): `to` is the next midnight.
+  const outcomes = await ctx.proposals.eventsBetween({ from, to: new Date(from.getTime() + 86_400_000), toStates: ['verified', 'drifted'], limit: 100_000 });
+  let readBacks = 0;
   const items: DriftReport['items'][number][] = [];
-  for (const e of driftEvents) {
+  for (const e of outcomes) {
     const p = await proposalOf(e.proposalId);
     if (p?.ehr !== ehr) continue;
+    if (e.detail?.['phase'] === 'verify') readBacks++;
+    if (e.to !== 'drifted') continue;
     const diff = Array.isArray(e.detail?.['diff']) ? (e.detail['diff'] as Array<{ path?: unknown }>) : [];
     const r = p.result;
     items.push({
@@ -136,5 +170,5 @@ export async function driftReport(ctx: WritebackContext, ehr: string, day: strin
       target: r?.resourceType !== undefined && r.id !== undefined ? `${r.resourceType}/${r.id}` : null,
     });
   }
-  return { ehr, day, checked: written.size, drifted: items.length, items };
+  return { ehr, day, checked: job.checked + readBacks, errors: job.errors, drifted: items.length, items };
 }

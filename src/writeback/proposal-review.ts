@@ -13,7 +13,7 @@ import type { Proposal, ProposalActor, ProposalEvent, ProposalState, ProposedCha
 import type { FhirResource } from '../core/ports/resource-store.ts';
 import { enforceUnsigned, isAiActor } from './ai-content.ts';
 import { diffResources, threeWayDiff, type FieldChange, type ThreeWayChange } from './field-diff.ts';
-import { applyJsonPatch } from './json-patch.ts';
+import { applyJsonPatch } from '../fhir/json-patch.ts';
 import { pinBase, readCurrent } from './ehr-reads.ts';
 import { authorizeAction, evaluatePolicy } from './policy.ts';
 import { assertTransition } from './proposal-transitions.ts';

@@ -21,7 +21,7 @@ test('the example file loads: EHRs, policy file relative to it, key files resolv
   );
   assert.equal(c.ehrs[0]?.auth?.privateKeyFile, join(examples, 'keys/switchboard.private.jwk.json'));
   assert.ok(c.policy.rules.length > 0);
-  assert.deepEqual(c.commit, { concurrency: 4, maxAttempts: 5, pollMs: 250, backoff: { initialMs: 1000, maxMs: 60000 } });
+  assert.deepEqual(c.commit, { concurrency: 4, maxAttempts: 5, pollMs: 250, backoff: { initialMs: 1000, maxMs: 60000 }, leaseMs: 60000, recoveryIntervalMs: 30000 });
   assert.equal(c.drift.intervalMs, 900000);
 });
 

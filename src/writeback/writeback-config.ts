@@ -32,8 +32,15 @@ export const WritebackConfigSchema = z
             maxMs: z.number().int().min(1).default(60_000),
           })
           .default({ initialMs: 1000, maxMs: 60_000 }),
+        leaseMs: z
+          .number()
+          .int()
+          .min(100)
+          .default(60_000)
+          .meta({ description: 'How long a claim on a committing proposal holds without renewal; the worker renews it every third of this while the write is in flight, and recovery (in any process) takes only expired claims.' }),
+        recoveryIntervalMs: z.number().int().min(0).default(30_000).meta({ description: 'How often expired claims (a process that died mid-write) are recovered while running; 0: only at start.' }),
       })
-      .default({ concurrency: 4, maxAttempts: 5, pollMs: 250, backoff: { initialMs: 1000, maxMs: 60_000 } }),
+      .default({ concurrency: 4, maxAttempts: 5, pollMs: 250, backoff: { initialMs: 1000, maxMs: 60_000 }, leaseMs: 60_000, recoveryIntervalMs: 30_000 }),
     verify: z.strictObject({ enabled: z.boolean().default(true).meta({ description: 'Read every committed write back and compare it field by field.' }) }).default({ enabled: true }),
     drift: z
       .strictObject({ intervalMs: z.number().int().min(0).default(0).meta({ description: 'Re-read committed and verified writes this often; 0: never.' }) })
@@ -48,7 +55,14 @@ export interface WritebackConfig {
   readonly tenant: string;
   readonly policy: WritebackPolicy;
   readonly ehrs: readonly EhrConfig[];
-  readonly commit: { readonly concurrency: number; readonly maxAttempts: number; readonly pollMs: number; readonly backoff: { readonly initialMs: number; readonly maxMs: number } };
+  readonly commit: {
+    readonly concurrency: number;
+    readonly maxAttempts: number;
+    readonly pollMs: number;
+    readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+    readonly leaseMs: number;
+    readonly recoveryIntervalMs: number;
+  };
   readonly verify: { readonly enabled: boolean };
   readonly drift: { readonly intervalMs: number };
 }

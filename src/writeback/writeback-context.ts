@@ -21,6 +21,14 @@ export interface CommitOptions {
   readonly maxAttempts: number;
   readonly pollMs: number;
   readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * How long a claim on a `committing` proposal holds without renewal (ms). The worker renews it
+   * every third of this while the write is in flight; recovery in another process takes only a
+   * claim whose lease has run out. Longer than the adapter's request timeout plus a pause.
+   */
+  readonly leaseMs: number;
+  /** How often recovery looks for expired claims while running (ms); 0: only at start. */
+  readonly recoveryIntervalMs: number;
 }
 
 export interface WritebackContext {
@@ -32,6 +40,8 @@ export interface WritebackContext {
   readonly clock: WritebackClock;
   readonly logger: Logger;
   readonly commit: CommitOptions;
+  /** This engine process's name as a lease owner (unique per process and service instance). */
+  readonly owner: string;
   readonly verify: boolean;
   readonly audit: WritebackAuditSink | undefined;
   /** Wakes the commit worker (a proposal became approved). */

@@ -38,6 +38,7 @@ test('recovery: no ledger entry -> retrying; settled applied -> committed; settl
     await p.ledger.settle((await begin(lost)).id, { outcome: 'unknown' });
     await begin(open);
 
+    const audited: Array<Record<string, unknown>> = [];
     const ctx: WritebackContext = {
       proposals: p,
       resources: undefined,
@@ -46,9 +47,12 @@ test('recovery: no ledger entry -> retrying; settled applied -> committed; settl
       tenant: 't',
       clock: { now: () => new Date() },
       logger: createLogger({ level: 'silent' }),
-      commit: { concurrency: 1, maxAttempts: 1, pollMs: 1000, backoff: { initialMs: 1, maxMs: 1 } },
+      commit: { concurrency: 1, maxAttempts: 1, pollMs: 1000, backoff: { initialMs: 1, maxMs: 1 }, leaseMs: 60_000, recoveryIntervalMs: 0 },
+      owner: 'recovery-test',
       verify: false,
-      audit: undefined,
+      audit: (e) => {
+        audited.push(e);
+      },
       wake: () => undefined,
     };
     const report = await recoverInFlight(ctx);
@@ -62,6 +66,10 @@ test('recovery: no ledger entry -> retrying; settled applied -> committed; settl
     assert.equal(await state(refused), 'retrying');
     assert.equal(await state(lost), 'unknown');
     assert.equal(await state(open), 'unknown');
+    // Each write that may have reached the EHR leaves an AuditEvent (invariant 5), with its correlation id.
+    const corr = (e: Record<string, unknown>): string => JSON.stringify(e);
+    assert.equal(audited.length, 2);
+    assert.ok(audited.some((e) => corr(e).includes(lost.correlationId)) && audited.some((e) => corr(e).includes(open.correlationId)));
     // The open entry is settled: nothing is left open, and a second run finds nothing to do.
     assert.deepEqual(await p.ledger.open(), []);
     const again = await recoverInFlight(ctx);

@@ -12,6 +12,8 @@
  * AuditEvents: built here (writeback-audit.ts, BALP-shaped like src/api/audit-events.ts, which
  * src/writeback may not import) and written into `resources`, or handed to an injected `audit` sink.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { SwitchboardError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Proposal, ProposalActor, ProposalEvent, ProposalQuery, ProposalStore, LedgerEntry } from '../core/ports/proposal-store.ts';
@@ -44,6 +46,8 @@ export interface WritebackServiceOptions {
   /** Where AuditEvents go instead of `resources` (e.g. the API's batching audit trail). */
   readonly audit?: WritebackAuditSink;
   readonly hooks?: CommitWorkerHooks;
+  /** This process's name as a lease owner (default host:pid:random). */
+  readonly owner?: string;
 }
 
 export interface ProposalDetail {
@@ -75,7 +79,7 @@ export interface WritebackService {
   idle(timeoutMs?: number): Promise<void>;
 }
 
-export const DEFAULT_COMMIT: CommitOptions = { concurrency: 4, maxAttempts: 5, pollMs: 250, backoff: { initialMs: 1000, maxMs: 60_000 } };
+export const DEFAULT_COMMIT: CommitOptions = { concurrency: 4, maxAttempts: 5, pollMs: 250, backoff: { initialMs: 1000, maxMs: 60_000 }, leaseMs: 60_000, recoveryIntervalMs: 30_000 };
 
 export function createWritebackService(options: WritebackServiceOptions): WritebackService {
   const commit: CommitOptions = { ...DEFAULT_COMMIT, ...options.commit, backoff: { ...DEFAULT_COMMIT.backoff, ...options.commit?.backoff } };
@@ -88,6 +92,8 @@ export function createWritebackService(options: WritebackServiceOptions): Writeb
     clock: options.clock ?? { now: () => new Date() },
     logger: options.logger,
     commit,
+    // Unique per service instance: two services in one process (tests) are two lease owners.
+    owner: options.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     verify: options.verify ?? true,
     audit: options.audit,
     // Called only after the worker exists (a proposal approved through this service).
@@ -96,6 +102,20 @@ export function createWritebackService(options: WritebackServiceOptions): Writeb
   const commitWorker = new CommitWorker(ctx, options.hooks);
   let driftTimer: NodeJS.Timeout | undefined;
   let driftRun: Promise<unknown> = Promise.resolve();
+  let recoveryTimer: NodeJS.Timeout | undefined;
+  let recoveryRun: Promise<unknown> = Promise.resolve();
+
+  /** Recovery of expired claims, then the follow-up of what the ledger proved applied. */
+  const recover = async (): Promise<RecoveryReport> => {
+    const report = await recoverInFlight(ctx);
+    // Writes the ledger proved applied get their Provenance, AuditEvent and read-back now.
+    for (const id of report.committed) {
+      const p = await ctx.proposals.get(id);
+      if (p !== undefined) await confirmed(p).catch((e: unknown) => ctx.logger.error({ proposal: id, code: errorCodeOf(e) }, 'write-back follow-up after recovery failed'));
+    }
+    if (report.retried.length > 0) commitWorker.wake();
+    return report;
+  };
 
   /** Provenance, AuditEvent and verification of a write a reviewer confirmed (resolve: applied). */
   const confirmed = async (p: Proposal): Promise<void> => {
@@ -130,13 +150,16 @@ export function createWritebackService(options: WritebackServiceOptions): Writeb
     },
     checkDrift: (o) => checkDrift(ctx, o),
     async start() {
-      const report = await recoverInFlight(ctx);
-      // Writes the ledger proved applied get their Provenance, AuditEvent and read-back now.
-      for (const id of report.committed) {
-        const p = await ctx.proposals.get(id);
-        if (p !== undefined) await confirmed(p).catch((e: unknown) => ctx.logger.error({ proposal: id, code: errorCodeOf(e) }, 'write-back follow-up after recovery failed'));
-      }
+      const report = await recover();
       commitWorker.start();
+      // Another process sharing the store may die mid-write at any time: its claims are taken
+      // once their leases run out, not only at this process's start.
+      if (commit.recoveryIntervalMs > 0) {
+        recoveryTimer = setInterval(() => {
+          recoveryRun = recoveryRun.then(recover).catch((e: unknown) => ctx.logger.error({ code: errorCodeOf(e) }, 'write-back recovery failed'));
+        }, commit.recoveryIntervalMs);
+        recoveryTimer.unref();
+      }
       const every = options.driftIntervalMs ?? 0;
       if (every > 0) {
         driftTimer = setInterval(() => {
@@ -148,6 +171,8 @@ export function createWritebackService(options: WritebackServiceOptions): Writeb
     },
     async stop(o = {}) {
       if (driftTimer !== undefined) clearInterval(driftTimer);
+      if (recoveryTimer !== undefined) clearInterval(recoveryTimer);
+      await recoveryRun;
       await commitWorker.stop();
       await driftRun;
       if (o.closeAdapters !== false) await Promise.allSettled([...ctx.adapters.values()].map((a) => a.close()));

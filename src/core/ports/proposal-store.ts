@@ -100,6 +100,15 @@ export interface Proposal {
   readonly attempts: number;
   /** When a `retrying` proposal may be tried again. */
   readonly nextAttemptAt?: Date;
+  /**
+   * The claim on a `committing` proposal: which engine process writes it, and until when (renewed
+   * while the write is in flight). Several processes share one PostgreSQL store (ARCHITECTURE.md
+   * "Storage"); crash recovery takes only a `committing` proposal whose lease has expired, so a live
+   * process's in-flight write is never taken for a dead one's. Cleared by any move out of
+   * `committing`.
+   */
+  readonly leaseOwner?: string;
+  readonly leaseUntil?: Date;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -118,7 +127,7 @@ export interface ProposalEvent {
   readonly detail?: Readonly<Record<string, unknown>>;
 }
 
-export type NewProposal = Omit<Proposal, 'id' | 'state' | 'revision' | 'attempts' | 'createdAt' | 'updatedAt' | 'approvedChange' | 'result' | 'nextAttemptAt'> & {
+export type NewProposal = Omit<Proposal, 'id' | 'state' | 'revision' | 'attempts' | 'createdAt' | 'updatedAt' | 'approvedChange' | 'result' | 'nextAttemptAt' | 'leaseOwner' | 'leaseUntil'> & {
   readonly id?: string;
   readonly state: ProposalState;
   readonly at?: Date;
@@ -141,6 +150,20 @@ export interface ProposalTransition {
     readonly result?: EhrWriteResult;
     readonly attempts?: number;
     readonly nextAttemptAt?: Date | null;
+    /** The claim's owner and expiry; only with `to: 'committing'` (any other move clears it). */
+    readonly lease?: { readonly owner: string; readonly until: Date };
+  };
+  /** Only if the proposal's lease is held by this owner (a worker finishing its own claim); else `stale`. */
+  readonly leaseOwner?: string;
+  /**
+   * Settles an open write-ledger entry of this proposal in the same atomic write (one commit
+   * instead of two). An entry already settled fails the whole transition (SWB_ERR_STORE_LEDGER_SETTLED).
+   */
+  readonly settle?: {
+    readonly entryId: string;
+    readonly outcome: 'applied' | 'not_applied' | 'unknown';
+    readonly response?: Readonly<Record<string, unknown>>;
+    readonly result?: EhrWriteResult;
   };
 }
 
@@ -157,7 +180,14 @@ export interface ProposalQuery {
   readonly correlationId?: string;
   /** Only proposals whose nextAttemptAt (or updatedAt when unset) is at or before this. */
   readonly dueBefore?: Date;
-  /** Newest first by createdAt, then id. */
+  /** Only proposals without a lease or whose lease ended at or before this (crash recovery). */
+  readonly leaseExpiredBefore?: Date;
+  /**
+   * `newest` (default): createdAt descending, then id. `oldest`: createdAt ascending, then id; with
+   * `dueBefore`, by the due time (nextAttemptAt, else updatedAt) ascending, then id, so the work
+   * waiting longest is taken first. The cursor continues the same order.
+   */
+  readonly order?: 'newest' | 'oldest';
   readonly limit?: number;
   readonly cursor?: string;
 }
@@ -203,6 +233,15 @@ export interface ProposalStore {
   list(query?: ProposalQuery): Promise<ProposalPage>;
   /** Compare-and-set on the state; appends the event in the same transaction. */
   transition(id: string, transition: ProposalTransition): Promise<TransitionOutcome>;
+  /**
+   * Extends (or takes over) the lease of a `committing` proposal: succeeds when the proposal is
+   * committing and its lease is held by `owner`, or (with `takeOverExpired`) has no lease or one
+   * that ended at or before `now`. Returns whether the lease is now held by `owner` until `until`.
+   */
+  renewLease(id: string, input: { owner: string; until: Date; now?: Date; takeOverExpired?: boolean }): Promise<boolean>;
+  /** Counts drift checks made (the drift report's `checked`), per EHR and UTC day (YYYY-MM-DD). */
+  recordDriftChecks(input: { ehr: string; day: string; checked: number; errors: number }): Promise<void>;
+  driftChecks(ehr: string, day: string): Promise<{ checked: number; errors: number }>;
   /** Oldest first. */
   events(id: string): Promise<ProposalEvent[]>;
   /** Events of all proposals in a time range (drift reports, audit), oldest first. */

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_SIM_SCOPES, SimAuth, SIM_ASSERTION_ALGS, type SimAccessToken, type SimClientInput } from './sim-auth.ts';
 import { parseSimFault, SimFaults, type SimFault } from './sim-faults.ts';
-import { applyJsonPatch, JsonPatchError } from './sim-json-patch.ts';
+import { applyJsonPatch, JsonPatchError } from '../../fhir/json-patch.ts';
 import { isSimProfileName, SIM_READABLE_TYPES, simProfile, type SimProfile, type SimProfileName } from './sim-profiles.ts';
 import { seedResources } from './sim-seed.ts';
 import { SimStore, type SimResource, type SimWrite, type TokenMatch } from './sim-store.ts';

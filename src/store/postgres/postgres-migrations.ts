@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { POSTGRES_IDENTITY_SCHEMA } from './postgres-identity-schema.ts';
-import { POSTGRES_PROPOSAL_SCHEMA } from './postgres-proposal-schema.ts';
+import { POSTGRES_PROPOSAL_LEASE_SCHEMA, POSTGRES_PROPOSAL_SCHEMA } from './postgres-proposal-schema.ts';
 import { POSTGRES_RESOURCE_SCHEMA } from './postgres-resource-schema.ts';
 import { SwitchboardError } from '../../core/errors.ts';
 
@@ -157,6 +157,11 @@ CREATE INDEX audit_log_target_idx ON audit_log (target, at DESC, seq DESC);
     version: 5,
     name: 'write-back: proposals, proposal events, write ledger',
     sql: POSTGRES_PROPOSAL_SCHEMA,
+  },
+  {
+    version: 6,
+    name: 'write-back: commit leases, drift-check counters',
+    sql: POSTGRES_PROPOSAL_LEASE_SCHEMA,
   },
 ];
 

@@ -66,3 +66,21 @@ CREATE TABLE write_ledger (
 CREATE INDEX write_ledger_proposal_idx ON write_ledger (proposal_id, seq);
 CREATE INDEX write_ledger_open_idx ON write_ledger (seq) WHERE outcome = 'open';
 `;
+
+/**
+ * Migration 6: the claim's lease on a `committing` proposal (several engine processes share the
+ * database; recovery takes only a claim whose lease has expired), and the drift-check counters per
+ * EHR and UTC day that the drift report's `checked` comes from.
+ */
+export const POSTGRES_PROPOSAL_LEASE_SCHEMA = `
+ALTER TABLE proposals ADD COLUMN lease_owner text;
+ALTER TABLE proposals ADD COLUMN lease_until timestamptz;
+
+CREATE TABLE drift_checks (
+  ehr     text NOT NULL,
+  day     date NOT NULL,
+  checked integer NOT NULL DEFAULT 0,
+  errors  integer NOT NULL DEFAULT 0,
+  PRIMARY KEY (ehr, day)
+);
+`;

@@ -20,6 +20,8 @@ import type {
 } from '../../core/ports/proposal-store.ts';
 import {
   actorLabel,
+  checkDriftChecks,
+  checkLease,
   checkLedgerBegin,
   checkLedgerSettle,
   checkNewProposal,
@@ -56,6 +58,8 @@ interface ProposalRow {
   result: unknown;
   attempts: number;
   next_attempt_at: Date | null;
+  lease_owner: string | null;
+  lease_until: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -86,7 +90,7 @@ interface LedgerRow {
 }
 
 const PROPOSAL_COLUMNS =
-  'id, tenant, ehr, patient, change, approved_change, actor, actor_id, purpose_of_use, idempotency_key, correlation_id, state, revision, policy, result, attempts, next_attempt_at, created_at, updated_at';
+  'id, tenant, ehr, patient, change, approved_change, actor, actor_id, purpose_of_use, idempotency_key, correlation_id, state, revision, policy, result, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at';
 const EVENT_COLUMNS = 'id, proposal_id, at, from_state, to_state, actor, reason, detail';
 const LEDGER_COLUMNS = 'id, proposal_id, attempt, ehr, idempotency_key, request, started_at, outcome, settled_at, response, result';
 
@@ -108,6 +112,8 @@ function proposalOf(row: ProposalRow): Proposal {
     ...(row.result === null ? {} : { result: resultFromJson(row.result) }),
     attempts: row.attempts,
     ...(row.next_attempt_at === null ? {} : { nextAttemptAt: row.next_attempt_at }),
+    ...(row.lease_owner === null ? {} : { leaseOwner: row.lease_owner }),
+    ...(row.lease_until === null ? {} : { leaseUntil: row.lease_until }),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -183,7 +189,7 @@ export class PostgresProposalStore implements ProposalStore {
       // then does nothing; the SELECT (a new snapshot under READ COMMITTED) sees the winner.
       const inserted = await client.query<ProposalRow>(
         `INSERT INTO proposals (${PROPOSAL_COLUMNS})
-         VALUES ($1, $2, $3, $4, $5::json, NULL, $6::json, $7, $8, $9, $10, $11, 1, $12::json, NULL, 0, NULL, $13, $13)
+         VALUES ($1, $2, $3, $4, $5::json, NULL, $6::json, $7, $8, $9, $10, $11, 1, $12::json, NULL, 0, NULL, NULL, NULL, $13, $13)
          ON CONFLICT (tenant, actor_id, idempotency_key) DO NOTHING
          RETURNING ${PROPOSAL_COLUMNS}`,
         [
@@ -242,19 +248,26 @@ export class PostgresProposalStore implements ProposalStore {
     if (query.patient !== undefined) where.push(`patient = ${param(query.patient)}`);
     if (query.correlationId !== undefined) where.push(`correlation_id = ${param(query.correlationId)}`);
     if (query.dueBefore !== undefined) where.push(`coalesce(next_attempt_at, updated_at) <= ${param(query.dueBefore)}`);
+    if (query.leaseExpiredBefore !== undefined) where.push(`(lease_until IS NULL OR lease_until <= ${param(query.leaseExpiredBefore)})`);
+    // The sort key: creation time, or (oldest first with dueBefore) the due time; the keyset cursor
+    // holds the last item's (key, id) and continues in the same direction.
+    const oldest = query.order === 'oldest';
+    const key = oldest && query.dueBefore !== undefined ? 'coalesce(next_attempt_at, updated_at)' : 'created_at';
+    const keyOf = (row: ProposalRow): number => (key === 'created_at' ? row.created_at : (row.next_attempt_at ?? row.updated_at)).getTime();
     if (query.cursor !== undefined) {
       const after = decodeProposalCursor(query.cursor);
-      where.push(`(created_at, id) < (${param(new Date(after.createdAtMs))}, ${param(after.id)})`);
+      where.push(`(${key}, id) ${oldest ? '>' : '<'} (${param(new Date(after.createdAtMs))}, ${param(after.id)})`);
     }
+    const dir = oldest ? 'ASC' : 'DESC';
     const limit = clampLimit(query.limit, PROPOSAL_DEFAULT_LIMIT, PROPOSAL_MAX_LIMIT);
     const sql = `SELECT ${PROPOSAL_COLUMNS} FROM proposals ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
-      ORDER BY created_at DESC, id DESC LIMIT ${param(limit + 1)}`;
+      ORDER BY ${key} ${dir}, id ${dir} LIMIT ${param(limit + 1)}`;
     const result = await queryRows<ProposalRow>(this.#pool, sql, params);
     const page = result.rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
       items: page.map(proposalOf),
-      ...(result.rows.length > limit && last !== undefined ? { nextCursor: encodeProposalCursor(last.created_at.getTime(), last.id) } : {}),
+      ...(result.rows.length > limit && last !== undefined ? { nextCursor: encodeProposalCursor(keyOf(last), last.id) } : {}),
     };
   }
 
@@ -267,6 +280,7 @@ export class PostgresProposalStore implements ProposalStore {
       const current = locked.rows[0];
       if (current === undefined) return { kind: 'not_found' };
       if (!from.includes(current.state as ProposalState)) return { kind: 'stale', current: proposalOf(current) };
+      if (transition.leaseOwner !== undefined && current.lease_owner !== transition.leaseOwner) return { kind: 'stale', current: proposalOf(current) };
       const params: unknown[] = [id, [...from], transition.to, at];
       const sets = ['state = $3', 'revision = revision + 1', 'updated_at = $4'];
       const set = transition.set ?? {};
@@ -279,9 +293,22 @@ export class PostgresProposalStore implements ProposalStore {
       if (set.result !== undefined) assign('result', resultJson(set.result), '::json');
       if (set.attempts !== undefined) assign('attempts', set.attempts);
       if (set.nextAttemptAt !== undefined) assign('next_attempt_at', set.nextAttemptAt, '::timestamptz');
+      if (set.lease !== undefined) {
+        assign('lease_owner', set.lease.owner);
+        assign('lease_until', set.lease.until, '::timestamptz');
+      } else if (transition.to !== 'committing') sets.push('lease_owner = NULL', 'lease_until = NULL');
       const updated = await client.query<ProposalRow>(`UPDATE proposals SET ${sets.join(', ')} WHERE id = $1 AND state = ANY($2::text[]) RETURNING ${PROPOSAL_COLUMNS}`, params);
       const row = updated.rows[0];
       if (row === undefined) return { kind: 'stale', current: proposalOf(current) };
+      const settle = transition.settle;
+      if (settle !== undefined) {
+        // Throwing rolls back the whole transition: the ledger is evidence, settled once.
+        const done = await client.query(
+          `UPDATE write_ledger SET outcome = $3, settled_at = $4, response = $5::json, result = $6::json WHERE id = $1 AND proposal_id = $2 AND outcome = 'open'`,
+          [settle.entryId, id, settle.outcome, at, json(settle.response), resultJson(settle.result)],
+        );
+        if (done.rowCount !== 1) throw new SwitchboardError('SWB_ERR_STORE_LEDGER_SETTLED', { id: settle.entryId, outcome: 'not open' });
+      }
       const event = await insertEvent(client, {
         proposalId: id,
         at,
@@ -293,6 +320,35 @@ export class PostgresProposalStore implements ProposalStore {
       });
       return { kind: 'ok', proposal: proposalOf(row), event };
     });
+  }
+
+  async renewLease(id: string, input: { owner: string; until: Date; now?: Date; takeOverExpired?: boolean }): Promise<boolean> {
+    checkLease(input);
+    const now = input.now ?? this.#clock();
+    // Held by this owner, or (taking over) unheld or expired; only while committing.
+    const takeOver = input.takeOverExpired === true ? ' OR lease_until IS NULL OR lease_until <= $5' : '';
+    const result = await queryRows(
+      this.#pool,
+      `UPDATE proposals SET lease_owner = $2, lease_until = $3 WHERE id = $1 AND state = 'committing' AND (lease_owner = $4${takeOver}) RETURNING id`,
+      [id, input.owner, input.until, input.owner, ...(takeOver === '' ? [] : [now])],
+    );
+    return result.rows.length === 1;
+  }
+
+  async recordDriftChecks(input: { ehr: string; day: string; checked: number; errors: number }): Promise<void> {
+    checkDriftChecks(input);
+    await queryRows(
+      this.#pool,
+      `INSERT INTO drift_checks (ehr, day, checked, errors) VALUES ($1, $2::date, $3, $4)
+       ON CONFLICT (ehr, day) DO UPDATE SET checked = drift_checks.checked + excluded.checked, errors = drift_checks.errors + excluded.errors`,
+      [input.ehr, input.day, input.checked, input.errors],
+    );
+  }
+
+  async driftChecks(ehr: string, day: string): Promise<{ checked: number; errors: number }> {
+    const result = await queryRows<{ checked: number; errors: number }>(this.#pool, 'SELECT checked, errors FROM drift_checks WHERE ehr = $1 AND day = $2::date', [ehr, day]);
+    const row = result.rows[0];
+    return row === undefined ? { checked: 0, errors: 0 } : { checked: row.checked, errors: row.errors };
   }
 
   async events(id: string): Promise<ProposalEvent[]> {

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { SwitchboardError } from '../../core/errors.ts';
 import { SQLITE_IDENTITY_SCHEMA } from './sqlite-identity-schema.ts';
-import { SQLITE_PROPOSAL_SCHEMA } from './sqlite-proposal-schema.ts';
+import { SQLITE_PROPOSAL_LEASE_SCHEMA, SQLITE_PROPOSAL_SCHEMA } from './sqlite-proposal-schema.ts';
 import { SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
 
 /** One numbered, forward-only schema step. Once released, a migration is never edited: add another. */
@@ -207,6 +207,11 @@ INSERT INTO fts_progress (id, indexed_seq) SELECT 1, COALESCE(MAX(seq), 0) FROM 
     version: 7,
     name: 'write-back: proposals, proposal events, write ledger',
     sql: SQLITE_PROPOSAL_SCHEMA,
+  },
+  {
+    version: 8,
+    name: 'write-back: commit leases, drift-check counters',
+    sql: SQLITE_PROPOSAL_LEASE_SCHEMA,
   },
 ];
 

@@ -70,3 +70,22 @@ CREATE TABLE write_ledger (
 CREATE INDEX write_ledger_by_proposal ON write_ledger (proposal_id, seq);
 CREATE INDEX write_ledger_open ON write_ledger (seq) WHERE outcome = 'open';
 `;
+
+/**
+ * Migration 8: the claim's lease on a `committing` proposal (several processes may share the file,
+ * and recovery must not take a live process's write for a crashed one's), and the drift-check
+ * counters per EHR and UTC day that the drift report's `checked` comes from.
+ */
+export const SQLITE_PROPOSAL_LEASE_SCHEMA = `
+ALTER TABLE proposals ADD COLUMN lease_owner TEXT;
+ALTER TABLE proposals ADD COLUMN lease_until INTEGER;
+CREATE INDEX proposals_by_state_oldest ON proposals (state, created_at, id);
+
+CREATE TABLE drift_checks (
+  ehr TEXT NOT NULL,
+  day TEXT NOT NULL,
+  checked INTEGER NOT NULL DEFAULT 0,
+  errors INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (ehr, day)
+);
+`;

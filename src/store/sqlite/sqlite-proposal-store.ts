@@ -20,6 +20,8 @@ import type {
 } from '../../core/ports/proposal-store.ts';
 import {
   actorLabel,
+  checkDriftChecks,
+  checkLease,
   checkLedgerBegin,
   checkLedgerSettle,
   checkNewProposal,
@@ -55,6 +57,8 @@ interface ProposalRow {
   result: string | null;
   attempts: number;
   next_attempt_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -104,6 +108,8 @@ function proposalOf(row: ProposalRow): Proposal {
     ...(row.result === null ? {} : { result: resultFromJson(JSON.parse(row.result)) }),
     attempts: row.attempts,
     ...(row.next_attempt_at === null ? {} : { nextAttemptAt: new Date(row.next_attempt_at) }),
+    ...(row.lease_owner === null ? {} : { leaseOwner: row.lease_owner }),
+    ...(row.lease_until === null ? {} : { leaseUntil: new Date(row.lease_until) }),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -230,19 +236,30 @@ export class SqliteProposalStore implements ProposalStore {
       where.push('coalesce(next_attempt_at, updated_at) <= ?');
       params.push(query.dueBefore.getTime());
     }
+    if (query.leaseExpiredBefore !== undefined) {
+      where.push('(lease_until IS NULL OR lease_until <= ?)');
+      params.push(query.leaseExpiredBefore.getTime());
+    }
+    // The sort key: creation time, or (oldest first with dueBefore) the due time; the keyset cursor
+    // holds the last item's (key, id) and continues in the same direction.
+    const oldest = query.order === 'oldest';
+    const key = oldest && query.dueBefore !== undefined ? 'coalesce(next_attempt_at, updated_at)' : 'created_at';
+    const keyOf = (row: ProposalRow): number => (key === 'created_at' ? row.created_at : (row.next_attempt_at ?? row.updated_at));
     if (query.cursor !== undefined) {
       const after = decodeProposalCursor(query.cursor);
-      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      const cmp = oldest ? '>' : '<';
+      where.push(`(${key} ${cmp} ? OR (${key} = ? AND id ${cmp} ?))`);
       params.push(after.createdAtMs, after.createdAtMs, after.id);
     }
+    const dir = oldest ? 'ASC' : 'DESC';
     const limit = clampLimit(query.limit, PROPOSAL_DEFAULT_LIMIT, PROPOSAL_MAX_LIMIT);
-    const sql = `SELECT * FROM proposals ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    const sql = `SELECT * FROM proposals ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY ${key} ${dir}, id ${dir} LIMIT ?`;
     const rows = guarded(() => this.#db.prepare<(string | number)[], ProposalRow>(sql).all(...params, limit + 1));
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
       items: page.map(proposalOf),
-      ...(rows.length > limit && last !== undefined ? { nextCursor: encodeProposalCursor(last.created_at, last.id) } : {}),
+      ...(rows.length > limit && last !== undefined ? { nextCursor: encodeProposalCursor(keyOf(last), last.id) } : {}),
     };
   }
 
@@ -254,6 +271,7 @@ export class SqliteProposalStore implements ProposalStore {
         const row = this.#row(id);
         if (row === undefined) return { kind: 'not_found' };
         if (!from.includes(row.state as ProposalState)) return { kind: 'stale', current: proposalOf(row) };
+        if (transition.leaseOwner !== undefined && row.lease_owner !== transition.leaseOwner) return { kind: 'stale', current: proposalOf(row) };
         const sets = ['state = ?', 'revision = revision + 1', 'updated_at = ?'];
         const params: (string | number | null)[] = [transition.to, at];
         const set = transition.set ?? {};
@@ -277,9 +295,21 @@ export class SqliteProposalStore implements ProposalStore {
           sets.push('next_attempt_at = ?');
           params.push(set.nextAttemptAt === null ? null : set.nextAttemptAt.getTime());
         }
+        if (set.lease !== undefined) {
+          sets.push('lease_owner = ?', 'lease_until = ?');
+          params.push(set.lease.owner, set.lease.until.getTime());
+        } else if (transition.to !== 'committing') sets.push('lease_owner = NULL', 'lease_until = NULL');
         // The state is re-checked in the statement too; under BEGIN IMMEDIATE it cannot have moved.
         const updated = this.#db.prepare(`UPDATE proposals SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...params, id, row.state);
         if (updated.changes !== 1) return { kind: 'stale', current: proposalOf(this.#row(id) as ProposalRow) };
+        const settle = transition.settle;
+        if (settle !== undefined) {
+          // Throwing rolls back the whole transition: the ledger is evidence, settled once.
+          const done = this.#db
+            .prepare(`UPDATE write_ledger SET outcome = ?, settled_at = ?, response = ?, result = ? WHERE id = ? AND proposal_id = ? AND outcome = 'open'`)
+            .run(settle.outcome, at, json(settle.response), resultJson(settle.result), settle.entryId, id);
+          if (done.changes !== 1) throw new SwitchboardError('SWB_ERR_STORE_LEDGER_SETTLED', { id: settle.entryId, outcome: 'not open' });
+        }
         const event = this.#insertEvent({
           proposalId: id,
           at,
@@ -292,6 +322,30 @@ export class SqliteProposalStore implements ProposalStore {
         return { kind: 'ok', proposal: proposalOf(this.#row(id) as ProposalRow), event };
       }).immediate(),
     );
+  }
+
+  async renewLease(id: string, input: { owner: string; until: Date; now?: Date; takeOverExpired?: boolean }): Promise<boolean> {
+    checkLease(input);
+    const now = (input.now ?? this.#clock()).getTime();
+    // Held by this owner, or (taking over) unheld or expired; only while committing.
+    const takeOver = input.takeOverExpired === true ? ' OR lease_until IS NULL OR lease_until <= ?' : '';
+    const params: (string | number)[] = [input.owner, input.until.getTime(), id, input.owner, ...(takeOver === '' ? [] : [now])];
+    const sql = `UPDATE proposals SET lease_owner = ?, lease_until = ? WHERE id = ? AND state = 'committing' AND (lease_owner = ?${takeOver})`;
+    return guarded(() => this.#db.prepare(sql).run(...params).changes === 1);
+  }
+
+  async recordDriftChecks(input: { ehr: string; day: string; checked: number; errors: number }): Promise<void> {
+    checkDriftChecks(input);
+    guarded(() =>
+      this.#db
+        .prepare('INSERT INTO drift_checks (ehr, day, checked, errors) VALUES (?, ?, ?, ?) ON CONFLICT (ehr, day) DO UPDATE SET checked = checked + excluded.checked, errors = errors + excluded.errors')
+        .run(input.ehr, input.day, input.checked, input.errors),
+    );
+  }
+
+  async driftChecks(ehr: string, day: string): Promise<{ checked: number; errors: number }> {
+    const row = guarded(() => this.#db.prepare<[string, string], { checked: number; errors: number }>('SELECT checked, errors FROM drift_checks WHERE ehr = ? AND day = ?').get(ehr, day));
+    return row === undefined ? { checked: 0, errors: 0 } : { checked: row.checked, errors: row.errors };
   }
 
   async events(id: string): Promise<ProposalEvent[]> {

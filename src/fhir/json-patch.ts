@@ -1,12 +1,21 @@
 /**
- * JSON Patch (RFC 6902) over JSON Pointers (RFC 6901), for the generic profile's PATCH
- * (FHIR R4 http.html#patch). Applies to a copy; any failed operation fails the whole patch
- * (RFC 6902 5: "evaluation ... SHALL terminate and the application of the entire patch document
- * SHALL NOT be deemed successful").
+ * JSON Patch (RFC 6902) over JSON Pointers (RFC 6901), the one implementation: the EHR simulator's
+ * PATCH (FHIR R4 http.html#patch), and write-back's review (a `patch` proposal shown as the resource
+ * it would produce) and read-back verification. Applies to a copy; any failed operation fails the
+ * whole patch (RFC 6902 5: "evaluation ... SHALL terminate and the application of the entire patch
+ * document SHALL NOT be deemed successful"). The patch is taken as `unknown` and checked op by op,
+ * because the simulator receives it from the network.
  */
 
 export class JsonPatchError extends Error {
   override readonly name = 'JsonPatchError';
+  /** The index of the failing operation, when one failed (not for a malformed patch document). */
+  readonly index: number | undefined;
+
+  constructor(message: string, index?: number) {
+    super(index === undefined ? message : `patch[${index}]: ${message}`);
+    this.index = index;
+  }
 }
 
 type Json = unknown;
@@ -81,51 +90,59 @@ function deepEqual(a: Json, b: Json): boolean {
   return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual((a as Record<string, Json>)[k], (b as Record<string, Json>)[k]));
 }
 
-/** Applies `patch` (an array of operations) to a copy of `document` and returns the result. */
-export function applyJsonPatch(document: Json, patch: unknown): Json {
+/**
+ * Applies `patch` (an array of operations) to a copy of `document` and returns the result. The
+ * result has the document's type unless the patch replaces the root (callers that take patches from
+ * outside check what they get).
+ */
+export function applyJsonPatch<T = Json>(document: T, patch: unknown): T {
   if (!Array.isArray(patch)) throw new JsonPatchError('a JSON Patch document is an array of operations');
-  let doc = structuredClone(document);
+  let doc: Json = structuredClone(document);
   patch.forEach((raw: unknown, index) => {
-    if (!isContainer(raw) || Array.isArray(raw)) throw new JsonPatchError(`operation ${index} is not an object`);
-    const op = raw as Record<string, Json>;
-    if (typeof op['path'] !== 'string') throw new JsonPatchError(`operation ${index} has no path`);
-    const path = parsePointer(op['path']);
-    const needValue = (): Json => {
-      if (!Object.hasOwn(op, 'value')) throw new JsonPatchError(`operation ${index} has no value`);
-      return structuredClone(op['value']);
-    };
-    const from = (): string[] => {
-      if (typeof op['from'] !== 'string') throw new JsonPatchError(`operation ${index} has no from`);
-      return parsePointer(op['from']);
-    };
-    switch (op['op']) {
-      case 'add':
-        doc = add(doc, path, needValue());
-        break;
-      case 'remove':
-        doc = remove(doc, path);
-        break;
-      case 'replace':
-        getAt(doc, path);
-        doc = path.length === 0 ? needValue() : add(remove(doc, path), path, needValue());
-        break;
-      case 'move': {
-        const f = from();
-        // RFC 6902 4.4: a location cannot be moved into one of its children.
-        if (path.length > f.length && f.every((t, i) => path[i] === t)) throw new JsonPatchError(`operation ${index} moves a value into itself`);
-        const value = getAt(doc, f);
-        doc = add(remove(doc, f), path, value);
-        break;
-      }
-      case 'copy':
-        doc = add(doc, path, structuredClone(getAt(doc, from())));
-        break;
-      case 'test':
-        if (!deepEqual(getAt(doc, path), needValue())) throw new JsonPatchError(`test operation ${index} failed`);
-        break;
-      default:
-        throw new JsonPatchError(`operation ${index} has an unknown op`);
+    try {
+      doc = applyOne(doc, raw);
+    } catch (e) {
+      if (e instanceof JsonPatchError) throw new JsonPatchError(e.message, index);
+      throw e;
     }
   });
-  return doc;
+  return doc as T;
+}
+
+function applyOne(doc: Json, raw: unknown): Json {
+  if (!isContainer(raw) || Array.isArray(raw)) throw new JsonPatchError('the operation is not an object');
+  const op = raw as Record<string, Json>;
+  if (typeof op['path'] !== 'string') throw new JsonPatchError('the operation has no path');
+  const path = parsePointer(op['path']);
+  const needValue = (): Json => {
+    if (!Object.hasOwn(op, 'value')) throw new JsonPatchError('the operation has no value');
+    return structuredClone(op['value']);
+  };
+  const from = (): string[] => {
+    if (typeof op['from'] !== 'string') throw new JsonPatchError('the operation has no from');
+    return parsePointer(op['from']);
+  };
+  switch (op['op']) {
+    case 'add':
+      return add(doc, path, needValue());
+    case 'remove':
+      return remove(doc, path);
+    case 'replace':
+      getAt(doc, path);
+      return path.length === 0 ? needValue() : add(remove(doc, path), path, needValue());
+    case 'move': {
+      const f = from();
+      // RFC 6902 4.4: a location cannot be moved into one of its children.
+      if (path.length > f.length && f.every((t, i) => path[i] === t)) throw new JsonPatchError('the operation moves a value into itself');
+      const value = getAt(doc, f);
+      return add(remove(doc, f), path, value);
+    }
+    case 'copy':
+      return add(doc, path, structuredClone(getAt(doc, from())));
+    case 'test':
+      if (!deepEqual(getAt(doc, path), needValue())) throw new JsonPatchError(`test of ${String(op['path'])} failed`);
+      return doc;
+    default:
+      throw new JsonPatchError('the operation has an unknown op');
+  }
 }
