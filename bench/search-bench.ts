@@ -1,5 +1,5 @@
 // Message search over a large store: seed N messages through the store API (store.messages.ingest,
-// many in flight so group commit makes big transactions), then time random searches of four kinds
+// many in flight so group commit makes big transactions), then time random searches of five kinds (the first a console's unfiltered first page)
 // through store.messages.search, on SQLite and (when SWITCHBOARD_PG_URL is set) PostgreSQL, with the
 // same data (a seeded PRNG).
 //
@@ -129,6 +129,8 @@ async function seed(store: Store, from: number, to: number, now: number, label: 
 // Queries
 
 const KINDS = {
+  // What the console's message browser opens with: no filter, newest first, one page.
+  firstPage: 'no filter, newest first (the console\'s first page)',
   controlId: 'by control id (MSH-10)',
   patientId: 'by patient id (PID-3)',
   channelStatusTime: 'channel + status + 24 h window, first page',
@@ -151,6 +153,8 @@ async function findStatuses(store: Store): Promise<MessageStatus[]> {
 
 function queryOf(kind: Kind, r: () => number, count: number, now: number): MessageQuery {
   switch (kind) {
+    case 'firstPage':
+      return {};
     case 'controlId':
       return { controlId: controlIdOf(Math.floor(r() * count)) };
     case 'patientId':

@@ -4,38 +4,24 @@
 // end: every message acknowledged and mapped into the canonical FHIR store, the results forwarded to
 // the HL7 simulator, vitals committed to and verified in the simulated Epic, notes waiting for review.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runDemoTraffic, type DemoConnection } from '../src/cli/demo-command.ts';
-import { repoRoot, tempDir } from './cli-helpers.ts';
-import { killHard, sleep } from './engine-process-helpers.ts';
+import { tempDir } from './cli-helpers.ts';
+import { killHard, sleep, startSwitchboard } from './engine-process-helpers.ts';
 
 let child: ChildProcess;
-let banner = '';
+let banner: string;
 let dir: string;
 
 before(async () => {
   dir = tempDir('swb-demo-');
-  child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'start', '--host', '127.0.0.1', '--http-port', '0', '--mllp-port', '0', '--ehr-sim-port', '0', '--hl7-sim-port', '0', '--store', `sqlite:${join(dir, 'store.db')}`, '--rate-limit', '0'],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn' } },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let errText = '';
-    const timer = setTimeout(() => reject(new Error(`the demo did not start: ${errText}`)), 60_000);
-    child.stderr?.on('data', (d: Buffer) => (errText += d.toString()));
-    child.stdout?.on('data', (d: Buffer) => {
-      banner += d.toString();
-      if (banner.includes('Stop with Ctrl+C.')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`the demo exited with ${code}: ${errText}`)));
-  });
+  ({ child, output: banner } = await startSwitchboard(
+    ['--host', '127.0.0.1', '--http-port', '0', '--mllp-port', '0', '--ehr-sim-port', '0', '--hl7-sim-port', '0', '--store', `sqlite:${join(dir, 'store.db')}`, '--rate-limit', '0'],
+    { until: 'Stop with Ctrl+C.' },
+  ));
 });
 
 after(async () => {

@@ -17,22 +17,32 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts `switchboard start --config DIR` and resolves once it printed that it runs. */
-export function startEngine(storeUrl: string, configDir: string, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'start', '--host', '127.0.0.1', '--config', configDir, '--http-port', '0', '--store', storeUrl], {
+export async function startEngine(storeUrl: string, configDir: string, env: Record<string, string> = {}): Promise<ChildProcess> {
+  return (await startSwitchboard(['--host', '127.0.0.1', '--config', configDir, '--http-port', '0', '--store', storeUrl], { env })).child;
+}
+
+/**
+ * Runs `switchboard start ARGS...` (through tsx, so the sources under test run, not dist/) and
+ * resolves with the process and what it printed once stdout holds `until` (default: the banner's
+ * first line).
+ */
+export function startSwitchboard(args: readonly string[], options: { env?: Record<string, string>; until?: string; timeoutMs?: number } = {}): Promise<{ child: ChildProcess; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'start', ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn', ...options.env },
   });
+  const until = options.until ?? 'Switchboard is running.';
   return new Promise((resolve, reject) => {
     let out = '';
     let errText = '';
-    const timer = setTimeout(() => reject(new Error(`engine did not start: ${errText}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`engine did not start: ${errText}`)), options.timeoutMs ?? 60_000);
     child.stderr?.on('data', (d: Buffer) => (errText += d.toString()));
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('Switchboard is running.')) {
+      if (out.includes(until)) {
         clearTimeout(timer);
-        resolve(child);
+        resolve({ child, output: out });
       }
     });
     child.on('exit', (code) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -8,8 +8,8 @@ import type { Proposal, ProposalStore } from '../src/core/ports/proposal-store.t
 import type { Store } from '../src/core/ports/store.ts';
 import { startEhrSimulator, type EhrSimulator } from '../src/sim/ehr/ehr-simulator.ts';
 import { openStore } from '../src/store/open-store.ts';
-import { repoRoot, tempDir } from './cli-helpers.ts';
-import { killHard, sleep } from './engine-process-helpers.ts';
+import { tempDir } from './cli-helpers.ts';
+import { killHard, sleep, startSwitchboard } from './engine-process-helpers.ts';
 
 /**
  * ARCHITECTURE.md invariant 2 for write-back: a real engine process (`switchboard start --writeback`)
@@ -26,29 +26,8 @@ actors:
   - {kind: '*', actions: [propose, approve, sign, reject, edit]}
 `;
 
-function startEngine(storeUrl: string, writebackFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'start', '--host', '127.0.0.1', '--http-port', '0', '--mllp-port', '0', '--store', storeUrl, '--writeback', writebackFile], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn' },
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let errText = '';
-    const timer = setTimeout(() => reject(new Error(`engine did not start: ${errText}`)), 60_000);
-    child.stderr?.on('data', (d: Buffer) => (errText += d.toString()));
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Switchboard is running.')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`engine exited with ${code} before starting: ${errText}`));
-    });
-  });
+async function startEngine(storeUrl: string, writebackFile: string): Promise<ChildProcess> {
+  return (await startSwitchboard(['--host', '127.0.0.1', '--http-port', '0', '--mllp-port', '0', '--store', storeUrl, '--writeback', writebackFile])).child;
 }
 
 /** An approved proposal, written the way intake leaves one (proposed, then approved by policy). */
