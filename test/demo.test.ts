@@ -43,6 +43,7 @@ test('npm start prints the console, the simulators, the one-time password and th
   assert.match(banner, /EHR simulator \(Epic\)\s+http:\/\/127\.0\.0\.1:\d+\/fhir\/R4/);
   assert.match(banner, /HL7 v2 simulator\s+mllp:\/\/127\.0\.0\.1:\d+/);
   assert.match(banner, /one-time password[^\n]*\n\s+\S{12,}/);
+  assert.match(banner, /as "clinician" \(role reviewer[^\n]*\n\s+\S{12,}/);
   assert.match(banner, /npx switchboard demo traffic/);
   assert.match(banner, /Write-back\s+2 EHR\(s\): epic-sim, hl7-sim/);
 });
@@ -95,4 +96,23 @@ test('demo traffic flows end to end: HL7 into the FHIR store, results to the HL7
   const ehrBase = /EHR simulator \(Epic\)\s+(\S+)\/fhir\/R4/.exec(banner)?.[1] ?? '';
   const writes = ((await (await fetch(`${ehrBase}/_sim/writes`)).json()) as { writes: { resourceType: string }[] }).writes;
   assert.deepEqual(writes.map((w) => w.resourceType), ['Observation', 'Observation'], 'only the vitals were written; the notes wait');
+
+  // The printed clinician logs in, sets a password, and approves one note: it is committed to the EHR.
+  const form = (fields: Record<string, string>, cookie?: string): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie === undefined ? {} : { cookie }) }, body: new URLSearchParams(fields).toString() });
+  const oneTime = /as "clinician" \(role reviewer[^\n]*\n\s+(\S+)/.exec(banner)?.[1] ?? '';
+  const login = await fetch(`${connection.api}/auth/login`, form({ username: 'clinician', password: oneTime }));
+  assert.equal(login.status, 200);
+  const changed = await fetch(`${connection.api}/auth/password`, form({ currentPassword: oneTime, newPassword: 'reviews-notes-at-night-42' }, (login.headers.get('set-cookie') ?? '').split(';')[0]));
+  assert.equal(changed.status, 200, await changed.clone().text());
+  const session = (changed.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const note = notes[0]?.id ?? '';
+  const approved = await fetch(`${connection.api}/api/v1/writeback/proposals/${note}/approve`, { method: 'POST', headers: { cookie: session, 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(approved.status, 200, await approved.clone().text());
+  await eventually('the approved note verified', async () => {
+    const r = await fetch(`${connection.api}/api/v1/writeback/proposals/${note}`, { headers: { cookie: session } });
+    const body = (await r.json()) as { proposal: { state: string } };
+    return body.proposal.state === 'verified' ? true : undefined;
+  });
+  const after = ((await (await fetch(`${ehrBase}/_sim/writes`)).json()) as { writes: { resourceType: string }[] }).writes;
+  assert.deepEqual(after.map((w) => w.resourceType).sort(), ['DocumentReference', 'Observation', 'Observation']);
 });

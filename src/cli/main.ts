@@ -4,6 +4,7 @@ import { isSwitchboardError } from '../core/errors.ts';
 import { describeError, err } from './cli-io.ts';
 import { registerConvertCommand } from './convert-command.ts';
 import { registerDemoCommands } from './demo-command.ts';
+import { registerUsersCommands } from './users-command.ts';
 import { registerHl7Commands } from './hl7-commands.ts';
 import { registerMessagesCommands } from './messages-commands.ts';
 import { registerTestCommand } from './test-command.ts';
@@ -37,6 +38,7 @@ registerConvertCommand(program);
 registerSimCommands(program);
 registerPolicyCommand(program);
 registerDemoCommands(program);
+registerUsersCommands(program);
 
 const SETUP_ERRORS = new Set(['SWB_ERR_CLI_USAGE', 'SWB_ERR_CONFIG_INVALID', 'SWB_ERR_IO_READ_FAILED', 'SWB_ERR_STORE_BAD_URL']);
 

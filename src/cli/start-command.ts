@@ -15,6 +15,7 @@ import { AuditEventIndexer } from '../api/audit-event-indexer.ts';
 import { err, out } from './cli-io.ts';
 import { startWriteback, type StartedWriteback } from './writeback-start.ts';
 import { startDemoEnvironment, writeDemoConnection, type DemoEnvironment } from './demo-setup.ts';
+import { addUser, type AddUserOutcome } from '../api/auth/bootstrap.ts';
 
 function port(name: string, value: string): number {
   const n = Number(value);
@@ -181,6 +182,9 @@ export function registerStartCommand(program: Command): void {
       const firstMllp = [...service.channels.values()].map((c) => c.source?.describe() ?? '').find((d) => d.startsWith('mllp'));
       const mllpAt = firstMllp === undefined ? undefined : /^mllps?:\/\/([^:/]+):(\d+)/.exec(firstMllp);
       const api = service.httpUrl === undefined ? undefined : service.httpUrl.replace('//0.0.0.0:', '//localhost:');
+      // The demo's clinician (role reviewer) reviews and signs the AI-drafted notes: the admin may
+      // not (separation of duties, roles.ts). Made with the admin on first start only.
+      const clinician: AddUserOutcome | undefined = demo !== undefined && admin?.kind === 'created' ? await addUser(store.identity, { username: 'clinician', roles: ['reviewer'] }) : undefined;
       const demoFile = demo === undefined || mllpAt === null || mllpAt === undefined || api === undefined ? undefined : await writeDemoConnection({ identity: store.identity, dataDir, api, mllp: { host: mllpAt[1] as string, port: Number(mllpAt[2]) } });
       const lines = [...service.channels.values()].map((c) => `  channel ${c.config.id.padEnd(16)} ${c.source?.describe() ?? '(fed by other channels)'}  rev ${c.revision}, ${c.config.destinations.length} destination(s)`);
       out(
@@ -198,6 +202,7 @@ export function registerStartCommand(program: Command): void {
           ...(admin?.kind === 'created'
             ? ['', `First start: log in as "${admin.username}" with this one-time password (shown once; you must change it):`, `  ${admin.password}`]
             : []),
+          ...(clinician?.kind === 'created' ? [`and as "${clinician.username}" (role reviewer: approves and signs the write-back proposals):`, `  ${clinician.password}`] : []),
           '',
           'Stop with Ctrl+C.',
         ].join('\n'),

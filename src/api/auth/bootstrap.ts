@@ -32,6 +32,22 @@ export async function ensureAdmin(store: IdentityStore, options: { readonly user
   return created.kind === 'created' ? { kind: 'created', username, password } : { kind: 'present' };
 }
 
+export type AddUserOutcome = { readonly kind: 'created'; readonly username: string; readonly password: string } | { readonly kind: 'exists'; readonly username: string };
+
+/**
+ * Adds a person with these roles and a random one-time password they must change at first login
+ * (returned once to print; stored only as a hash). Usernames are normalized as login does.
+ */
+export async function addUser(store: IdentityStore, input: { readonly username: string; readonly roles: readonly string[]; readonly hashParams?: ScryptParams }): Promise<AddUserOutcome> {
+  const username = input.username.trim().normalize('NFKC').toLowerCase();
+  if (!/^[\p{L}\p{N}._@-]{1,64}$/u.test(username)) throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: 'username', reason: 'must be 1 to 64 letters, digits, or . _ @ -' });
+  if (input.roles.length === 0) throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: 'roles', reason: 'at least one role is needed' });
+  for (const r of input.roles) if (!isRole(r)) throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: 'roles', reason: `${r} is not a role (admin, operator, reviewer, auditor, read-only)` });
+  const password = generateOneTimePassword();
+  const created = await store.createUser({ username, passwordHash: await hashPassword(password, input.hashParams), roles: input.roles, mustChangePassword: true });
+  return created.kind === 'created' ? { kind: 'created', username, password } : { kind: 'exists', username };
+}
+
 const invalid = (reason: string): SwitchboardError => new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: 'client', reason });
 const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use'] as const;
 
