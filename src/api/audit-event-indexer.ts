@@ -6,7 +6,7 @@
 // with anything this code does not know (an agent.who reference, meta.tag, entity.name, ...) goes to
 // the FHIRPath indexer, so a resource written some other way is indexed exactly as before.
 import { normalizeSearchString, type FhirResource, type IndexEntry, type ResourceIndexer } from '../core/ports/resource-store.ts';
-import { parseReference } from '../fhir/search-parameters.ts';
+import { parseReference, uniqueEntries } from '../fhir/search-parameters.ts';
 import { dateRange } from '../fhir/search-values.ts';
 
 type Json = Record<string, unknown>;
@@ -75,24 +75,6 @@ function date(param: string, value: unknown, out: IndexEntry[]): void {
   out.push({ kind: 'date', param, low: range.low, high: range.high });
 }
 
-function entryKey(e: IndexEntry): string {
-  switch (e.kind) {
-    case 'token':
-      return `t\u0000${e.param}\u0000${e.system ?? ''}\u0000${e.code ?? ''}\u0000${e.text ?? ''}`;
-    case 'string':
-      return `s\u0000${e.param}\u0000${e.exact}`;
-    case 'date':
-      return `d\u0000${e.param}\u0000${e.low}\u0000${e.high}`;
-    case 'reference':
-      return `r\u0000${e.param}\u0000${e.targetType ?? ''}\u0000${e.targetId ?? ''}\u0000${e.url ?? ''}`;
-    case 'number':
-    case 'quantity':
-    case 'uri':
-      // No AuditEvent entry built here is of these kinds.
-      throw new Unknown();
-  }
-}
-
 /** The entries of one AuditEvent, or Unknown thrown when it has something not handled here. */
 function auditEventEntries(r: Json): IndexEntry[] {
   only(r, TOP);
@@ -134,13 +116,7 @@ function auditEventEntries(r: Json): IndexEntry[] {
   }
   for (const s of list(r['subtype'])) coding('subtype', s, out);
   if (r['type'] !== undefined) coding('type', r['type'], out);
-  const seen = new Set<string>();
-  return out.filter((e) => {
-    const key = entryKey(e);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  return uniqueEntries(out);
 }
 
 /**

@@ -9,19 +9,9 @@ import type { AuthEvent } from './auth/auth-events.ts';
 import type { Principal } from './auth/roles.ts';
 import type { FhirAccess } from '../fhir/fhir-interactions.ts';
 
-// Code systems (FHIR R4 auditevent.html; terminology.hl7.org; DICOM PS3.16; BALP).
-const AUDIT_EVENT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
-const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
-const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
-const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
-const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
-const BALP_ENTITY_TYPE = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType';
-const PARTICIPATION_TYPE = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
-const SOURCE_TYPE = 'http://terminology.hl7.org/CodeSystem/security-source-type';
-const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
-/** Identifier systems for our own principals (ids only, never a person's name). */
-export const USER_ID_SYSTEM = 'urn:switchboard:user';
-export const CLIENT_ID_SYSTEM = 'urn:switchboard:client';
+import { ACT_REASON, AUDIT_EVENT_TYPE, BALP_ENTITY_TYPE, CLIENT_ID_SYSTEM, coding, DCM, ENTITY_TYPE, OBJECT_ROLE, PARTICIPATION_TYPE, RESTFUL_INTERACTION, SOURCE_TYPE, USER_ID_SYSTEM } from '../fhir/audit-event-codes.ts';
+
+export { CLIENT_ID_SYSTEM, USER_ID_SYSTEM };
 
 /** The subtype: a code of http://hl7.org/fhir/restful-interaction (FHIR R4 codesystem-restful-interaction). */
 export type AuditInteraction =
@@ -101,7 +91,6 @@ export function purposeOfUse(header: string | string[] | undefined): string | un
   return code !== undefined && /^[A-Z][A-Z0-9_-]{1,31}$/.test(code) ? code : undefined;
 }
 
-const coding = (system: string, code: string, display?: string): Record<string, string> => ({ system, code, ...(display === undefined ? {} : { display }) });
 
 function network(ip: string | undefined): Record<string, unknown> {
   if (ip === undefined || ip === '') return {};

@@ -1,10 +1,11 @@
 import { basename } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { destinationId } from '../core/channel-config.ts';
 import { parseChannelDocument } from '../core/channel-schema.ts';
-import { isSwitchboardError, SwitchboardError, toProblem } from '../core/errors.ts';
+import { isSwitchboardError, SwitchboardError } from '../core/errors.ts';
 import type { Store } from '../core/ports/store.ts';
 import { loadChannelText } from '../engine/channel-loader.ts';
+import { BadRequest, queryOf, route } from './bad-request.ts';
 import { findChannelTests, runChannelTestFile } from '../engine/channel-test-runner.ts';
 import { applyChannels } from '../engine/operations.ts';
 import { ChannelActivity, errorRate, MAX_ACTIVITY_MINUTES } from './channel-activity.ts';
@@ -71,15 +72,6 @@ const MAX_YAML_CHARS = 1024 * 1024;
 /** The exception count per destination is read up to this many. */
 const MAX_FAILED_COUNT = 1000;
 
-class BadRequest extends Error {
-  constructor(
-    readonly parameter: string,
-    readonly reason: string,
-  ) {
-    super(`${parameter} ${reason}`);
-  }
-}
-
 type Req = FastifyRequest<{ Params: Record<string, string> }>;
 
 function channelIdOf(req: Req): string {
@@ -92,17 +84,6 @@ function destinationOf(req: Req): string {
   const raw = req.params['name'] ?? '';
   if (!DESTINATION_NAME.test(raw)) throw new BadRequest('name', 'is not a destination name');
   return raw;
-}
-
-function noQuery(req: Req, allowed: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.query as Record<string, unknown>)) {
-    // Unknown names are refused, not ignored (as /api/v1/messages does).
-    if (!allowed.includes(name)) throw new BadRequest(name, 'is not a known parameter');
-    if (typeof value !== 'string') throw new BadRequest(name, 'must be given once');
-    out[name] = value;
-  }
-  return out;
 }
 
 function noBody(body: unknown): void {
@@ -133,25 +114,12 @@ export function registerChannelControlRoutes(app: FastifyInstance, options: Chan
   const { store } = options;
   const control = options.control ?? noEngine();
 
-  const route =
-    <R>(handler: (req: Req, reply: FastifyReply) => Promise<R>) =>
-    async (req: Req, reply: FastifyReply): Promise<R | FastifyReply> => {
-      try {
-        return await handler(req, reply);
-      } catch (e) {
-        if (!(e instanceof BadRequest)) throw e;
-        const url = req.url.split('?')[0] ?? req.url;
-        const error = new SwitchboardError('SWB_ERR_HTTP_BAD_REQUEST', { reason: e.message });
-        return reply.code(400).type('application/problem+json').send({ ...toProblem(error, url), parameter: e.parameter });
-      }
-    };
-
   const running = (id: string): ControlledChannel | undefined => control.channels().find((c) => c.id === id);
 
   app.get(
     '/api/v1/metrics/summary',
     route(async (req) => {
-      const q = noQuery(req, ['minutes']);
+      const q = queryOf(req, ['minutes']);
       const raw = q['minutes'];
       const minutes = raw === undefined ? DEFAULT_MINUTES : /^\d{1,4}$/.test(raw) ? Number(raw) : Number.NaN;
       if (!(Number.isInteger(minutes) && minutes >= 1 && minutes <= MAX_ACTIVITY_MINUTES)) throw new BadRequest('minutes', `must be an integer 1-${MAX_ACTIVITY_MINUTES}`);
@@ -201,7 +169,7 @@ export function registerChannelControlRoutes(app: FastifyInstance, options: Chan
   app.get(
     '/api/v1/channels/:id',
     route(async (req) => {
-      noQuery(req, []);
+      queryOf(req, []);
       const id = channelIdOf(req);
       const latest = await store.channels.latest(id);
       const ch = running(id);

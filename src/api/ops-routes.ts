@@ -1,10 +1,11 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SwitchboardError, toProblem } from '../core/errors.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SwitchboardError } from '../core/errors.ts';
 import type { AuditEntry } from '../core/ports/audit-log.ts';
 import type { ChannelRevision } from '../core/ports/channel-revisions.ts';
 import type { Delivery, DeliveryAttempt } from '../core/ports/delivery-queue.ts';
 import type { MessageEvent } from '../core/ports/message-store.ts';
 import type { Store } from '../core/ports/store.ts';
+import { BadRequest, queryOf, route } from './bad-request.ts';
 import {
   DEFAULT_REPLAY_LIMIT,
   planReplay,
@@ -50,22 +51,6 @@ const MAX_IDS = 1000;
 const MAX_REASON_CHARS = 1000;
 const CHANNEL_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
-/** A 400 naming the offending parameter or body field (the field path), as /api/v1/messages does. */
-class BadRequest extends Error {
-  constructor(
-    readonly parameter: string,
-    readonly reason: string,
-  ) {
-    super(`${parameter} ${reason}`);
-  }
-}
-
-function badRequest(reply: FastifyReply, req: FastifyRequest, e: BadRequest): FastifyReply {
-  const url = req.url.split('?')[0] ?? req.url;
-  const error = new SwitchboardError('SWB_ERR_HTTP_BAD_REQUEST', { reason: e.message });
-  return reply.code(400).type('application/problem+json').send({ ...toProblem(error, url), parameter: e.parameter });
-}
-
 type Json = Record<string, unknown>;
 
 function bodyObject(body: unknown, allowed: readonly string[]): Json {
@@ -87,17 +72,6 @@ function optLimit(raw: unknown, name: string, fallback: number, max: number): nu
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,6}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!(Number.isInteger(n) && n >= 1 && n <= max)) throw new BadRequest(name, `must be an integer 1-${max}`);
   return n;
-}
-
-function queryOf(req: FastifyRequest, allowed: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.query as Record<string, unknown>)) {
-    // Unknown names are refused, not ignored: a mistyped filter must not silently widen a list.
-    if (!allowed.includes(name)) throw new BadRequest(name, 'is not a known parameter');
-    if (typeof value !== 'string') throw new BadRequest(name, 'must be given once');
-    out[name] = value;
-  }
-  return out;
 }
 
 function revisionNumber(raw: string | undefined, name: string): number {
@@ -210,18 +184,6 @@ function bulkSelection(body: unknown, extra: readonly string[]): { selection: Bu
 export function registerOpsRoutes(app: FastifyInstance, options: OpsRouteOptions): void {
   const { store } = options;
   const ports: ReplayPorts = { messages: store.messages, queue: store.queue, channels: store.channels, audit: store.audit, notify: options.notify, pipelineFor: options.pipelineFor };
-
-  /** Runs a handler, answering BadRequest as a 400 naming the parameter; other errors go to the app's error handler. */
-  const route =
-    <R>(handler: (req: FastifyRequest<{ Params: Record<string, string> }>, reply: FastifyReply) => Promise<R>) =>
-    async (req: FastifyRequest<{ Params: Record<string, string> }>, reply: FastifyReply): Promise<R | FastifyReply> => {
-      try {
-        return await handler(req, reply);
-      } catch (e) {
-        if (e instanceof BadRequest) return badRequest(reply, req, e);
-        throw e;
-      }
-    };
 
   const mustMessage = async (id: string): Promise<void> => {
     if ((await store.messages.get(id)) === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'message', id });

@@ -373,12 +373,17 @@ export class FhirSearchIndexer implements ResourceIndexer {
         entriesOf(p.definition, part, values, out);
       }
     }
-    const seen = new Set<string>();
-    return out.filter((e) => {
-      const key = entryKey(e);
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
+    return uniqueEntries(out);
   }
+}
+
+/** The entries without repeats (the same value reached by two paths is indexed once), in order. */
+export function uniqueEntries(entries: readonly IndexEntry[]): IndexEntry[] {
+  const seen = new Set<string>();
+  return entries.filter((e) => {
+    const key = entryKey(e);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }

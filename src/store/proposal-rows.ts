@@ -1,5 +1,5 @@
 import { SwitchboardError } from '../core/errors.ts';
-import { PROPOSAL_STATES, type EhrWriteResult, type NewProposal, type ProposalActor, type ProposalQuery, type ProposalState, type ProposalTransition } from '../core/ports/proposal-store.ts';
+import { PROPOSAL_STATES, type EhrWriteResult, type NewProposal, type ProposalQuery, type ProposalState, type ProposalTransition } from '../core/ports/proposal-store.ts';
 
 /**
  * What both proposal stores share (SqliteProposalStore, PostgresProposalStore): input checks, the
@@ -78,22 +78,6 @@ export function checkDriftChecks(input: { ehr: string; day: string; checked: num
   if (!nonEmpty(input.ehr)) throw invalid('ehr must be a non-empty string');
   if (!/^\d{4}-\d{2}-\d{2}$/.test(input.day)) throw invalid('day must be YYYY-MM-DD');
   for (const n of [input.checked, input.errors]) if (!Number.isSafeInteger(n) || n < 0) throw invalid('checked and errors must be non-negative integers');
-}
-
-/**
- * The event's actor for the creation event (ProposalEvent.actor: `user:<name>`, `client:<id>`,
- * `agent:<id>`): apps and service accounts authenticate as OAuth clients.
- */
-export function actorLabel(actor: ProposalActor): string {
-  switch (actor.kind) {
-    case 'user':
-      return `user:${actor.id}`;
-    case 'agent':
-      return `agent:${actor.id}`;
-    case 'app':
-    case 'service':
-      return `client:${actor.id}`;
-  }
 }
 
 /** An EhrWriteResult as JSON: `at` as an ISO 8601 instant (ms), revived by resultFromJson. */

@@ -13,7 +13,8 @@ import { parseSearchQuery } from '../fhir/search-query.ts';
 import { enforceUnsigned, isAiActor, labelAiDraft } from './ai-content.ts';
 import { authorizeAction, evaluatePolicy, type PolicyDecision } from './policy.ts';
 import { pinBase } from './ehr-reads.ts';
-import { actorDetail, actorRef, changeResourceType, type WritebackContext } from './writeback-context.ts';
+import { eventActor } from '../core/ports/proposal-store.ts';
+import { actorDetail, changeResourceType, type WritebackContext } from './writeback-context.ts';
 
 const ResourceSchema = z.looseObject({ resourceType: z.string().regex(/^[A-Z][A-Za-z]{1,63}$/, 'must be a FHIR resource type') });
 const IdSchema = z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/, 'must be a FHIR id');
@@ -161,7 +162,7 @@ export async function propose(ctx: WritebackContext, body: unknown, actor: Propo
     to,
     actor: 'engine',
     reason: `policy ${decision.decision} (rule ${decision.rule})${decision.reasons.length > 0 ? `: ${decision.reasons.join('; ')}` : ''}`,
-    detail: { rule: decision.rule, decision: decision.decision, violations: decision.violations.map((v) => ({ path: v.path, rule: v.rule })), consent, proposer: actorDetail(actor), by: actorRef(actor), ...(pinned.base === undefined ? {} : { base: pinned.base }) },
+    detail: { rule: decision.rule, decision: decision.decision, violations: decision.violations.map((v) => ({ path: v.path, rule: v.rule })), consent, proposer: actorDetail(actor), by: eventActor(actor), ...(pinned.base === undefined ? {} : { base: pinned.base }) },
     ...(pinned.change === change ? {} : { set: { approvedChange: pinned.change } }),
     at,
   });

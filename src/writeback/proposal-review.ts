@@ -18,7 +18,8 @@ import { pinBase, readCurrent } from './ehr-reads.ts';
 import { authorizeAction, evaluatePolicy } from './policy.ts';
 import { assertTransition } from './proposal-transitions.ts';
 import { checkChange, consentFor, parseOrBad, prepareChange, ProposedChangeSchema } from './proposal-intake.ts';
-import { actorDetail, actorRef, changeResourceType, effectiveChange, latestEventTo, requireProposal, type WritebackContext } from './writeback-context.ts';
+import { eventActor } from '../core/ports/proposal-store.ts';
+import { actorDetail, changeResourceType, effectiveChange, latestEventTo, requireProposal, type WritebackContext } from './writeback-context.ts';
 
 export interface ReviewView {
   readonly proposal: Proposal;
@@ -82,7 +83,7 @@ async function move(ctx: WritebackContext, p: Proposal, action: string, to: Prop
   const r = await ctx.proposals.transition(p.id, {
     from: p.state,
     to,
-    actor: actorRef(input.actor),
+    actor: eventActor(input.actor),
     ...(input.reason === undefined ? {} : { reason: input.reason }),
     detail: { by: actorDetail(input.actor), ...input.detail },
     ...(input.set === undefined ? {} : { set: input.set }),

@@ -8,23 +8,8 @@
  */
 import type { Proposal, ProposalActor, ProposedChange } from '../core/ports/proposal-store.ts';
 import type { FhirResource } from '../core/ports/resource-store.ts';
-
-const AUDIT_EVENT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
-const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
-const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
-const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
-const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
-const BALP_ENTITY_TYPE = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType';
-const PARTICIPATION_TYPE = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
-const SOURCE_TYPE = 'http://terminology.hl7.org/CodeSystem/security-source-type';
-const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
-/** The same identifier systems as src/api/audit-events.ts (USER_ID_SYSTEM, CLIENT_ID_SYSTEM). */
-const USER_ID_SYSTEM = 'urn:switchboard:user';
-const CLIENT_ID_SYSTEM = 'urn:switchboard:client';
-/** Where the correlation id is kept in Provenance and AuditEvent identifiers. */
-export const CORRELATION_ID_SYSTEM = 'urn:switchboard:correlation-id';
-
-const coding = (system: string, code: string, display?: string): Record<string, string> => ({ system, code, ...(display === undefined ? {} : { display }) });
+import { ACT_REASON, AUDIT_EVENT_TYPE, BALP_ENTITY_TYPE, CLIENT_ID_SYSTEM, coding, DCM, ENTITY_TYPE, OBJECT_ROLE, PARTICIPATION_TYPE, RESTFUL_INTERACTION, SOURCE_TYPE, USER_ID_SYSTEM } from '../fhir/audit-event-codes.ts';
+import { CORRELATION_TAG_SYSTEM } from './ai-content.ts';
 
 function interactionOf(change: ProposedChange): { subtype: string; action: 'C' | 'U' } {
   switch (change.kind) {
@@ -79,7 +64,7 @@ export function writeAuditEvent(input: WriteAuditInput): FhirResource {
   }
   agent.push({ type: { coding: [coding(DCM, '110152', 'Destination Role ID')] }, who: { display: `ehr:${p.ehr}` }, requestor: false });
   const entity: Array<Record<string, unknown>> = [
-    { what: { identifier: { system: CORRELATION_ID_SYSTEM, value: p.correlationId } }, type: coding(BALP_ENTITY_TYPE, 'XrequestId', 'transport specific unique identifier where http X-Request-Id is used') },
+    { what: { identifier: { system: CORRELATION_TAG_SYSTEM, value: p.correlationId } }, type: coding(BALP_ENTITY_TYPE, 'XrequestId', 'transport specific unique identifier where http X-Request-Id is used') },
     { what: { reference: p.patient.includes('/') ? p.patient : `Patient/${p.patient}` }, type: coding(ENTITY_TYPE, '1', 'Person'), role: coding(OBJECT_ROLE, '1', 'Patient') },
     { what: { identifier: { system: 'urn:switchboard:writeback-proposal', value: p.id } }, type: coding(ENTITY_TYPE, '2', 'System Object'), role: coding(OBJECT_ROLE, '20', 'Job') },
   ];

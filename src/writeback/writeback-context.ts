@@ -48,19 +48,6 @@ export interface WritebackContext {
   wake(): void;
 }
 
-/** The event's actor string (ProposalEvent.actor): `user:<name>`, `client:<id>`, `agent:<id>`. */
-export function actorRef(actor: ProposalActor): string {
-  switch (actor.kind) {
-    case 'user':
-      return `user:${actor.id}`;
-    case 'agent':
-      return `agent:${actor.id}`;
-    case 'app':
-    case 'service':
-      return `client:${actor.id}`;
-  }
-}
-
 /** The actor as kept in an event's detail, so Provenance can name the approver and the signer later. */
 export function actorDetail(actor: ProposalActor): Record<string, unknown> {
   return {

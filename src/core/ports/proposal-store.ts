@@ -248,3 +248,21 @@ export interface ProposalStore {
   eventsBetween(query: { from: Date; to: Date; toStates?: readonly ProposalState[]; limit?: number }): Promise<ProposalEvent[]>;
   readonly ledger: WriteLedger;
 }
+
+/**
+ * The actor string of a ProposalEvent: `user:<id>`, `agent:<id>`, or `client:<id>` for apps and
+ * service accounts (they authenticate as OAuth clients). Stores and src/writeback/ both name actors
+ * this way.
+ */
+export function eventActor(actor: ProposalActor): string {
+  switch (actor.kind) {
+    case 'user':
+      return `user:${actor.id}`;
+    case 'agent':
+      return `agent:${actor.id}`;
+    case 'app':
+    case 'service':
+      return `client:${actor.id}`;
+  }
+}
+

@@ -18,8 +18,8 @@ import type {
   TransitionOutcome,
   WriteLedger,
 } from '../../core/ports/proposal-store.ts';
+import { eventActor } from '../../core/ports/proposal-store.ts';
 import {
-  actorLabel,
   checkDriftChecks,
   checkLease,
   checkLedgerBegin,
@@ -220,7 +220,7 @@ export class PostgresProposalStore implements ProposalStore {
         return { kind: 'existing', proposal: proposalOf(row) };
       }
       // Creation is the first event, with no `from` (ProposalEvent.from).
-      await insertEvent(client, { proposalId: id, at, from: null, to: input.state, actor: actorLabel(input.actor) });
+      await insertEvent(client, { proposalId: id, at, from: null, to: input.state, actor: eventActor(input.actor) });
       return { kind: 'created', proposal: proposalOf(created) };
     });
   }

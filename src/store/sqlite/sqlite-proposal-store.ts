@@ -18,8 +18,8 @@ import type {
   TransitionOutcome,
   WriteLedger,
 } from '../../core/ports/proposal-store.ts';
+import { eventActor } from '../../core/ports/proposal-store.ts';
 import {
-  actorLabel,
   checkDriftChecks,
   checkLease,
   checkLedgerBegin,
@@ -202,7 +202,7 @@ export class SqliteProposalStore implements ProposalStore {
           return { kind: 'existing', proposal: proposalOf(existing) };
         }
         // Creation is the first event, with no `from` (ProposalEvent.from).
-        this.#insertEvent({ proposalId: id, at, from: null, to: input.state, actor: actorLabel(input.actor) });
+        this.#insertEvent({ proposalId: id, at, from: null, to: input.state, actor: eventActor(input.actor) });
         return { kind: 'created', proposal: proposalOf(this.#row(id) as ProposalRow) };
       }).immediate(),
     );
