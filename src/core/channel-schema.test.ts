@@ -114,6 +114,8 @@ test('typos, wrong types and bad forms are errors, never ignored', () => {
   assert.match(configError(`${MINIMAL}destinations: [{name: a, kind: file, transformers: [{when: {messageType: '*'}, then: [{map: {path: PV1-3, table: t}}]}]}]\n`), /destinations\[0\]\.transformers\[0\]\.then\[0\]\.map\.table names no table/);
   assert.match(configError(`${MINIMAL}transformers: [{removeSegment: nte}]\n`), /transformers\[0\]\.removeSegment must be a segment id/);
   assert.match(configError(`${MINIMAL}tables: {ward: {01: A}}\n`), /adt-in\.yaml: tables\.ward key 1 is not a string: quote it/);
+  assert.match(configError(`${MINIMAL}tables: {ward: {__proto__: A}}\n`), /tables\.ward key __proto__ cannot be a code in a table/);
+  assert.match(configError(`${MINIMAL}tables: {__proto__: {A: B}}\n`), /tables a table cannot be named __proto__/);
   assert.match(configError(`${MINIMAL}tables: {ward: {A: 01}}\n`), /tables\.ward\.A must be a string, not a number \(quote it\)/);
   assert.match(configError(`${MINIMAL}filters: [5]\n`), /filters\[0\] must be a mapping, not a number/);
   assert.match(configError(`${MINIMAL}destinations: [{name: a, kind: file, retry: {jitter: 2}}]\n`), /destinations\[0\]\.retry\.jitter must be <= 1/);
@@ -214,7 +216,9 @@ function stepArb(tables: readonly string[]): fc.Arbitrary<TransformStep> {
   })).step;
 }
 
-const tables = fc.dictionary(fc.constantFrom('ward', 'sex', 'facility'), fc.dictionary(text, text, { maxKeys: 3 }), { minKeys: 1, maxKeys: 3 });
+// `__proto__` is refused as a code (tested above), so valid channels never hold it.
+const tableCode = text.filter((k) => k !== '__proto__');
+const tables = fc.dictionary(fc.constantFrom('ward', 'sex', 'facility'), fc.dictionary(tableCode, text, { maxKeys: 3 }), { minKeys: 1, maxKeys: 3 });
 const settings = fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.oneof(text, fc.integer(), fc.boolean(), fc.array(fc.integer(), { maxLength: 2 })), { maxKeys: 3 });
 
 const channelArb: fc.Arbitrary<ChannelConfig> = tables.chain((t) => {

@@ -443,17 +443,23 @@ export function parseYamlDocument<S extends z.ZodType>(schema: S, text: string, 
 /**
  * Table keys that YAML reads as numbers or booleans (`01: A` becomes the key "1", `1.10:` "1.1"):
  * they would silently stop matching the codes in messages, so they must be quoted. Values are
- * checked by the schema, which wants strings.
+ * checked by the schema, which wants strings. And `__proto__`, which the schema would drop.
  */
 function tableKeyProblems(doc: Document): Problem[] {
   const out: Problem[] = [];
   const tables = doc.get('tables', true);
   if (!isMap(tables)) return out;
   for (const t of tables.items) {
+    const name = String(isScalar(t.key) ? t.key.value : t.key);
+    // The schema's records drop a `__proto__` key (as JavaScript objects must, to stay safe): refuse
+    // it by name rather than lose a table or a code mapping without a word.
+    if (name === '__proto__') out.push({ path: 'tables', reason: 'a table cannot be named __proto__' });
     if (!isMap(t.value)) continue;
     for (const pair of t.value.items) {
       if (isScalar(pair.key) && typeof pair.key.value !== 'string') {
-        out.push({ path: `${formatPath(['tables', String(isScalar(t.key) ? t.key.value : t.key)])}`, reason: `key ${String(pair.key.value)} is not a string: quote it as written` });
+        out.push({ path: `${formatPath(['tables', name])}`, reason: `key ${String(pair.key.value)} is not a string: quote it as written` });
+      } else if (isScalar(pair.key) && pair.key.value === '__proto__') {
+        out.push({ path: `${formatPath(['tables', name])}`, reason: 'key __proto__ cannot be a code in a table' });
       }
     }
   }
