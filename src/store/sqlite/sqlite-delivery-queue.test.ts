@@ -115,7 +115,7 @@ describe('SQLite delivery bookkeeping', () => {
     });
   });
 
-  test('bookkeeping commits with synchronous=NORMAL; ingest, enqueue and operator actions keep FULL', async () => {
+  test('bookkeeping commits with synchronous=NORMAL; ingest commits NORMAL then syncs the WAL before answering; enqueue and operator actions keep FULL', async () => {
     const path = newPath();
     const log: string[] = [];
     const db = new Database(path, { verbose: (sql) => log.push(String(sql)) });
@@ -162,14 +162,16 @@ describe('SQLite delivery bookkeeping', () => {
           commits.push({ level, kind });
         } else body.push(sql);
       }
+      // Ingest's fsync is the WAL sync that follows its commit (sqlite-wal-sync.ts): one per ingest here.
       assert.deepEqual(commits, [
-        { level: 'FULL', kind: 'ingest' },
+        { level: 'NORMAL', kind: 'ingest' },
         { level: 'NORMAL', kind: 'claim' },
         { level: 'NORMAL', kind: 'outcome' },
         { level: 'NORMAL', kind: 'outcome' },
         { level: 'FULL', kind: 'retry' },
-        { level: 'FULL', kind: 'ingest' },
+        { level: 'NORMAL', kind: 'ingest' },
       ]);
+      assert.equal(messages.stats().walSyncs, 2, 'each ingest waited for a WAL sync of its own');
       assert.equal(db.pragma('synchronous', { simple: true }), 2, 'the store setting is back after bookkeeping');
     } finally {
       db.close();

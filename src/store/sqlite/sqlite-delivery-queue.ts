@@ -16,6 +16,7 @@ import type {
 import type { MessageStatus } from '../../core/ports/message-store.ts';
 import { invalidDelivery } from '../ingest-outcome.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
+import { walSyncOf } from './sqlite-wal-sync.ts';
 import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 
@@ -325,6 +326,11 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       }),
     );
     this.#transactions++;
+    // Ingest commits become durable a moment after they commit (sqlite-wal-sync.ts): a delivery
+    // must not leave before its message is on disk, or a power cut could lose a message that was
+    // already sent on (its sender, never ACKed, would send it again: a duplicate downstream).
+    const walSync = walSyncOf(this.#db);
+    if (claimed.length > 0 && walSync !== undefined && !walSync.idle) await walSync.durable();
     return claimed;
   }
 

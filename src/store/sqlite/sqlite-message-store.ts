@@ -16,7 +16,9 @@ import type {
 import { initialEvents, initialStatus, invalidOutcome } from '../ingest-outcome.ts';
 import { SqliteFtsIndexer, type SqliteFtsIndexerOptions } from './sqlite-fts-indexer.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
+import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
 import { guarded, isForeignKeyViolation, isUnavailable, toStoreError } from './sqlite-store-errors.ts';
+import { walSyncOf, type SqliteWalSync } from './sqlite-wal-sync.ts';
 
 /** A flush writes at most this many ingests in one transaction. */
 const MAX_BATCH = 256;
@@ -79,6 +81,8 @@ export interface SqliteIngestStats {
   readonly rows: number;
   /** Full-text catch-up transactions (ADR 0004). */
   readonly ftsSteps: number;
+  /** fdatasyncs of the WAL made for ingest commits (sqlite-wal-sync.ts); 0 when commits sync themselves. */
+  readonly walSyncs: number;
 }
 
 const orUndefined = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
@@ -183,6 +187,8 @@ export class SqliteMessageStore implements MessageStore {
   readonly #batches = new GroupCommit<PendingIngest>(MAX_BATCH, (batch) => this.#writeBatch(batch));
   #vacuum: NodeJS.Timeout | undefined;
   readonly #fts: SqliteFtsIndexer;
+  /** The commit's fsync on the thread pool (sqlite-wal-sync.ts); undefined: commits sync themselves. */
+  readonly #walSync: SqliteWalSync | undefined;
   #closed = false;
   #transactions = 0;
   #rows = 0;
@@ -225,11 +231,12 @@ export class SqliteMessageStore implements MessageStore {
       events: db.prepare('SELECT message_id, delivery_id, at, type, detail FROM message_events WHERE message_id = ? ORDER BY seq'),
     };
     this.#fts = new SqliteFtsIndexer(db, options.fts ?? {});
+    this.#walSync = walSyncOf(db);
   }
 
   /** Group-commit counters (tests, metrics). */
   stats(): SqliteIngestStats {
-    return { flushes: this.#batches.flushes, transactions: this.#transactions, rows: this.#rows, ftsSteps: this.#fts.steps };
+    return { flushes: this.#batches.flushes, transactions: this.#transactions, rows: this.#rows, ftsSteps: this.#fts.steps, walSyncs: this.#walSync?.syncs ?? 0 };
   }
 
   /** Messages committed but not yet in the full-text index (ADR 0004). */
@@ -249,7 +256,12 @@ export class SqliteMessageStore implements MessageStore {
     });
   }
 
-  /** Writes every queued ingest: one transaction for the batch, one per row if the batch failed. */
+  /**
+   * Writes every queued ingest: one transaction for the batch, one per row if the batch failed.
+   * Each promise resolves once its commit is durable: with a WAL sync, the commit is written
+   * without an fsync and the promises wait for the shared fdatasync that follows it (the loop is
+   * free meanwhile); otherwise the commit synced itself.
+   */
   #writeBatch(batch: PendingIngest[]): void {
     const valid: PendingIngest[] = [];
     for (const item of batch) {
@@ -259,10 +271,13 @@ export class SqliteMessageStore implements MessageStore {
     }
     if (valid.length === 0) return;
     const now = this.#clock().getTime();
-    let results: IngestResult[];
+    const settled: { item: PendingIngest; result: IngestResult }[] = [];
     try {
-      results = this.#db.transaction(() => this.#writeAll(valid, now)).immediate();
+      const results = this.#commit(() => this.#writeAll(valid, now));
       this.#transactions++;
+      this.#rows += valid.length;
+      this.#fts.noteWritten(results.reduce((n, r) => (r.kind === 'stored' ? n + 1 : n), 0));
+      valid.forEach((item, i) => settled.push({ item, result: results[i] as IngestResult }));
     } catch (error) {
       if (isUnavailable(error)) {
         // The database as a whole refused (busy, disk full, closed): every row would fail alike.
@@ -273,20 +288,36 @@ export class SqliteMessageStore implements MessageStore {
       // Something in one row broke the batch: isolate it, one transaction per row.
       for (const item of valid) {
         try {
-          const [result] = this.#db.transaction(() => this.#writeAll([item], now)).immediate();
+          const [result] = this.#commit(() => this.#writeAll([item], now));
           this.#transactions++;
           this.#rows++;
           if (result?.kind === 'stored') this.#fts.noteWritten(1);
-          item.resolve(result as IngestResult);
+          settled.push({ item, result: result as IngestResult });
         } catch (rowError) {
           item.reject(toStoreError(rowError));
         }
       }
+    }
+    if (settled.length === 0) return;
+    if (this.#walSync === undefined) {
+      for (const s of settled) s.item.resolve(s.result);
       return;
     }
-    this.#rows += valid.length;
-    this.#fts.noteWritten(results.reduce((n, r) => (r.kind === 'stored' ? n + 1 : n), 0));
-    valid.forEach((item, i) => item.resolve(results[i] as IngestResult));
+    this.#walSync.durable().then(
+      () => {
+        for (const s of settled) s.item.resolve(s.result);
+      },
+      (error: unknown) => {
+        // Committed but maybe not on disk: refuse the ACK; a resend is answered as a duplicate.
+        for (const s of settled) s.item.reject(error);
+      },
+    );
+  }
+
+  /** One BEGIN IMMEDIATE transaction; without the fsync when the WAL sync follows it. */
+  #commit(write: () => IngestResult[]): IngestResult[] {
+    const run = (): IngestResult[] => this.#db.transaction(write).immediate();
+    return this.#walSync === undefined ? run() : withRelaxedSync(this.#db, run);
   }
 
   /** Writes records inside the open transaction; their full text is indexed afterwards (ADR 0004). */
@@ -470,6 +501,8 @@ export class SqliteMessageStore implements MessageStore {
     if (this.#closed) return;
     this.#batches.flush();
     this.#closed = true;
+    // The last group's ACKs wait for their sync; the connection must stay open until it is done.
+    if (this.#walSync !== undefined && !this.#walSync.idle) await this.#walSync.durable().catch(() => undefined);
     // A clean shutdown leaves the index complete; if this fails, the next open catches up.
     try {
       this.#fts.catchUp();
@@ -477,6 +510,7 @@ export class SqliteMessageStore implements MessageStore {
       // busy or closed: the watermark says where to resume
     }
     this.#fts.close();
+    this.#walSync?.close();
     if (this.#vacuum !== undefined) clearTimeout(this.#vacuum);
     this.#vacuum = undefined;
   }
