@@ -15,6 +15,7 @@ import type {
 } from '../../core/ports/message-store.ts';
 import { initialEvents, initialStatus, invalidOutcome } from '../ingest-outcome.ts';
 import { lockEnqueueLanes } from './postgres-delivery-queue.ts';
+import { PostgresFtsIndexer, type PostgresFtsIndexerOptions } from './postgres-fts-indexer.ts';
 import { queryRows, toStoreError, withTransaction } from './postgres-transaction.ts';
 
 /** Rows per group-commit transaction. */
@@ -158,16 +159,18 @@ export function buildSearchSql(query: MessageQuery): SearchStatement {
   if (query.patientId !== undefined) {
     lookup(`m.id IN (SELECT pi.message_id FROM message_patient_ids pi WHERE pi.patient_id = ${p(query.patientId)})`);
   }
-  // Set when the text match is not the driver: the CTE then carries content_tsv for it.
-  let textFilter = false;
+  // The full-text index is its own table (migration 7): as the driver, the GIN index finds the
+  // ids; as a filter on rows another lookup found, each row's index entry is read by primary key.
   let textDriven = false;
   let textParam = -1;
+  let textRowCheck = '';
   if (query.text !== undefined && query.text.trim() !== '') {
-    textFilter = driver !== undefined;
     textDriven = driver === undefined;
     textParam = params.length;
     // plainto_tsquery ignores operators in user text: every word must match (AND).
-    lookup(`m.content_tsv @@ plainto_tsquery('simple', ${p(query.text)})`);
+    const words = `plainto_tsquery('simple', ${p(query.text)})`;
+    textRowCheck = `EXISTS (SELECT 1 FROM message_fts f WHERE f.message_id = m.id AND f.tsv @@ ${words})`;
+    lookup(textDriven ? `m.id IN (SELECT f.message_id FROM message_fts f WHERE f.tsv @@ ${words})` : textRowCheck);
   }
   if (query.channelId !== undefined) where.push(`m.channel_id = ${p(query.channelId)}`);
   if (query.status !== undefined) {
@@ -203,13 +206,13 @@ export function buildSearchSql(query: MessageQuery): SearchStatement {
   if (textDriven) {
     const words = params[textParam];
     text = {
-      probe: `SELECT count(*)::int AS n FROM (SELECT 1 FROM messages m WHERE m.content_tsv @@ plainto_tsquery('simple', $1) LIMIT ${TEXT_PROBE_CAP + 1}) x`,
+      probe: `SELECT count(*)::int AS n FROM (SELECT 1 FROM message_fts f WHERE f.tsv @@ plainto_tsquery('simple', $1) LIMIT ${TEXT_PROBE_CAP + 1}) x`,
       probeParams: [words],
-      walk: `SELECT ${SUMMARY_COLUMNS} FROM messages m WHERE ${[driver, ...where].join(' AND ')} ORDER BY m.received_at DESC, m.id DESC LIMIT ${limit + 1}`,
+      walk: `SELECT ${SUMMARY_COLUMNS} FROM messages m WHERE ${[textRowCheck, ...where].join(' AND ')} ORDER BY m.received_at DESC, m.id DESC LIMIT ${limit + 1}`,
     };
   }
   const sql = `WITH hits AS MATERIALIZED (
-      SELECT m.id, m.received_at, m.channel_id, m.status, m.message_type, m.control_id, m.correlation_id${textFilter ? ', m.content_tsv' : ''}
+      SELECT m.id, m.received_at, m.channel_id, m.status, m.message_type, m.control_id, m.correlation_id
       FROM messages m WHERE ${driver})
     SELECT ${SUMMARY_COLUMNS} FROM messages m
     WHERE m.id IN (SELECT m.id FROM hits m ${filter} ORDER BY m.received_at DESC, m.id DESC LIMIT ${limit + 1})
@@ -235,10 +238,16 @@ export class PostgresMessageStore implements MessageStore {
   private readonly running = new Set<Promise<void>>();
   private closed = false;
 
+  /** The full-text index, filled after the commit (migration 7). */
+  readonly fts: PostgresFtsIndexer;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+    ftsOptions: PostgresFtsIndexerOptions = {},
+  ) {
+    this.fts = new PostgresFtsIndexer(pool, ftsOptions);
+  }
 
   ingest(record: IngestRecord): Promise<IngestResult> {
     if (this.closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the store is closed' }));
@@ -295,6 +304,7 @@ export class PostgresMessageStore implements MessageStore {
     try {
       results = await withTransaction(this.pool, (client) => this.insertBatch(client, batch.map((p) => p.record), lanesLocked));
       this.flushCount++;
+      if (results.some((r) => r?.kind === 'stored')) this.fts.noteWritten();
     } catch (error) {
       if (batch.length === 1) {
         batch[0]?.reject(toStoreError(error));
@@ -418,13 +428,14 @@ export class PostgresMessageStore implements MessageStore {
       return `$${params.length}`;
     };
     const at = p(now);
+    const ids = p(rows.map((r) => r.id));
     const statuses = rows.map((r) => initialStatus(r.record.outcome));
     const parts: string[] = [
       `m AS (INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
          control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at)
        SELECT id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
          control_id, sending_facility, ordering_key, patient_ids::jsonb, correlation_id, config_revision, status, status_reason, ${at}::timestamptz
-       FROM unnest(${p(rows.map((r) => r.id))}::text[], ${p(rows.map((r) => r.record.channelId))}::text[], ${p(rows.map((r) => r.record.content))}::text[],
+       FROM unnest(${ids}::text[], ${p(rows.map((r) => r.record.channelId))}::text[], ${p(rows.map((r) => r.record.content))}::text[],
          ${p(rows.map((r) => Buffer.byteLength(r.record.content, 'utf8')))}::int[], ${p(rows.map((r) => r.record.contentType))}::text[],
          ${p(rows.map((r) => r.record.receivedAt))}::timestamptz[], ${p(rows.map((r) => r.record.source))}::text[], ${p(rows.map((r) => r.record.messageType ?? null))}::text[],
          ${p(rows.map((r) => r.record.controlId ?? null))}::text[], ${p(rows.map((r) => r.record.sendingFacility ?? null))}::text[],
@@ -433,6 +444,8 @@ export class PostgresMessageStore implements MessageStore {
          ${p(statuses.map((s) => s.status))}::text[], ${p(statuses.map((s) => s.reason))}::text[])
          AS t(id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
            control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason))`,
+      // Full text follows the commit (postgres-fts-indexer.ts): only the id is queued here.
+      `fq AS (INSERT INTO message_fts_pending (message_id) SELECT unnest(${ids}::text[]))`,
     ];
     const pairs = rows.flatMap((r) => [...new Set(r.record.patientIds ?? [])].map((patientId) => [r.id, patientId] as const));
     if (pairs.length > 0) {
@@ -465,6 +478,8 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async search(query: MessageQuery): Promise<MessagePage> {
+    // Every committed message is searchable: index what is still queued first.
+    if (query.text !== undefined && query.text.trim() !== '') await this.fts.catchUp();
     const { sql, params, limit, settings, text } = buildSearchSql(query);
     const result =
       settings.length === 0
@@ -524,11 +539,16 @@ export class PostgresMessageStore implements MessageStore {
   async pruneContent(request: PruneRequest): Promise<number> {
     const result = await queryRows(
       this.pool,
-      `UPDATE messages SET content = NULL, content_bytes = NULL
-       WHERE channel_id = $1 AND received_at < $2 AND status = ANY($3::text[]) AND content IS NOT NULL`,
+      // The content's index entry goes with it (a word of a pruned message must not find it).
+      `WITH pruned AS (
+         UPDATE messages SET content = NULL, content_bytes = NULL
+         WHERE channel_id = $1 AND received_at < $2 AND status = ANY($3::text[]) AND content IS NOT NULL
+         RETURNING id),
+       unindexed AS (DELETE FROM message_fts f WHERE f.message_id IN (SELECT id FROM pruned))
+       SELECT count(*)::int AS n FROM pruned`,
       [request.channelId, request.receivedBefore, request.statuses ?? DEFAULT_PRUNE_STATUSES],
     );
-    return result.rowCount ?? 0;
+    return (result.rows[0] as { n?: number } | undefined)?.n ?? 0;
   }
 
   async pruneDedupeKeys(firstSeenBefore: Date): Promise<number> {
@@ -541,5 +561,6 @@ export class PostgresMessageStore implements MessageStore {
   async close(): Promise<void> {
     this.closed = true;
     await this.flush();
+    await this.fts.close();
   }
 }

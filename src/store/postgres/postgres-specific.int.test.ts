@@ -5,8 +5,8 @@ import pg from 'pg';
 import { isSwitchboardError } from '../../core/errors.ts';
 import type { IngestRecord, MessageQuery } from '../../core/ports/message-store.ts';
 import { dropPostgresSchema, openPostgresStore, type PostgresStore } from './open-postgres-store.ts';
-import { buildSearchSql } from './postgres-message-store.ts';
-import { POSTGRES_MIGRATIONS } from './postgres-migrations.ts';
+import { buildSearchSql, PostgresMessageStore } from './postgres-message-store.ts';
+import { POSTGRES_MIGRATIONS, runPostgresMigrations } from './postgres-migrations.ts';
 
 /**
  * What only the PostgreSQL store promises beyond the shared conformance suites: migrations under an
@@ -274,10 +274,10 @@ if (url === undefined || url === '') {
         const cursor = (await store.messages.search({ text: 'panel', limit: 2 })).nextCursor;
         assert.ok(cursor !== undefined);
         const cases: { query: MessageQuery; index: string }[] = [
-          { query: { text: 'zqrare7' }, index: 'messages_content_tsv_idx' },
-          { query: { text: 'zqrare7', channelId: 'ch-0' }, index: 'messages_content_tsv_idx' },
-          { query: { text: 'zqrare7', status: 'received', from: new Date(Date.UTC(2026, 0, 1)) }, index: 'messages_content_tsv_idx' },
-          { query: { text: 'panel', limit: 2, cursor }, index: 'messages_content_tsv_idx' },
+          { query: { text: 'zqrare7' }, index: 'message_fts_tsv_idx' },
+          { query: { text: 'zqrare7', channelId: 'ch-0' }, index: 'message_fts_tsv_idx' },
+          { query: { text: 'zqrare7', status: 'received', from: new Date(Date.UTC(2026, 0, 1)) }, index: 'message_fts_tsv_idx' },
+          { query: { text: 'panel', limit: 2, cursor }, index: 'message_fts_tsv_idx' },
           { query: { controlId: 'PG1234' }, index: 'messages_control_id_idx' },
           { query: { patientId: 'PAT-5' }, index: 'message_patient_ids_patient_idx' },
           { query: { correlationId: 'corr-17' }, index: 'messages_correlation_id_idx' },
@@ -326,6 +326,71 @@ if (url === undefined || url === '') {
         next = page.nextCursor;
       } while (next !== undefined);
       assert.deepEqual(seen, Array.from({ length: 40 }, (_, k) => `PG${(39 - k) * 100}`));
+    });
+  });
+
+  describe('PostgreSQL store: full text after the commit (migration 7)', () => {
+    const countIndexed = async (schema: string): Promise<number> => Number((await rawQuery(pgUrl, `SELECT count(*)::int AS n FROM ${schema}.message_fts`))[0]?.['n']);
+
+    test('ingest only queues; the background indexer works the queue off without any search', async () => {
+      const schema = newSchema();
+      const store = await open(schema);
+      await Promise.all(Array.from({ length: 30 }, (_, i) => store.messages.ingest(record(i, { content: `${record(i).content}NTE|1||word${i}\r` }))));
+      // Eventually (the indexer runs ~25 ms after the commit): poll, with a cap far above it.
+      for (let i = 0; i < 200 && (await store.messages.fts.lag()) > 0; i++) await sleep(25);
+      assert.equal(await store.messages.fts.lag(), 0);
+      assert.equal(await countIndexed(schema), 30);
+      assert.ok(store.messages.fts.steps >= 1);
+    });
+
+    test('a text search finds a message the indexer has not reached yet (it catches up first)', async () => {
+      const schema = newSchema();
+      await open(schema); // migrated
+      // A store whose background indexer would wait an hour: only the search's catch-up can index.
+      const pool = new pg.Pool({ connectionString: pgUrl, options: `-c search_path=${schema}` });
+      const messages = new PostgresMessageStore(pool, () => new Date(), { delayMs: 3_600_000 });
+      try {
+        await messages.ingest(record(1, { content: `${record(1).content}NTE|1||zebrafinch\r` }));
+        assert.equal(await messages.fts.lag(), 1, 'queued, not indexed');
+        assert.equal(await countIndexed(schema), 0);
+        const page = await messages.search({ text: 'zebrafinch' });
+        assert.deepEqual(page.items.map((m) => m.controlId), ['PG1']);
+        assert.equal(await messages.fts.lag(), 0);
+        assert.equal(await countIndexed(schema), 1);
+      } finally {
+        await messages.close();
+        await pool.end();
+      }
+    });
+
+    test('pruned content leaves the index: its words no longer find it', async () => {
+      const schema = newSchema();
+      const store = await open(schema);
+      await store.messages.ingest(record(1, { content: `${record(1).content}NTE|1||kestrel\r`, receivedAt: new Date(Date.UTC(2026, 0, 1)) }));
+      await store.messages.ingest(record(2, { content: `${record(2).content}NTE|1||kestrel\r`, receivedAt: new Date(Date.UTC(2026, 0, 9)) }));
+      assert.equal((await store.messages.search({ text: 'kestrel' })).items.length, 2);
+      const pruned = await store.messages.pruneContent({ channelId: 'ch-pg', receivedBefore: new Date(Date.UTC(2026, 0, 5)), statuses: ['received'] });
+      assert.equal(pruned, 1);
+      assert.deepEqual((await store.messages.search({ text: 'kestrel' })).items.map((m) => m.controlId), ['PG2']);
+      assert.equal(await countIndexed(schema), 1);
+    });
+
+    test('migrating a version 6 schema queues its messages, and a search finds them', async () => {
+      const schema = newSchema();
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      try {
+        await runPostgresMigrations(client, schema, POSTGRES_MIGRATIONS.filter((m) => m.version <= 6));
+        await client.query(
+          `INSERT INTO ${schema}.messages (id, channel_id, content, content_bytes, content_type, received_at, source, correlation_id, config_revision, status, updated_at)
+           VALUES ('m-old', 'ch-pg', 'MSH|^~\\&|A\rNTE|1||osprey', 20, 'hl7v2', now(), 'test', 'c-old', 1, 'received', now())`,
+        );
+      } finally {
+        await client.end();
+      }
+      const store = await open(schema);
+      assert.equal(store.migrationsApplied, POSTGRES_MIGRATIONS.filter((m) => m.version > 6).length);
+      assert.deepEqual((await store.messages.search({ text: 'osprey' })).items.map((m) => m.id), ['m-old']);
     });
   });
 }
