@@ -130,13 +130,19 @@ const checkRequired: SchemaValidateFunction = function (schema: readonly Require
   if (!isObject(data)) return true;
   let errors: Array<Partial<ErrorObject>> | undefined;
   for (const r of schema) {
-    if (r.keys.some((k) => data[k] !== undefined)) continue;
+    if (hasAnyKey(data, r.keys)) continue;
     (errors ??= []).push({ keyword: 'required', params: { missingProperty: r.element }, ...(parentSchema === undefined ? {} : { parentSchema }) });
   }
   if (errors === undefined) return true;
   checkRequired.errors = errors;
   return false;
 };
+
+/** True when `data` has a value under one of `keys` (a loop: this runs for every element with a required one). */
+function hasAnyKey(data: JsonObject, keys: readonly string[]): boolean {
+  for (let i = 0; i < keys.length; i++) if (data[keys[i] as string] !== undefined) return true;
+  return false;
+}
 
 /** What the structural validator needs to know about a failed nested resource. */
 interface FhirResourceErrorParams {
@@ -180,21 +186,27 @@ class CompiledSchema {
 
   /** The `fhirResource` keyword: validates a nested resource against the type it names. */
   #nested(): SchemaValidateFunction {
-    const isResourceType = (type: string): boolean => this.isResourceType(type);
-    const forType = (type: string): ValidateFunction => this.forType(type);
+    // Runs once per nested resource (every Bundle entry): no closure is made per call, and the
+    // compiled validator of a type is looked up in the Map directly (forType only on a miss).
+    const byType = this.#byType;
+    const resourceTypes = this.#resourceTypes;
+    const compiled = (type: string): ValidateFunction => byType.get(type) ?? this.forType(type);
     const check: SchemaValidateFunction = function (_schema: unknown, data: unknown, _parent?: unknown, cxt?: { instancePath: string }): boolean {
-      const at = cxt?.instancePath ?? '';
-      const fail = (reason: FhirResourceErrorParams['reason']): false => {
-        check.errors = [{ keyword: 'fhirResource', instancePath: at, params: { reason } }];
-        return false;
-      };
-      if (!isObject(data)) return fail('not-an-object');
-      const type = data['resourceType'];
-      if (typeof type !== 'string') return fail('no-resource-type');
-      if (!isResourceType(type)) return fail('unknown-resource-type');
-      const inner = forType(type);
-      if (inner(data)) return true;
-      check.errors = (inner.errors ?? []).map((e) => ({ ...e, instancePath: at + e.instancePath }));
+      let reason: FhirResourceErrorParams['reason'];
+      if (!isObject(data)) reason = 'not-an-object';
+      else {
+        const type = data['resourceType'];
+        if (typeof type !== 'string') reason = 'no-resource-type';
+        else if (!resourceTypes.has(type)) reason = 'unknown-resource-type';
+        else {
+          const inner = compiled(type);
+          if (inner(data)) return true;
+          const at = cxt?.instancePath ?? '';
+          check.errors = (inner.errors ?? []).map((e) => ({ ...e, instancePath: at + e.instancePath }));
+          return false;
+        }
+      }
+      check.errors = [{ keyword: 'fhirResource', instancePath: cxt?.instancePath ?? '', params: { reason } }];
       return false;
     };
     return check;

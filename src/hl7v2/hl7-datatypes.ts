@@ -1,7 +1,7 @@
 import { SwitchboardError } from '../core/errors.ts';
 import type { Hl7Encoding } from './hl7-encoding.ts';
 import { decodeEscapes } from './hl7-escape.ts';
-import { piece, splitOn } from './hl7-segment.ts';
+import { piece } from './hl7-segment.ts';
 
 /**
  * Typed readers for common datatypes (HL7 v2.5.1 ch.2A). Each takes the raw ER7 text of one
@@ -149,20 +149,66 @@ function comp(raw: string, enc: Hl7Encoding, n: number, sub?: number): string | 
 
 function hdFrom(raw: string | undefined, enc: Hl7Encoding, sep: string): Hl7Hd | undefined {
   if (raw === undefined || raw === '') return undefined;
-  const parts = splitOn(raw, sep).map((x) => (x === '' ? undefined : decodeEscapes(x, enc)));
-  const hd = compact<Hl7Hd>([['namespaceId', parts[0]], ['universalId', parts[1]], ['universalIdType', parts[2]]]);
-  return Object.keys(hd).length === 0 ? undefined : hd;
+  // The first three pieces, found with indexOf (no array, no entry list): an HD is read for every
+  // CX, XCN and MSH-3..6 of a message. `""` is a value here as before (decoded, kept).
+  const i1 = sep === '' ? -1 : raw.indexOf(sep);
+  const p0 = i1 === -1 ? raw : raw.slice(0, i1);
+  let p1 = '';
+  let p2 = '';
+  if (i1 !== -1) {
+    const i2 = raw.indexOf(sep, i1 + 1);
+    p1 = i2 === -1 ? raw.slice(i1 + 1) : raw.slice(i1 + 1, i2);
+    if (i2 !== -1) {
+      const i3 = raw.indexOf(sep, i2 + 1);
+      p2 = i3 === -1 ? raw.slice(i2 + 1) : raw.slice(i2 + 1, i3);
+    }
+  }
+  // A piece that decodes to nothing (`\H\`) is left out, as an empty one is.
+  const ns = p0 === '' ? '' : decodeEscapes(p0, enc);
+  const uid = p1 === '' ? '' : decodeEscapes(p1, enc);
+  const uidType = p2 === '' ? '' : decodeEscapes(p2, enc);
+  if (ns === '' && uid === '' && uidType === '') return undefined;
+  const hd: { namespaceId?: string; universalId?: string; universalIdType?: string } = {};
+  if (ns !== '') hd.namespaceId = ns;
+  if (uid !== '') hd.universalId = uid;
+  if (uidType !== '') hd.universalIdType = uidType;
+  return hd;
 }
 
 /** Date.UTC, except that years 0-99 stay years 0-99 (Date.UTC reads them as 1900-1999). */
 function utcMs(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): number {
+  if (y >= 100) return Date.UTC(y, mo, d, h, mi, s, ms);
   const t = new Date(0);
   t.setUTCFullYear(y, mo, d);
   t.setUTCHours(h, mi, s, ms);
   return t.getTime();
 }
 
+/** Days in a month (1-12) of the proleptic Gregorian calendar, as Date computes them. */
+function daysInMonth(y: number, month: number): number {
+  if (month === 2) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
 const TS_RE = /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?)?)?)?([+-]\d{4})?$/;
+
+/** The value of a run of ASCII digits matched by TS_RE (0 when the part was not sent). */
+function num(x: string | undefined): number {
+  if (x === undefined) return 0;
+  let n = 0;
+  for (let i = 0; i < x.length; i++) n = n * 10 + (x.charCodeAt(i) - 48);
+  return n;
+}
+
+/** The mutable shape readTimestamp fills in, key order as the readers have always produced it. */
+interface TimestampDraft {
+  raw: string;
+  iso: string;
+  precision: TimestampPrecision;
+  offset?: string;
+  offsetMinutes?: number;
+  date?: Date;
+}
 
 /** Reads TS/DTM/DT (ch.2A 2.A.22 DTM): YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]. */
 export const readTimestamp: Reader<Hl7Timestamp> = (raw, enc, path) => {
@@ -171,14 +217,26 @@ export const readTimestamp: Reader<Hl7Timestamp> = (raw, enc, path) => {
   const value = (piece(raw, enc.component, 1) ?? '').trim();
   const m = TS_RE.exec(value);
   if (m === null) throw bad(path, 'DTM', `expected YYYY[MM[DD[HHMM[SS[.S]]]]][+/-ZZZZ] (${value.length} characters sent)`);
-  const [, y, mo, d, h, mi, s, frac, tz] = m;
-  const num = (x: string | undefined): number => (x === undefined ? 0 : Number.parseInt(x, 10));
-  if (mo !== undefined && (num(mo) < 1 || num(mo) > 12)) throw bad(path, 'DTM', 'the month is out of range');
-  if (d !== undefined && (num(d) < 1 || num(d) > new Date(utcMs(num(y), num(mo), 0)).getUTCDate())) throw bad(path, 'DTM', 'the day is out of range');
-  if (h !== undefined && num(h) > 23) throw bad(path, 'DTM', 'the hour is out of range');
-  if (mi !== undefined && num(mi) > 59) throw bad(path, 'DTM', 'the minute is out of range');
+  const y = m[1] as string;
+  const mo = m[2];
+  const d = m[3];
+  const h = m[4];
+  const mi = m[5];
+  const s = m[6];
+  const frac = m[7];
+  const tz = m[8];
+  const yN = num(y);
+  const moN = num(mo);
+  const dN = num(d);
+  const hN = num(h);
+  const miN = num(mi);
+  const sN = num(s);
+  if (mo !== undefined && (moN < 1 || moN > 12)) throw bad(path, 'DTM', 'the month is out of range');
+  if (d !== undefined && (dN < 1 || dN > daysInMonth(yN, moN))) throw bad(path, 'DTM', 'the day is out of range');
+  if (h !== undefined && hN > 23) throw bad(path, 'DTM', 'the hour is out of range');
+  if (mi !== undefined && miN > 59) throw bad(path, 'DTM', 'the minute is out of range');
   // 60 allows a leap second.
-  if (s !== undefined && num(s) > 60) throw bad(path, 'DTM', 'the second is out of range');
+  if (s !== undefined && sN > 60) throw bad(path, 'DTM', 'the second is out of range');
   let offset: string | undefined;
   let offsetMinutes: number | undefined;
   if (tz !== undefined) {
@@ -191,27 +249,24 @@ export const readTimestamp: Reader<Hl7Timestamp> = (raw, enc, path) => {
   }
   const precision: TimestampPrecision =
     frac !== undefined ? 'millisecond' : s !== undefined ? 'second' : mi !== undefined ? 'minute' : h !== undefined ? 'hour' : d !== undefined ? 'day' : mo !== undefined ? 'month' : 'year';
-  let iso = y as string;
+  let iso = y;
   if (mo !== undefined) iso += `-${mo}`;
   if (d !== undefined) iso += `-${d}`;
   if (h !== undefined) iso += `T${h}:${mi ?? '00'}`;
   if (s !== undefined) iso += `:${s}`;
   if (frac !== undefined) iso += `.${frac}`;
   if (offset !== undefined && h !== undefined) iso += offset;
-  let date: Date | undefined;
-  if (offsetMinutes !== undefined) {
+  // Built directly rather than through compact(): `value` matched TS_RE, so it is never empty.
+  const out: TimestampDraft = { raw: value, iso, precision };
+  if (offset !== undefined && offsetMinutes !== undefined) {
+    out.offset = offset;
+    // -0000 reads as -0 minutes, kept as sent.
+    out.offsetMinutes = offsetMinutes;
     const ms = frac === undefined ? 0 : Math.round(Number(`0.${frac}`) * 1000);
-    const utc = utcMs(num(y), mo === undefined ? 0 : num(mo) - 1, d === undefined ? 1 : num(d), num(h), num(mi), num(s), ms);
-    date = new Date(utc - offsetMinutes * 60_000);
+    const utc = utcMs(yN, mo === undefined ? 0 : moN - 1, d === undefined ? 1 : dN, hN, miN, sN, ms);
+    out.date = new Date(utc - offsetMinutes * 60_000);
   }
-  return compact<Hl7Timestamp>([
-    ['raw', value],
-    ['iso', iso],
-    ['precision', precision],
-    ['offset', offset],
-    ['offsetMinutes', offsetMinutes],
-    ['date', date],
-  ]);
+  return out;
 };
 
 const pad = (n: number, w = 2): string => String(Math.abs(n)).padStart(w, '0');
@@ -230,47 +285,224 @@ export function formatHl7Timestamp(date: Date, offsetMinutes = 0): string {
 export const readHd: Reader<Hl7Hd> = (raw, enc) => hdFrom(raw, enc, enc.component) ?? {};
 
 /**
- * A composite described as its components in order: a name reads that component, `[name, 1]`
- * reads its first subcomponent (FN and SAD carry the surname / street there), `[name, 'HD']` reads
- * an HD spread over subcomponents, and `null` skips a component we do not surface.
+ * The composites below walk the components with indexOf (no array of parts; mapping reads
+ * thousands of these per message) and read each as `comp` would: empty and `""` left out, escapes
+ * decoded. Each stores its components under literal names (a switch per position) rather than
+ * `out[name]`: computed-name stores on objects of varying shape were the costliest part of reading.
+ * Components a datatype does not surface are skipped.
  */
-type ComponentSpec = string | [string, 1 | 'HD'] | null;
 
-function composite<T>(spec: readonly ComponentSpec[]): Reader<T> {
-  // One split per value (mapping reads thousands of these per message), then each component as
-  // `comp` would read it: empty and `""` left out, escapes decoded.
-  return (raw, enc) => {
-    const parts = splitOn(raw, enc.component);
-    const out: Record<string, unknown> = {};
-    const n = Math.min(parts.length, spec.length);
-    for (let i = 0; i < n; i++) {
-      const c = spec[i];
-      const part = parts[i] as string;
-      if (c === null || c === undefined || part === '' || part === '""') continue;
-      if (typeof c === 'string') {
-        out[c] = decodeEscapes(part, enc);
-        continue;
-      }
-      const [name, how] = c;
-      if (how === 1) {
-        const sub = piece(part, enc.subcomponent, 1);
-        if (sub !== undefined && sub !== '' && sub !== '""') out[name] = decodeEscapes(sub, enc);
-      } else {
-        const hd = hdFrom(part, enc, enc.subcomponent);
-        if (hd !== undefined) out[name] = hd;
-      }
-    }
-    return out as T;
-  };
+/** The component at [start, end) of `raw`, decoded; undefined when empty or the HL7 null `""`. */
+function componentAt(raw: string, start: number, end: number, enc: Hl7Encoding): string | undefined {
+  if (end <= start) return undefined;
+  const part = raw.slice(start, end);
+  return part === '""' ? undefined : decodeEscapes(part, enc);
 }
 
+/** FN/SAD-style first subcomponent of the component at [start, end), decoded; undefined when empty or `""`. */
+function firstSubcomponentAt(raw: string, start: number, end: number, enc: Hl7Encoding): string | undefined {
+  if (end <= start) return undefined;
+  const part = raw.slice(start, end);
+  if (part === '""') return undefined;
+  const sub = piece(part, enc.subcomponent, 1);
+  return sub === undefined || sub === '' || sub === '""' ? undefined : decodeEscapes(sub, enc);
+}
+
+/** An HD spread over the subcomponents of the component at [start, end). */
+function hdAt(raw: string, start: number, end: number, enc: Hl7Encoding): Hl7Hd | undefined {
+  if (end <= start) return undefined;
+  const part = raw.slice(start, end);
+  return part === '""' ? undefined : hdFrom(part, enc, enc.subcomponent);
+}
+
+/** End of the component starting at `start`: the next component separator, or -1 for the last one. */
+function nextSeparator(raw: string, sep: string, start: number): number {
+  return sep === '' ? -1 : raw.indexOf(sep, start);
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 // HL7 v2.5.1 ch.2A: XPN 2.A.88, XAD 2.A.85, XTN 2.A.89, CX 2.A.14, CWE 2.A.13, XCN 2.A.87.
-export const readXpn = composite<Hl7Xpn>([['family', 1], 'given', 'middle', 'suffix', 'prefix', 'degree', 'nameTypeCode']);
-export const readXad = composite<Hl7Xad>([['street', 1], 'otherDesignation', 'city', 'state', 'postalCode', 'country', 'addressType', 'otherGeographic', 'county']);
-export const readXtn = composite<Hl7Xtn>(['number', 'useCode', 'equipmentType', 'email', 'countryCode', 'areaCode', 'localNumber', 'extension', 'anyText']);
-export const readCx = composite<Hl7Cx>(['id', 'checkDigit', 'checkDigitScheme', ['assigningAuthority', 'HD'], 'identifierTypeCode', ['assigningFacility', 'HD']]);
-export const readCwe = composite<Hl7Cwe>(['code', 'text', 'system', 'alternateCode', 'alternateText', 'alternateSystem', 'systemVersion', 'alternateSystemVersion', 'originalText']);
-export const readXcn = composite<Hl7Xcn>(['id', ['family', 1], 'given', 'middle', 'suffix', 'prefix', 'degree', null, ['assigningAuthority', 'HD'], 'nameTypeCode', null, null, 'identifierTypeCode']);
+
+/** XPN: family (FN, first subcomponent) ^ given ^ middle ^ suffix ^ prefix ^ degree ^ name type. */
+export const readXpn: Reader<Hl7Xpn> = (raw, enc) => {
+  const out: Mutable<Hl7Xpn> = {};
+  const sep = enc.component;
+  let start = 0;
+  for (let i = 0; i < 7; i++) {
+    const at = nextSeparator(raw, sep, start);
+    const end = at === -1 ? raw.length : at;
+    if (i === 0) {
+      const v = firstSubcomponentAt(raw, start, end, enc);
+      if (v !== undefined) out.family = v;
+    } else {
+      const v = componentAt(raw, start, end, enc);
+      if (v !== undefined) {
+        if (i === 1) out.given = v;
+        else if (i === 2) out.middle = v;
+        else if (i === 3) out.suffix = v;
+        else if (i === 4) out.prefix = v;
+        else if (i === 5) out.degree = v;
+        else out.nameTypeCode = v;
+      }
+    }
+    if (at === -1) break;
+    start = at + 1;
+  }
+  return out;
+};
+
+/** XAD: street (SAD, first subcomponent) ^ other designation ^ city ^ state ^ zip ^ country ^ type ^ other geographic ^ county. */
+export const readXad: Reader<Hl7Xad> = (raw, enc) => {
+  const out: Mutable<Hl7Xad> = {};
+  const sep = enc.component;
+  let start = 0;
+  for (let i = 0; i < 9; i++) {
+    const at = nextSeparator(raw, sep, start);
+    const end = at === -1 ? raw.length : at;
+    if (i === 0) {
+      const v = firstSubcomponentAt(raw, start, end, enc);
+      if (v !== undefined) out.street = v;
+    } else {
+      const v = componentAt(raw, start, end, enc);
+      if (v !== undefined) {
+        switch (i) {
+          case 1: out.otherDesignation = v; break;
+          case 2: out.city = v; break;
+          case 3: out.state = v; break;
+          case 4: out.postalCode = v; break;
+          case 5: out.country = v; break;
+          case 6: out.addressType = v; break;
+          case 7: out.otherGeographic = v; break;
+          default: out.county = v;
+        }
+      }
+    }
+    if (at === -1) break;
+    start = at + 1;
+  }
+  return out;
+};
+
+/** XTN: number ^ use ^ equipment ^ email ^ country ^ area ^ local ^ extension ^ any text. */
+export const readXtn: Reader<Hl7Xtn> = (raw, enc) => {
+  const out: Mutable<Hl7Xtn> = {};
+  const sep = enc.component;
+  let start = 0;
+  for (let i = 0; i < 9; i++) {
+    const at = nextSeparator(raw, sep, start);
+    const end = at === -1 ? raw.length : at;
+    const v = componentAt(raw, start, end, enc);
+    if (v !== undefined) {
+      switch (i) {
+        case 0: out.number = v; break;
+        case 1: out.useCode = v; break;
+        case 2: out.equipmentType = v; break;
+        case 3: out.email = v; break;
+        case 4: out.countryCode = v; break;
+        case 5: out.areaCode = v; break;
+        case 6: out.localNumber = v; break;
+        case 7: out.extension = v; break;
+        default: out.anyText = v;
+      }
+    }
+    if (at === -1) break;
+    start = at + 1;
+  }
+  return out;
+};
+
+/** CX: id ^ check digit ^ scheme ^ assigning authority (HD) ^ identifier type ^ assigning facility (HD). */
+export const readCx: Reader<Hl7Cx> = (raw, enc) => {
+  const out: Mutable<Hl7Cx> = {};
+  const sep = enc.component;
+  let start = 0;
+  for (let i = 0; i < 6; i++) {
+    const at = nextSeparator(raw, sep, start);
+    const end = at === -1 ? raw.length : at;
+    if (i === 3 || i === 5) {
+      const hd = hdAt(raw, start, end, enc);
+      if (hd !== undefined) {
+        if (i === 3) out.assigningAuthority = hd;
+        else out.assigningFacility = hd;
+      }
+    } else {
+      const v = componentAt(raw, start, end, enc);
+      if (v !== undefined) {
+        if (i === 0) out.id = v;
+        else if (i === 1) out.checkDigit = v;
+        else if (i === 2) out.checkDigitScheme = v;
+        else out.identifierTypeCode = v;
+      }
+    }
+    if (at === -1) break;
+    start = at + 1;
+  }
+  return out;
+};
+
+/** CWE/CE/CNE: code ^ text ^ system ^ alternate code ^ alternate text ^ alternate system ^ versions ^ original text. */
+export const readCwe: Reader<Hl7Cwe> = (raw, enc) => {
+  const out: Mutable<Hl7Cwe> = {};
+  const sep = enc.component;
+  let start = 0;
+  for (let i = 0; i < 9; i++) {
+    const at = nextSeparator(raw, sep, start);
+    const end = at === -1 ? raw.length : at;
+    const v = componentAt(raw, start, end, enc);
+    if (v !== undefined) {
+      switch (i) {
+        case 0: out.code = v; break;
+        case 1: out.text = v; break;
+        case 2: out.system = v; break;
+        case 3: out.alternateCode = v; break;
+        case 4: out.alternateText = v; break;
+        case 5: out.alternateSystem = v; break;
+        case 6: out.systemVersion = v; break;
+        case 7: out.alternateSystemVersion = v; break;
+        default: out.originalText = v;
+      }
+    }
+    if (at === -1) break;
+    start = at + 1;
+  }
+  return out;
+};
+
+/** XCN: id ^ family (FN) ^ given ^ middle ^ suffix ^ prefix ^ degree ^ (source table) ^ assigning authority (HD) ^ name type ^ (check digit) ^ (scheme) ^ identifier type. */
+export const readXcn: Reader<Hl7Xcn> = (raw, enc) => {
+  const out: Mutable<Hl7Xcn> = {};
+  const sep = enc.component;
+  let start = 0;
+  for (let i = 0; i < 13; i++) {
+    const at = nextSeparator(raw, sep, start);
+    const end = at === -1 ? raw.length : at;
+    if (i === 1) {
+      const v = firstSubcomponentAt(raw, start, end, enc);
+      if (v !== undefined) out.family = v;
+    } else if (i === 8) {
+      const hd = hdAt(raw, start, end, enc);
+      if (hd !== undefined) out.assigningAuthority = hd;
+    } else if (i !== 7 && i !== 10 && i !== 11) {
+      const v = componentAt(raw, start, end, enc);
+      if (v !== undefined) {
+        switch (i) {
+          case 0: out.id = v; break;
+          case 2: out.given = v; break;
+          case 3: out.middle = v; break;
+          case 4: out.suffix = v; break;
+          case 5: out.prefix = v; break;
+          case 6: out.degree = v; break;
+          case 9: out.nameTypeCode = v; break;
+          default: out.identifierTypeCode = v;
+        }
+      }
+    }
+    if (at === -1) break;
+    start = at + 1;
+  }
+  return out;
+};
 
 const NM_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
 
@@ -289,18 +521,19 @@ export const readSn: Reader<Hl7Sn> = (raw, enc, path) => {
   const sep = comp(raw, enc, 3);
   const n2 = comp(raw, enc, 4);
   if (sep !== undefined && !['-', '+', '/', '.', ':'].includes(sep)) throw bad(path, 'SN', 'the separator is not one of - + / . :');
-  const num = (x: string | undefined, which: string): number | undefined => {
-    if (x === undefined) return undefined;
-    if (!NM_RE.test(x.trim())) throw bad(path, 'SN', `${which} is not a number`);
-    return Number(x);
-  };
   return compact<Hl7Sn>([
     ['comparator', comparator],
-    ['num1', num(n1, 'num1')],
+    ['num1', snNumber(n1, 'num1', path)],
     ['separator', sep],
-    ['num2', num(n2, 'num2')],
+    ['num2', snNumber(n2, 'num2', path)],
   ]);
 };
+
+function snNumber(x: string | undefined, which: string, path: string): number | undefined {
+  if (x === undefined) return undefined;
+  if (!NM_RE.test(x.trim())) throw bad(path, 'SN', `${which} is not a number`);
+  return Number(x);
+}
 
 export const DATATYPE_READERS: { readonly [K in keyof Hl7DatatypeMap]: Reader<Hl7DatatypeMap[K]> } = {
   TS: readTimestamp,

@@ -50,6 +50,22 @@ const BY_NAME: Readonly<Record<string, string>> = {
 
 /** The URI of a v2 coding system name, or undefined when it is not a known one. */
 export function knownSystemUri(name: string): string | undefined {
+  // A pure function of the name, and a feed uses a handful of names: each is resolved once.
+  const hit = KNOWN.get(name);
+  if (hit !== undefined) return hit === NOT_KNOWN ? undefined : hit;
+  const uri = resolveKnownSystemUri(name);
+  // Bounded: a hostile feed could send any number of distinct names.
+  if (KNOWN.size >= KNOWN_LIMIT) KNOWN.clear();
+  KNOWN.set(name, uri ?? NOT_KNOWN);
+  return uri;
+}
+
+const KNOWN_LIMIT = 1000;
+/** Cached "not a known system" (undefined cannot be told from a miss in a Map). */
+const NOT_KNOWN = '';
+const KNOWN = new Map<string, string>();
+
+function resolveKnownSystemUri(name: string): string | undefined {
   const upper = name.trim().toUpperCase();
   const direct = BY_NAME[upper];
   if (direct !== undefined) return direct;

@@ -10,19 +10,51 @@ import { createHash } from 'node:crypto';
  * Parts are joined with a separator no HL7 value can hold, so ('a|b','c') and ('a','b|c') differ.
  */
 export function deterministicId(resourceType: string, ...parts: ReadonlyArray<string | undefined>): string {
-  // Ids are a pure function of their parts and the same clinician, organization or order recurs in
-  // every message: a bounded cache of recent ones saves most of the hashing.
-  const key = parts.length === 1 ? `${resourceType}\u0000${parts[0] ?? ''}` : `${resourceType}\u0000${parts.map((p) => p ?? '').join('\u0000')}`;
-  const hit = CACHE.get(key);
-  if (hit !== undefined) return hit;
+  return deterministicIdOf(resourceType, parts);
+}
+
+/**
+ * deterministicId with the parts as an array (MappingContext.id passes its rest array on as is).
+ *
+ * Ids are a pure function of their parts and the same clinician, organization or order recurs in
+ * every message: a bounded cache of recent ones saves most of the hashing. The cache is a tree of
+ * Maps (resource type, number of parts, then one level per part) so that a lookup hashes strings
+ * the message already holds instead of building a joined key string on every call. An absent part
+ * and an empty one give the same id (the digest reads both as ''), so they share an entry.
+ */
+export function deterministicIdOf(resourceType: string, parts: ReadonlyArray<string | undefined>): string {
+  let byCount = CACHE.get(resourceType);
+  if (byCount === undefined) CACHE.set(resourceType, (byCount = []));
+  const n = parts.length;
+  let level: IdCacheLevel | undefined = byCount[n];
+  if (level === undefined) level = byCount[n] = new Map();
+  for (let i = 0; i < n - 1; i++) {
+    const p = parts[i] ?? '';
+    let next = level.get(p);
+    if (next === undefined) level.set(p, (next = new Map()));
+    level = next as IdCacheLevel;
+  }
+  const last = n === 0 ? '' : (parts[n - 1] ?? '');
+  const hit = level.get(last);
+  if (hit !== undefined) return hit as string;
   const id = digestId(resourceType, parts);
-  if (CACHE.size >= CACHE_LIMIT) CACHE.clear();
-  CACHE.set(key, id);
+  if (cached >= CACHE_LIMIT) {
+    // Bounded: start over (as the flat cache did); ids are recomputed on demand.
+    CACHE.clear();
+    cached = 0;
+    return deterministicIdOf(resourceType, parts);
+  }
+  level.set(last, id);
+  cached++;
   return id;
 }
 
+/** One level of the id cache: a part -> the next level, or (at the last part) the id. */
+type IdCacheLevel = Map<string, IdCacheLevel | string>;
+
 const CACHE_LIMIT = 20_000;
-const CACHE = new Map<string, string>();
+const CACHE = new Map<string, IdCacheLevel[]>();
+let cached = 0;
 
 function digestId(resourceType: string, parts: ReadonlyArray<string | undefined>): string {
   const h = createHash('sha256');

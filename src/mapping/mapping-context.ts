@@ -1,7 +1,7 @@
 import type { BundleEntry, Encounter, Patient, Reference, Resource } from '@medplum/fhirtypes';
 import { SwitchboardError } from '../core/errors.ts';
-import { DATATYPE_READERS, type Hl7DatatypeMap, type Hl7Message, type Hl7MessageTree, type Hl7Segment, type Hl7Timestamp } from '../hl7v2/index.ts';
-import { deterministicId } from './fhir-ids.ts';
+import { DATATYPE_READERS, groupMessage, type Hl7DatatypeMap, type Hl7Message, type Hl7MessageTree, type Hl7Segment, type Hl7Timestamp } from '../hl7v2/index.ts';
+import { deterministicIdOf } from './fhir-ids.ts';
 import { SegmentReader, type TypedValueCache } from './segment-reader.ts';
 import { DEFAULT_TENANT, type FieldOverride, type TenantMappingConfig } from './tenant-config.ts';
 
@@ -25,13 +25,22 @@ export type IdentifiedResource = Resource & { id: string };
  */
 export class MappingContext {
   readonly message: Hl7Message;
-  readonly tree: Hl7MessageTree;
+  /** The message grouped by its structure; grouped on first use when not given (ADT mappers walk the segments instead). */
+  get tree(): Hl7MessageTree {
+    this.#tree ??= groupMessage(this.message);
+    return this.#tree;
+  }
+
+  #tree: Hl7MessageTree | undefined;
   readonly tenant: TenantMappingConfig;
   readonly now: () => Date;
   readonly warnings: string[] = [];
   readonly readers: SegmentReader[];
   readonly #bySegment = new Map<Hl7Segment, SegmentReader>();
-  readonly #entries = new Map<string, IdentifiedResource>();
+  /** Every resource added, in order (the bundle's entries). */
+  readonly #list: IdentifiedResource[] = [];
+  /** Resources whose id another type already has, by `Type/id` (see add; not seen in practice). */
+  #sharedIds: Map<string, IdentifiedResource> | undefined;
   /** Parsed datatype values of this message by type and text (shared by every reader). */
   readonly #typedValues: TypedValueCache = new Map();
   /** Message-scoped references mappers share (the patient and encounter of the message). */
@@ -40,9 +49,9 @@ export class MappingContext {
   /** MSH-7 offset, the default for timestamps sent without one (HL7 v2.5.1 ch.2A 2.A.22 DTM). */
   readonly messageOffset: string | undefined;
 
-  constructor(message: Hl7Message, tree: Hl7MessageTree, options: V2ToFhirOptions = {}) {
+  constructor(message: Hl7Message, tree: Hl7MessageTree | undefined, options: V2ToFhirOptions = {}) {
     this.message = message;
-    this.tree = tree;
+    this.#tree = tree;
     this.tenant = options.tenant ?? DEFAULT_TENANT;
     this.now = options.now ?? (() => new Date());
     const overridesBySegment = new Map<string, Map<number, FieldOverride>>();
@@ -52,17 +61,21 @@ export class MappingContext {
       if (m === undefined) overridesBySegment.set(seg, (m = new Map()));
       m.set(Number(n), o);
     }
-    const warn = (t: string): void => this.warn(t);
+    const warn = this.warn.bind(this);
     this.readers = message.segments.map((s, i) => new SegmentReader(s, i + 1, '', overridesBySegment.get(s.name), warn, this.#typedValues));
     for (const r of this.readers) this.#bySegment.set(r.segment, r);
-    let offset: string | undefined;
+    let msh7: Hl7Timestamp | undefined | null;
     try {
-      offset = message.read('MSH-7', 'TS')?.offset;
+      msh7 = message.read('MSH-7', 'TS');
     } catch {
-      offset = undefined;
+      msh7 = null;
     }
-    this.messageOffset = offset;
+    this.messageTime = msh7;
+    this.messageOffset = msh7?.offset;
   }
+
+  /** MSH-7 read as a timestamp once per message; null when it is malformed (read throws). */
+  readonly messageTime: Hl7Timestamp | undefined | null;
 
   /** The reader of a segment of this message (every segment of the message has one). */
   reader(segment: Hl7Segment): SegmentReader {
@@ -79,7 +92,7 @@ export class MappingContext {
 
   /** A deterministic id for a resource of this type identified by `parts`. */
   id(resourceType: string, ...parts: ReadonlyArray<string | undefined>): string {
-    return deterministicId(resourceType, ...parts);
+    return deterministicIdOf(resourceType, parts);
   }
 
   /**
@@ -99,12 +112,42 @@ export class MappingContext {
    * (the same practitioner named twice becomes one resource). Returns its reference.
    */
   add<T extends IdentifiedResource>(resource: T): Reference<T> {
-    const key = `${resource.resourceType}/${resource.id}`;
-    const existing = this.#entries.get(key);
-    if (existing === undefined) this.#entries.set(key, resource);
-    else mergeInto(existing as unknown as Record<string, unknown>, resource as unknown as Record<string, unknown>);
+    // Looked up by id (a string the id cache already holds, hashed once) rather than by a `Type/id`
+    // key built and hashed on every call; the key is built once, when the resource is new. Ids are
+    // digests of the type and parts, so two types sharing an id does not happen in practice; if it
+    // does, the second type's resources are kept by `Type/id`.
+    const type = resource.resourceType;
+    const id = resource.id;
+    const known = this.#byId.get(id);
+    if (known !== undefined && known.resource.resourceType === type) {
+      mergeInto(known.resource as unknown as Record<string, unknown>, resource as unknown as Record<string, unknown>);
+      return { reference: known.key } as Reference<T>;
+    }
+    const key = `${type}/${id}`;
+    if (known === undefined) {
+      this.#byId.set(id, { resource, key });
+      this.#list.push(resource);
+      return { reference: key } as Reference<T>;
+    }
+    const shared = (this.#sharedIds ??= new Map());
+    const existing = shared.get(key);
+    if (existing !== undefined) mergeInto(existing as unknown as Record<string, unknown>, resource as unknown as Record<string, unknown>);
+    else {
+      shared.set(key, resource);
+      this.#list.push(resource);
+    }
     return { reference: key } as Reference<T>;
   }
+
+  /** True when a resource of this type and id is in the bundle already. */
+  has(resourceType: string, id: string): boolean {
+    const known = this.#byId.get(id);
+    if (known === undefined) return false;
+    return known.resource.resourceType === resourceType || this.#sharedIds?.has(`${resourceType}/${id}`) === true;
+  }
+
+  /** The first resource added with each id, with its `Type/id` reference (see add). */
+  readonly #byId = new Map<string, { readonly resource: IdentifiedResource; readonly key: string }>();
 
   readonly #memo = new Map<string, unknown>();
 
@@ -154,12 +197,18 @@ export class MappingContext {
 
   /** The resource already in the bundle with this reference, if any. */
   get<T extends IdentifiedResource>(ref: Reference | undefined): T | undefined {
-    return ref?.reference === undefined ? undefined : (this.#entries.get(ref.reference) as T | undefined);
+    const reference = ref?.reference;
+    if (reference === undefined) return undefined;
+    const slash = reference.indexOf('/');
+    const known = slash === -1 ? undefined : this.#byId.get(reference.slice(slash + 1));
+    // The whole `Type/id` must match, as a lookup by reference would.
+    if (known !== undefined && known.key === reference) return known.resource as T;
+    return this.#sharedIds?.get(reference) as T | undefined;
   }
 
   /** Every resource added so far, in order. */
   resources(): IdentifiedResource[] {
-    return [...this.#entries.values()];
+    return [...this.#list];
   }
 
   /**
@@ -210,7 +259,9 @@ export class MappingContext {
 
 /** Adds to `target` what `extra` has and `target` lacks (arrays are unioned by JSON value). */
 function mergeInto(target: Record<string, unknown>, extra: Record<string, unknown>): void {
-  for (const [k, v] of Object.entries(extra)) {
+  for (const k in extra) {
+    if (!Object.hasOwn(extra, k)) continue;
+    const v = extra[k];
     const cur = target[k];
     if (cur === undefined) target[k] = v;
     else if (Array.isArray(cur) && Array.isArray(v)) {

@@ -22,8 +22,12 @@ export class SegmentReader {
 
   // Field bookkeeping is indexed by field number (plain arrays, no Map or Set per field): a mapped
   // ORU reads about a thousand fields, and the report is built from these on every conversion.
-  /** field -> FHIR targets, distinct, in the order first named (empty: read without a named target). */
-  readonly #targets: Array<string[] | undefined> = [];
+  /**
+   * field -> FHIR targets, distinct, in the order first named: NO_TARGET when read without a named
+   * target, the target itself while there is one (most fields feed one element; no array is made
+   * per read), an array once there are several.
+   */
+  readonly #targets: Array<FieldTargets | undefined> = [];
   #usedCount = 0;
   /** field -> reason it was deliberately not mapped. */
   readonly #skipped: Array<string | undefined> = [];
@@ -39,7 +43,7 @@ export class SegmentReader {
     this.#overrides = overrides !== undefined && overrides.size > 0 ? overrides : undefined;
     this.#warn = warn;
     this.#cache = cache;
-    for (const [n, o] of overrides ?? []) if (o.ignore !== undefined) this.#skipped[n] = `tenant override: ${o.ignore}`;
+    if (overrides !== undefined) for (const [n, o] of overrides) if (o.ignore !== undefined) this.#skipped[n] = `tenant override: ${o.ignore}`;
   }
 
   get name(): string {
@@ -62,7 +66,10 @@ export class SegmentReader {
 
   /** The FHIR targets a read field fed (empty when read without a named target); undefined when not read. */
   targetsOf(field: number): readonly string[] | undefined {
-    return this.#targets[field];
+    const t = this.#targets[field];
+    if (t === undefined) return undefined;
+    if (t === NO_TARGET) return [];
+    return typeof t === 'string' ? [t] : t;
   }
 
   /** The reason a field was declared not mapped, if it was. */
@@ -87,9 +94,12 @@ export class SegmentReader {
   #mark(field: number, target: string | undefined): void {
     const t = this.#targets[field];
     if (t === undefined) {
-      this.#targets[field] = target === undefined ? [] : [target];
+      this.#targets[field] = target === undefined ? NO_TARGET : target;
       this.#usedCount++;
-    } else if (target !== undefined && !t.includes(target)) t.push(target);
+    } else if (target === undefined || t === target) return;
+    else if (t === NO_TARGET) this.#targets[field] = target;
+    else if (typeof t === 'string') this.#targets[field] = [t, target];
+    else if (!t.includes(target)) t.push(target);
   }
 
   /** True when the field holds a value (not absent, empty or the HL7 null `""`). Does not mark. */
@@ -227,16 +237,25 @@ export class SegmentReader {
     this.#mark(field, target);
   }
 
-  /** Field numbers present with a value. */
-  presentFields(): number[] {
+  /** Field numbers present with a value (of `segment`: by default the one read, else a copy of it as it was). */
+  presentFields(segment: Hl7Segment = this.segment): number[] {
     const out: number[] = [];
-    const count = this.segment.fieldCount;
+    const count = segment.fieldCount;
     // MSH-1 and MSH-2 are the delimiters: mapped into nothing, but not data either.
-    const first = this.segment.name === 'MSH' || this.segment.name === 'BHS' || this.segment.name === 'FHS' ? 3 : 1;
-    for (let n = first; n <= count; n++) if (this.has(n)) out.push(n);
+    const first = segment.name === 'MSH' || segment.name === 'BHS' || segment.name === 'FHS' ? 3 : 1;
+    for (let n = first; n <= count; n++) {
+      const raw = segment.rawField(n);
+      if (raw !== undefined && raw !== '' && raw !== '""') out.push(n);
+    }
     return out;
   }
 }
+
+/** What a read field fed (see SegmentReader#targets). */
+type FieldTargets = string | string[] | typeof NO_TARGET;
+
+/** A field read without a named target. */
+const NO_TARGET: unique symbol = Symbol('no target');
 
 /**
  * Datatypes whose values recur within one message (times, coded values, clinicians); names,

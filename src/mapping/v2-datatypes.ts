@@ -88,30 +88,55 @@ function compactHd(ns: string | undefined, uid: string | undefined, uidType: str
 /** XPN -> HumanName (IG XPN[HumanName]). Middle names are further given names. */
 export function xpnToHumanName(xpn: Hl7Xpn | undefined): HumanName | undefined {
   if (xpn === undefined) return undefined;
-  const out: HumanName = {};
-  if (xpn.family !== undefined) out.family = xpn.family;
-  const given = [xpn.given, ...(xpn.middle !== undefined ? xpn.middle.split(' ').filter((g) => g !== '') : [])].filter((g): g is string => g !== undefined);
-  if (given.length > 0) out.given = given;
-  if (xpn.prefix !== undefined) out.prefix = [xpn.prefix];
-  const suffix = [xpn.suffix, xpn.degree].filter((s): s is string => s !== undefined);
-  if (suffix.length > 0) out.suffix = suffix;
-  const use = xpn.nameTypeCode !== undefined ? NAME_USE[xpn.nameTypeCode] : undefined;
-  if (use !== undefined) out.use = use;
-  return Object.keys(out).length === 0 ? undefined : out;
+  return humanName(xpn.family, xpn.given, xpn.middle, xpn.suffix, xpn.prefix, xpn.degree, xpn.nameTypeCode);
 }
 
-/** XCN's name part -> HumanName. */
+/** XCN's name part -> HumanName (an empty component counts as absent). */
 export function xcnToHumanName(xcn: Hl7Xcn): HumanName | undefined {
-  const { family, given, middle, suffix, prefix, degree, nameTypeCode } = xcn;
-  return xpnToHumanName({ ...(family ? { family } : {}), ...(given ? { given } : {}), ...(middle ? { middle } : {}), ...(suffix ? { suffix } : {}), ...(prefix ? { prefix } : {}), ...(degree ? { degree } : {}), ...(nameTypeCode ? { nameTypeCode } : {}) });
+  return humanName(xcn.family || undefined, xcn.given || undefined, xcn.middle || undefined, xcn.suffix || undefined, xcn.prefix || undefined, xcn.degree || undefined, xcn.nameTypeCode || undefined);
+}
+
+/** The HumanName of XPN/XCN name components, built in one pass (no intermediate arrays or copies). */
+function humanName(family: string | undefined, given: string | undefined, middle: string | undefined, suffix: string | undefined, prefix: string | undefined, degree: string | undefined, nameTypeCode: string | undefined): HumanName | undefined {
+  const out: HumanName = {};
+  let empty = true;
+  if (family !== undefined) {
+    out.family = family;
+    empty = false;
+  }
+  const givens: string[] = given !== undefined ? [given] : [];
+  if (middle !== undefined) {
+    if (middle.indexOf(' ') === -1) {
+      if (middle !== '') givens.push(middle);
+    } else for (const g of middle.split(' ')) if (g !== '') givens.push(g);
+  }
+  if (givens.length > 0) {
+    out.given = givens;
+    empty = false;
+  }
+  if (prefix !== undefined) {
+    out.prefix = [prefix];
+    empty = false;
+  }
+  if (suffix !== undefined || degree !== undefined) {
+    out.suffix = suffix === undefined ? [degree as string] : degree === undefined ? [suffix] : [suffix, degree];
+    empty = false;
+  }
+  const use = nameTypeCode !== undefined ? NAME_USE[nameTypeCode] : undefined;
+  if (use !== undefined) {
+    out.use = use;
+    empty = false;
+  }
+  return empty ? undefined : out;
 }
 
 /** XAD -> Address (IG XAD[Address]). */
 export function xadToAddress(xad: Hl7Xad | undefined): Address | undefined {
   if (xad === undefined) return undefined;
   const out: Address = {};
-  const lines = [xad.street, xad.otherDesignation].filter((l): l is string => l !== undefined);
-  if (lines.length > 0) out.line = lines;
+  const street = xad.street;
+  const other = xad.otherDesignation;
+  if (street !== undefined || other !== undefined) out.line = street === undefined ? [other as string] : other === undefined ? [street] : [street, other];
   if (xad.city !== undefined) out.city = xad.city;
   if (xad.state !== undefined) out.state = xad.state;
   if (xad.postalCode !== undefined) out.postalCode = xad.postalCode;
@@ -130,8 +155,7 @@ export function xadToAddress(xad: Hl7Xad | undefined): Address | undefined {
 export function xtnToContactPoint(xtn: Hl7Xtn | undefined): ContactPoint | undefined {
   if (xtn === undefined) return undefined;
   const out: ContactPoint = {};
-  const structured = [xtn.countryCode !== undefined ? `+${xtn.countryCode}` : undefined, xtn.areaCode !== undefined ? `(${xtn.areaCode})` : undefined, xtn.localNumber].filter((p): p is string => p !== undefined);
-  let value = xtn.email ?? xtn.number ?? (structured.length > 0 ? structured.join(' ') : undefined);
+  let value = xtn.email ?? xtn.number ?? structuredNumber(xtn);
   if (value !== undefined && xtn.extension !== undefined && xtn.email === undefined) value += ` ext. ${xtn.extension}`;
   if (value === undefined) return undefined;
   out.value = value;
@@ -140,6 +164,15 @@ export function xtnToContactPoint(xtn: Hl7Xtn | undefined): ContactPoint | undef
   if (xtn.useCode === 'NET' && out.system === undefined) out.system = 'email';
   const use = xtn.useCode !== undefined ? TELECOM_USE[xtn.useCode] : undefined;
   if (use !== undefined) out.use = use;
+  return out;
+}
+
+/** XTN-5..7 as `+country (area) local`, the parts sent joined by spaces; undefined when none is. */
+function structuredNumber(xtn: Hl7Xtn): string | undefined {
+  let out: string | undefined;
+  if (xtn.countryCode !== undefined) out = `+${xtn.countryCode}`;
+  if (xtn.areaCode !== undefined) out = out === undefined ? `(${xtn.areaCode})` : `${out} (${xtn.areaCode})`;
+  if (xtn.localNumber !== undefined) out = out === undefined ? xtn.localNumber : `${out} ${xtn.localNumber}`;
   return out;
 }
 
@@ -205,11 +238,12 @@ export function cweToCodeableConcept(ctx: MappingContext, cwe: Hl7Cwe | undefine
   }
   if (primary !== undefined) codings.push(primary);
   if (alternate !== undefined) codings.push(alternate);
+  const text = cwe.originalText ?? cwe.text ?? (primary === undefined ? cwe.alternateText : undefined);
+  if (codings.length === 0 && text === undefined) return undefined;
   const out: CodeableConcept = {};
   if (codings.length > 0) out.coding = codings;
-  const text = cwe.originalText ?? cwe.text ?? (primary === undefined ? cwe.alternateText : undefined);
   if (text !== undefined) out.text = text;
-  return Object.keys(out).length === 0 ? undefined : out;
+  return out;
 }
 
 /** A bare code (ID/IS) from an HL7 table -> CodeableConcept with the table's FHIR system. */

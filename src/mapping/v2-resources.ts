@@ -35,7 +35,10 @@ function makePractitioner(ctx: MappingContext, xcn: Hl7Xcn): Reference<Practitio
   if (identifier !== undefined) p.identifier = [identifier];
   if (name !== undefined) p.name = [name];
   const ref = ctx.add(p);
-  const display = [name?.given?.join(' '), name?.family].filter((x) => x !== undefined).join(' ');
+  // The given names then the family name, space-separated (as [given, family] joined, absent parts left out).
+  const given = name?.given?.join(' ');
+  const family = name?.family;
+  const display = given === undefined ? (family ?? '') : family === undefined ? given : `${given} ${family}`;
   return display === '' ? ref : { ...ref, display };
 }
 

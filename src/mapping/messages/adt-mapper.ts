@@ -76,6 +76,9 @@ const NOT_MAPPED: Readonly<Record<string, string>> = {
   CON: 'consent segment (v2.6+): the IG ADT maps leave it unmapped',
 };
 
+/** Segments that only make sense after a PID (skipped whole without one). */
+const NEEDS_PATIENT: ReadonlySet<string> = new Set(['PD1', 'NK1', 'AL1', 'DG1', 'PR1', 'GT1', 'IN1']);
+
 /** Where the segments being walked sit, which decides what a ROL feeds. */
 type Area = 'patient' | 'visit' | 'procedure' | 'insurance' | 'other';
 
@@ -177,7 +180,7 @@ function mapAdt(ctx: MappingContext, event: string): void {
       default:
         break;
     }
-    if (patient === undefined && ['PD1', 'NK1', 'AL1', 'DG1', 'PR1', 'GT1', 'IN1'].includes(r.name)) r.skippedWhole = 'no patient (PID) before it';
+    if (patient === undefined && NEEDS_PATIENT.has(r.name)) r.skippedWhole = 'no patient (PID) before it';
   }
   // MRG in A06/A07 names the prior visit and account; it precedes PV1, so it is mapped last.
   for (const mrg of mrgs) {

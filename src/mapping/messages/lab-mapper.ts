@@ -534,8 +534,12 @@ function skipResultFields(obr: SegmentReader): void {
 }
 
 /** One OBX with its NTE (Observation.note) and PRT (performer, device). */
+const NO_NOTES: readonly SegmentReader[] = [];
+
 function mapObservation(ctx: MappingContext, o: ObservationParts, options: Parameters<typeof mapObx>[2]): Reference<Observation> | undefined {
-  const ref = mapObx(ctx, ctx.reader(o.obx), { ...options, notes: o.notes.map((s) => ctx.reader(s)) });
+  // The notes are passed on their own: the options are shared by every OBX of the order, and a
+  // copy of them per OBX only to add the notes was measurable work.
+  const ref = mapObx(ctx, ctx.reader(o.obx), options, o.notes.length === 0 ? NO_NOTES : o.notes.map((s) => ctx.reader(s)));
   const obs = ctx.get<Observation & { id: string }>(ref);
   for (const s of o.prts) {
     const p = mapPrt(ctx, ctx.reader(s));

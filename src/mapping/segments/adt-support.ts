@@ -23,6 +23,12 @@ export function readCwe(ctx: MappingContext, r: SegmentReader, field: number, ta
  */
 export function cleanCwe(cwe: Hl7Cwe | undefined): Hl7Cwe | undefined {
   if (cwe === undefined) return undefined;
+  // Most values need no trimming: then the value itself is the answer (read values are never
+  // mutated), with no copy and no `delete` (which would turn the copy into a slow dictionary).
+  if (isClean(cwe.code) && isClean(cwe.alternateCode) && isClean(cwe.text) && isClean(cwe.alternateText) && isClean(cwe.originalText) && isClean(cwe.system) && isClean(cwe.alternateSystem)) {
+    for (const _ in cwe) return cwe;
+    return undefined;
+  }
   const out: { -readonly [K in keyof Hl7Cwe]: Hl7Cwe[K] } = { ...cwe };
   for (const k of ['code', 'alternateCode', 'text', 'alternateText', 'originalText', 'system', 'alternateSystem'] as const) {
     const v = out[k]?.trim();
@@ -30,6 +36,11 @@ export function cleanCwe(cwe: Hl7Cwe | undefined): Hl7Cwe | undefined {
     else out[k] = v;
   }
   return Object.keys(out).length === 0 ? undefined : out;
+}
+
+/** True when cleanCwe would keep the value as it is (absent, or non-blank without edge whitespace). */
+function isClean(v: string | undefined): boolean {
+  return v === undefined || (v !== '' && v.trim() === v);
 }
 
 /**

@@ -63,12 +63,13 @@ function endpointOf(app: Hl7Hd | undefined): string {
 /** The Provenance of the message: targets every other resource; added last. */
 export function finishProvenance(ctx: MappingContext): void {
   const recorded = ctx.instant(safeTs(ctx), 'MSH-7') ?? ctx.now().toISOString();
-  const targets: Reference[] = ctx
-    .resources()
-    .filter((r) => r.resourceType !== 'MessageHeader' && r.resourceType !== 'Provenance')
-    .map((r) => ({ reference: `${r.resourceType}/${r.id}` }));
+  const targets: Reference[] = [];
+  let header: MessageHeader | undefined;
+  for (const r of ctx.resources()) {
+    if (r.resourceType === 'MessageHeader') header ??= r as MessageHeader;
+    else if (r.resourceType !== 'Provenance') targets.push({ reference: `${r.resourceType}/${r.id}` });
+  }
   if (targets.length === 0) return;
-  const header = ctx.resources().find((r) => r.resourceType === 'MessageHeader') as MessageHeader | undefined;
   const provenance: Provenance & { id: string } = {
     resourceType: 'Provenance',
     id: ctx.id('Provenance', ctx.messageKey),
@@ -111,10 +112,11 @@ function addEventDetails(ctx: MappingContext, provenance: Provenance): void {
 }
 
 function safeTs(ctx: MappingContext): ReturnType<typeof ctx.message.read<'TS'>> {
-  try {
-    return ctx.message.read('MSH-7', 'TS');
-  } catch {
+  // Read once by the context (null: malformed).
+  const ts = ctx.messageTime;
+  if (ts === null) {
     ctx.warn('MSH-7 is not a valid timestamp; Provenance.recorded is the conversion time');
     return undefined;
   }
+  return ts;
 }

@@ -51,13 +51,13 @@ export function mapNk1(ctx: MappingContext, nk1: SegmentReader, patientRef: Refe
   const role = mappedConcept(ctx, readCwe(ctx, nk1, 7, 'RelatedPerson.relationship'), 'NK1-7', '0131', CONTACT_ROLE);
   const addresses = nk1.readAll(4, 'XAD', 'RelatedPerson.address').map(xadToAddress).filter((a) => a !== undefined);
   const contactAddresses = nk1.readAll(32, 'XAD', 'RelatedPerson.address').map(xadToAddress).filter((a) => a !== undefined);
-  const telecom = (field: number, use?: ContactPoint['use']): ContactPoint[] =>
-    nk1.readAll(field, 'XTN', 'RelatedPerson.telecom')
-      .map((x) => xtnToContactPoint(x))
-      .filter((c) => c !== undefined)
-      .map((c) => (use !== undefined && c.use === undefined ? { ...c, use } : c));
-  const phones = [...telecom(5), ...telecom(6, 'work'), ...telecom(40)];
-  const contactPhones = [...telecom(31), ...telecom(41)];
+  const phones: ContactPoint[] = [];
+  telecomInto(phones, nk1, 5);
+  telecomInto(phones, nk1, 6, 'work');
+  telecomInto(phones, nk1, 40);
+  const contactPhones: ContactPoint[] = [];
+  telecomInto(contactPhones, nk1, 31);
+  telecomInto(contactPhones, nk1, 41);
   const start = readDate(ctx, nk1, 8, 'RelatedPerson.period.start');
   const end = readDate(ctx, nk1, 9, 'RelatedPerson.period.end');
   const sex = nk1.text(15, 'RelatedPerson.gender');
@@ -135,4 +135,12 @@ export function mapNk1(ctx: MappingContext, nk1: SegmentReader, patientRef: Refe
   nk1.skip(26, "mother's maiden name has no RelatedPerson element (IG NK1 map leaves it unmapped)");
   nk1.skip(35, 'race of a related person needs a local extension (IG NK1-35 note)');
   return ref;
+}
+
+/** Appends an NK1 XTN field's contact points to `out`, each given `use` when it has none. */
+function telecomInto(out: ContactPoint[], nk1: SegmentReader, field: number, use?: ContactPoint['use']): void {
+  for (const x of nk1.readAll(field, 'XTN', 'RelatedPerson.telecom')) {
+    const c = xtnToContactPoint(x);
+    if (c !== undefined) out.push(use !== undefined && c.use === undefined ? { ...c, use } : c);
+  }
 }

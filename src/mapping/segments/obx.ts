@@ -76,6 +76,9 @@ const DATA_ABSENT = 'http://terminology.hl7.org/CodeSystem/data-absent-reason';
 /** ED-2 type of data (table 0191) -> MIME top-level type. */
 const MIME_TYPE: Readonly<Record<string, string>> = { AP: 'application', APPLICATION: 'application', IM: 'image', IMAGE: 'image', AU: 'audio', AUDIO: 'audio', TX: 'text', TEXT: 'text', NS: 'application', SI: 'application', SD: 'application', MULTIPART: 'multipart', VIDEO: 'video' };
 
+/** Value types OBX-6 units apply to. */
+const NUMERIC_TYPES: ReadonlySet<string> = new Set(['NM', 'SN', 'NA', 'NR']);
+
 /** Value types whose repetitions are lines of one text. */
 const TEXT_TYPES = new Set(['ST', 'TX', 'FT']);
 
@@ -88,7 +91,7 @@ type ObservationValue = Pick<
  * Maps one OBX to an Observation in ctx and returns its reference. `undefined` is never returned
  * for an OBX of a known shape; the return type allows callers to treat it as optional.
  */
-export function mapObx(ctx: MappingContext, obx: SegmentReader, options: ObxOptions = {}): Reference<Observation> | undefined {
+export function mapObx(ctx: MappingContext, obx: SegmentReader, options: ObxOptions = {}, notesOf: readonly SegmentReader[] | undefined = options.notes): Reference<Observation> | undefined {
   const codeCwe = obx.read(3, 'CWE', 'Observation.code');
   const code = cweToCodeableConcept(ctx, codeCwe, { field: 'OBX-3' });
   const subId = obx.text(4, 'Observation.extension:observation-v2-subid');
@@ -151,7 +154,7 @@ export function mapObx(ctx: MappingContext, obx: SegmentReader, options: ObxOpti
       // (IG OBX[Observation-Component], "component[each]").
       observation.component = values.map((v): ObservationComponent => ({ code: observation.code, ...v }));
     }
-    if (unitsCwe !== undefined && !['NM', 'SN', 'NA', 'NR'].includes(valueType)) obx.skip(6, 'units apply to numeric values only');
+    if (unitsCwe !== undefined && !NUMERIC_TYPES.has(valueType)) obx.skip(6, 'units apply to numeric values only');
   }
 
   // ---- reference range, interpretation, status details ------------------------------------------
@@ -227,7 +230,7 @@ export function mapObx(ctx: MappingContext, obx: SegmentReader, options: ObxOpti
     if (specimens.length > 1) ctx.warn(`OBX-33: Observation.specimen is 0..1; only the first specimen of segment ${obx.index} is mapped`);
   }
 
-  const notes = notesFrom(ctx, options.notes ?? [], 'Observation.note');
+  const notes = notesFrom(ctx, notesOf ?? [], 'Observation.note');
   if (notes.length > 0) observation.note = notes;
   if (extensions.length > 0) observation.extension = extensions;
   return ctx.add(observation);
@@ -241,11 +244,12 @@ export function mapObx(ctx: MappingContext, obx: SegmentReader, options: ObxOpti
  */
 function observationId(ctx: MappingContext, obx: SegmentReader, orderKey: string | undefined, code: Hl7Cwe | undefined, subId: string | undefined, setId: string | undefined): string {
   if (orderKey === undefined) return ctx.id('Observation', ctx.messageKey, String(obx.index));
-  const codeKey = [code?.system, code?.code ?? code?.text].join('|');
+  // As [system, code].join('|') would write it (an absent part is empty).
+  const codeKey = `${code?.system ?? ''}|${code?.code ?? code?.text ?? ''}`;
   const base = ctx.id('Observation', orderKey, codeKey, subId ?? '');
-  if (ctx.get({ reference: `Observation/${base}` }) === undefined) return base;
+  if (!ctx.has('Observation', base)) return base;
   const bySet = ctx.id('Observation', orderKey, codeKey, subId ?? '', `set:${setId ?? ''}`);
-  if (setId !== undefined && ctx.get({ reference: `Observation/${bySet}` }) === undefined) return bySet;
+  if (setId !== undefined && !ctx.has('Observation', bySet)) return bySet;
   return ctx.id('Observation', orderKey, codeKey, subId ?? '', `segment:${obx.index}`);
 }
 
@@ -392,15 +396,18 @@ const RANGE_LOWER = new RegExp(`^>=?\\s*(${RANGE_NUM})$`);
 
 function referenceRange(ctx: MappingContext, text: string, units: Hl7Cwe | undefined): ObservationReferenceRange {
   const out: ObservationReferenceRange = { text };
-  const q = (v: string): Quantity => nmToQuantity(ctx, Number(v), units, 'OBX-6') as Quantity;
   const t = text.trim();
   const range = RANGE_BOTH.exec(t);
-  if (range !== null) return { low: q(range[1] as string), high: q(range[2] as string), text };
+  if (range !== null) return { low: rangeQuantity(ctx, range[1] as string, units), high: rangeQuantity(ctx, range[2] as string, units), text };
   const upper = RANGE_UPPER.exec(t);
-  if (upper !== null) return { high: q(upper[1] as string), text };
+  if (upper !== null) return { high: rangeQuantity(ctx, upper[1] as string, units), text };
   const lower = RANGE_LOWER.exec(t);
-  if (lower !== null) return { low: q(lower[1] as string), text };
+  if (lower !== null) return { low: rangeQuantity(ctx, lower[1] as string, units), text };
   return out;
+}
+
+function rangeQuantity(ctx: MappingContext, v: string, units: Hl7Cwe | undefined): Quantity {
+  return nmToQuantity(ctx, Number(v), units, 'OBX-6') as Quantity;
 }
 
 /** OBX-8 (table 0078) -> v3 ObservationInterpretation (IG concept map InterpretationCodes). */

@@ -142,16 +142,11 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
   // once finished), prior completed, temporary active, pending reserved, prior temporary completed.
   const currentStatus: NonNullable<EncounterLocation['status']> = status === 'planned' ? 'planned' : status === 'finished' || status === 'cancelled' ? 'completed' : 'active';
   const locations: EncounterLocation[] = [];
-  const addLocation = (field: number, locStatus: NonNullable<EncounterLocation['status']>): Reference<Location> | undefined => {
-    const location = locationFromPl(ctx, pv1.raw(field, 'Encounter.location.location'), pv1.encoding);
-    if (location !== undefined) locations.push({ location, status: locStatus });
-    return location;
-  };
-  const current = addLocation(3, currentStatus);
-  addLocation(6, 'completed');
-  addLocation(11, currentStatus === 'completed' ? 'completed' : 'active');
-  addLocation(42, 'reserved');
-  addLocation(43, 'completed');
+  const current = addLocation(ctx, pv1, locations, 3, currentStatus);
+  addLocation(ctx, pv1, locations, 6, 'completed');
+  addLocation(ctx, pv1, locations, 11, currentStatus === 'completed' ? 'completed' : 'active');
+  addLocation(ctx, pv1, locations, 42, 'reserved');
+  addLocation(ctx, pv1, locations, 43, 'completed');
   if (locations.length > 0) encounter.location = locations;
   // PV1-40 bed status: Location.operationalStatus of the assigned bed (IG, table 0116).
   const bedStatus = pv1.text(40, 'Location.operationalStatus');
@@ -237,6 +232,13 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
   const ref = ctx.add(encounter);
   ctx.encounter ??= ref;
   return ref;
+}
+
+/** A PV1 location field (PL) -> a Location appended to `locations` with the given status. */
+function addLocation(ctx: MappingContext, pv1: SegmentReader, locations: EncounterLocation[], field: number, locStatus: NonNullable<EncounterLocation['status']>): Reference<Location> | undefined {
+  const location = locationFromPl(ctx, pv1.raw(field, 'Encounter.location.location'), pv1.encoding);
+  if (location !== undefined) locations.push({ location, status: locStatus });
+  return location;
 }
 
 /** PV1-37 discharged to location (DLD: location code, effective date) -> hospitalization.destination. */
