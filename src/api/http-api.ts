@@ -97,9 +97,11 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
   });
   // HL7 arrives as text: accept text/plain and the registered x-application/hl7-v2+er7 type.
   app.addContentTypeParser(['text/plain', 'x-application/hl7-v2+er7', 'application/hl7-v2'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  app.addHook('onSend', async (req, reply) => {
+  // A callback hook, not an async one: it runs on every response, and an async hook costs a promise each.
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-correlation-id', req.id);
     reply.header('x-request-id', req.id);
+    done(null, payload);
   });
 
   app.setNotFoundHandler((req, reply) => sendProblem(reply, new SwitchboardError('SWB_ERR_HTTP_NOT_FOUND', { method: req.method, url: req.url.split('?')[0] }), req.url));

@@ -106,7 +106,7 @@ export function installHttpSecurity(app: FastifyInstance, options: HttpSecurityO
   // The same checks; refusals answered as an OperationOutcome and audited (fhir-auth-refusal.ts).
   const fhirCredentials = createAuthenticate({ tokens: options.tokens, sessions: options.sessions, answer: fhirAuthRefusal(options.fhirAudit) });
   const fhirAuthenticate: preHandlerAsyncHookHandler = async function (req, reply) {
-    if (req.method === 'GET' && OPEN_FHIR_ROUTES.has((req.url.split('?')[0] ?? '').replace(/\/+$/, ''))) return;
+    if (req.method === 'GET' && req.url.startsWith('/fhir/R4/metadata') && OPEN_FHIR_ROUTES.has((req.url.split('?')[0] ?? '').replace(/\/+$/, ''))) return;
     await fhirCredentials.call(this, req, reply);
   };
   // A route missing from the table is refused to everyone, admins included (fail closed).

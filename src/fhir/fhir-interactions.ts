@@ -3,7 +3,7 @@
 // a PUT over HTTP and a PUT entry in a transaction behave the same. Nothing here logs, and errors
 // name types, ids and parameters only.
 import { SwitchboardError } from '../core/errors.ts';
-import type { FhirResource, HistoryPage, HistoryQuery, ResourceStoreTx, ResourceVersion, SearchCondition, SearchQuery, SearchResult } from '../core/ports/resource-store.ts';
+import type { FhirResource, HistoryPage, HistoryQuery, ResourceStoreTx, ResourceVersion, SearchCondition, SearchQuery, SearchResult, StoredJson } from '../core/ports/resource-store.ts';
 import { validateResource, type FhirIssue } from './fhir-validator.ts';
 import { parseConditionalQuery, parseSearchQuery } from './search-query.ts';
 import { validateUsCore } from './us-core.ts';
@@ -68,6 +68,12 @@ export interface InteractionContext {
   readonly authorize: (access: FhirAccess) => Promise<void>;
   /** Consent on reads and writes of patient data; absent: none enforced. */
   readonly consent?: ConsentGuard | undefined;
+  /**
+   * The store's readJson (ResourceStore.readJson), for a read answered with the stored text as is
+   * (FhirResult.json). Only where the result goes straight to the client: never in a Bundle, whose
+   * entries need the resource itself.
+   */
+  readonly readJson?: ((type: string, id: string) => Promise<StoredJson | undefined>) | undefined;
 }
 
 /** Where a request points, relative to the base (http.html#general). */
@@ -105,6 +111,8 @@ export interface FhirResult {
   readonly write?: boolean;
   /** What happened, for Prefer: return=OperationOutcome. */
   readonly message?: string;
+  /** The body as JSON text, to send as is (a read with no shaping: InteractionContext.readJson). */
+  readonly json?: string;
 }
 
 /** FHIR R4 datatypes.html#id. */
@@ -233,6 +241,7 @@ function currentOrThrow(type: string, id: string, version: ResourceVersion | und
 async function read(ctx: InteractionContext, type: string, id: string, query: URLSearchParams, ifNoneMatch: string | undefined): Promise<FhirResult> {
   await ctx.authorize({ interaction: 'read', resourceType: type, id, ...patientCompartment(type, id) });
   const { summary, elements } = shaping(query, false);
+  if (ctx.readJson !== undefined && summary === undefined && elements === undefined) return readAsStored(ctx, ctx.readJson, type, id, ifNoneMatch);
   const resource = currentOrThrow(type, id, ID_RE.test(id) ? await ctx.store.read(type, id) : undefined);
   // Before the If-None-Match answer too: a 304 would confirm the version to a denied caller.
   await ctx.consent?.check(ctx.store, resource, 'read');
@@ -240,6 +249,28 @@ async function read(ctx: InteractionContext, type: string, id: string, query: UR
   // http.html#cread: a matching If-None-Match answers 304 without the body.
   if (ifNoneMatch !== undefined && facts.versionId !== undefined && etagMatches(ifNoneMatch, facts.versionId)) return { status: 304, ...facts };
   return { status: 200, body: shapeResource(resource, summary, elements), ...facts };
+}
+
+/**
+ * A read with no _summary or _elements, answered with the stored text (it carries meta.versionId and
+ * meta.lastUpdated): the resource is parsed only when Consent needs to find its patient, and never
+ * serialised again. The same checks, in the same order, as read().
+ */
+async function readAsStored(ctx: InteractionContext, readJson: NonNullable<InteractionContext['readJson']>, type: string, id: string, ifNoneMatch: string | undefined): Promise<FhirResult> {
+  const stored = ID_RE.test(id) ? await readJson(type, id) : undefined;
+  if (stored === undefined) throw new SwitchboardError('SWB_ERR_FHIR_NOT_FOUND', { type, id: ID_RE.test(id) ? id : 'the requested id' });
+  if (stored.kind === 'deleted') throw new SwitchboardError('SWB_ERR_FHIR_GONE', { type, id });
+  // A Patient is its own compartment (consent.ts finds the patient of a Patient by its id); any
+  // other type is parsed for its subject, and the parsed body goes to the audit record as before.
+  let body: FhirResource | undefined;
+  if (type === 'Patient') await ctx.consent?.checkPatient(ctx.store, id, type, 'read');
+  else {
+    body = JSON.parse(stored.json) as FhirResource;
+    await ctx.consent?.check(ctx.store, body, 'read');
+  }
+  const facts = { versionId: stored.versionId, lastUpdated: stored.lastUpdated.toISOString(), location: `${type}/${id}/_history/${stored.versionId}` };
+  if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, facts.versionId)) return { status: 304, ...facts };
+  return { status: 200, json: stored.json, ...(body === undefined ? {} : { body }), ...facts };
 }
 
 async function vread(ctx: InteractionContext, type: string, id: string, versionId: string, query: URLSearchParams): Promise<FhirResult> {

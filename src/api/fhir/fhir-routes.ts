@@ -56,8 +56,12 @@ export interface Preferences {
   readonly handling?: 'strict' | 'lenient';
 }
 
+const NO_PREFERENCES: Preferences = Object.freeze({});
+
 /** RFC 7240 Prefer, as FHIR uses it (http.html#ops, search.html#errors): `return=` and `handling=`. */
 export function parsePrefer(header: string | readonly string[] | undefined): Preferences {
+  // Most requests carry no Prefer: no splitting and no new object for them.
+  if (header === undefined) return NO_PREFERENCES;
   const text = Array.isArray(header) ? header.join(',') : typeof header === 'string' ? header : '';
   let ret: ReturnPreference | undefined;
   let handling: 'strict' | 'lenient' | undefined;
@@ -123,6 +127,8 @@ function send(reply: FastifyReply, result: FhirResult, preference: ReturnPrefere
     else body = undefined;
   }
   reply.code(status);
+  // A read answered with the stored text (no Prefer applies to a read).
+  if (status === 200 && result.json !== undefined && result.write !== true) return reply.type(FHIR_JSON).send(result.json);
   if (body === undefined) return reply.send();
   return reply.type(FHIR_JSON).send(JSON.stringify(body));
 }
@@ -154,6 +160,7 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const validation = options.validateOnWrite ?? 'structure';
   const { store } = options;
+  const readJson = store.readJson === undefined ? undefined : store.readJson.bind(store);
 
   void app.register(
     async (scope) => {
@@ -173,8 +180,16 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
       // POST [type]/_search carries its parameters as a form (search.html#search).
       scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit }, (_req, text, done) => done(null, new URLSearchParams(String(text))));
 
-      scope.addHook('onRequest', async (req) => {
-        checkFormat(new URLSearchParams(splitUrl(req.url).query).get('_format'), req.headers.accept);
+      // A callback hook (no promise per request); a URL without a query has no _format to parse.
+      scope.addHook('onRequest', (req, _reply, done) => {
+        try {
+          const q = req.url.indexOf('?');
+          checkFormat(q === -1 ? null : new URLSearchParams(req.url.slice(q + 1)).get('_format'), req.headers.accept);
+        } catch (error) {
+          done(error as FastifyError);
+          return;
+        }
+        done();
       });
 
       scope.setErrorHandler((error: FastifyError, req, reply) => {
@@ -208,6 +223,7 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
         } else if (body instanceof URLSearchParams) {
           throw new SwitchboardError('SWB_ERR_FHIR_MEDIA_TYPE', { type: 'application/x-www-form-urlencoded' });
         }
+        const isBundle = target.kind === 'system' && method === 'POST';
         audit?.begin(method, target, query, body);
         const consent = await options.consent?.(req);
         if (consent?.breakGlass !== undefined) audit?.breakGlass(consent.breakGlass);
@@ -227,8 +243,10 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
             await options.authorize?.(req, access);
           },
           consent,
+          // Outside a Bundle, a plain read may answer with the stored text (fhir-interactions.ts readAsStored).
+          readJson: isBundle ? undefined : readJson,
         };
-        if (target.kind === 'system' && method === 'POST') {
+        if (isBundle) {
           const bundle = await processBundle(ctx, store, body, prefer.return, String(req.id));
           audit?.bundleDone(bundle);
           return reply.code(200).type(FHIR_JSON).send(JSON.stringify(bundle));

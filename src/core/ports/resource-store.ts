@@ -256,6 +256,14 @@ export interface HistoryPage {
   readonly nextCursor?: string;
 }
 
+/**
+ * The current version of a resource as the store keeps it: its JSON text, with meta.versionId and
+ * meta.lastUpdated already in it (ResourceStore.readJson), or the tombstone of a deleted one.
+ */
+export type StoredJson =
+  | { readonly kind: 'resource'; readonly versionId: string; readonly lastUpdated: Date; readonly json: string }
+  | { readonly kind: 'deleted'; readonly versionId: string; readonly lastUpdated: Date };
+
 /** What one all-or-nothing unit of work may do (a Bundle transaction). */
 export interface ResourceStoreTx {
   /** The current version, the tombstone of a deleted resource, or undefined when never created. */
@@ -299,6 +307,17 @@ export interface ResourceStore extends ResourceStoreTx {
    * request path (the AuditEvent trail, src/api/audit-trail.ts); a store without it gets transaction().
    */
   createBatchRelaxed?(resources: readonly FhirResource[]): Promise<void>;
+  /**
+   * Optional: true when createBatchRelaxed does its work on another thread, so the caller's event
+   * loop is free while a batch is written, and batches may be large (the AuditEvent trail sizes them by it).
+   */
+  readonly createBatchRelaxedOffThread?: boolean;
+  /**
+   * Optional: read() as the stored JSON text, for a read answered as is (FHIR R4 http.html#read with
+   * no _summary or _elements): no parse and re-serialisation of the resource on the request path.
+   * The text is what read() would return, serialised.
+   */
+  readJson?(type: string, id: string): Promise<StoredJson | undefined>;
 }
 
 /**

@@ -102,6 +102,19 @@ CREATE INDEX IF NOT EXISTS fhir_idx_uri_value ON fhir_idx_uri (type, param, valu
 CREATE INDEX IF NOT EXISTS fhir_idx_uri_rid ON fhir_idx_uri (rid, param);
 `;
 
+/**
+ * Migration 2: a counter per resource type, moved in the transaction of every version written
+ * (SqliteResourceStore.writeMark). A per-type mark kept in the file itself, so that commits of other
+ * types by other connections (the AuditEvent writer's own connection above all) do not look like
+ * Consent writes, while every connection and process still sees each committed write of the type.
+ */
+export const SQLITE_RESOURCE_MARKS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS fhir_type_marks (
+  type TEXT PRIMARY KEY,
+  n INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
 /** The index table of each index entry kind (number and quantity share one). */
 export const INDEX_TABLES = {
   token: 'fhir_idx_token',

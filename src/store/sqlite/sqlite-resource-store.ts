@@ -24,10 +24,12 @@ import {
   type SearchQuery,
   type SearchResult,
   type SearchSort,
+  type StoredJson,
   type UpdateOptions,
   type UpdateOutcome,
 } from '../../core/ports/resource-store.ts';
-import { INDEX_TABLES, SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
+import { INDEX_TABLES, SQLITE_RESOURCE_MARKS_SCHEMA, SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
+import { BATCH_CHUNKS, CURRENT_COLUMNS, HISTORY_COLUMNS, RelaxedBatchWriter, type RelaxedBatch } from './sqlite-relaxed-batch-writer.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
 
@@ -48,6 +50,12 @@ export interface SqliteResourceStoreOptions {
   readonly clock?: () => Date;
   /** Create the tables when missing (default true) until the schema is part of the numbered migrations. */
   readonly applySchema?: boolean;
+  /**
+   * createBatchRelaxed on a worker thread with a connection of its own (sqlite-relaxed-batch-writer.ts,
+   * started on the first call); default true for a file database. False, or an in-memory database:
+   * in this thread, on this connection.
+   */
+  readonly relaxedBatchThread?: boolean;
 }
 
 export interface OpenSqliteResourceStoreOptions extends SqliteResourceStoreOptions {
@@ -367,6 +375,52 @@ function sortKey(sort: SearchSort, params: unknown[]): string {
 }
 
 /**
+ * The history rows as versions. A version's row keeps no text while it is the current version (its
+ * text is the resource row's, which a create would otherwise write twice); #writeVersion moves the
+ * text into the history row when a newer version replaces it. Rows written before that rule keep
+ * their own copy, which is used as is. A deleted version has no text either way.
+ */
+const HISTORY_SELECT =
+  'SELECT h.seq AS seq, h.type AS type, h.id AS id, h.version AS version, h.deleted AS deleted, h.last_updated AS last_updated, ' +
+  'COALESCE(h.json, (SELECT r.json FROM fhir_resources r WHERE r.type = h.type AND r.id = h.id AND r.version = h.version AND r.deleted = 0)) AS json FROM fhir_history h';
+
+/** Resources made into rows at a time for the writer thread (#createBatchOffThread). */
+const RELAXED_SLICE = 32;
+
+/** Moves a type's write mark (fhir_type_marks) by the versions written. */
+const BUMP_MARK = 'INSERT INTO fhir_type_marks (type, n) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET n = n + excluded.n';
+
+/** The columns of each index table, in the order indexRow() gives their values. */
+const INDEX_COLUMNS: Readonly<Record<string, readonly string[]>> = {
+  fhir_idx_token: ['rid', 'type', 'param', 'system', 'code', 'text'],
+  fhir_idx_string: ['rid', 'type', 'param', 'value', 'exact'],
+  fhir_idx_date: ['rid', 'type', 'param', 'low', 'high'],
+  fhir_idx_number: ['rid', 'type', 'param', 'value', 'system', 'code', 'unit'],
+  fhir_idx_reference: ['rid', 'type', 'param', 'target_type', 'target_id', 'url'],
+  fhir_idx_uri: ['rid', 'type', 'param', 'value'],
+};
+
+/** An index entry's row in its table (INDEX_TABLES[e.kind]), as the values of INDEX_COLUMNS. */
+function indexRow(rid: number, type: string, e: IndexEntry): unknown[] {
+  switch (e.kind) {
+    case 'token':
+      return [rid, type, e.param, e.system ?? null, e.code ?? null, e.text ?? null];
+    case 'string':
+      return [rid, type, e.param, e.value, e.exact];
+    case 'date':
+      return [rid, type, e.param, e.low, e.high];
+    case 'number':
+      return [rid, type, e.param, e.value, null, null, null];
+    case 'quantity':
+      return [rid, type, e.param, e.value, e.system ?? null, e.code ?? null, e.unit ?? null];
+    case 'reference':
+      return [rid, type, e.param, e.targetType ?? null, e.targetId ?? null, e.url ?? null];
+    case 'uri':
+      return [rid, type, e.param, e.value];
+  }
+}
+
+/**
  * The canonical FHIR resource store on SQLite (ARCHITECTURE.md "Storage"). Every write runs in
  * BEGIN IMMEDIATE (or a savepoint inside transaction()), which holds SQLite's single write lock
  * while the conditional search, the version check and the write happen: conditional creates and
@@ -382,6 +436,8 @@ export class SqliteResourceStore implements ResourceStore {
   readonly #clock: () => Date;
   readonly #atomic: Database.Transaction<(step: () => unknown) => unknown>;
   readonly #statements = new Map<string, Database.Statement>();
+  /** The multi-row INSERTs of #createBatch, by table and row count (a handful: BATCH_CHUNKS per table). */
+  readonly #batchStatements = new Map<string, Database.Statement>();
   /** Units (queued calls, transactions) that have not finished; while > 0, calls queue. */
   #busy = 0;
   #tail: Promise<void> = Promise.resolve();
@@ -389,16 +445,19 @@ export class SqliteResourceStore implements ResourceStore {
   readonly #ownsConnection: boolean;
   /** Versions written per type through this store object (rolled-back ones included: see writeMark). */
   readonly #typeWrites = new Map<string, number>();
-  readonly #dataVersion: Database.Statement;
+  readonly #typeMark: Database.Statement;
+  /** createBatchRelaxed's writer on a thread and connection of its own, once started (createBatchRelaxedOffThread). */
+  #relaxedWriter: RelaxedBatchWriter | undefined;
 
   constructor(db: Database.Database, options: SqliteResourceStoreOptions & { ownsConnection?: boolean }) {
     this.#db = db;
     this.#indexer = options.indexer;
     this.#clock = options.clock ?? (() => new Date());
     this.#ownsConnection = options.ownsConnection ?? false;
-    if (options.applySchema ?? true) guarded(() => db.exec(SQLITE_RESOURCE_SCHEMA));
+    if (options.applySchema ?? true) guarded(() => db.exec(SQLITE_RESOURCE_SCHEMA + SQLITE_RESOURCE_MARKS_SCHEMA));
     this.#atomic = db.transaction((step: () => unknown) => step());
-    this.#dataVersion = db.prepare('PRAGMA data_version').pluck();
+    this.#typeMark = db.prepare('SELECT n FROM fhir_type_marks WHERE type = ?').pluck();
+    this.createBatchRelaxedOffThread = options.relaxedBatchThread !== false && !db.memory && db.name !== '' && db.name !== ':memory:';
   }
 
   // -------------------------------------------------------------------------------------------
@@ -461,6 +520,16 @@ export class SqliteResourceStore implements ResourceStore {
     return this.#call(() => this.#read(type, id));
   }
 
+  readJson(type: string, id: string): Promise<StoredJson | undefined> {
+    return this.#call(() => {
+      checkType(type);
+      const row = this.#row(type, id);
+      if (row === undefined) return undefined;
+      const facts = { versionId: String(row.version), lastUpdated: new Date(row.last_updated) };
+      return row.deleted !== 0 || row.json === null ? { kind: 'deleted', ...facts } : { kind: 'resource', ...facts, json: row.json };
+    });
+  }
+
   vread(type: string, id: string, versionId: string): Promise<ResourceVersion | undefined> {
     return this.#call(() => this.#vread(type, id, versionId));
   }
@@ -515,31 +584,54 @@ export class SqliteResourceStore implements ResourceStore {
    * than the inserts of a whole batch of AuditEvents, and it holds the event loop while it runs.
    */
   createBatchRelaxed(resources: readonly FhirResource[]): Promise<void> {
+    if (resources.length === 0) return Promise.resolve();
+    if (this.createBatchRelaxedOffThread) {
+      if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
+      return this.#createBatchOffThread((this.#relaxedWriter ??= new RelaxedBatchWriter(this.#db.name)), resources);
+    }
     return this.#call(() => {
+      const batch = this.#prepareBatch(resources);
       withRelaxedSync(this.#db, () => {
         // One transaction, no savepoint per resource (the batch is all-or-nothing anyway).
-        this.#atomic.immediate(() => {
-          for (const resource of resources) {
-            checkResource(resource);
-            const type = resource.resourceType;
-            this.#writeVersion(type, newSortableId(this.#clock().getTime()).toLowerCase(), undefined, resource);
-          }
-        });
+        this.#atomic.immediate(() => this.#writeBatch(batch));
       });
     });
   }
 
   /**
-   * The count of `type` versions written through this store, with SQLite's data_version, which
-   * changes whenever another connection (another process, or another store on the same file)
-   * commits anything (sqlite.org/pragma.html#pragma_data_version). The count moves when the version
-   * is written, before its commit, and also for writes later rolled back: it may move without a
-   * committed write, never the other way round.
+   * The batch made in slices of RELAXED_SLICE resources, each sent to the writer thread as it is made,
+   * with the event loop let go between them: making a row costs ~20 us (indexing, JSON), and a batch
+   * of a thousand made at once would hold the requests for tens of milliseconds.
+   */
+  async #createBatchOffThread(writer: RelaxedBatchWriter, resources: readonly FhirResource[]): Promise<void> {
+    const id = writer.begin();
+    try {
+      for (let at = 0; at < resources.length; at += RELAXED_SLICE) {
+        if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        writer.part(id, this.#prepareBatch(resources.slice(at, at + RELAXED_SLICE), at));
+      }
+    } catch (error) {
+      writer.abort(id);
+      throw toStoreError(error);
+    }
+    return writer.commit(id);
+  }
+
+  /** True when createBatchRelaxed runs on a thread of its own (see the port). */
+  readonly createBatchRelaxedOffThread: boolean;
+
+  /**
+   * The type's counter in fhir_type_marks, moved in the transaction of every version of the type
+   * written by any connection or process (so it is exact across processes, and the AuditEvent
+   * writer's commits do not move a Consent mark), with the count of `type` versions written through
+   * this store object. The count moves when the version is written, before its commit, and also for
+   * writes later rolled back (whose counter move is rolled back with them): the mark may move
+   * without a committed write, never the other way round.
    */
   writeMark(type: string): Promise<string> {
     if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
     try {
-      return Promise.resolve(`${String(this.#dataVersion.get())}:${this.#typeWrites.get(type) ?? 0}`);
+      return Promise.resolve(`${String(this.#typeMark.get(type) ?? 0)}:${this.#typeWrites.get(type) ?? 0}`);
     } catch (error) {
       return Promise.reject(toStoreError(error));
     }
@@ -549,6 +641,7 @@ export class SqliteResourceStore implements ResourceStore {
     if (this.#closed) return;
     await this.#enqueue(async () => undefined);
     this.#closed = true;
+    await this.#relaxedWriter?.close();
     if (this.#ownsConnection) this.#db.close();
   }
 
@@ -592,7 +685,7 @@ export class SqliteResourceStore implements ResourceStore {
   #vread(type: string, id: string, versionId: string): ResourceVersion | undefined {
     checkType(type);
     if (!/^[1-9]\d{0,15}$/.test(versionId)) return undefined;
-    const row = this.#prepare('SELECT seq, type, id, version, deleted, last_updated, json FROM fhir_history WHERE type = ? AND id = ? AND version = ?').get(
+    const row = this.#prepare(`${HISTORY_SELECT} WHERE type = ? AND id = ? AND version = ?`).get(
       type,
       id,
       Number(versionId),
@@ -622,7 +715,7 @@ export class SqliteResourceStore implements ResourceStore {
       params.push(seq);
     }
     const count = Math.max(1, Math.min(MAX_PAGE, Math.floor(query.count)));
-    const sql = `SELECT seq, type, id, version, deleted, last_updated, json FROM fhir_history${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    const sql = `${HISTORY_SELECT}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
     const rows = this.#prepare(sql).all(...params, count + 1) as HistoryRow[];
     const page = rows.slice(0, count);
     const last = page[page.length - 1];
@@ -866,7 +959,13 @@ export class SqliteResourceStore implements ResourceStore {
       this.#prepare('UPDATE fhir_resources SET version = ?, deleted = ?, last_updated = ?, json = ? WHERE rid = ?').run(version, deleted, now, json, rid);
       if (existing.deleted === 0) for (const table of new Set(Object.values(INDEX_TABLES))) this.#prepare(`DELETE FROM ${table} WHERE rid = ?`).run(rid);
     }
-    this.#prepare('INSERT INTO fhir_history (type, id, version, deleted, last_updated, json) VALUES (?, ?, ?, ?, ?, ?)').run(type, id, version, deleted, now, json);
+    // The new version's text lives in fhir_resources only (HISTORY_SELECT); the version it replaces
+    // gets its text into its history row now, before the current row changes.
+    if (existing !== undefined && existing.deleted === 0 && existing.json !== null) {
+      this.#prepare('UPDATE fhir_history SET json = ? WHERE type = ? AND id = ? AND version = ? AND json IS NULL').run(existing.json, type, id, existing.version);
+    }
+    this.#prepare('INSERT INTO fhir_history (type, id, version, deleted, last_updated, json) VALUES (?, ?, ?, ?, ?, NULL)').run(type, id, version, deleted, now);
+    this.#prepare(BUMP_MARK).run(type, 1);
     if (stored !== undefined) this.#insertEntries(rid, type, this.#indexer.index(stored));
     return stored;
   }
@@ -897,6 +996,79 @@ export class SqliteResourceStore implements ResourceStore {
           break;
       }
     }
+  }
+
+  /**
+   * New resources (fresh ids, version 1) as the rows #writeVersion would write, for one multi-row
+   * INSERT per table per chunk (#writeBatch, or the writer thread) instead of a statement per row:
+   * the AuditEvent trail writes one resource per FHIR interaction with about fourteen index rows
+   * each. The rids are offsets from the table's largest rid when the batch's transaction starts
+   * (RelaxedBatch), which is what SQLite would assign: the writer holds the write lock meanwhile.
+   */
+  #prepareBatch(resources: readonly FhirResource[], firstOffset = 0): RelaxedBatch {
+    for (const resource of resources) checkResource(resource);
+    const current: unknown[] = [];
+    const history: unknown[] = [];
+    const entries = new Map<string, unknown[]>();
+    const marks = new Map<string, number>();
+    let offset = firstOffset;
+    for (const resource of resources) {
+      offset++;
+      const type = resource.resourceType;
+      // Before the write, so a cache that took the mark before it is stale whatever happens next.
+      this.#typeWrites.set(type, (this.#typeWrites.get(type) ?? 0) + 1);
+      marks.set(type, (marks.get(type) ?? 0) + 1);
+      const now = this.#clock().getTime();
+      const id = newSortableId(now).toLowerCase();
+      const { resourceType: _t, id: _id, meta, ...rest } = resource;
+      const stored: FhirResource = { resourceType: type, id, meta: { ...meta, versionId: '1', lastUpdated: new Date(now).toISOString() }, ...rest };
+      const json = JSON.stringify(stored);
+      current.push(offset, type, id, 1, 0, now, json);
+      // The text once, in fhir_resources: a history row of the current version has none (HISTORY_SELECT).
+      history.push(type, id, 1, 0, now, null);
+      for (const e of this.#indexer.index(stored)) {
+        const table = INDEX_TABLES[e.kind];
+        let values = entries.get(table);
+        if (values === undefined) entries.set(table, (values = []));
+        values.push(...indexRow(offset, type, e));
+      }
+    }
+    return { current, history, entries: [...entries].map(([table, values]) => [table, INDEX_COLUMNS[table] ?? [], values]), marks: [...marks] };
+  }
+
+  /** A prepared batch in the open transaction on this connection (as the writer thread does on its own). */
+  #writeBatch(batch: RelaxedBatch): void {
+    const base = (this.#prepare('SELECT COALESCE(MAX(rid), 0) AS rid FROM fhir_resources').get() as { rid: number }).rid;
+    this.#insertRows('fhir_resources', CURRENT_COLUMNS, batch.current, base);
+    this.#insertRows('fhir_history', HISTORY_COLUMNS, batch.history, undefined);
+    for (const [table, columns, values] of batch.entries) this.#insertRows(table, columns, values, base);
+    for (const [type, count] of batch.marks) this.#prepare(BUMP_MARK).run(type, count);
+  }
+
+  /** `values` (row after row of `columns`; a rid offset first when `base` is given) in multi-row INSERTs of the BATCH_CHUNKS sizes. */
+  #insertRows(table: string, columns: readonly string[], values: unknown[], base: number | undefined): void {
+    const width = columns.length;
+    if (base !== undefined) for (let i = 0; i < values.length; i += width) values[i] = (values[i] as number) + base;
+    let rows = values.length / width;
+    let at = 0;
+    for (const size of BATCH_CHUNKS) {
+      while (rows >= size) {
+        this.#batchStatement(table, columns, size).run(values.slice(at, at + size * width));
+        at += size * width;
+        rows -= size;
+      }
+    }
+  }
+
+  #batchStatement(table: string, columns: readonly string[], rows: number): Database.Statement {
+    const key = `${table}/${rows}`;
+    let statement = this.#batchStatements.get(key);
+    if (statement === undefined) {
+      const row = `(${columns.map(() => '?').join(', ')})`;
+      statement = this.#db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`);
+      this.#batchStatements.set(key, statement);
+    }
+    return statement;
   }
 
   /** The query plan of a search's main statement (tests check it reads index tables, not resource bodies). */
