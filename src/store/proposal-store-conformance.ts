@@ -503,6 +503,35 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
       await assert.rejects(store.transition(q.id, { from: 'committing', to: 'committed', actor: 'engine', settle: { entryId: e.id, outcome: 'applied' } }), { code: 'SWB_ERR_STORE_LEDGER_SETTLED' }, "another proposal's entry is refused");
     });
 
+    it('writes issued together (one turn, as a group-committing store batches them): each is all-or-nothing on its own; one refused leaves the others', async (store) => {
+      const settled = await created(store, base({ idempotencyKey: 'g-settled', state: 'committing' }));
+      const stale = await store.ledger.begin({ proposalId: settled.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: settled.id, request: 'POST x' });
+      await store.ledger.settle(stale.id, { outcome: 'unknown' });
+      const claim = await created(store, base({ idempotencyKey: 'g-claim', state: 'approved' }));
+      const finish = await created(store, base({ idempotencyKey: 'g-finish', state: 'committing' }));
+      const open = await store.ledger.begin({ proposalId: finish.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: finish.id, request: 'POST x' });
+      const result = { resourceType: 'Observation', id: 'obs-g', at: at(50) };
+      const outs = await Promise.allSettled([
+        store.transition(settled.id, { from: 'committing', to: 'committed', actor: 'engine', settle: { entryId: stale.id, outcome: 'applied' } }),
+        store.transition(claim.id, { from: 'approved', to: 'committing', actor: 'engine', set: { attempts: 1 } }),
+        store.ledger.begin({ proposalId: claim.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: claim.id, request: 'POST y' }),
+        store.transition(finish.id, { from: 'committing', to: 'committed', actor: 'engine', set: { result }, settle: { entryId: open.id, outcome: 'applied', result } }),
+        store.create(base({ idempotencyKey: 'g-new' })),
+        store.transition(claim.id, { from: 'pending_review', to: 'rejected', actor: 'engine' }),
+      ]);
+      assert.equal(outs[0]?.status, 'rejected');
+      assert.equal((outs[0] as PromiseRejectedResult).reason?.code, 'SWB_ERR_STORE_LEDGER_SETTLED');
+      for (const i of [1, 2, 3, 4, 5]) assert.equal(outs[i]?.status, 'fulfilled', `write ${i} stands`);
+      assert.equal((outs[5] as PromiseFulfilledResult<{ kind: string }>).value.kind, 'stale', 'a compare-and-set that does not hold is stale, and harms nothing');
+      assert.equal((await store.get(settled.id))?.state, 'committing', 'the refused transition was rolled back alone');
+      assert.equal((await store.events(settled.id)).length, 1);
+      assert.equal((await store.get(claim.id))?.state, 'committing');
+      assert.deepEqual((await store.ledger.forProposal(claim.id)).map((e) => e.request), ['POST y']);
+      assert.equal((await store.get(finish.id))?.state, 'committed');
+      assert.equal((await store.ledger.forProposal(finish.id))[0]?.outcome, 'applied');
+      assert.equal((await store.list({ states: ['pending_review'] })).items.some((p) => p.idempotencyKey === 'g-new'), true);
+    });
+
     it('drift checks: counted per EHR and day, added up across calls', async (store) => {
       assert.deepEqual(await store.driftChecks('epic-sim', '2026-03-01'), { checked: 0, errors: 0 });
       await store.recordDriftChecks({ ehr: 'epic-sim', day: '2026-03-01', checked: 3, errors: 1 });

@@ -18,6 +18,7 @@ import { diffResources, threeWayDiff } from './field-diff.ts';
 import { applyJsonPatch } from '../fhir/json-patch.ts';
 import { conflictBase, proposedAfter } from './proposal-review.ts';
 import { writeAuditEvent } from './writeback-audit.ts';
+import { storeWriteRecords } from './write-records.ts';
 import { actorFromDetail, effectiveChange, errorCodeOf, type WritebackContext } from './writeback-context.ts';
 
 /** The identifier a conditional create is keyed on (FHIR R4 http.html#ccreate). */
@@ -101,7 +102,7 @@ export function targetOf(result: EhrWriteResult | undefined): string | undefined
 export async function audit(ctx: WritebackContext, event: FhirResource, proposal: Proposal): Promise<void> {
   try {
     if (ctx.audit !== undefined) await ctx.audit(event);
-    else if (ctx.resources !== undefined) await ctx.resources.create(event);
+    else if (ctx.resources !== undefined) await storeWriteRecords(ctx.resources, undefined, event);
   } catch (e) {
     ctx.logger.error({ proposal: proposal.id, correlationId: proposal.correlationId, code: errorCodeOf(e) }, 'write-back AuditEvent not recorded');
   }
@@ -119,15 +120,11 @@ export async function afterCommit(ctx: WritebackContext, p: Proposal, sent?: Pro
   const provenance = target === undefined ? undefined : buildProvenance({ target, proposal: p, ...(approver === undefined ? {} : { approver }), ...(signer === undefined ? {} : { signer }), at });
   const auditEvent = writeAuditEvent({ proposal: p, change: sent ?? effectiveChange(p), outcome: 'applied', ...(target === undefined ? {} : { target }), ...(approver === undefined ? {} : { approver }), recorded: at });
   if (ctx.resources !== undefined) {
-    // Provenance and AuditEvent (without an injected audit sink) in one store transaction: one commit.
-    const resources = ctx.resources;
+    // Provenance and AuditEvent (without an injected audit sink) in one store transaction, shared
+    // with the other writes settled in this turn (write-records.ts): one commit for all of them.
     const sink = ctx.audit;
     try {
-      const made = await resources.transaction(async (tx) => {
-        const prov = provenance === undefined ? undefined : await tx.create(provenance);
-        if (sink === undefined) await tx.create(auditEvent);
-        return prov;
-      });
+      const made = (await storeWriteRecords(ctx.resources, provenance, sink === undefined ? auditEvent : undefined)).provenance;
       if (made?.outcome === 'created' && made.resource.id !== undefined) details['provenance'] = `Provenance/${made.resource.id}`;
     } catch (e) {
       ctx.logger.error({ proposal: p.id, correlationId: p.correlationId, code: errorCodeOf(e) }, 'write-back Provenance/AuditEvent not stored');
@@ -218,6 +215,12 @@ export async function verifyWrite(ctx: WritebackContext, p: Proposal, sent: Prop
   return moved.kind === 'ok' ? moved.proposal : p;
 }
 
+/**
+ * How long free slots wait for more to free up so that claims go in groups (ms): about one commit
+ * path on a healthy EHR, so a group forms within it; after that the free slots are used anyway.
+ */
+const GROUP_WAIT_MS = 25;
+
 export interface CommitWorkerHooks {
   /**
    * Called after each attempt settled (the bench observes it): `commitMs` from the start of the
@@ -234,6 +237,9 @@ export class CommitWorker {
   #timer: NodeJS.Timeout | undefined;
   #claiming: Promise<void> | undefined;
   #again = false;
+  /** Since when free slots have waited for a group (performance.now()), and the wake at its end. */
+  #groupSince: number | undefined;
+  #groupTimer: NodeJS.Timeout | undefined;
   #stopped = true;
 
   constructor(ctx: WritebackContext, hooks: CommitWorkerHooks = {}) {
@@ -275,6 +281,8 @@ export class CommitWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#groupTimer !== undefined) clearTimeout(this.#groupTimer);
+    this.#groupTimer = undefined;
     await this.#claiming;
     await Promise.allSettled([...this.#inFlight.values()]);
   }
@@ -283,20 +291,51 @@ export class CommitWorker {
     const { proposals, commit } = this.#ctx;
     while (!this.#stopped && this.#inFlight.size < commit.concurrency) {
       const room = commit.concurrency - this.#inFlight.size;
+      // Claims in groups: with writes in flight, wait (briefly) until half the slots are free.
+      // Proposals claimed together reach the ledger, the settle and the verification together, so
+      // a group-committing store writes each step of all of them in one commit (one fsync), where
+      // refilling slot by slot staggers them into a commit each. Nothing waits on an idle worker,
+      // and never longer than GROUP_WAIT_MS: slow writes holding half the slots do not stall the rest.
+      if (this.#inFlight.size > 0 && room < Math.ceil(commit.concurrency / 2)) {
+        const now = performance.now();
+        this.#groupSince ??= now;
+        if (now - this.#groupSince < GROUP_WAIT_MS) {
+          this.#groupTimer ??= setTimeout(() => {
+            this.#groupTimer = undefined;
+            this.wake();
+          }, GROUP_WAIT_MS);
+          this.#groupTimer.unref();
+          return;
+        }
+      }
+      this.#groupSince = undefined;
       const now = this.#ctx.clock.now();
       // Oldest first: what was approved first (and the retry due longest) is written first.
       const approved = await proposals.list({ states: ['approved'], order: 'oldest', limit: room * 2 });
       const due = await proposals.list({ states: ['retrying'], dueBefore: now, order: 'oldest', limit: room * 2 });
       const candidates = [...approved.items, ...due.items].filter((p) => !this.#inFlight.has(p.id));
       if (candidates.length === 0) return;
+      if (this.#stopped) return;
+      // All the claims at once: a store that group-commits (SQLite) writes them in one commit
+      // instead of one fsync each; each is still its own compare-and-set.
+      const at = this.#ctx.clock.now();
+      const lease = { owner: this.#ctx.owner, until: new Date(at.getTime() + commit.leaseMs) };
+      const picked = candidates.slice(0, room);
+      const moved = await Promise.allSettled(picked.map((c) => proposals.transition(c.id, { from: c.state, to: 'committing', actor: 'engine', set: { attempts: c.attempts + 1, nextAttemptAt: null, lease }, at })));
       let claimed = 0;
-      for (const c of candidates) {
-        if (this.#stopped || this.#inFlight.size >= commit.concurrency) break;
-        const at = this.#ctx.clock.now();
-        const lease = { owner: this.#ctx.owner, until: new Date(at.getTime() + commit.leaseMs) };
-        const r = await proposals.transition(c.id, { from: c.state, to: 'committing', actor: 'engine', set: { attempts: c.attempts + 1, nextAttemptAt: null, lease }, at });
+      let failed = false;
+      for (const [i, c] of picked.entries()) {
+        const settled = moved[i];
+        if (settled?.status === 'rejected') {
+          failed = true;
+          // The others' claims stand and are written; this one stays where it was, or, if its
+          // claim did commit, recovery takes it once the lease runs out.
+          this.#ctx.logger.error({ proposal: c.id, code: errorCodeOf(settled.reason) }, 'write-back claim failed');
+          continue;
+        }
+        const r = settled?.value;
         // Another worker (or a reviewer) moved it first: the compare-and-set decides.
-        if (r.kind !== 'ok') continue;
+        if (r?.kind !== 'ok') continue;
         claimed++;
         const run = this.commitOne(r.proposal)
           .then(() => undefined)
@@ -307,7 +346,9 @@ export class CommitWorker {
           });
         this.#inFlight.set(c.id, run);
       }
-      if (claimed === 0) return;
+      // A store error: the next wake or poll tries again (no tight loop). Nothing claimed: all of
+      // them were taken by someone else; look again only if more were listed than tried.
+      if (failed || (claimed === 0 && candidates.length <= picked.length)) return;
     }
   }
 

@@ -110,6 +110,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
         closing ??= (async () => {
           await resources?.close();
           await messages.close();
+          // Proposal writes queued in this turn are written, not refused by the closed connection.
+          proposals.flush();
           // Fold the WAL back into the main file so the next open starts clean.
           try {
             db.pragma('wal_checkpoint(TRUNCATE)');

@@ -37,7 +37,8 @@ import {
   resultFromJson,
   resultToJson,
 } from '../proposal-rows.ts';
-import { guarded } from './sqlite-store-errors.ts';
+import { GroupCommit } from './sqlite-group-commit.ts';
+import { guarded, toStoreError } from './sqlite-store-errors.ts';
 
 interface ProposalRow {
   id: string;
@@ -147,65 +148,192 @@ function ledgerOf(row: LedgerRow): LedgerEntry {
 const json = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value));
 const resultJson = (result: EhrWriteResult | undefined): string | null => (result === undefined ? null : JSON.stringify(resultToJson(result)));
 
+/** At most this many writes share one commit; more queued in one turn are written batch by batch. */
+const MAX_BATCH = 64;
+/** Prepared statements kept per connection (the list query's SQL varies with its filters). */
+const STATEMENT_CACHE = 64;
+
+interface QueuedWrite {
+  readonly step: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /**
- * The proposal store on SQLite, in the engine's main database (migration 7). Every write that
- * touches two tables runs in one `BEGIN IMMEDIATE` transaction: the write lock is taken before the
- * state is read, so the compare-and-set holds across processes sharing the file, not only within
- * this connection (sqlite.org/lang_transaction.html).
+ * The writes of the proposal store and its ledger (create, transition, ledger begin and settle),
+ * group-committed: the calls made in one turn of the event loop run in ONE `BEGIN IMMEDIATE`
+ * transaction, in the order they were made, each inside a savepoint of its own, and share its
+ * COMMIT, i.e. one fsync of the WAL with `synchronous=FULL` (sqlite-group-commit.ts; the same
+ * pattern as ingest). Every promise settles only after that COMMIT returned, so a caller that
+ * awaited a ledger begin or a transition holds a durable record, exactly as with one transaction
+ * per call.
+ *
+ * The compare-and-set semantics are those of one transaction per call: the items run one after the
+ * other on the one connection, so each reads what the ones before it in the batch wrote; an item
+ * that throws (a ledger entry already settled) is rolled back to its savepoint alone, and the
+ * others still commit. A failure of the database as a whole (BEGIN or COMMIT refused, or SQLite
+ * rolling the whole transaction back on I/O error or a full disk) rejects every item of the batch:
+ * none of them is durable. With writes from several engine processes on one file (a lease taken
+ * over), the write lock is held from BEGIN IMMEDIATE, before any state is read, so the CAS holds
+ * across processes too (sqlite.org/lang_transaction.html).
+ */
+class SqliteProposalWrites {
+  readonly #db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
+  readonly #batches = new GroupCommit<QueuedWrite>(MAX_BATCH, (batch) => this.#commit(batch));
+  /** The whole batch: BEGIN IMMEDIATE ... COMMIT. */
+  readonly #batch: Database.Transaction<(batch: QueuedWrite[]) => Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>>;
+  /** One item: called inside the batch, better-sqlite3 runs it in a savepoint. */
+  readonly #item: Database.Transaction<(step: () => unknown) => unknown>;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#item = db.transaction((step: () => unknown) => step());
+    this.#batch = db.transaction((batch: QueuedWrite[]) =>
+      batch.map((w) => {
+        try {
+          return { ok: true as const, value: this.#item(w.step) };
+        } catch (error) {
+          // SQLite rolls the whole transaction back on some errors (SQLITE_FULL, IOERR, BUSY, NOMEM:
+          // sqlite.org/lang_transaction.html "Response To Errors Within A Transaction"): what the
+          // items before wrote is gone, so the batch fails as a whole rather than report it done.
+          if (!this.#db.inTransaction) throw error;
+          return { ok: false as const, error };
+        }
+      }),
+    );
+  }
+
+  /** Group commits written so far (tests, diagnostics). */
+  get flushes(): number {
+    return this.#batches.flushes;
+  }
+
+  /** Queues a write; it runs at the end of this turn with the others queued, and settles after their COMMIT. */
+  run<T>(step: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#batches.add({ step, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  /** Writes everything queued now (before the connection is closed, tests). */
+  flush(): void {
+    this.#batches.flush();
+  }
+
+  /** A statement prepared once per connection: better-sqlite3's prepare() compiles the SQL on every call. */
+  prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      if (this.#statements.size >= STATEMENT_CACHE) {
+        const oldest = this.#statements.keys().next().value;
+        if (oldest !== undefined) this.#statements.delete(oldest);
+      }
+      this.#statements.set(sql, statement);
+    }
+    return statement as Database.Statement<P, R>;
+  }
+
+  #commit(batch: QueuedWrite[]): void {
+    let outcomes;
+    try {
+      outcomes = this.#batch.immediate(batch);
+    } catch (error) {
+      const failed = toStoreError(error);
+      for (const w of batch) w.reject(failed);
+      return;
+    }
+    batch.forEach((w, i) => {
+      const o = outcomes[i];
+      if (o?.ok === true) w.resolve(o.value);
+      else w.reject(toStoreError(o?.error));
+    });
+  }
+}
+
+/** The writes shared by a proposal store and its ledger, per connection (one group commit for both). */
+const writesOf = new WeakMap<Database.Database, SqliteProposalWrites>();
+
+function writesFor(db: Database.Database): SqliteProposalWrites {
+  let writes = writesOf.get(db);
+  if (writes === undefined) {
+    writes = new SqliteProposalWrites(db);
+    writesOf.set(db, writes);
+  }
+  return writes;
+}
+
+/**
+ * The proposal store on SQLite, in the engine's main database (migration 7). Writes are
+ * group-committed (SqliteProposalWrites above): each call is still all-or-nothing and durable
+ * before its promise settles, and the compare-and-set of a transition runs under the write lock.
  */
 export class SqliteProposalStore implements ProposalStore {
-  readonly #db: Database.Database;
   readonly #clock: () => Date;
+  readonly #writes: SqliteProposalWrites;
   readonly ledger: WriteLedger;
 
   constructor(db: Database.Database, options: { clock?: () => Date } = {}) {
-    this.#db = db;
     this.#clock = options.clock ?? (() => new Date());
+    this.#writes = writesFor(db);
     this.ledger = new SqliteWriteLedger(db, this.#clock);
+  }
+
+  /** Group commits written so far by this connection's proposal writes (tests, diagnostics). */
+  get flushes(): number {
+    return this.#writes.flushes;
+  }
+
+  /**
+   * Writes the queued writes now. Without it they are written at the end of the current turn; one
+   * still queued when the connection has closed is rejected (SWB_ERR_STORE_UNAVAILABLE), never lost
+   * silently.
+   */
+  flush(): void {
+    this.#writes.flush();
   }
 
   async create(input: NewProposal): Promise<CreateProposalOutcome> {
     checkNewProposal(input);
     const at = (input.at ?? this.#clock()).getTime();
     const id = input.id ?? newSortableId(at);
-    return guarded(() =>
-      this.#db.transaction((): CreateProposalOutcome => {
-        // Only the idempotency key is an expected conflict; a taken id is the caller's error.
-        const inserted = this.#db
-          .prepare(
-            `INSERT INTO proposals (id, tenant, ehr, patient, change, actor, actor_id, purpose_of_use, idempotency_key, correlation_id,
-               state, revision, policy, attempts, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 0, ?, ?)
-             ON CONFLICT (tenant, actor_id, idempotency_key) DO NOTHING`,
-          )
-          .run(
-            id,
-            input.tenant,
-            input.ehr,
-            input.patient,
-            JSON.stringify(input.change),
-            JSON.stringify(input.actor),
-            input.actor.id,
-            input.purposeOfUse,
-            input.idempotencyKey,
-            input.correlationId,
-            input.state,
-            json(input.policy),
-            at,
-            at,
-          );
-        if (inserted.changes === 0) {
-          const existing = this.#db
-            .prepare<[string, string, string], ProposalRow>('SELECT * FROM proposals WHERE tenant = ? AND actor_id = ? AND idempotency_key = ?')
-            .get(input.tenant, input.actor.id, input.idempotencyKey);
-          if (existing === undefined) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: 'the idempotency key conflicted but no proposal holds it' });
-          return { kind: 'existing', proposal: proposalOf(existing) };
-        }
-        // Creation is the first event, with no `from` (ProposalEvent.from).
-        this.#insertEvent({ proposalId: id, at, from: null, to: input.state, actor: eventActor(input.actor) });
-        return { kind: 'created', proposal: proposalOf(this.#row(id) as ProposalRow) };
-      }).immediate(),
-    );
+    return this.#writes.run((): CreateProposalOutcome => {
+      // Only the idempotency key is an expected conflict; a taken id is the caller's error.
+      const inserted = this.#writes
+        .prepare(
+          `INSERT INTO proposals (id, tenant, ehr, patient, change, actor, actor_id, purpose_of_use, idempotency_key, correlation_id,
+             state, revision, policy, attempts, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 0, ?, ?)
+           ON CONFLICT (tenant, actor_id, idempotency_key) DO NOTHING`,
+        )
+        .run(
+          id,
+          input.tenant,
+          input.ehr,
+          input.patient,
+          JSON.stringify(input.change),
+          JSON.stringify(input.actor),
+          input.actor.id,
+          input.purposeOfUse,
+          input.idempotencyKey,
+          input.correlationId,
+          input.state,
+          json(input.policy),
+          at,
+          at,
+        );
+      if (inserted.changes === 0) {
+        const existing = this.#writes
+          .prepare<[string, string, string], ProposalRow>('SELECT * FROM proposals WHERE tenant = ? AND actor_id = ? AND idempotency_key = ?')
+          .get(input.tenant, input.actor.id, input.idempotencyKey);
+        if (existing === undefined) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: 'the idempotency key conflicted but no proposal holds it' });
+        return { kind: 'existing', proposal: proposalOf(existing) };
+      }
+      // Creation is the first event, with no `from` (ProposalEvent.from).
+      this.#insertEvent({ proposalId: id, at, from: null, to: input.state, actor: eventActor(input.actor) });
+      return { kind: 'created', proposal: proposalOf(this.#row(id) as ProposalRow) };
+    });
   }
 
   async get(id: string): Promise<Proposal | undefined> {
@@ -254,7 +382,7 @@ export class SqliteProposalStore implements ProposalStore {
     const dir = oldest ? 'ASC' : 'DESC';
     const limit = clampLimit(query.limit, PROPOSAL_DEFAULT_LIMIT, PROPOSAL_MAX_LIMIT);
     const sql = `SELECT * FROM proposals ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY ${key} ${dir}, id ${dir} LIMIT ?`;
-    const rows = guarded(() => this.#db.prepare<(string | number)[], ProposalRow>(sql).all(...params, limit + 1));
+    const rows = guarded(() => this.#writes.prepare<(string | number)[], ProposalRow>(sql).all(...params, limit + 1));
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
@@ -266,62 +394,61 @@ export class SqliteProposalStore implements ProposalStore {
   async transition(id: string, transition: ProposalTransition): Promise<TransitionOutcome> {
     const from = checkTransition(transition);
     const at = (transition.at ?? this.#clock()).getTime();
-    return guarded(() =>
-      this.#db.transaction((): TransitionOutcome => {
-        const row = this.#row(id);
-        if (row === undefined) return { kind: 'not_found' };
-        if (!from.includes(row.state as ProposalState)) return { kind: 'stale', current: proposalOf(row) };
-        if (transition.leaseOwner !== undefined && row.lease_owner !== transition.leaseOwner) return { kind: 'stale', current: proposalOf(row) };
-        const sets = ['state = ?', 'revision = revision + 1', 'updated_at = ?'];
-        const params: (string | number | null)[] = [transition.to, at];
-        const set = transition.set ?? {};
-        if (set.approvedChange !== undefined) {
-          sets.push('approved_change = ?');
-          params.push(JSON.stringify(set.approvedChange));
-        }
-        if (set.policy !== undefined) {
-          sets.push('policy = ?');
-          params.push(JSON.stringify(set.policy));
-        }
-        if (set.result !== undefined) {
-          sets.push('result = ?');
-          params.push(resultJson(set.result));
-        }
-        if (set.attempts !== undefined) {
-          sets.push('attempts = ?');
-          params.push(set.attempts);
-        }
-        if (set.nextAttemptAt !== undefined) {
-          sets.push('next_attempt_at = ?');
-          params.push(set.nextAttemptAt === null ? null : set.nextAttemptAt.getTime());
-        }
-        if (set.lease !== undefined) {
-          sets.push('lease_owner = ?', 'lease_until = ?');
-          params.push(set.lease.owner, set.lease.until.getTime());
-        } else if (transition.to !== 'committing') sets.push('lease_owner = NULL', 'lease_until = NULL');
-        // The state is re-checked in the statement too; under BEGIN IMMEDIATE it cannot have moved.
-        const updated = this.#db.prepare(`UPDATE proposals SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...params, id, row.state);
-        if (updated.changes !== 1) return { kind: 'stale', current: proposalOf(this.#row(id) as ProposalRow) };
-        const settle = transition.settle;
-        if (settle !== undefined) {
-          // Throwing rolls back the whole transition: the ledger is evidence, settled once.
-          const done = this.#db
-            .prepare(`UPDATE write_ledger SET outcome = ?, settled_at = ?, response = ?, result = ? WHERE id = ? AND proposal_id = ? AND outcome = 'open'`)
-            .run(settle.outcome, at, json(settle.response), resultJson(settle.result), settle.entryId, id);
-          if (done.changes !== 1) throw new SwitchboardError('SWB_ERR_STORE_LEDGER_SETTLED', { id: settle.entryId, outcome: 'not open' });
-        }
-        const event = this.#insertEvent({
-          proposalId: id,
-          at,
-          from: row.state,
-          to: transition.to,
-          actor: transition.actor,
-          reason: transition.reason ?? null,
-          detail: json(transition.detail),
-        });
-        return { kind: 'ok', proposal: proposalOf(this.#row(id) as ProposalRow), event };
-      }).immediate(),
-    );
+    return this.#writes.run((): TransitionOutcome => {
+      const row = this.#row(id);
+      if (row === undefined) return { kind: 'not_found' };
+      if (!from.includes(row.state as ProposalState)) return { kind: 'stale', current: proposalOf(row) };
+      if (transition.leaseOwner !== undefined && row.lease_owner !== transition.leaseOwner) return { kind: 'stale', current: proposalOf(row) };
+      const sets = ['state = ?', 'revision = revision + 1', 'updated_at = ?'];
+      const params: (string | number | null)[] = [transition.to, at];
+      const set = transition.set ?? {};
+      if (set.approvedChange !== undefined) {
+        sets.push('approved_change = ?');
+        params.push(JSON.stringify(set.approvedChange));
+      }
+      if (set.policy !== undefined) {
+        sets.push('policy = ?');
+        params.push(JSON.stringify(set.policy));
+      }
+      if (set.result !== undefined) {
+        sets.push('result = ?');
+        params.push(resultJson(set.result));
+      }
+      if (set.attempts !== undefined) {
+        sets.push('attempts = ?');
+        params.push(set.attempts);
+      }
+      if (set.nextAttemptAt !== undefined) {
+        sets.push('next_attempt_at = ?');
+        params.push(set.nextAttemptAt === null ? null : set.nextAttemptAt.getTime());
+      }
+      if (set.lease !== undefined) {
+        sets.push('lease_owner = ?', 'lease_until = ?');
+        params.push(set.lease.owner, set.lease.until.getTime());
+      } else if (transition.to !== 'committing') sets.push('lease_owner = NULL', 'lease_until = NULL');
+      // The state is re-checked in the statement too; under BEGIN IMMEDIATE it cannot have moved.
+      // RETURNING gives the row as written, without reading it again.
+      const updated = this.#writes.prepare<(string | number | null)[], ProposalRow>(`UPDATE proposals SET ${sets.join(', ')} WHERE id = ? AND state = ? RETURNING *`).get(...params, id, row.state);
+      if (updated === undefined) return { kind: 'stale', current: proposalOf(this.#row(id) as ProposalRow) };
+      const settle = transition.settle;
+      if (settle !== undefined) {
+        // Throwing rolls back the whole transition: the ledger is evidence, settled once.
+        const done = this.#writes
+          .prepare(`UPDATE write_ledger SET outcome = ?, settled_at = ?, response = ?, result = ? WHERE id = ? AND proposal_id = ? AND outcome = 'open'`)
+          .run(settle.outcome, at, json(settle.response), resultJson(settle.result), settle.entryId, id);
+        if (done.changes !== 1) throw new SwitchboardError('SWB_ERR_STORE_LEDGER_SETTLED', { id: settle.entryId, outcome: 'not open' });
+      }
+      const event = this.#insertEvent({
+        proposalId: id,
+        at,
+        from: row.state,
+        to: transition.to,
+        actor: transition.actor,
+        reason: transition.reason ?? null,
+        detail: json(transition.detail),
+      });
+      return { kind: 'ok', proposal: proposalOf(updated), event };
+    });
   }
 
   async renewLease(id: string, input: { owner: string; until: Date; now?: Date; takeOverExpired?: boolean }): Promise<boolean> {
@@ -331,25 +458,25 @@ export class SqliteProposalStore implements ProposalStore {
     const takeOver = input.takeOverExpired === true ? ' OR lease_until IS NULL OR lease_until <= ?' : '';
     const params: (string | number)[] = [input.owner, input.until.getTime(), id, input.owner, ...(takeOver === '' ? [] : [now])];
     const sql = `UPDATE proposals SET lease_owner = ?, lease_until = ? WHERE id = ? AND state = 'committing' AND (lease_owner = ?${takeOver})`;
-    return guarded(() => this.#db.prepare(sql).run(...params).changes === 1);
+    return guarded(() => this.#writes.prepare(sql).run(...params).changes === 1);
   }
 
   async recordDriftChecks(input: { ehr: string; day: string; checked: number; errors: number }): Promise<void> {
     checkDriftChecks(input);
     guarded(() =>
-      this.#db
+      this.#writes
         .prepare('INSERT INTO drift_checks (ehr, day, checked, errors) VALUES (?, ?, ?, ?) ON CONFLICT (ehr, day) DO UPDATE SET checked = checked + excluded.checked, errors = errors + excluded.errors')
         .run(input.ehr, input.day, input.checked, input.errors),
     );
   }
 
   async driftChecks(ehr: string, day: string): Promise<{ checked: number; errors: number }> {
-    const row = guarded(() => this.#db.prepare<[string, string], { checked: number; errors: number }>('SELECT checked, errors FROM drift_checks WHERE ehr = ? AND day = ?').get(ehr, day));
+    const row = guarded(() => this.#writes.prepare<[string, string], { checked: number; errors: number }>('SELECT checked, errors FROM drift_checks WHERE ehr = ? AND day = ?').get(ehr, day));
     return row === undefined ? { checked: 0, errors: 0 } : { checked: row.checked, errors: row.errors };
   }
 
   async events(id: string): Promise<ProposalEvent[]> {
-    return guarded(() => this.#db.prepare<[string], EventRow>('SELECT * FROM proposal_events WHERE proposal_id = ? ORDER BY seq').all(id)).map(eventOf);
+    return guarded(() => this.#writes.prepare<[string], EventRow>('SELECT * FROM proposal_events WHERE proposal_id = ? ORDER BY seq').all(id)).map(eventOf);
   }
 
   async eventsBetween(query: { from: Date; to: Date; toStates?: readonly ProposalState[]; limit?: number }): Promise<ProposalEvent[]> {
@@ -363,29 +490,29 @@ export class SqliteProposalStore implements ProposalStore {
     const limit = clampLimit(query.limit, EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT);
     // Half-open [from, to): consecutive ranges (days of a drift report) never count an event twice.
     const sql = `SELECT * FROM proposal_events WHERE at >= ? AND at < ?${states} ORDER BY at, seq LIMIT ?`;
-    return guarded(() => this.#db.prepare<(string | number)[], EventRow>(sql).all(...params, limit)).map(eventOf);
+    return guarded(() => this.#writes.prepare<(string | number)[], EventRow>(sql).all(...params, limit)).map(eventOf);
   }
 
   #row(id: string): ProposalRow | undefined {
-    return this.#db.prepare<[string], ProposalRow>('SELECT * FROM proposals WHERE id = ?').get(id);
+    return this.#writes.prepare<[string], ProposalRow>('SELECT * FROM proposals WHERE id = ?').get(id);
   }
 
   #insertEvent(input: { proposalId: string; at: number; from: string | null; to: string; actor: string; reason?: string | null; detail?: string | null }): ProposalEvent {
     const id = newSortableId(input.at);
-    this.#db
-      .prepare('INSERT INTO proposal_events (id, proposal_id, at, from_state, to_state, actor, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(id, input.proposalId, input.at, input.from, input.to, input.actor, input.reason ?? null, input.detail ?? null);
-    return eventOf(this.#db.prepare<[string], EventRow>('SELECT * FROM proposal_events WHERE id = ?').get(id) as EventRow);
+    const row = this.#writes
+      .prepare<unknown[], EventRow>('INSERT INTO proposal_events (id, proposal_id, at, from_state, to_state, actor, reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *')
+      .get(id, input.proposalId, input.at, input.from, input.to, input.actor, input.reason ?? null, input.detail ?? null);
+    return eventOf(row as EventRow);
   }
 }
 
 /** The write ledger on SQLite: begin inserts an open row; settle closes it exactly once. */
 export class SqliteWriteLedger implements WriteLedger {
-  readonly #db: Database.Database;
+  readonly #writes: SqliteProposalWrites;
   readonly #clock: () => Date;
 
   constructor(db: Database.Database, clock: () => Date) {
-    this.#db = db;
+    this.#writes = writesFor(db);
     this.#clock = clock;
   }
 
@@ -393,16 +520,16 @@ export class SqliteWriteLedger implements WriteLedger {
     checkLedgerBegin(input);
     const at = (input.at ?? this.#clock()).getTime();
     const id = newSortableId(at);
-    return guarded(() =>
-      this.#db.transaction((): LedgerEntry => {
-        const exists = this.#db.prepare<[string], { one: number }>('SELECT 1 AS one FROM proposals WHERE id = ?').get(input.proposalId);
-        if (exists === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'proposal', id: input.proposalId });
-        this.#db
-          .prepare(`INSERT INTO write_ledger (id, proposal_id, attempt, ehr, idempotency_key, request, started_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'open')`)
-          .run(id, input.proposalId, input.attempt, input.ehr, input.idempotencyKey, input.request, at);
-        return ledgerOf(this.#db.prepare<[string], LedgerRow>('SELECT * FROM write_ledger WHERE id = ?').get(id) as LedgerRow);
-      }).immediate(),
-    );
+    // Group-committed with the proposal writes: the entry is durable before the promise resolves,
+    // so before the caller sends the request (invariant 2, ADR 0006).
+    return this.#writes.run((): LedgerEntry => {
+      const exists = this.#writes.prepare<[string], { one: number }>('SELECT 1 AS one FROM proposals WHERE id = ?').get(input.proposalId);
+      if (exists === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'proposal', id: input.proposalId });
+      const row = this.#writes
+        .prepare<unknown[], LedgerRow>(`INSERT INTO write_ledger (id, proposal_id, attempt, ehr, idempotency_key, request, started_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, 'open') RETURNING *`)
+        .get(id, input.proposalId, input.attempt, input.ehr, input.idempotencyKey, input.request, at);
+      return ledgerOf(row as LedgerRow);
+    });
   }
 
   async settle(
@@ -411,25 +538,23 @@ export class SqliteWriteLedger implements WriteLedger {
   ): Promise<LedgerEntry> {
     checkLedgerSettle(input);
     const at = (input.at ?? this.#clock()).getTime();
-    return guarded(() =>
-      this.#db.transaction((): LedgerEntry => {
-        const updated = this.#db
-          .prepare(`UPDATE write_ledger SET outcome = ?, settled_at = ?, response = ?, result = ? WHERE id = ? AND outcome = 'open'`)
-          .run(input.outcome, at, json(input.response), resultJson(input.result), id);
-        const row = this.#db.prepare<[string], LedgerRow>('SELECT * FROM write_ledger WHERE id = ?').get(id);
-        if (row === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'write ledger entry', id });
-        // A second settle would overwrite what the EHR answered first: the ledger is evidence.
-        if (updated.changes === 0) throw new SwitchboardError('SWB_ERR_STORE_LEDGER_SETTLED', { id, outcome: row.outcome });
-        return ledgerOf(row);
-      }).immediate(),
-    );
+    return this.#writes.run((): LedgerEntry => {
+      const updated = this.#writes
+        .prepare(`UPDATE write_ledger SET outcome = ?, settled_at = ?, response = ?, result = ? WHERE id = ? AND outcome = 'open'`)
+        .run(input.outcome, at, json(input.response), resultJson(input.result), id);
+      const row = this.#writes.prepare<[string], LedgerRow>('SELECT * FROM write_ledger WHERE id = ?').get(id);
+      if (row === undefined) throw new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'write ledger entry', id });
+      // A second settle would overwrite what the EHR answered first: the ledger is evidence.
+      if (updated.changes === 0) throw new SwitchboardError('SWB_ERR_STORE_LEDGER_SETTLED', { id, outcome: row.outcome });
+      return ledgerOf(row);
+    });
   }
 
   async forProposal(proposalId: string): Promise<LedgerEntry[]> {
-    return guarded(() => this.#db.prepare<[string], LedgerRow>('SELECT * FROM write_ledger WHERE proposal_id = ? ORDER BY seq').all(proposalId)).map(ledgerOf);
+    return guarded(() => this.#writes.prepare<[string], LedgerRow>('SELECT * FROM write_ledger WHERE proposal_id = ? ORDER BY seq').all(proposalId)).map(ledgerOf);
   }
 
   async open(): Promise<LedgerEntry[]> {
-    return guarded(() => this.#db.prepare<[], LedgerRow>(`SELECT * FROM write_ledger WHERE outcome = 'open' ORDER BY seq`).all()).map(ledgerOf);
+    return guarded(() => this.#writes.prepare<[], LedgerRow>(`SELECT * FROM write_ledger WHERE outcome = 'open' ORDER BY seq`).all()).map(ledgerOf);
   }
 }
