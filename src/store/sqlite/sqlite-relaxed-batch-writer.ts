@@ -32,8 +32,13 @@ export interface RelaxedBatch {
 
 export const CURRENT_COLUMNS = ['rid', 'type', 'id', 'version', 'deleted', 'last_updated', 'json'] as const;
 export const HISTORY_COLUMNS = ['type', 'id', 'version', 'deleted', 'last_updated', 'json'] as const;
-/** The writer thread's nice value (0 normal, 19 lowest): below the thread that answers requests. */
-const WRITER_NICE = 10;
+/**
+ * The writer thread's nice value (0 normal, 19 lowest). Normal: a batch holds the FHIR file's write
+ * lock while it runs, and a thread below the request thread was starved on a busy machine while
+ * holding it, so a request's own write waited on the busy timeout for seconds (priority inversion;
+ * a 100-entry transaction Bundle took 2.5 s with three CPU hogs running).
+ */
+const WRITER_NICE = 0;
 /** Rows per multi-row INSERT, largest first (a 7-column row: 448 parameters at most). */
 export const BATCH_CHUNKS = [64, 16, 4, 1] as const;
 
@@ -42,13 +47,13 @@ const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-// Below the request thread (Linux: a nice value per thread, and 0 is this one): under load the
-// requests get the cores first, and the batches take what is left (the queue's backpressure holds
-// new requests when they fall behind).
-try {
-  require('node:os').setPriority(0, workerData.nice);
-} catch {
-  // Not permitted or not supported here: the batches run at the same priority.
+// A nice value for this thread only (Linux: per thread, and 0 is the calling one), when one is set.
+if (workerData.nice !== 0) {
+  try {
+    require('node:os').setPriority(0, workerData.nice);
+  } catch {
+    // Not permitted or not supported here: the batches run at the same priority.
+  }
 }
 const db = new Database(workerData.path, { timeout: workerData.busyTimeoutMs });
 db.pragma('journal_mode = WAL');
