@@ -157,7 +157,9 @@ export class MappingContext {
    * Only for pure functions of the key (and of this message's context).
    */
   memo<T>(key: string, make: () => T): T {
-    if (this.#memo.has(key)) return this.#memo.get(key) as T;
+    // get first: has() only for an undefined hit (a make that returned undefined, or a miss).
+    const hit = this.#memo.get(key);
+    if (hit !== undefined || this.#memo.has(key)) return hit as T;
     const v = make();
     this.#memo.set(key, v);
     return v;
@@ -171,7 +173,8 @@ export class MappingContext {
    * not be built again for it. `make` is still memo()'d by content for equal values read apart.
    */
   memoFor<T>(value: object, make: () => T): T {
-    if (this.#memoByValue.has(value)) return this.#memoByValue.get(value) as T;
+    const hit = this.#memoByValue.get(value);
+    if (hit !== undefined || this.#memoByValue.has(value)) return hit as T;
     const v = make();
     this.#memoByValue.set(value, v);
     return v;
@@ -209,6 +212,11 @@ export class MappingContext {
   /** Every resource added so far, in order. */
   resources(): IdentifiedResource[] {
     return [...this.#list];
+  }
+
+  /** The resources added so far, in order, without a copy: read it before adding more. */
+  get added(): readonly IdentifiedResource[] {
+    return this.#list;
   }
 
   /**
@@ -249,7 +257,7 @@ export class MappingContext {
 
   /** Bundle entries: a transaction of PUTs by deterministic id (an update-or-create per resource). */
   entries(): BundleEntry[] {
-    return this.resources().map((r) => ({
+    return this.#list.map((r) => ({
       fullUrl: `urn:uuid:${r.id}`,
       resource: r,
       request: { method: 'PUT', url: `${r.resourceType}/${r.id}` },

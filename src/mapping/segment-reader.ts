@@ -209,11 +209,13 @@ export class SegmentReader {
   }
 
   #parse<K extends keyof Hl7DatatypeMap>(rep: string, field: number, type: K): Hl7DatatypeMap[K] | string {
-    const path = fieldName(this.name, field);
     try {
-      return DATATYPE_READERS[type](rep, this.encoding, path) as Hl7DatatypeMap[K];
+      // The reader's path only names the field in the error it throws, which is caught here and
+      // reported with the path below: it is not built for every value read.
+      return DATATYPE_READERS[type](rep, this.encoding, '') as Hl7DatatypeMap[K];
     } catch (e) {
       if (!isSwitchboardError(e) || e.code !== 'SWB_ERR_HL7_BAD_VALUE') throw e;
+      const path = fieldName(this.name, field);
       // The reason names the rule, never the value (hl7-datatypes.ts).
       const reason = `malformed ${type}: ${String(e.params['reason'] ?? 'invalid')}`;
       this.#warn(`${path}: ${reason}; not mapped`);
@@ -266,17 +268,25 @@ const REPEATED_TYPES: ReadonlySet<string> = new Set(['TS', 'DTM', 'DT', 'CWE', '
 /** Parsed datatype values of one message by datatype and raw text (see SegmentReader#typed). */
 export type TypedValueCache = Map<string, Map<string, unknown>>;
 
-const FIELD_NAMES = new Map<string, string[]>();
+const FIELD_NAMES = new Map<string, Array<string | undefined>>();
 
 /** `PID-5` for ('PID', 5), built once per segment id and field (reports name every field they list). */
 export function fieldName(segment: string, field: number): string {
+  return (fieldNames(segment)[field] ??= `${segment}-${field}`);
+}
+
+/**
+ * The cached names of a segment id's fields by number (holes where none was built yet): the
+ * report looks it up once per segment, then fills in `${segment}-${n}` as fieldName does.
+ */
+export function fieldNames(segment: string): Array<string | undefined> {
   let names = FIELD_NAMES.get(segment);
   if (names === undefined) {
     // Bounded: segment ids are three characters, but a hostile feed could send many Z-segments.
     if (FIELD_NAMES.size > 2000) FIELD_NAMES.clear();
     FIELD_NAMES.set(segment, (names = []));
   }
-  return (names[field] ??= `${segment}-${field}`);
+  return names;
 }
 
 /** Component `component` (1-based) of one repetition, decoded; subcomponents kept as text. */

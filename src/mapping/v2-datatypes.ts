@@ -313,6 +313,6 @@ export function snToValue(ctx: MappingContext, sn: Hl7Sn, units: Hl7Cwe | undefi
 
 /** DR-like pair of dateTimes -> Period. */
 export function period(start: string | undefined, end: string | undefined): Period | undefined {
-  if (start === undefined && end === undefined) return undefined;
-  return { ...(start !== undefined ? { start } : {}), ...(end !== undefined ? { end } : {}) };
+  if (start === undefined) return end === undefined ? undefined : { end };
+  return end === undefined ? { start } : { start, end };
 }

@@ -25,11 +25,8 @@ function practitionerByContent(ctx: MappingContext, xcn: Hl7Xcn): Reference<Prac
 function makePractitioner(ctx: MappingContext, xcn: Hl7Xcn): Reference<Practitioner> | undefined {
   const name = xcnToHumanName(xcn);
   if (xcn.id === undefined && name === undefined) return undefined;
-  const identifier = cxToIdentifier(ctx, {
-    ...(xcn.id !== undefined ? { id: xcn.id } : {}),
-    ...(xcn.assigningAuthority !== undefined ? { assigningAuthority: xcn.assigningAuthority } : {}),
-    ...(xcn.identifierTypeCode !== undefined ? { identifierTypeCode: xcn.identifierTypeCode } : {}),
-  });
+  // The XCN's identifier part read as a CX (cxToIdentifier reads only these three).
+  const identifier = xcn.id === undefined ? undefined : cxToIdentifier(ctx, xcn);
   const id = identifier !== undefined ? ctx.id('Practitioner', identifier.system, identifier.value) : ctx.id('Practitioner', ctx.messageKey, JSON.stringify(name));
   const p: Practitioner & { id: string } = { resourceType: 'Practitioner', id };
   if (identifier !== undefined) p.identifier = [identifier];
@@ -39,21 +36,28 @@ function makePractitioner(ctx: MappingContext, xcn: Hl7Xcn): Reference<Practitio
   const given = name?.given?.join(' ');
   const family = name?.family;
   const display = given === undefined ? (family ?? '') : family === undefined ? given : `${given} ${family}`;
-  return display === '' ? ref : { ...ref, display };
+  return display === '' ? ref : { reference: ref.reference as string, display };
 }
 
 /** HD (e.g. MSH-4, a sending facility) -> Organization. */
 export function organizationFromHd(ctx: MappingContext, hd: Hl7Hd | undefined): Reference<Organization> | undefined {
   if (hd === undefined || (hd.namespaceId === undefined && hd.universalId === undefined)) return undefined;
-  const system = identifierSystem(ctx, hd.universalId !== undefined ? { universalId: hd.universalId, ...(hd.universalIdType !== undefined ? { universalIdType: hd.universalIdType } : {}) } : undefined);
+  // The sending and receiving facility are often the same: built once per message (adding it
+  // again would only merge an identical Organization into itself).
+  return ctx.memo(`HD\u0000${hd.namespaceId ?? ''}\u0000${hd.universalId ?? ''}\u0000${hd.universalIdType ?? ''}`, () => organizationByContent(ctx, hd));
+}
+
+function organizationByContent(ctx: MappingContext, hd: Hl7Hd): Reference<Organization> {
+  const system = hd.universalId !== undefined ? identifierSystem(ctx, hd.universalIdType !== undefined ? { universalId: hd.universalId, universalIdType: hd.universalIdType } : { universalId: hd.universalId }) : undefined;
   const value = hd.universalId ?? hd.namespaceId;
   const org: Organization & { id: string } = { resourceType: 'Organization', id: ctx.id('Organization', system, value) };
-  if (hd.universalId !== undefined) org.identifier = [{ value: hd.universalId, ...(system !== undefined ? { system } : {}) }];
+  if (hd.universalId !== undefined) org.identifier = [system !== undefined ? { value: hd.universalId, system } : { value: hd.universalId }];
   // A namespace alone is the sender's local name for the facility: an identifier in the tenant's
   // local system, so that it has a system as US Core Organization requires.
   else if (hd.namespaceId !== undefined) org.identifier = [{ system: `${ctx.tenant.localSystemBase}:hd`, value: hd.namespaceId }];
   if (hd.namespaceId !== undefined) org.name = hd.namespaceId;
-  return { ...ctx.add(org), ...(org.name !== undefined ? { display: org.name } : {}) };
+  const ref = ctx.add(org);
+  return org.name !== undefined ? { reference: ref.reference as string, display: org.name } : ref;
 }
 
 /** XON (one repetition, raw ER7) -> Organization. */
@@ -73,7 +77,8 @@ export function organizationFromXon(ctx: MappingContext, raw: string | undefined
   };
   if (identifier !== undefined) org.identifier = [identifier];
   if (name !== undefined) org.name = name;
-  return { ...ctx.add(org), ...(name !== undefined ? { display: name } : {}) };
+  const ref = ctx.add(org);
+  return name !== undefined ? { reference: ref.reference as string, display: name } : ref;
 }
 
 /**

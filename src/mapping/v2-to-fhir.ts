@@ -2,11 +2,11 @@ import type { Bundle, Extension } from '@medplum/fhirtypes';
 import { SwitchboardError } from '../core/errors.ts';
 import { validateBundle } from '../fhir/fhir-validator.ts';
 import { groupMessage, Hl7Segment, type Hl7GroupNode, type Hl7Message, type Hl7MessageTree } from '../hl7v2/index.ts';
-import { MappingContext, type V2ToFhirOptions } from './mapping-context.ts';
+import { MappingContext, type IdentifiedResource, type V2ToFhirOptions } from './mapping-context.ts';
 import type { FieldReport, MappingReport, SegmentReport } from './mapping-report.ts';
 import { MESSAGE_MAPPERS, type MessageMapper } from './messages/index.ts';
 import { mapMsh, finishProvenance } from './segments/msh.ts';
-import { fieldName, leaf, type SegmentReader } from './segment-reader.ts';
+import { fieldNames, leaf, type SegmentReader } from './segment-reader.ts';
 
 export type { V2ToFhirOptions } from './mapping-context.ts';
 
@@ -129,7 +129,11 @@ interface ReportFacts {
 
 function resourceCounts(ctx: MappingContext): Record<string, number> {
   const resources: Record<string, number> = {};
-  for (const res of ctx.resources()) resources[res.resourceType] = (resources[res.resourceType] ?? 0) + 1;
+  const list = ctx.added;
+  for (let i = 0; i < list.length; i++) {
+    const type = (list[i] as IdentifiedResource).resourceType;
+    resources[type] = (resources[type] ?? 0) + 1;
+  }
   return resources;
 }
 
@@ -194,8 +198,9 @@ function buildReport(ctx: MappingContext, facts: ReportFacts): MappingReport {
     const handled = r.handledWhole === undefined ? undefined : `not used by the ${r.handledWhole}`;
     const untouched = touched ? 'no mapping for this field' : `no mapping for ${name} in ${where}`;
     let unmapped = false;
+    const names = fieldNames(name);
     for (const n of r.presentFields(segment)) {
-      const field = fieldName(name, n);
+      const field = (names[n] ??= `${name}-${n}`);
       const targets = r.targetsOf(n);
       if (targets !== undefined) {
         fields.push({ field, segmentIndex: index, status: 'mapped', targets });
@@ -223,7 +228,9 @@ function buildReport(ctx: MappingContext, facts: ReportFacts): MappingReport {
       // Skipped fields were decided on (with a reason); only untouched ones make a segment partial.
     } else status = unmapped ? 'partial' : 'mapped';
     if (status === 'unmapped') segmentsUnmapped++;
-    segments.push({ segment: name, segmentIndex: index, group: r.group, status, fields, ...(reason !== undefined ? { reason } : {}) });
+    const entry: { -readonly [K in keyof SegmentReport]: SegmentReport[K] } = { segment: name, segmentIndex: index, group: r.group, status, fields };
+    if (reason !== undefined) entry.reason = reason;
+    segments.push(entry);
   }
   return {
     messageType: facts.messageType,

@@ -12,7 +12,7 @@ import { mapObx } from '../segments/obx.ts';
 import { mapPd1 } from '../segments/pd1.ts';
 import { mapPid } from '../segments/pid.ts';
 import { mapPr1 } from '../segments/pr1.ts';
-import { mapPv1, pv1HasVisit } from '../segments/pv1.ts';
+import { mapPv1, pv1HasVisit, type EncounterOptions } from '../segments/pv1.ts';
 import { mapPv2 } from '../segments/pv2.ts';
 import { mapRol } from '../segments/rol.ts';
 import type { MessageMapper } from './message-mapper.ts';
@@ -139,7 +139,7 @@ function mapAdt(ctx: MappingContext, event: string): void {
         area = 'visit';
         if (encounter !== undefined) r.skippedWhole = 'a second PV1 in a single-visit ADT event';
         else if (personOnly && !pv1HasVisit(r)) r.skippedWhole = `${event} carries person information; a PV1 without visit content makes no Encounter`;
-        else encounter = mapPv1(ctx, r, { event, ...statusOption(event), ...endOption(ctx, event), ...(patient !== undefined ? { subject: patient } : {}) });
+        else encounter = mapPv1(ctx, r, encounterOptions(ctx, event, patient));
         break;
       case 'PV2':
         if (encounter !== undefined) mapPv2(ctx, r, encounter);
@@ -236,15 +236,19 @@ function mapRolIn(ctx: MappingContext, r: SegmentReader, area: Area, patient: Re
   else r.skippedWhole = 'no patient, visit or procedure for the role to attach to';
 }
 
-function statusOption(event: string): { status?: Encounter['status'] } {
+/**
+ * mapPv1's options for an event: the status it implies, and for A03 without PV1-45 the end of the
+ * visit (when the event occurred, EVN-6, else when it was recorded, EVN-2). Set key by key.
+ */
+function encounterOptions(ctx: MappingContext, event: string, patient: Reference<Patient> | undefined): EncounterOptions {
+  const out: { -readonly [K in keyof EncounterOptions]: EncounterOptions[K] } = { event };
   const status = EVENT_STATUS[event];
-  return status !== undefined ? { status } : {};
-}
-
-/** A03 without PV1-45: the visit ended when the event occurred (EVN-6), else when it was recorded (EVN-2). */
-function endOption(ctx: MappingContext, event: string): { endFallback?: string } {
-  if (event !== 'A03') return {};
-  const ev = eventDetails(ctx);
-  const end = ev?.occurred ?? ev?.recorded;
-  return end !== undefined ? { endFallback: end } : {};
+  if (status !== undefined) out.status = status;
+  if (event === 'A03') {
+    const ev = eventDetails(ctx);
+    const end = ev?.occurred ?? ev?.recorded;
+    if (end !== undefined) out.endFallback = end;
+  }
+  if (patient !== undefined) out.subject = patient;
+  return out;
 }

@@ -48,13 +48,15 @@ function isClean(v: string | undefined): boolean {
  * map) and the codings as sent after it, so nothing sent is lost (IG CWE[CodeableConcept]).
  */
 export function mappedConcept(ctx: MappingContext, cwe: Hl7Cwe | undefined, field: string, table: string | undefined, map: Readonly<Record<string, ConceptTarget>>): CodeableConcept | undefined {
-  const cc = cweToCodeableConcept(ctx, cwe, { field, ...(table !== undefined ? { table } : {}) });
+  const cc = cweToCodeableConcept(ctx, cwe, table !== undefined ? { field, table } : { field });
   if (cc === undefined || cwe?.code === undefined) return cc;
   const target = map[cwe.code] ?? map[cwe.code.toUpperCase()];
   if (target === undefined) return cc;
   const codings: Coding[] = cc.coding ?? [];
   if (!codings.some((c) => c.system === target.system && c.code === target.code)) codings.unshift({ ...target });
-  return { ...cc, coding: codings };
+  // cc is a new object (cweToCodeableConcept builds one per call): set in place, not copied.
+  cc.coding = codings;
+  return cc;
 }
 
 /** A field read as a timestamp and turned into a FHIR dateTime (a malformed one reads as absent). */
@@ -69,9 +71,13 @@ export function readDate(ctx: MappingContext, r: SegmentReader, field: number, t
   return ts?.iso.slice(0, 10);
 }
 
-/** Skips every listed field with the same reason (each only if present and not read). */
+/**
+ * Skips every listed field with the same reason (each only if not read). No presence check: the
+ * report lists present fields only, so a reason given to an absent field is never shown, and
+ * looking each field up first cost more than the skip itself.
+ */
 export function skipAll(r: SegmentReader, fields: readonly number[], reason: string): void {
-  for (const n of fields) if (r.has(n)) r.skip(n, reason);
+  for (let i = 0; i < fields.length; i++) r.skip(fields[i] as number, reason);
 }
 
 /** Reference display from a resource reference, dropping an empty display. */

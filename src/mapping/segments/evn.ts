@@ -49,7 +49,13 @@ export function mapEvn(ctx: MappingContext, evn: SegmentReader): void {
     if (who !== undefined) operators.push(who);
   }
   const facility = facilityLocation(ctx, evn);
-  DETAILS.set(ctx, { ...(recorded !== undefined ? { recorded } : {}), ...(occurred !== undefined ? { occurred } : {}), ...(reason !== undefined ? { reason } : {}), operators, ...(facility !== undefined ? { facility } : {}) });
+  // Set key by key (no conditional spreads: each spread made and copied an object).
+  const details: { -readonly [K in keyof EventDetails]: EventDetails[K] } = { operators };
+  if (recorded !== undefined) details.recorded = recorded;
+  if (occurred !== undefined) details.occurred = occurred;
+  if (reason !== undefined) details.reason = reason;
+  if (facility !== undefined) details.facility = facility;
+  DETAILS.set(ctx, details);
   if (evn.has(1)) evn.skip(1, 'the event type repeats MSH-9.2 (withdrawn from EVN in v2.7)');
   if (evn.has(3)) evn.skip(3, 'planned event time has no Provenance element (IG EVN map leaves it unmapped)');
 }

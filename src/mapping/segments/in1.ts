@@ -113,9 +113,14 @@ function insurer(ctx: MappingContext, in1: SegmentReader): Reference<Organizatio
     if (addresses.length > 0) org.address = addresses;
     const contactName = xpnToHumanName(in1.read(6, 'XPN', 'Organization.contact.name'));
     const phones = in1.readAll(7, 'XTN', 'Organization.contact.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
-    if (contactName !== undefined || phones.length > 0) org.contact = [{ ...(contactName !== undefined ? { name: contactName } : {}), ...(phones.length > 0 ? { telecom: phones } : {}) }];
+    if (contactName !== undefined || phones.length > 0) {
+      const contact: NonNullable<Organization['contact']>[number] = {};
+      if (contactName !== undefined) contact.name = contactName;
+      if (phones.length > 0) contact.telecom = phones;
+      org.contact = [contact];
+    }
   }
-  return name !== undefined ? { ...ref, display: name } : ref;
+  return name !== undefined ? { reference: ref.reference as string, display: name } : ref;
 }
 
 /** The subscriber: the patient for "self", else a RelatedPerson named by IN1-16. */

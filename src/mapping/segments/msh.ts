@@ -65,7 +65,7 @@ export function finishProvenance(ctx: MappingContext): void {
   const recorded = ctx.instant(safeTs(ctx), 'MSH-7') ?? ctx.now().toISOString();
   const targets: Reference[] = [];
   let header: MessageHeader | undefined;
-  for (const r of ctx.resources()) {
+  for (const r of ctx.added) {
     if (r.resourceType === 'MessageHeader') header ??= r as MessageHeader;
     else if (r.resourceType !== 'Provenance') targets.push({ reference: `${r.resourceType}/${r.id}` });
   }
