@@ -12,16 +12,38 @@ export class GroupCommit<T> {
   /** Batches written so far. */
   flushes = 0;
 
-  constructor(maxBatch: number, write: (batch: T[]) => void) {
+  readonly #wait: ((then: () => void) => void) | undefined;
+  #waiting = false;
+
+  /**
+   * `wait`, when given, is asked before a scheduled flush and calls `then` when the batch may be
+   * written (ingest: once the WAL sync in flight is done, so that what arrives meanwhile joins one
+   * bigger commit instead of several small ones that would wait for the next sync anyway).
+   */
+  constructor(maxBatch: number, write: (batch: T[]) => void, wait?: (then: () => void) => void) {
     this.#maxBatch = maxBatch;
     this.#write = write;
+    this.#wait = wait;
   }
 
   /** Queues an item; a full batch is written at once, otherwise on the next turn. */
   add(item: T): void {
     this.#pending.push(item);
     if (this.#pending.length >= this.#maxBatch) this.flush();
-    else this.#scheduled ??= setImmediate(() => this.flush());
+    else if (this.#scheduled === undefined && !this.#waiting) {
+      this.#scheduled = setImmediate(() => {
+        this.#scheduled = undefined;
+        if (this.#wait === undefined) {
+          this.flush();
+          return;
+        }
+        this.#waiting = true;
+        this.#wait(() => {
+          this.#waiting = false;
+          this.flush();
+        });
+      });
+    }
   }
 
   /** Writes everything queued now, batch by batch. */

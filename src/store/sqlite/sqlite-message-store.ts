@@ -184,7 +184,13 @@ function decodeCursor(cursor: string): { receivedAt: number; id: string } {
 export class SqliteMessageStore implements MessageStore {
   readonly #db: Database.Database;
   readonly #clock: () => Date;
-  readonly #batches = new GroupCommit<PendingIngest>(MAX_BATCH, (batch) => this.#writeBatch(batch));
+  // With a WAL sync, a group waits for the sync in flight: what arrives meanwhile is committed
+  // together after it (fewer, fuller commits; the ACKs would have waited for the next sync anyway).
+  readonly #batches = new GroupCommit<PendingIngest>(
+    MAX_BATCH,
+    (batch) => this.#writeBatch(batch),
+    (then) => (this.#walSync === undefined ? then() : this.#walSync.afterInFlight(then)),
+  );
   #vacuum: NodeJS.Timeout | undefined;
   readonly #fts: SqliteFtsIndexer;
   /** The commit's fsync on the thread pool (sqlite-wal-sync.ts); undefined: commits sync themselves. */

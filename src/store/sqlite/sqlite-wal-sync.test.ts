@@ -113,10 +113,20 @@ describe('SQLite WAL sync off the event loop', () => {
       } finally {
         visible.close();
       }
-      // A commit made while that sync is in flight needs the next one.
+      // An ingest queued while that sync is in flight waits for it, then is committed with whatever
+      // else arrived meanwhile, and needs the next sync.
       const late = store.messages.ingest(record(5));
       assert.equal(await settlesSoon(late), false);
       assert.equal(syncs.started, 1, 'the second sync waits for the first to finish');
+      const count = (): number => {
+        const reader = new Database(path, { readonly: true });
+        try {
+          return (reader.prepare("SELECT count(*) AS n FROM messages WHERE channel_id = 'ch-wal'").get() as { n: number }).n;
+        } finally {
+          reader.close();
+        }
+      };
+      assert.equal(count(), 5, 'not committed while the sync in flight runs');
       syncs.releaseAll();
       const results = await Promise.all(burst);
       assert.deepEqual(
@@ -124,6 +134,7 @@ describe('SQLite WAL sync off the event loop', () => {
         ['stored', 'stored', 'stored', 'stored'],
       );
       assert.equal(await settlesSoon(late), false, 'the late ingest still waits: the finished sync started before its commit');
+      assert.equal(count(), 6, 'committed once the first sync was done');
       assert.equal(syncs.started, 2);
       syncs.releaseAll();
       assert.equal((await late).kind, 'stored');

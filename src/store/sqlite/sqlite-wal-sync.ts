@@ -32,6 +32,7 @@ export class SqliteWalSync {
   #fd: number | undefined;
   #ino: number | undefined;
   #inFlight = false;
+  readonly #afterInFlight: Array<() => void> = [];
   /** Waiters whose commits came after the sync in flight started: they need the next one. */
   #next: Group | undefined;
   /** Syncs done (tests, stats). */
@@ -49,6 +50,12 @@ export class SqliteWalSync {
     const group = (this.#next ??= newGroup());
     if (!this.#inFlight) this.#start();
     return group.promise;
+  }
+
+  /** Calls `then` once the sync in flight (if any) has finished. */
+  afterInFlight(then: () => void): void {
+    if (!this.#inFlight) then();
+    else this.#afterInFlight.push(then);
   }
 
   /** True when no commit is waiting for its sync. */
@@ -86,6 +93,7 @@ export class SqliteWalSync {
       if (error !== null) group.reject(syncError(error));
       else group.resolve();
       if (this.#next !== undefined) this.#start();
+      for (const then of this.#afterInFlight.splice(0)) then();
     });
   }
 
