@@ -323,6 +323,10 @@ function nextSeparator(raw: string, sep: string, start: number): number {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 // HL7 v2.5.1 ch.2A: XPN 2.A.88, XAD 2.A.85, XTN 2.A.89, CX 2.A.14, CWE 2.A.13, XCN 2.A.87.
+// Each reader spells out the same walk over the components, with literal property names in a
+// switch, on purpose: these run for nearly every field the mapper reads, and the shared versions
+// (a parts array, a callback per component, or keys from a table) allocated per call or made the
+// result objects' shapes vary, which showed as most of the datatype cost in the convert benchmark.
 
 /** XPN: family (FN, first subcomponent) ^ given ^ middle ^ suffix ^ prefix ^ degree ^ name type. */
 export const readXpn: Reader<Hl7Xpn> = (raw, enc) => {
