@@ -120,3 +120,25 @@ export function checkLedgerSettle(input: { outcome: string; result?: EhrWriteRes
   if (input.at !== undefined && !validDate(input.at)) throw invalid('at must be a valid Date');
   if (input.result !== undefined && !validDate(input.result.at)) throw invalid('result.at must be a valid Date');
 }
+
+/**
+ * The values of a new proposal's row, in the column order both stores insert them: id, tenant, ehr,
+ * patient, change, actor, actor id, purpose of use, idempotency key, correlation id, state, policy
+ * (then each store adds its timestamps). `json` is the store's encoding of the optional policy.
+ */
+export function newProposalValues(id: string, input: NewProposal, json: (value: unknown) => unknown): unknown[] {
+  return [
+    id,
+    input.tenant,
+    input.ehr,
+    input.patient,
+    JSON.stringify(input.change),
+    JSON.stringify(input.actor),
+    input.actor.id,
+    input.purposeOfUse,
+    input.idempotencyKey,
+    input.correlationId,
+    input.state,
+    json(input.policy),
+  ];
+}

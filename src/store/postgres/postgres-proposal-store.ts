@@ -32,6 +32,7 @@ import {
   encodeProposalCursor,
   EVENTS_DEFAULT_LIMIT,
   EVENTS_MAX_LIMIT,
+  newProposalValues,
   PROPOSAL_DEFAULT_LIMIT,
   PROPOSAL_MAX_LIMIT,
   resultFromJson,
@@ -192,21 +193,7 @@ export class PostgresProposalStore implements ProposalStore {
          VALUES ($1, $2, $3, $4, $5::json, NULL, $6::json, $7, $8, $9, $10, $11, 1, $12::json, NULL, 0, NULL, NULL, NULL, $13, $13)
          ON CONFLICT (tenant, actor_id, idempotency_key) DO NOTHING
          RETURNING ${PROPOSAL_COLUMNS}`,
-        [
-          id,
-          input.tenant,
-          input.ehr,
-          input.patient,
-          JSON.stringify(input.change),
-          JSON.stringify(input.actor),
-          input.actor.id,
-          input.purposeOfUse,
-          input.idempotencyKey,
-          input.correlationId,
-          input.state,
-          json(input.policy),
-          at,
-        ],
+        [...newProposalValues(id, input, json), at],
       );
       const created = inserted.rows[0];
       if (created === undefined) {

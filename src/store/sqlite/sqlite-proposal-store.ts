@@ -32,11 +32,13 @@ import {
   encodeProposalCursor,
   EVENTS_DEFAULT_LIMIT,
   EVENTS_MAX_LIMIT,
+  newProposalValues,
   PROPOSAL_DEFAULT_LIMIT,
   PROPOSAL_MAX_LIMIT,
   resultFromJson,
   resultToJson,
 } from '../proposal-rows.ts';
+import { SqliteStatementCache } from './sqlite-statement-cache.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 
@@ -179,7 +181,7 @@ interface QueuedWrite {
  */
 class SqliteProposalWrites {
   readonly #db: Database.Database;
-  readonly #statements = new Map<string, Database.Statement>();
+  readonly #statements: SqliteStatementCache;
   readonly #batches = new GroupCommit<QueuedWrite>(MAX_BATCH, (batch) => this.#commit(batch));
   /** The whole batch: BEGIN IMMEDIATE ... COMMIT. */
   readonly #batch: Database.Transaction<(batch: QueuedWrite[]) => Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>>;
@@ -188,6 +190,7 @@ class SqliteProposalWrites {
 
   constructor(db: Database.Database) {
     this.#db = db;
+    this.#statements = new SqliteStatementCache(db, STATEMENT_CACHE);
     this.#item = db.transaction((step: () => unknown) => step());
     this.#batch = db.transaction((batch: QueuedWrite[]) =>
       batch.map((w) => {
@@ -221,18 +224,9 @@ class SqliteProposalWrites {
     this.#batches.flush();
   }
 
-  /** A statement prepared once per connection: better-sqlite3's prepare() compiles the SQL on every call. */
+  /** A statement prepared once per connection (sqlite-statement-cache.ts). */
   prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      if (this.#statements.size >= STATEMENT_CACHE) {
-        const oldest = this.#statements.keys().next().value;
-        if (oldest !== undefined) this.#statements.delete(oldest);
-      }
-      this.#statements.set(sql, statement);
-    }
-    return statement as Database.Statement<P, R>;
+    return this.#statements.get<P, R>(sql);
   }
 
   #commit(batch: QueuedWrite[]): void {
@@ -307,22 +301,7 @@ export class SqliteProposalStore implements ProposalStore {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 0, ?, ?)
            ON CONFLICT (tenant, actor_id, idempotency_key) DO NOTHING`,
         )
-        .run(
-          id,
-          input.tenant,
-          input.ehr,
-          input.patient,
-          JSON.stringify(input.change),
-          JSON.stringify(input.actor),
-          input.actor.id,
-          input.purposeOfUse,
-          input.idempotencyKey,
-          input.correlationId,
-          input.state,
-          json(input.policy),
-          at,
-          at,
-        );
+        .run(...newProposalValues(id, input, json), at, at);
       if (inserted.changes === 0) {
         const existing = this.#writes
           .prepare<[string, string, string], ProposalRow>('SELECT * FROM proposals WHERE tenant = ? AND actor_id = ? AND idempotency_key = ?')

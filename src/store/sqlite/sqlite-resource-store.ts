@@ -30,6 +30,7 @@ import {
 } from '../../core/ports/resource-store.ts';
 import { INDEX_TABLES, SQLITE_RESOURCE_MARKS_SCHEMA, SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
 import { BATCH_CHUNKS, CURRENT_COLUMNS, HISTORY_COLUMNS, RelaxedBatchWriter, type RelaxedBatch } from './sqlite-relaxed-batch-writer.ts';
+import { SqliteStatementCache } from './sqlite-statement-cache.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
 
@@ -435,7 +436,7 @@ export class SqliteResourceStore implements ResourceStore {
   readonly #indexer: ResourceIndexer;
   readonly #clock: () => Date;
   readonly #atomic: Database.Transaction<(step: () => unknown) => unknown>;
-  readonly #statements = new Map<string, Database.Statement>();
+  readonly #statements: SqliteStatementCache;
   /** The multi-row INSERTs of #createBatch, by table and row count (a handful: BATCH_CHUNKS per table). */
   readonly #batchStatements = new Map<string, Database.Statement>();
   /** Units (queued calls, transactions) that have not finished; while > 0, calls queue. */
@@ -451,6 +452,7 @@ export class SqliteResourceStore implements ResourceStore {
 
   constructor(db: Database.Database, options: SqliteResourceStoreOptions & { ownsConnection?: boolean }) {
     this.#db = db;
+    this.#statements = new SqliteStatementCache(db, STATEMENT_CACHE);
     this.#indexer = options.indexer;
     this.#clock = options.clock ?? (() => new Date());
     this.#ownsConnection = options.ownsConnection ?? false;
@@ -500,16 +502,7 @@ export class SqliteResourceStore implements ResourceStore {
   }
 
   #prepare(sql: string): Database.Statement {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql);
-      if (this.#statements.size >= STATEMENT_CACHE) {
-        const oldest = this.#statements.keys().next().value;
-        if (oldest !== undefined) this.#statements.delete(oldest);
-      }
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    return this.#statements.get(sql);
   }
 
   // -------------------------------------------------------------------------------------------
