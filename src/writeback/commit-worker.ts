@@ -109,10 +109,13 @@ export async function audit(ctx: WritebackContext, event: FhirResource, proposal
 }
 
 /**
- * After a committed write: Provenance in our store (and in the EHR where its profile accepts one),
- * the AuditEvent, then read-back verification. Also used when a reviewer confirms an unknown write.
+ * A write's records in our canonical store (ARCHITECTURE.md invariant 5): its Provenance (created
+ * once per correlation id, write-records.ts) and its AuditEvent. Stored BEFORE the committed
+ * transition, so that no process crash can leave a committed write without them; run again after
+ * a recovery or a reviewer's confirmation (the Provenance is then found, not made twice).
+ * Returns what the later events record (the Provenance's id).
  */
-export async function afterCommit(ctx: WritebackContext, p: Proposal, sent?: ProposedChange, expected?: FhirResource): Promise<Proposal> {
+export async function recordWrite(ctx: WritebackContext, p: Proposal, sent?: ProposedChange): Promise<Record<string, unknown>> {
   const target = targetOf(p.result);
   const { approver, signer } = await approvals(ctx, p.id);
   const at = ctx.clock.now();
@@ -125,12 +128,25 @@ export async function afterCommit(ctx: WritebackContext, p: Proposal, sent?: Pro
     const sink = ctx.audit;
     try {
       const made = (await storeWriteRecords(ctx.resources, provenance, sink === undefined ? auditEvent : undefined)).provenance;
-      if (made?.outcome === 'created' && made.resource.id !== undefined) details['provenance'] = `Provenance/${made.resource.id}`;
+      if (made !== undefined && made.outcome !== 'multiple' && made.resource.id !== undefined) details['provenance'] = `Provenance/${made.resource.id}`;
     } catch (e) {
       ctx.logger.error({ proposal: p.id, correlationId: p.correlationId, code: errorCodeOf(e) }, 'write-back Provenance/AuditEvent not stored');
     }
     if (sink !== undefined) await audit(ctx, auditEvent, p);
   } else await audit(ctx, auditEvent, p);
+  return details;
+}
+
+/**
+ * After a committed write: its records (unless `recorded` says they were stored before the
+ * transition), the Provenance in the EHR where its profile accepts one, then read-back
+ * verification. Also used when a reviewer confirms an unknown write and after a recovery.
+ */
+export async function afterCommit(ctx: WritebackContext, p: Proposal, sent?: ProposedChange, expected?: FhirResource, recorded?: Record<string, unknown>): Promise<Proposal> {
+  const details: Record<string, unknown> = { ...(recorded ?? (await recordWrite(ctx, p, sent))) };
+  const target = targetOf(p.result);
+  const { approver, signer } = target === undefined ? { approver: undefined, signer: undefined } : await approvals(ctx, p.id);
+  const provenance = target === undefined ? undefined : buildProvenance({ target, proposal: p, ...(approver === undefined ? {} : { approver }), ...(signer === undefined ? {} : { signer }), at: ctx.clock.now() });
   const adapter = ctx.adapters.get(p.ehr);
   if (provenance !== undefined && adapter?.capabilities.provenance === true && adapter.writeProvenance !== undefined) {
     try {
@@ -420,6 +436,8 @@ export class CommitWorker {
     switch (outcome.kind) {
       case 'applied': {
         const expected = base === undefined || request.change.kind !== 'patch' ? undefined : expectedCopy(request.change, base);
+        // Invariant 5: the records first, then the transition that reports the write committed.
+        const recorded = await recordWrite(ctx, { ...p, result: outcome.result }, request.change);
         const r = await move({
           to: 'committed',
           reason: `written to ${p.ehr}`,
@@ -435,7 +453,7 @@ export class CommitWorker {
         });
         committedAt = performance.now();
         ctx.logger.info({ ...log, target: targetOf(outcome.result) }, 'write-back committed');
-        if (r.kind === 'ok') next = await afterCommit(ctx, r.proposal, request.change, expected);
+        if (r.kind === 'ok') next = await afterCommit(ctx, r.proposal, request.change, expected, recorded);
         break;
       }
       case 'transient': {

@@ -12,7 +12,17 @@
  * batch: nothing of it is reported stored.
  */
 import { isSwitchboardError } from '../core/errors.ts';
-import type { CreateOutcome, FhirResource, ResourceStore } from '../core/ports/resource-store.ts';
+import type { CreateOptions, CreateOutcome, FhirResource, ResourceStore } from '../core/ports/resource-store.ts';
+import { parseSearchQuery } from '../fhir/search-query.ts';
+import { CORRELATION_TAG_SYSTEM } from './ai-content.ts';
+
+/** The Provenance's conditional create: none with its correlation tag yet (ai-content.ts buildProvenance). */
+function onlyOnce(provenance: FhirResource): CreateOptions {
+  const meta = provenance['meta'] as { tag?: ReadonlyArray<{ system?: string; code?: string }> } | undefined;
+  const tag = meta?.tag?.find((t) => t.system === CORRELATION_TAG_SYSTEM && typeof t.code === 'string' && t.code !== '');
+  if (tag?.code === undefined) return {};
+  return { ifNoneExist: parseSearchQuery('Provenance', [['_tag', `${CORRELATION_TAG_SYSTEM}|${tag.code}`]]).query };
+}
 
 /** More records queued in one turn are written in several transactions of this many writes each. */
 const MAX_BATCH = 64;
@@ -60,7 +70,10 @@ class WriteRecordBatch {
           for (const item of batch) {
             try {
               // The Provenance first, then the AuditEvent, as one write's records were stored before.
-              const provenance = item.provenance === undefined ? undefined : await tx.create(item.provenance);
+              // Conditional on its correlation tag (FHIR R4 http.html#ccreate): a write's records
+              // may be stored again (before its committed transition, then by the follow-up of a
+              // recovery or a reviewer's confirmation), and it keeps one Provenance.
+              const provenance = item.provenance === undefined ? undefined : await tx.create(item.provenance, onlyOnce(item.provenance));
               if (item.auditEvent !== undefined) await tx.create(item.auditEvent);
               outcomes.push({ ok: true, stored: provenance === undefined ? {} : { provenance } });
             } catch (error) {
