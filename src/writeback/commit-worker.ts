@@ -113,9 +113,10 @@ export async function audit(ctx: WritebackContext, event: FhirResource, proposal
  * once per correlation id, write-records.ts) and its AuditEvent. Stored BEFORE the committed
  * transition, so that no process crash can leave a committed write without them; run again after
  * a recovery or a reviewer's confirmation (the Provenance is then found, not made twice).
- * Returns what the later events record (the Provenance's id).
+ * Returns the Provenance (sent to the EHR too after the transition) and what the later events
+ * record (its id in our store).
  */
-export async function recordWrite(ctx: WritebackContext, p: Proposal, sent?: ProposedChange): Promise<Record<string, unknown>> {
+export async function recordWrite(ctx: WritebackContext, p: Proposal, sent?: ProposedChange): Promise<RecordedWrite> {
   const target = targetOf(p.result);
   const { approver, signer } = await approvals(ctx, p.id);
   const at = ctx.clock.now();
@@ -134,7 +135,13 @@ export async function recordWrite(ctx: WritebackContext, p: Proposal, sent?: Pro
     }
     if (sink !== undefined) await audit(ctx, auditEvent, p);
   } else await audit(ctx, auditEvent, p);
-  return details;
+  return { provenance, details };
+}
+
+/** What recordWrite stored: the Provenance built (none without a target) and the event details. */
+export interface RecordedWrite {
+  readonly provenance: FhirResource | undefined;
+  readonly details: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -142,11 +149,9 @@ export async function recordWrite(ctx: WritebackContext, p: Proposal, sent?: Pro
  * transition), the Provenance in the EHR where its profile accepts one, then read-back
  * verification. Also used when a reviewer confirms an unknown write and after a recovery.
  */
-export async function afterCommit(ctx: WritebackContext, p: Proposal, sent?: ProposedChange, expected?: FhirResource, recorded?: Record<string, unknown>): Promise<Proposal> {
-  const details: Record<string, unknown> = { ...(recorded ?? (await recordWrite(ctx, p, sent))) };
-  const target = targetOf(p.result);
-  const { approver, signer } = target === undefined ? { approver: undefined, signer: undefined } : await approvals(ctx, p.id);
-  const provenance = target === undefined ? undefined : buildProvenance({ target, proposal: p, ...(approver === undefined ? {} : { approver }), ...(signer === undefined ? {} : { signer }), at: ctx.clock.now() });
+export async function afterCommit(ctx: WritebackContext, p: Proposal, sent?: ProposedChange, expected?: FhirResource, recorded?: RecordedWrite): Promise<Proposal> {
+  const { provenance, details: stored } = recorded ?? (await recordWrite(ctx, p, sent));
+  const details: Record<string, unknown> = { ...stored };
   const adapter = ctx.adapters.get(p.ehr);
   if (provenance !== undefined && adapter?.capabilities.provenance === true && adapter.writeProvenance !== undefined) {
     try {
