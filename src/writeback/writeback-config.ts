@@ -11,6 +11,7 @@ import { parseYamlDocument } from '../core/channel-schema.ts';
 import { SwitchboardError } from '../core/errors.ts';
 import { EhrConfigSchema, type EhrConfig } from './ehr/ehr-adapters.ts';
 import { DEFAULT_POLICY_YAML, parsePolicy, type WritebackPolicy } from './policy.ts';
+import type { CommitOptions } from './writeback-context.ts';
 
 export const WritebackConfigSchema = z
   .strictObject({
@@ -55,14 +56,7 @@ export interface WritebackConfig {
   readonly tenant: string;
   readonly policy: WritebackPolicy;
   readonly ehrs: readonly EhrConfig[];
-  readonly commit: {
-    readonly concurrency: number;
-    readonly maxAttempts: number;
-    readonly pollMs: number;
-    readonly backoff: { readonly initialMs: number; readonly maxMs: number };
-    readonly leaseMs: number;
-    readonly recoveryIntervalMs: number;
-  };
+  readonly commit: CommitOptions;
   readonly verify: { readonly enabled: boolean };
   readonly drift: { readonly intervalMs: number };
 }

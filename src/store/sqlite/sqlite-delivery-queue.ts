@@ -16,7 +16,7 @@ import type {
 import type { MessageStatus } from '../../core/ports/message-store.ts';
 import { invalidDelivery } from '../ingest-outcome.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
-import { walSyncOf } from './sqlite-wal-sync.ts';
+import { walSyncOf, type SqliteWalSync } from './sqlite-wal-sync.ts';
 import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 
@@ -133,6 +133,8 @@ function attemptOf(row: AttemptRow): DeliveryAttempt {
  */
 export class SqliteDeliveryQueue implements DeliveryQueue {
   readonly #db: Database.Database;
+  /** The ingest commits' WAL sync on this connection (sqlite-wal-sync.ts): a claim waits for it. */
+  readonly #walSync: SqliteWalSync | undefined;
   readonly #clock: () => Date;
   readonly #stmt: {
     messageExists: Database.Statement<[string], { one: number }>;
@@ -160,6 +162,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
 
   constructor(db: Database.Database, options: { clock?: () => Date } = {}) {
     this.#db = db;
+    this.#walSync = walSyncOf(db);
     this.#clock = options.clock ?? (() => new Date());
     this.#stmt = {
       messageExists: db.prepare('SELECT 1 AS one FROM messages WHERE id = ?'),
@@ -329,7 +332,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     // Ingest commits become durable a moment after they commit (sqlite-wal-sync.ts): a delivery
     // must not leave before its message is on disk, or a power cut could lose a message that was
     // already sent on (its sender, never ACKed, would send it again: a duplicate downstream).
-    const walSync = walSyncOf(this.#db);
+    const walSync = this.#walSync;
     if (claimed.length > 0 && walSync !== undefined && !walSync.idle) await walSync.durable();
     return claimed;
   }
