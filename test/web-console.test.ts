@@ -397,6 +397,8 @@ test('screens of the other main views: overview, channels, audit log, reconcilia
   // Dark theme by the toggle, kept across loads.
   await page.goto(`${base}/`);
   await page.getByRole('button', { name: /Switch theme/ }).click();
+  // The theme is applied by an effect after the re-render, not within the click: wait for it.
+  await page.waitForFunction('document.documentElement.dataset.theme !== undefined');
   const theme = await page.locator('html').getAttribute('data-theme');
   assert.ok(theme === 'dark' || theme === 'light');
   await page.emulateMedia({ colorScheme: 'dark' });
