@@ -40,7 +40,9 @@ import {
 } from '../proposal-rows.ts';
 import { SqliteStatementCache } from './sqlite-statement-cache.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
+import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
+import { walSyncOf, type SqliteWalSync } from './sqlite-wal-sync.ts';
 
 interface ProposalRow {
   id: string;
@@ -166,9 +168,17 @@ interface QueuedWrite {
  * group-committed: the calls made in one turn of the event loop run in ONE `BEGIN IMMEDIATE`
  * transaction, in the order they were made, each inside a savepoint of its own, and share its
  * COMMIT, i.e. one fsync of the WAL with `synchronous=FULL` (sqlite-group-commit.ts; the same
- * pattern as ingest). Every promise settles only after that COMMIT returned, so a caller that
+ * pattern as ingest). Every promise settles only after that COMMIT is on disk, so a caller that
  * awaited a ledger begin or a transition holds a durable record, exactly as with one transaction
  * per call.
+ *
+ * On a file in WAL mode with FULL sync the fsync is the WAL sync's (sqlite-wal-sync.ts, ADR 0007):
+ * the batch commits with NORMAL and its promises settle after an fdatasync of the WAL on the thread
+ * pool, and a batch waits for the sync in flight before it commits. The fsync used to run inside
+ * COMMIT on the event loop: under write-back load a third of the loop's time was spent there, and
+ * every request and EHR response waited behind it. What a later batch reads (committed, maybe not
+ * yet synced) can only be lost together with it: the WAL is replayed in order, up to its last
+ * synced frame.
  *
  * The compare-and-set semantics are those of one transaction per call: the items run one after the
  * other on the one connection, so each reads what the ones before it in the batch wrote; an item
@@ -182,7 +192,13 @@ interface QueuedWrite {
 class SqliteProposalWrites {
   readonly #db: Database.Database;
   readonly #statements: SqliteStatementCache;
-  readonly #batches = new GroupCommit<QueuedWrite>(MAX_BATCH, (batch) => this.#commit(batch));
+  readonly #batches = new GroupCommit<QueuedWrite>(
+    MAX_BATCH,
+    (batch) => this.#commit(batch),
+    (then) => (this.#walSync === undefined ? then() : this.#walSync.afterInFlight(then)),
+  );
+  /** The commit's fsync on the thread pool; undefined: COMMIT syncs itself (memory, NORMAL chosen). */
+  readonly #walSync: SqliteWalSync | undefined;
   /** The whole batch: BEGIN IMMEDIATE ... COMMIT. */
   readonly #batch: Database.Transaction<(batch: QueuedWrite[]) => Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>>;
   /** One item: called inside the batch, better-sqlite3 runs it in a savepoint. */
@@ -190,6 +206,7 @@ class SqliteProposalWrites {
 
   constructor(db: Database.Database) {
     this.#db = db;
+    this.#walSync = walSyncOf(db);
     this.#statements = new SqliteStatementCache(db, STATEMENT_CACHE);
     this.#item = db.transaction((step: () => unknown) => step());
     this.#batch = db.transaction((batch: QueuedWrite[]) =>
@@ -230,18 +247,29 @@ class SqliteProposalWrites {
   }
 
   #commit(batch: QueuedWrite[]): void {
-    let outcomes;
+    let outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>;
+    const sync = this.#walSync;
     try {
-      outcomes = this.#batch.immediate(batch);
+      outcomes = sync === undefined ? this.#batch.immediate(batch) : withRelaxedSync(this.#db, () => this.#batch.immediate(batch));
     } catch (error) {
       const failed = toStoreError(error);
       for (const w of batch) w.reject(failed);
       return;
     }
-    batch.forEach((w, i) => {
-      const o = outcomes[i];
-      if (o?.ok === true) w.resolve(o.value);
-      else w.reject(toStoreError(o?.error));
+    const settle = (): void =>
+      batch.forEach((w, i) => {
+        const o = outcomes[i];
+        if (o?.ok === true) w.resolve(o.value);
+        else w.reject(toStoreError(o?.error));
+      });
+    if (sync === undefined) {
+      settle();
+      return;
+    }
+    sync.durable().then(settle, (error: unknown) => {
+      // Committed but maybe not on disk: nothing of the batch may be reported done.
+      const failed = toStoreError(error);
+      for (const w of batch) w.reject(failed);
     });
   }
 }

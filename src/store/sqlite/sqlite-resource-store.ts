@@ -33,6 +33,7 @@ import { BATCH_CHUNKS, CURRENT_COLUMNS, HISTORY_COLUMNS, RelaxedBatchWriter, typ
 import { SqliteStatementCache } from './sqlite-statement-cache.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
+import { walSyncOf, type SqliteWalSync } from './sqlite-wal-sync.ts';
 
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 1000;
@@ -449,6 +450,15 @@ export class SqliteResourceStore implements ResourceStore {
   readonly #typeMark: Database.Statement;
   /** createBatchRelaxed's writer on a thread and connection of its own, once started (createBatchRelaxedOffThread). */
   #relaxedWriter: RelaxedBatchWriter | undefined;
+  /**
+   * The commit's fsync on the thread pool (sqlite-wal-sync.ts, ADR 0007), on a file in WAL mode with
+   * FULL sync: writes commit with NORMAL and their promises settle after an fdatasync of the WAL, so
+   * the event loop does not wait on the disk at every write (it did: under write-back load, the
+   * Provenance/AuditEvent commits held it about a third of the time). Undefined: COMMIT syncs itself.
+   */
+  readonly #walSync: SqliteWalSync | undefined;
+  /** The connection's own synchronous level, put back after a transaction() committed with NORMAL. */
+  readonly #syncLevel: number;
 
   constructor(db: Database.Database, options: SqliteResourceStoreOptions & { ownsConnection?: boolean }) {
     this.#db = db;
@@ -458,6 +468,8 @@ export class SqliteResourceStore implements ResourceStore {
     this.#ownsConnection = options.ownsConnection ?? false;
     if (options.applySchema ?? true) guarded(() => db.exec(SQLITE_RESOURCE_SCHEMA + SQLITE_RESOURCE_MARKS_SCHEMA));
     this.#atomic = db.transaction((step: () => unknown) => step());
+    this.#walSync = walSyncOf(db);
+    this.#syncLevel = this.#walSync === undefined ? 0 : Number(db.pragma('synchronous', { simple: true }));
     this.#typeMark = db.prepare('SELECT n FROM fhir_type_marks WHERE type = ?').pluck();
     this.createBatchRelaxedOffThread = options.relaxedBatchThread !== false && !db.memory && db.name !== '' && db.name !== ':memory:';
   }
@@ -493,6 +505,20 @@ export class SqliteResourceStore implements ResourceStore {
       } catch (error) {
         throw toStoreError(error);
       }
+    });
+  }
+
+  /**
+   * A write outside transaction(): committed with NORMAL and settled once the WAL sync that started
+   * after its commit is done (or committed with the connection's own sync when there is no WAL sync).
+   * The caller is answered only when the write is on disk, as with FULL.
+   */
+  #callWrite<T>(step: () => T): Promise<T> {
+    const sync = this.#walSync;
+    if (sync === undefined) return this.#call(step);
+    return this.#call(() => withRelaxedSync(this.#db, step)).then(async (value) => {
+      await sync.durable();
+      return value;
     });
   }
 
@@ -532,19 +558,19 @@ export class SqliteResourceStore implements ResourceStore {
   }
 
   create(resource: FhirResource, options: CreateOptions = {}): Promise<CreateOutcome> {
-    return this.#call(() => this.#create(resource, options));
+    return this.#callWrite(() => this.#create(resource, options));
   }
 
   update(resource: FhirResource, options: UpdateOptions = {}): Promise<UpdateOutcome> {
-    return this.#call(() => this.#update(resource, options));
+    return this.#callWrite(() => this.#update(resource, options));
   }
 
   conditionalUpdate(type: string, query: SearchQuery, resource: FhirResource): Promise<UpdateOutcome> {
-    return this.#call(() => this.#conditionalUpdate(type, query, resource));
+    return this.#callWrite(() => this.#conditionalUpdate(type, query, resource));
   }
 
   delete(type: string, id: string, options: UpdateOptions = {}): Promise<DeleteOutcome> {
-    return this.#call(() => this.#delete(type, id, options));
+    return this.#callWrite(() => this.#delete(type, id, options));
   }
 
   history(query: HistoryQuery): Promise<HistoryPage> {
@@ -553,20 +579,34 @@ export class SqliteResourceStore implements ResourceStore {
 
   transaction<T>(work: (tx: ResourceStoreTx) => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
-    return this.#enqueue(async () => {
-      guarded(() => this.#db.exec('BEGIN IMMEDIATE'));
-      let open = true;
-      const tx = this.#txView(() => open);
+    const sync = this.#walSync;
+    const committed = this.#enqueue(async () => {
+      // With a WAL sync the transaction commits with NORMAL (the pragma cannot change inside it) and
+      // is answered after the sync below; nothing else runs on the connection until it ends.
+      if (sync !== undefined) guarded(() => this.#db.exec('PRAGMA synchronous = NORMAL'));
       try {
-        const result = await work(tx);
-        open = false;
-        guarded(() => this.#db.exec('COMMIT'));
-        return result;
-      } catch (error) {
-        open = false;
-        if (this.#db.inTransaction) guarded(() => this.#db.exec('ROLLBACK'));
-        throw error;
+        guarded(() => this.#db.exec('BEGIN IMMEDIATE'));
+        let open = true;
+        const tx = this.#txView(() => open);
+        try {
+          const result = await work(tx);
+          open = false;
+          guarded(() => this.#db.exec('COMMIT'));
+          return result;
+        } catch (error) {
+          open = false;
+          if (this.#db.inTransaction) guarded(() => this.#db.exec('ROLLBACK'));
+          throw error;
+        }
+      } finally {
+        if (sync !== undefined && !this.#db.inTransaction) guarded(() => this.#db.exec(`PRAGMA synchronous = ${this.#syncLevel}`));
       }
+    });
+    if (sync === undefined) return committed;
+    // The next call may run while this one's sync is in flight: it is queued behind the commit only.
+    return committed.then(async (result) => {
+      await sync.durable();
+      return result;
     });
   }
 
@@ -634,6 +674,9 @@ export class SqliteResourceStore implements ResourceStore {
     if (this.#closed) return;
     await this.#enqueue(async () => undefined);
     this.#closed = true;
+    // The last writes are answered after their sync: the descriptor stays open until it is done.
+    if (this.#walSync !== undefined && !this.#walSync.idle) await this.#walSync.durable().catch(() => undefined);
+    this.#walSync?.close();
     await this.#relaxedWriter?.close();
     if (this.#ownsConnection) this.#db.close();
   }
