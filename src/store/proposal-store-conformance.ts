@@ -30,7 +30,8 @@ const vitals: ProposedChange = {
   },
 };
 
-const base = (over: Partial<NewProposal> = {}): NewProposal => ({
+/** A valid new proposal (a vital-sign Observation), with `over` applied: for this suite and the stores' own tests. */
+export const newProposalFixture = (over: Partial<NewProposal> = {}): NewProposal => ({
   tenant: 'default',
   ehr: 'epic-sim',
   patient: 'Patient/pat-1',
@@ -64,7 +65,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
 
   describe(name, () => {
     it('create stores the proposal exactly; get finds it; creation is the first event, with no `from`', async (store) => {
-      const input = base({ actor: { kind: 'agent', id: 'scribe-1', display: 'Scribe', model: 'note-model', modelVersion: '2026-01' }, policy: { decision: 'review', rule: 'ai-review' } });
+      const input = newProposalFixture({ actor: { kind: 'agent', id: 'scribe-1', display: 'Scribe', model: 'note-model', modelVersion: '2026-01' }, policy: { decision: 'review', rule: 'ai-review' } });
       const out = await store.create(input);
       assert.equal(out.kind, 'created');
       const p = out.proposal;
@@ -84,32 +85,32 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('create honours a given id and time', async (store) => {
-      const p = await created(store, base({ id: 'prop-fixed', at: at(5000), state: 'proposed' }));
+      const p = await created(store, newProposalFixture({ id: 'prop-fixed', at: at(5000), state: 'proposed' }));
       assert.equal(p.id, 'prop-fixed');
       assert.deepEqual(p.createdAt, at(5000));
       assert.equal(p.state, 'proposed');
     });
 
     it('create is idempotent per (tenant, actor.id, idempotencyKey): the first proposal is returned untouched', async (store, fx) => {
-      const first = await created(store, base());
+      const first = await created(store, newProposalFixture());
       fx.setNow(T0 + 1000);
-      const again = await store.create(base({ patient: 'Patient/pat-2', correlationId: 'corr-other', change: { kind: 'hl7v2', message: 'MSH|^~\\&|X' } }));
+      const again = await store.create(newProposalFixture({ patient: 'Patient/pat-2', correlationId: 'corr-other', change: { kind: 'hl7v2', message: 'MSH|^~\\&|X' } }));
       assert.equal(again.kind, 'existing');
       assert.deepEqual(again.proposal, first, 'the existing proposal, not the new input');
       assert.equal((await store.events(first.id)).length, 1, 'no second creation event');
 
       // Any part of the key differing makes a new proposal.
-      const otherTenant = await created(store, base({ tenant: 'clinic-b' }));
-      const otherActor = await created(store, base({ actor: { kind: 'user', id: 'dr-who', roles: ['reviewer'] } }));
-      const otherKey = await created(store, base({ idempotencyKey: 'k-2' }));
+      const otherTenant = await created(store, newProposalFixture({ tenant: 'clinic-b' }));
+      const otherActor = await created(store, newProposalFixture({ actor: { kind: 'user', id: 'dr-who', roles: ['reviewer'] } }));
+      const otherKey = await created(store, newProposalFixture({ idempotencyKey: 'k-2' }));
       assert.equal(new Set([first.id, otherTenant.id, otherActor.id, otherKey.id]).size, 4);
       // The actor's kind is not part of the key: the same id is the same author.
-      const sameIdOtherKind = await store.create(base({ actor: { kind: 'service', id: 'vitals-app' } }));
+      const sameIdOtherKind = await store.create(newProposalFixture({ actor: { kind: 'service', id: 'vitals-app' } }));
       assert.equal(sameIdOtherKind.kind, 'existing');
     });
 
     it('20 concurrent creates with one key: exactly one `created`, all return the same proposal', async (store) => {
-      const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(base({ idempotencyKey: 'burst', correlationId: `c-${i}` }))));
+      const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => store.create(newProposalFixture({ idempotencyKey: 'burst', correlationId: `c-${i}` }))));
       assert.equal(outs.filter((o) => o.kind === 'created').length, 1);
       assert.equal(outs.filter((o) => o.kind === 'existing').length, 19);
       assert.equal(new Set(outs.map((o) => o.proposal.id)).size, 1);
@@ -119,11 +120,11 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('create refuses input it cannot keep (SWB_ERR_STORE_INVALID_RECORD)', async (store) => {
-      await assert.rejects(store.create(base({ tenant: '' })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
-      await assert.rejects(store.create(base({ idempotencyKey: '' })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
-      await assert.rejects(store.create(base({ actor: { kind: 'app', id: '' } })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
-      await assert.rejects(store.create(base({ state: 'nonsense' as never })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
-      await assert.rejects(store.create(base({ at: new Date(Number.NaN) })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
+      await assert.rejects(store.create(newProposalFixture({ tenant: '' })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
+      await assert.rejects(store.create(newProposalFixture({ idempotencyKey: '' })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
+      await assert.rejects(store.create(newProposalFixture({ actor: { kind: 'app', id: '' } })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
+      await assert.rejects(store.create(newProposalFixture({ state: 'nonsense' as never })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
+      await assert.rejects(store.create(newProposalFixture({ at: new Date(Number.NaN) })), { code: 'SWB_ERR_STORE_INVALID_RECORD' });
       assert.equal((await store.list()).items.length, 0);
     });
 
@@ -146,7 +147,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
       };
       const actor = { kind: 'agent', id: 'scribe', display: 'Scribe ✍️', roles: [], model: 'm', modelVersion: 'v1' } as const;
       const policy = { decision: 'review', reasons: ['AI authored', 'Diagnose: Ödem'], violations: [], nested: { z: 1, a: 2 } };
-      const p = await created(store, base({ change: note, actor, policy }));
+      const p = await created(store, newProposalFixture({ change: note, actor, policy }));
       const got = await store.get(p.id);
       assert.ok(got !== undefined);
       assert.equal(JSON.stringify(got.change), JSON.stringify(note), 'same text, same key order');
@@ -163,18 +164,18 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
       const events = await store.events(p.id);
       assert.deepEqual(events[1]?.detail, { edited: ['code.text'], comment: 'Geprüft ✓' });
 
-      const hl7 = await created(store, base({ idempotencyKey: 'k-hl7', change: { kind: 'hl7v2', message: 'MSH|^~\\&|SWB|FAC|EHR|FAC|20260301090000||MDM^T02|C1|P|2.5.1\rTXA|1|CN|TX|||||||||||||||IP' } }));
+      const hl7 = await created(store, newProposalFixture({ idempotencyKey: 'k-hl7', change: { kind: 'hl7v2', message: 'MSH|^~\\&|SWB|FAC|EHR|FAC|20260301090000||MDM^T02|C1|P|2.5.1\rTXA|1|CN|TX|||||||||||||||IP' } }));
       assert.deepEqual((await store.get(hl7.id))?.change, hl7.change);
     });
 
     it('list: every filter, alone and combined; newest first', async (store, fx) => {
-      const a = await created(store, base({ idempotencyKey: 'a', state: 'pending_review' }));
+      const a = await created(store, newProposalFixture({ idempotencyKey: 'a', state: 'pending_review' }));
       fx.setNow(T0 + 1000);
-      const b = await created(store, base({ idempotencyKey: 'b', state: 'approved', ehr: 'oracle-sim', patient: 'Patient/pat-2' }));
+      const b = await created(store, newProposalFixture({ idempotencyKey: 'b', state: 'approved', ehr: 'oracle-sim', patient: 'Patient/pat-2' }));
       fx.setNow(T0 + 2000);
-      const c = await created(store, base({ idempotencyKey: 'c', state: 'pending_review', tenant: 'clinic-b', correlationId: 'corr-c' }));
+      const c = await created(store, newProposalFixture({ idempotencyKey: 'c', state: 'pending_review', tenant: 'clinic-b', correlationId: 'corr-c' }));
       fx.setNow(T0 + 3000);
-      const d = await created(store, base({ idempotencyKey: 'd', state: 'rejected_by_policy', patient: 'Patient/pat-2' }));
+      const d = await created(store, newProposalFixture({ idempotencyKey: 'd', state: 'rejected_by_policy', patient: 'Patient/pat-2' }));
 
       const ids = async (q: Parameters<ProposalStore['list']>[0]): Promise<string[]> => (await store.list(q)).items.map((p) => p.id);
       assert.deepEqual(await ids({}), [d.id, c.id, b.id, a.id]);
@@ -194,10 +195,10 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('list dueBefore: nextAttemptAt when set, else updatedAt; a cleared nextAttemptAt falls back to updatedAt', async (store, fx) => {
-      const early = await created(store, base({ idempotencyKey: 'early', state: 'committing' }));
+      const early = await created(store, newProposalFixture({ idempotencyKey: 'early', state: 'committing' }));
       fx.setNow(T0 + 10_000);
-      const late = await created(store, base({ idempotencyKey: 'late', state: 'committing' }));
-      const retry = await created(store, base({ idempotencyKey: 'retry', state: 'committing' }));
+      const late = await created(store, newProposalFixture({ idempotencyKey: 'late', state: 'committing' }));
+      const retry = await created(store, newProposalFixture({ idempotencyKey: 'retry', state: 'committing' }));
       const moved = await store.transition(retry.id, { from: 'committing', to: 'retrying', actor: 'engine', at: at(10_000), set: { attempts: 1, nextAttemptAt: at(60_000) } });
       assert.equal(moved.kind, 'ok');
 
@@ -221,7 +222,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
       // Three pairs share an instant: the id breaks the tie.
       for (let i = 0; i < 7; i++) {
         fx.setNow(T0 + Math.floor(i / 2) * 1000);
-        made.push(await created(store, base({ idempotencyKey: `page-${i}` })));
+        made.push(await created(store, newProposalFixture({ idempotencyKey: `page-${i}` })));
       }
       const expected = [...made].sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime() || (x.id < y.id ? 1 : x.id > y.id ? -1 : 0)).map((p) => p.id);
       const seen: string[] = [];
@@ -240,7 +241,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
       // Stable: a proposal created after the first page was read does not shift the later pages.
       const first = await store.list({ limit: 3 });
       fx.setNow(T0 + 99_000);
-      await created(store, base({ idempotencyKey: 'newer' }));
+      await created(store, newProposalFixture({ idempotencyKey: 'newer' }));
       const second = await store.list({ limit: 3, ...(first.nextCursor === undefined ? {} : { cursor: first.nextCursor }) });
       assert.deepEqual(second.items.map((p) => p.id), expected.slice(3, 6));
       // Filters and the cursor together.
@@ -253,7 +254,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('transition is a compare-and-set: ok bumps revision and appends the event; wrong from -> stale; unknown id -> not_found', async (store, fx) => {
-      const p = await created(store, base());
+      const p = await created(store, newProposalFixture());
       fx.setNow(T0 + 5000);
       const ok = await store.transition(p.id, { from: 'pending_review', to: 'approved', actor: 'user:dr-who', reason: 'looks right', detail: { rule: 'vitals-review' } });
       assert.equal(ok.kind, 'ok');
@@ -285,7 +286,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('10 concurrent transitions from one state: exactly one ok, the rest stale; one event', async (store) => {
-      const p = await created(store, base({ state: 'approved' }));
+      const p = await created(store, newProposalFixture({ state: 'approved' }));
       const outs = await Promise.all(Array.from({ length: 10 }, (_, i) => store.transition(p.id, { from: 'approved', to: 'committing', actor: `engine:worker-${i}`, set: { attempts: i + 1 } })));
       const oks = outs.filter((o) => o.kind === 'ok');
       assert.equal(oks.length, 1);
@@ -300,7 +301,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('set: approvedChange, policy, result (with its Date), attempts, nextAttemptAt persisted; null clears nextAttemptAt; unset fields kept', async (store, fx) => {
-      const p = await created(store, base({ state: 'approved', policy: { decision: 'auto' } }));
+      const p = await created(store, newProposalFixture({ state: 'approved', policy: { decision: 'auto' } }));
       const approved: ProposedChange = { kind: 'create', resource: { resourceType: 'Observation', status: 'final', valueQuantity: { value: 73 } } };
       const one = await store.transition(p.id, { from: 'approved', to: 'committing', actor: 'engine', set: { approvedChange: approved, attempts: 1, policy: { decision: 'auto', rule: 'vitals' } } });
       assert.equal(one.kind, 'ok');
@@ -332,8 +333,8 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('eventsBetween: all proposals, oldest first, [from, to), toStates, limit', async (store, fx) => {
-      const a = await created(store, base({ idempotencyKey: 'a', state: 'approved' }));
-      const b = await created(store, base({ idempotencyKey: 'b', state: 'approved' }));
+      const a = await created(store, newProposalFixture({ idempotencyKey: 'a', state: 'approved' }));
+      const b = await created(store, newProposalFixture({ idempotencyKey: 'b', state: 'approved' }));
       await store.transition(a.id, { from: 'approved', to: 'committing', actor: 'engine', at: at(1000) });
       await store.transition(b.id, { from: 'approved', to: 'committing', actor: 'engine', at: at(2000) });
       await store.transition(a.id, { from: 'committing', to: 'committed', actor: 'engine', at: at(3000) });
@@ -367,8 +368,8 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('ledger: begin opens an entry, settle closes it once; forProposal oldest first; open lists unsettled entries', async (store, fx) => {
-      const p = await created(store, base({ state: 'committing' }));
-      const q = await created(store, base({ idempotencyKey: 'other', state: 'committing' }));
+      const p = await created(store, newProposalFixture({ state: 'committing' }));
+      const q = await created(store, newProposalFixture({ idempotencyKey: 'other', state: 'committing' }));
       fx.setNow(T0 + 1000);
       const e1 = await store.ledger.begin({ proposalId: p.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: `${p.id}:1`, request: 'POST https://ehr.example/fhir/R4/Observation' });
       assert.deepEqual(e1, {
@@ -420,7 +421,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
       const made: Proposal[] = [];
       for (let i = 0; i < 5; i++) {
         fx.setNow(T0 + (i < 2 ? 0 : i * 1000));
-        made.push(await created(store, base({ idempotencyKey: `o-${i}`, state: 'approved' })));
+        made.push(await created(store, newProposalFixture({ idempotencyKey: `o-${i}`, state: 'approved' })));
       }
       const byCreation = [...made].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((p) => p.id);
       assert.deepEqual((await store.list({ states: ['approved'], order: 'oldest' })).items.map((p) => p.id), byCreation);
@@ -455,7 +456,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('lease: set with the move to committing, renewed only by its owner, taken over only when expired, cleared on leaving committing; leaseOwner guards a transition', async (store) => {
-      const p = await created(store, base({ state: 'approved' }));
+      const p = await created(store, newProposalFixture({ state: 'approved' }));
       const claim = await store.transition(p.id, { from: 'approved', to: 'committing', actor: 'engine', at: at(1000), set: { attempts: 1, lease: { owner: 'proc-a', until: at(31_000) } } });
       assert.equal(claim.kind, 'ok');
       assert.equal(claim.kind === 'ok' && claim.proposal.leaseOwner, 'proc-a');
@@ -484,7 +485,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('transition settles a ledger entry in the same write; a settled entry fails the whole transition', async (store, fx) => {
-      const p = await created(store, base({ state: 'committing' }));
+      const p = await created(store, newProposalFixture({ state: 'committing' }));
       fx.setNow(T0 + 1000);
       const e = await store.ledger.begin({ proposalId: p.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: p.id, request: 'POST x' });
       const result = { resourceType: 'Observation', id: 'obs-9', versionId: '1', at: at(1100) };
@@ -493,7 +494,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
       const [entry] = await store.ledger.forProposal(p.id);
       assert.deepEqual(entry, { ...e, outcome: 'applied', settledAt: at(1200), response: { status: 201 }, result });
 
-      const q = await created(store, base({ idempotencyKey: 'q', state: 'committing' }));
+      const q = await created(store, newProposalFixture({ idempotencyKey: 'q', state: 'committing' }));
       const f = await store.ledger.begin({ proposalId: q.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: q.id, request: 'POST x' });
       await store.ledger.settle(f.id, { outcome: 'unknown' });
       await assert.rejects(store.transition(q.id, { from: 'committing', to: 'committed', actor: 'engine', settle: { entryId: f.id, outcome: 'applied' } }), { code: 'SWB_ERR_STORE_LEDGER_SETTLED' });
@@ -504,11 +505,11 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
     });
 
     it('writes issued together (one turn, as a group-committing store batches them): each is all-or-nothing on its own; one refused leaves the others', async (store) => {
-      const settled = await created(store, base({ idempotencyKey: 'g-settled', state: 'committing' }));
+      const settled = await created(store, newProposalFixture({ idempotencyKey: 'g-settled', state: 'committing' }));
       const stale = await store.ledger.begin({ proposalId: settled.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: settled.id, request: 'POST x' });
       await store.ledger.settle(stale.id, { outcome: 'unknown' });
-      const claim = await created(store, base({ idempotencyKey: 'g-claim', state: 'approved' }));
-      const finish = await created(store, base({ idempotencyKey: 'g-finish', state: 'committing' }));
+      const claim = await created(store, newProposalFixture({ idempotencyKey: 'g-claim', state: 'approved' }));
+      const finish = await created(store, newProposalFixture({ idempotencyKey: 'g-finish', state: 'committing' }));
       const open = await store.ledger.begin({ proposalId: finish.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: finish.id, request: 'POST x' });
       const result = { resourceType: 'Observation', id: 'obs-g', at: at(50) };
       const outs = await Promise.allSettled([
@@ -516,7 +517,7 @@ export function runProposalStoreSuite(name: string, factory: ProposalStoreFactor
         store.transition(claim.id, { from: 'approved', to: 'committing', actor: 'engine', set: { attempts: 1 } }),
         store.ledger.begin({ proposalId: claim.id, attempt: 1, ehr: 'epic-sim', idempotencyKey: claim.id, request: 'POST y' }),
         store.transition(finish.id, { from: 'committing', to: 'committed', actor: 'engine', set: { result }, settle: { entryId: open.id, outcome: 'applied', result } }),
-        store.create(base({ idempotencyKey: 'g-new' })),
+        store.create(newProposalFixture({ idempotencyKey: 'g-new' })),
         store.transition(claim.id, { from: 'pending_review', to: 'rejected', actor: 'engine' }),
       ]);
       assert.equal(outs[0]?.status, 'rejected');

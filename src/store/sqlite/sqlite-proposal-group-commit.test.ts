@@ -5,23 +5,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { NewProposal } from '../../core/ports/proposal-store.ts';
+import { newProposalFixture } from '../proposal-store-conformance.ts';
 import { openSqliteStore, type SqliteStore } from './open-sqlite-store.ts';
 
 // The proposal store's group commit (sqlite-proposal-store.ts SqliteProposalWrites): what one turn
 // of the event loop issues shares one transaction and one commit, and every promise settles only
 // once that commit is on disk, as seen from another connection to the file.
 
-const proposal = (key: string, state: NewProposal['state'] = 'approved'): NewProposal => ({
-  tenant: 'default',
-  ehr: 'generic-sim',
-  patient: 'Patient/pat-1',
-  change: { kind: 'create', resource: { resourceType: 'Observation', status: 'final' } },
-  actor: { kind: 'app', id: 'gc-test' },
-  purposeOfUse: 'TREAT',
-  idempotencyKey: key,
-  correlationId: `corr-${key}`,
-  state,
-});
+const proposal = (key: string, state: NewProposal['state'] = 'approved'): NewProposal => newProposalFixture({ ehr: 'generic-sim', idempotencyKey: key, correlationId: `corr-${key}`, state });
 
 async function withStore(body: (store: SqliteStore, path: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'switchboard-proposal-gc-'));

@@ -7,6 +7,7 @@ import { afterEach, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { isSwitchboardError } from '../../core/errors.ts';
 import type { NewProposal } from '../../core/ports/proposal-store.ts';
+import { newProposalFixture } from '../proposal-store-conformance.ts';
 import { FhirSearchIndexer } from '../../fhir/search-parameters.ts';
 import { fhirDatabasePath, openSqliteStore, type SqliteStore } from './open-sqlite-store.ts';
 import { eio, holdSyncs, realFdatasync, settlesSoon } from './sqlite-wal-sync-test-support.ts';
@@ -19,17 +20,7 @@ afterEach(() => {
   fs.fdatasync = realFdatasync;
 });
 
-const proposal = (key: string): NewProposal => ({
-  tenant: 'default',
-  ehr: 'generic-sim',
-  patient: 'Patient/pat-1',
-  change: { kind: 'create', resource: { resourceType: 'Observation', status: 'final' } },
-  actor: { kind: 'app', id: 'wal-test' },
-  purposeOfUse: 'TREAT',
-  idempotencyKey: key,
-  correlationId: `corr-${key}`,
-  state: 'approved',
-});
+const proposal = (key: string): NewProposal => newProposalFixture({ ehr: 'generic-sim', idempotencyKey: key, correlationId: `corr-${key}`, state: 'approved' });
 
 async function withStore(body: (store: SqliteStore, path: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'switchboard-wal-writes-'));

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { isSwitchboardError } from '../../core/errors.ts';
 import type { IngestRecord } from '../../core/ports/message-store.ts';
 import { openSqliteStore } from './open-sqlite-store.ts';
+import { holdSyncs, realFdatasync, settlesSoon } from './sqlite-wal-sync-test-support.ts';
 import { walSyncOf } from './sqlite-wal-sync.ts';
 
 // The ingest commit's fsync runs on the thread pool (sqlite-wal-sync.ts). What must hold: an ingest
@@ -27,31 +28,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const realFdatasync = fs.fdatasync;
 afterEach(() => {
   fs.fdatasync = realFdatasync;
 });
-
-type SyncCallback = (error: NodeJS.ErrnoException | null) => void;
-
-/** Holds every fdatasync until released; counts them. */
-function holdSyncs(): { readonly held: SyncCallback[]; started: number; releaseAll(error?: NodeJS.ErrnoException): void } {
-  const state = {
-    held: [] as SyncCallback[],
-    started: 0,
-    releaseAll(error?: NodeJS.ErrnoException): void {
-      const callbacks = state.held.splice(0);
-      for (const cb of callbacks) realFdatasync(fd0, () => cb(error ?? null));
-    },
-  };
-  let fd0 = 0;
-  fs.fdatasync = ((fd: number, cb: SyncCallback) => {
-    fd0 = fd;
-    state.started++;
-    state.held.push(cb);
-  }) as typeof fs.fdatasync;
-  return state;
-}
 
 function record(i: number, overrides: Partial<IngestRecord> = {}): IngestRecord {
   return {
@@ -65,17 +44,6 @@ function record(i: number, overrides: Partial<IngestRecord> = {}): IngestRecord 
     controlId: `W${i}`,
     ...overrides,
   };
-}
-
-/** Resolves true if the promise settled within a few turns of the event loop and the thread pool. */
-async function settlesSoon(promise: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  return settled;
 }
 
 describe('SQLite WAL sync off the event loop', () => {
