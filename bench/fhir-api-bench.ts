@@ -27,14 +27,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
-import { AuditEventIndexer } from '../src/api/audit-event-indexer.ts';
+import { engineResourceIndexer } from '../src/api/engine-indexer.ts';
 import { auditTrailOf, type AuditTrailStats } from '../src/api/audit-trail.ts';
 import { registerSecretClient } from '../src/api/auth/bootstrap.ts';
 import { buildHttpApi } from '../src/api/http-api.ts';
 import { setupSecurity } from '../src/api/security-setup.ts';
 import type { FhirResource, ResourceStore } from '../src/core/ports/resource-store.ts';
 import type { Store } from '../src/core/ports/store.ts';
-import { FhirSearchIndexer } from '../src/fhir/search-parameters.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { BenchServerProcess, fmtInt, fmtRatio, median, quantile, table } from './harness.ts';
 
@@ -185,7 +184,7 @@ async function startFloor(): Promise<{ app: FastifyInstance; report: () => Promi
 
 /** The engine's HTTP API as `switchboard start` builds it (security, audit trail, FHIR routes). */
 async function startEngine(dir: string, storeUrl: string, audit: boolean): Promise<{ app: FastifyInstance; store: Store; report: () => Promise<ServerReport> }> {
-  const store = await openStore(storeUrl, { resourceIndexer: new AuditEventIndexer(new FhirSearchIndexer()) });
+  const store = await openStore(storeUrl, { resourceIndexer: engineResourceIndexer() });
   const setup = await setupSecurity({ identity: store.identity, keyFile: path.join(dir, 'auth-signing-key.json'), publicUrl: PUBLIC_URL });
   const { secret } = await registerSecretClient(store.identity, { id: CLIENT_ID, name: 'FHIR benchmark', scopes: [SCOPE] });
   const app = buildHttpApi({ registry: new Registry(), store, security: setup.security });

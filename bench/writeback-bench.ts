@@ -21,9 +21,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
-import { AuditEventIndexer } from '../src/api/audit-event-indexer.ts';
+import { engineResourceIndexer } from '../src/api/engine-indexer.ts';
 import { createLogger } from '../src/core/logger.ts';
-import { FhirSearchIndexer } from '../src/fhir/search-parameters.ts';
 import { SmartBackendAuth } from '../src/fhir/smart-backend-auth.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { createEhrAdapter } from '../src/writeback/ehr/ehr-adapters.ts';
@@ -85,7 +84,7 @@ export async function runWritebackBench(): Promise<void> {
   writeFileSync(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'b1', alg: 'ES384', use: 'sig' }] }));
   const sim = await startSim(dir);
   // The indexer `switchboard start` uses (AuditEvents of the server's own shapes indexed directly).
-  const store = await openStore(`sqlite:${path.join(dir, 'store.db')}`, { resourceIndexer: new AuditEventIndexer(new FhirSearchIndexer()) });
+  const store = await openStore(`sqlite:${path.join(dir, 'store.db')}`, { resourceIndexer: engineResourceIndexer() });
   try {
     // 1. The bare client: the simulator's own time per write at the same concurrency.
     const auth = new SmartBackendAuth({ clientId: 'bench', privateKey: privateJwk, alg: 'ES384', kid: 'b1', fhirBaseUrl: sim.fhirBase });

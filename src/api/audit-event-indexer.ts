@@ -1,16 +1,14 @@
 // The search index entries of the AuditEvents this server writes (audit-events.ts), computed directly
-// instead of by evaluating the 24 FHIRPath expressions of the R4 AuditEvent search parameters: one
-// AuditEvent is written per FHIR interaction, and the FHIRPath evaluation was most of the CPU of an
-// audited read's indexing. The entries are the ones FhirSearchIndexer produces for the same resource
-// (audit-event-indexer.test.ts compares both over every shape audit-events.ts builds); an AuditEvent
-// with anything this code does not know (an agent.who reference, meta.tag, entity.name, ...) goes to
-// the FHIRPath indexer, so a resource written some other way is indexed exactly as before.
-import { normalizeSearchString, type FhirResource, type IndexEntry, type ResourceIndexer } from '../core/ports/resource-store.ts';
+// (src/fhir/direct-indexing.ts) instead of by evaluating the 24 FHIRPath expressions of the R4
+// AuditEvent search parameters: one AuditEvent is written per FHIR interaction, and the FHIRPath
+// evaluation was most of the CPU of an audited read's indexing. The entries are the ones
+// FhirSearchIndexer produces for the same resource (audit-event-indexer.test.ts compares both over
+// every shape audit-events.ts builds); an AuditEvent with anything this code does not know (an
+// agent.who reference, meta.tag, entity.name, ...) goes to the FHIRPath indexer, so a resource
+// written some other way is indexed exactly as before.
+import type { IndexEntry, ResourceIndexer } from '../core/ports/resource-store.ts';
+import { codeEntry as code, codingEntry as coding, dateEntry as date, DirectIndexer, list, only, optionalString, stringEntry as text, type Json } from '../fhir/direct-indexing.ts';
 import { parseReference, uniqueEntries } from '../fhir/search-parameters.ts';
-import { dateRange } from '../fhir/search-values.ts';
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Members handled, per element; any other member sends the resource to the FHIRPath indexer. */
 const TOP: ReadonlySet<string> = new Set(['resourceType', 'id', 'meta', 'type', 'subtype', 'action', 'recorded', 'outcome', 'outcomeDesc', 'agent', 'source', 'entity']);
@@ -22,61 +20,9 @@ const SOURCE: ReadonlySet<string> = new Set(['observer', 'type']);
 const OBSERVER: ReadonlySet<string> = new Set(['display']);
 const ENTITY: ReadonlySet<string> = new Set(['what', 'type', 'role', 'query', 'detail']);
 const WHAT: ReadonlySet<string> = new Set(['reference', 'identifier']);
-const CODING: ReadonlySet<string> = new Set(['system', 'code', 'display']);
-
-class Unknown extends Error {}
-
-function only(value: unknown, members: ReadonlySet<string>): Json {
-  if (!isObject(value)) throw new Unknown();
-  for (const key of Object.keys(value)) if (!members.has(key)) throw new Unknown();
-  return value;
-}
-
-/** A string member; an empty one is left to the FHIRPath indexer (which keeps some and drops others). */
-function optionalString(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '') throw new Unknown();
-  return value;
-}
-
-function list(value: unknown): unknown[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new Unknown();
-  return value;
-}
-
-/** A Coding as FhirSearchIndexer indexes it: system, code, and the display normalized for :text. */
-function coding(param: string, value: unknown, out: IndexEntry[]): void {
-  const c = only(value, CODING);
-  const system = optionalString(c['system']);
-  const code = optionalString(c['code']);
-  const display = optionalString(c['display']);
-  if (system === undefined && code === undefined) return;
-  out.push({ kind: 'token', param, system, code, text: display === undefined ? undefined : normalizeSearchString(display) });
-}
-
-function code(param: string, value: unknown, out: IndexEntry[]): void {
-  const v = optionalString(value);
-  if (v !== undefined) out.push({ kind: 'token', param, system: undefined, code: v, text: undefined });
-}
-
-function text(param: string, value: unknown, out: IndexEntry[]): void {
-  const v = optionalString(value);
-  if (v === undefined) return;
-  const normalized = normalizeSearchString(v);
-  if (normalized !== '') out.push({ kind: 'string', param, value: normalized, exact: v });
-}
-
-function date(param: string, value: unknown, out: IndexEntry[]): void {
-  const v = optionalString(value);
-  if (v === undefined) return;
-  const range = dateRange(v);
-  if (range === undefined) throw new Unknown();
-  out.push({ kind: 'date', param, low: range.low, high: range.high });
-}
 
 /** The entries of one AuditEvent, or Unknown thrown when it has something not handled here. */
-function auditEventEntries(r: Json): IndexEntry[] {
+export function auditEventEntries(r: Json): IndexEntry[] {
   only(r, TOP);
   const out: IndexEntry[] = [];
   code('_id', r['id'], out);
@@ -123,17 +69,8 @@ function auditEventEntries(r: Json): IndexEntry[] {
  * A ResourceIndexer that indexes AuditEvents of the shape audit-events.ts builds itself and hands
  * every other resource (and any AuditEvent of another shape) to `fallback`, the FHIRPath indexer.
  */
-export class AuditEventIndexer implements ResourceIndexer {
-  constructor(private readonly fallback: ResourceIndexer) {}
-
-  index(resource: FhirResource): IndexEntry[] {
-    if (resource.resourceType === 'AuditEvent') {
-      try {
-        return auditEventEntries(resource as unknown as Json);
-      } catch (error) {
-        if (!(error instanceof Unknown)) throw error;
-      }
-    }
-    return this.fallback.index(resource);
+export class AuditEventIndexer extends DirectIndexer {
+  constructor(fallback: ResourceIndexer) {
+    super(fallback, { AuditEvent: auditEventEntries });
   }
 }

@@ -10,8 +10,7 @@ import { normalizeOrigin } from '../api/cors.ts';
 import { DEFAULT_RATE_BURST, DEFAULT_RATE_PER_MINUTE } from '../api/rate-limit.ts';
 import { loadChannelDir, loadChannelText, type LoadedChannel } from '../engine/channel-loader.ts';
 import { DEFAULT_STORE_URL, openStore } from '../store/open-store.ts';
-import { FhirSearchIndexer } from '../fhir/search-parameters.ts';
-import { AuditEventIndexer } from '../api/audit-event-indexer.ts';
+import { engineResourceIndexer } from '../api/engine-indexer.ts';
 import { err, out } from './cli-io.ts';
 import { startWriteback, type StartedWriteback } from './writeback-start.ts';
 import { startDemoEnvironment, writeDemoConnection, type DemoEnvironment } from './demo-setup.ts';
@@ -152,7 +151,7 @@ export function registerStartCommand(program: Command): void {
       }
       // The canonical FHIR store opens with the engine's (its own file on SQLite; issue 5).
       // AuditEvents (one per FHIR interaction) are indexed directly, the rest by FHIRPath.
-      const store = await openStore(opts.store, { resourceIndexer: new AuditEventIndexer(new FhirSearchIndexer()) }).catch(async (e: unknown) => {
+      const store = await openStore(opts.store, { resourceIndexer: engineResourceIndexer() }).catch(async (e: unknown) => {
         await demo?.close();
         throw e;
       });
