@@ -82,6 +82,8 @@ interface Report {
   readonly duplicates: number;
   /** Child CPU time, user + system, ms. */
   readonly cpuMs: number;
+  /** Bytes the child passed to write() over its life (/proc/self/io wchar: WAL frames, checkpoints, sockets); undefined off Linux. */
+  readonly writtenBytes?: number;
   readonly countMs: number;
 }
 
@@ -96,6 +98,16 @@ async function countStored(store: Store): Promise<{ stored: number; distinct: nu
     cursor = page.nextCursor;
   } while (cursor !== undefined);
   return { stored, distinct: ids.size };
+}
+
+/** This process's write() bytes so far (Linux /proc/self/io), undefined where there is no such file. */
+function writtenBytes(): number | undefined {
+  try {
+    const line = fs.readFileSync('/proc/self/io', 'utf8').split('\n').find((l) => l.startsWith('wchar:'));
+    return line === undefined ? undefined : Number(line.slice('wchar:'.length));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Child: start the listener (with its store), print its port; `report` lines get counts; stdin end closes. */
@@ -126,12 +138,14 @@ async function serve(kind: string, storeUrl: string | undefined): Promise<void> 
     const counted = store === undefined ? { stored: 0, distinct: 0 } : await countStored(store);
     const countMs = performance.now() - t0;
     const cpu = process.cpuUsage();
+    const written = writtenBytes();
     const duplicates = (await service.metrics.duplicates.get()).values.reduce((n, v) => n + v.value, 0);
     return {
       stored: counted.stored,
       distinctControlIds: counted.distinct,
       duplicates,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      ...(written !== undefined ? { writtenBytes: written } : {}),
       countMs,
       ...(store?.kind === 'sqlite' ? { sqlite: (store as SqliteStore).messages.stats() } : {}),
       ...(store?.kind === 'postgres' ? { pgFlushes: (store as PostgresStore).messages.flushCount } : {}),
@@ -357,6 +371,10 @@ export async function runIngestBench(): Promise<void> {
       `SQLite group commit: ${fmtInt(s.rows)} rows in ${fmtInt(s.transactions)} transactions (${fmtInt(s.flushes)} flushes): ${(s.rows / Math.max(1, s.transactions)).toFixed(2)} rows per commit, ` +
         `${fmtInt(s.walSyncs)} WAL fdatasyncs on the thread pool (ADR 0007): ${(s.rows / Math.max(1, s.walSyncs)).toFixed(2)} rows per sync.`,
     );
+    if (sqlite.writtenBytes !== undefined) {
+      // Mostly WAL frames (a 4 KB page per B-tree page a commit touched) and checkpoint copies; the ACKs are ~0.1 KB each.
+      console.log(`SQLite server write() bytes over its life / messages ACKed: ${(sqlite.writtenBytes / 1024 / Math.max(1, s.rows)).toFixed(1)} KB per message (WAL, checkpoints, ACKs; docs/storage.md).`);
+    }
   }
   const pg = reports.get('postgres');
   if (typeof pg === 'object' && pg.pgFlushes !== undefined) {

@@ -11,7 +11,6 @@ import { SqliteMessageStore } from './sqlite-message-store.ts';
 import { SqliteIdentityStore } from './sqlite-identity-store.ts';
 import { SqliteProposalStore } from './sqlite-proposal-store.ts';
 import { runSqliteMigrations, SQLITE_FHIR_MIGRATIONS } from './sqlite-migrations.ts';
-import { startWalCheckpointer, type SqliteWalCheckpointer } from './sqlite-wal-checkpointer.ts';
 import { SqliteResourceStore } from './sqlite-resource-store.ts';
 
 export interface SqliteStoreOptions {
@@ -66,7 +65,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new SwitchboardError('SWB_ERR_CONFIG_INVALID', { path: 'store.synchronous', reason: 'must be FULL or NORMAL' });
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   let db: Database.Database;
-  let checkpointer: SqliteWalCheckpointer | undefined;
   try {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     db = new Database(options.path, { timeout: busyTimeoutMs });
@@ -82,8 +80,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma('foreign_keys = ON');
     const schemaVersion = runSqliteMigrations(db);
-    // Checkpoints on a thread of their own, not inside an ingest commit (ADR 0008).
-    checkpointer = startWalCheckpointer(db, { busyTimeoutMs });
     const clock = options.clock !== undefined ? { clock: options.clock } : {};
     const messages = new SqliteMessageStore(db, clock);
     const queue = new SqliteDeliveryQueue(db, clock);
@@ -117,7 +113,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
           // before the message store closes, which waits for the WAL sync they need.
           proposals.flush();
           await messages.close();
-          await checkpointer?.close();
           // Fold the WAL back into the main file so the next open starts clean.
           try {
             db.pragma('wal_checkpoint(TRUNCATE)');
@@ -130,7 +125,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Sqli
       },
     };
   } catch (error) {
-    void checkpointer?.close();
     db.close();
     if (error instanceof SwitchboardError) throw error;
     throw new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: error instanceof Error ? error.message : String(error) }, { cause: error });

@@ -141,6 +141,75 @@ describe('SQLite store: open and migrations', () => {
     });
   });
 
+  test('migration 9 keeps patient ids (now by message seq), ascends the time indexes and an old message keeps one received event', async () => {
+    const path = newPath();
+    // A database as version 8 left it: a message written the old way, its patient ids by message
+    // id and its `received` event as a row.
+    mkdirSync(dirname(path), { recursive: true });
+    inspect(path, (db) => {
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      runSqliteMigrations(db, SQLITE_MIGRATIONS.filter((m) => m.version <= 8));
+      for (const [id, at] of [['M-OLD-1', 1000], ['M-OLD-2', 2000]] as const) {
+        db.prepare(`INSERT INTO messages (id, channel_id, content, content_type, received_at, source, patient_ids, correlation_id, config_revision, status, updated_at)
+          VALUES (?, 'ch-old', 'x', 'text', ?, 's', '["PAT-OLD"]', 'c', 4, 'received', ?)`).run(id, at, at);
+        db.prepare('INSERT INTO message_patient_ids (message_id, patient_id) VALUES (?, ?)').run(id, 'PAT-OLD');
+        db.prepare(`INSERT INTO message_events (message_id, at, type, detail) VALUES (?, ?, 'received', '{"configRevision":4}')`).run(id, at);
+      }
+    });
+    const store = await openSqliteStore({ path });
+    try {
+      assert.equal(store.schemaVersion, SQLITE_SCHEMA_VERSION);
+      const page = await store.messages.search({ patientId: 'PAT-OLD' });
+      assert.deepEqual(page.items.map((m) => m.id), ['M-OLD-2', 'M-OLD-1'], 'found through the rebuilt patient index, newest first');
+      const events = await store.messages.events('M-OLD-1');
+      assert.deepEqual(events, [{ messageId: 'M-OLD-1', at: new Date(1000), type: 'received', detail: { configRevision: 4 } }], 'the stored received event, not a second one');
+      // A message stored now is found by the same patient id next to the old ones.
+      const fresh = await store.messages.ingest(record({ channelId: 'ch-old', receivedAt: new Date(3000), patientIds: ['PAT-OLD'] }));
+      assert.deepEqual((await store.messages.search({ patientId: 'PAT-OLD' })).items.map((m) => m.id), [fresh.id, 'M-OLD-2', 'M-OLD-1']);
+    } finally {
+      await store.close();
+    }
+    inspect(path, (db) => {
+      assert.deepEqual(db.pragma('foreign_key_check'), []);
+      assert.equal(db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'message_patient_ids_by_message'`).get(), undefined, 'the unread index is gone');
+      assert.deepEqual(
+        (db.prepare('SELECT name FROM pragma_table_info(?) ORDER BY cid').all('message_patient_ids') as { name: string }[]).map((c) => c.name),
+        ['patient_id', 'message_seq'],
+      );
+      for (const index of ['messages_by_time', 'messages_by_channel_time', 'messages_by_status_time', 'messages_by_type_time']) {
+        const keys = (db.prepare('SELECT desc FROM pragma_index_xinfo(?) WHERE key = 1').all(index) as { desc: number }[]).map((k) => k.desc);
+        assert.ok(keys.length >= 2 && keys.every((d) => d === 0), `${index} ascends (new entries append on the right): ${JSON.stringify(keys)}`);
+      }
+    });
+  });
+
+  test('a new message has no received event row; events() puts it first, from the message row', async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path });
+    let plain = '';
+    let queued = '';
+    try {
+      plain = (await store.messages.ingest(record({ receivedAt: new Date(5000), configRevision: 7 }))).id;
+      queued = (
+        await store.messages.ingest(
+          record({ receivedAt: new Date(6000), configRevision: 8, outcome: { kind: 'queued', deliveries: [{ destination: 'd', payload: 'p', idempotencyKey: 'k', maxAttempts: 3 }] } }),
+        )
+      ).id;
+      assert.deepEqual(await store.messages.events(plain), [{ messageId: plain, at: new Date(5000), type: 'received', detail: { configRevision: 7 } }]);
+      const history = await store.messages.events(queued);
+      assert.deepEqual(history.map((e) => e.type), ['received', 'queued']);
+      assert.deepEqual(history[0], { messageId: queued, at: new Date(6000), type: 'received', detail: { configRevision: 8 } });
+      assert.deepEqual(await store.messages.events('no-such-message'), []);
+    } finally {
+      await store.close();
+    }
+    inspect(path, (db) => {
+      const rows = db.prepare(`SELECT message_id, type FROM message_events WHERE type = 'received'`).all();
+      assert.deepEqual(rows, [], 'received events are not written at ingest');
+    });
+  });
+
   test('a schema newer than the code is refused with SWB_ERR_STORE_SCHEMA_TOO_NEW', async () => {
     const path = newPath();
     await (await openSqliteStore({ path })).close();
@@ -421,9 +490,18 @@ describe('SQLite store: search', () => {
       const plan = store.messages.explainSearch(query);
       noTableScan(plan);
       const text = plan.join(' | ');
-      // The patient table is searched through its primary key (patient_id, message_id).
+      // The patient table is searched through its primary key (patient_id, message_seq).
       const usesIndex = index === 'message_patient_ids' ? /SEARCH p USING (COVERING INDEX|PRIMARY KEY)/.test(text) : text.includes(index);
       assert.ok(usesIndex, `${JSON.stringify(query)} should use ${index}: ${text}`);
+    }
+  });
+
+  test('newest-first pages read the ascending time indexes backwards, without a sort', () => {
+    // Migration 9 made the time indexes ascending; ORDER BY received_at DESC, id DESC must still
+    // come straight off them (a sort would read every matching row before the first page).
+    for (const query of [{}, { channelId: 'ch-2' }, { status: 'received' as const }, { messageType: 'ADT^A01' }, { from: new Date(0) }, { channelId: 'ch-1', to: new Date(Date.now()) }]) {
+      const text = store.messages.explainSearch(query).join(' | ');
+      assert.ok(!/TEMP B-TREE/.test(text), `${JSON.stringify(query)} sorts: ${text}`);
     }
   });
 
