@@ -411,6 +411,89 @@ export function runResourceStoreSuite(name: string, factory: ResourceStoreFactor
         });
       });
 
+      test('_id and _lastUpdated (answered from the resource row): every token form, :not, :text, :missing, every date prefix, chained, deleted ones left out', async () => {
+        await withStore(factory, async (store, clock) => {
+          await seedSearchData(store, clock);
+          const patients = clock.now - 60_000;
+          const id = (values: Array<{ code?: string; system?: string | null }>, not = false): SearchQuery => q({ kind: 'token', param: '_id', not, values });
+          assert.deepEqual(ids(await store.search('Patient', id([{ code: 'p2' }]))), ['p2']);
+          assert.deepEqual(ids(await store.search('Patient', id([{ code: 'p2', system: null }]))), ['p2'], '|code: an id has no system');
+          assert.deepEqual(ids(await store.search('Patient', id([{ code: 'p2', system: 'urn:x' }]))), [], 'system|code: an id has no system');
+          assert.deepEqual(ids(await store.search('Patient', id([{ system: null }]))), ['p1', 'p2', 'p3', 'p4'], '| matches every id (none has a system)');
+          assert.deepEqual(ids(await store.search('Patient', id([{ code: 'p1' }, { code: 'nope' }], true))), ['p2', 'p3', 'p4'], ':not');
+          assert.deepEqual(ids(await store.search('Patient', q({ kind: 'token-text', param: '_id', values: ['p1'] }))), [], ':text: an id has no display');
+          assert.deepEqual(ids(await store.search('Patient', q({ kind: 'missing', param: '_id', paramType: 'token', missing: false }))), ['p1', 'p2', 'p3', 'p4']);
+          assert.deepEqual(ids(await store.search('Patient', q({ kind: 'missing', param: '_lastUpdated', paramType: 'date', missing: true }))), []);
+          assert.deepEqual(ids(await store.search('Observation', q({ kind: 'chain', param: 'subject', targetType: 'Patient', condition: { kind: 'token', param: '_id', not: false, values: [{ code: 'p1' }] } }))), ['o1', 'o2', 'o3']);
+          assert.deepEqual(ids(await store.search('Observation', q(token('code', '8867-4'), { kind: 'token', param: '_id', not: true, values: [{ code: 'o1' }] }))), ['o2', 'o4'], 'a negated _id beside another condition');
+          const lu = (prefix: SearchPrefix, at: number): SearchQuery => q({ kind: 'date', param: '_lastUpdated', values: [{ prefix, low: at, high: at }] });
+          const everything = async (query: SearchQuery): Promise<string[]> => [...ids(await store.search('Patient', query)), ...ids(await store.search('Observation', query))];
+          assert.deepEqual(await everything(lu('eq', patients)), ['p1', 'p2', 'p3', 'p4']);
+          assert.deepEqual(await everything(lu('ne', patients)), ['o1', 'o2', 'o3', 'o4', 'o5']);
+          assert.deepEqual(await everything(lu('gt', patients)), ['o1', 'o2', 'o3', 'o4', 'o5']);
+          assert.deepEqual(await everything(lu('ge', patients)), ['p1', 'p2', 'p3', 'p4', 'o1', 'o2', 'o3', 'o4', 'o5']);
+          assert.deepEqual(await everything(lu('lt', clock.now)), ['p1', 'p2', 'p3', 'p4']);
+          assert.deepEqual(await everything(lu('le', patients)), ['p1', 'p2', 'p3', 'p4']);
+          assert.deepEqual(await everything(lu('sa', patients)), ['o1', 'o2', 'o3', 'o4', 'o5']);
+          assert.deepEqual(await everything(lu('eb', clock.now)), ['p1', 'p2', 'p3', 'p4']);
+          // One whole day, as a day-precision _lastUpdated=2026-01-05 asks: everything.
+          const day = { low: Date.parse('2026-01-05T00:00:00Z'), high: Date.parse('2026-01-06T00:00:00Z') - 1 };
+          assert.deepEqual(ids(await store.search('Patient', q({ kind: 'date', param: '_lastUpdated', values: [{ prefix: 'eq', ...day }] }))), ['p1', 'p2', 'p3', 'p4']);
+          await store.delete('Patient', 'p4');
+          assert.deepEqual(ids(await store.search('Patient', id([{ code: 'p4' }]))), [], 'a deleted resource is not found by _id');
+          assert.deepEqual(ids(await store.search('Patient', id([{ code: 'p1' }], true))), ['p2', 'p3'], ':not leaves deleted resources out');
+          assert.deepEqual(ids(await store.search('Patient', q({ kind: 'missing', param: '_id', paramType: 'token', missing: false }))), ['p1', 'p2', 'p3']);
+          assert.deepEqual(ids(await store.search('Patient', lu('ge', patients))), ['p1', 'p2', 'p3']);
+        });
+      });
+
+      test('AuditEvent patient (answered from the agent and entity rows): values, URLs, :missing, chained, _sort, _include and _revinclude', async () => {
+        await withStore(factory, async (store, clock) => {
+          await seedSearchData(store, clock);
+          const audit = (id: string, agentWho: string[], entityWhat: string[]): FhirResource => ({
+            resourceType: 'AuditEvent',
+            id,
+            type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' },
+            recorded: '2026-01-05T08:00:00Z',
+            agent: [...agentWho.map((reference) => ({ who: { reference }, requestor: true })), { who: { display: 'switchboard' }, requestor: false }],
+            source: { observer: { display: 'switchboard' } },
+            entity: [{ what: { identifier: { value: `req-${id}` } } }, ...entityWhat.map((reference) => ({ what: { reference } }))],
+          });
+          await put(
+            store,
+            audit('ae1', [], ['Patient/p1']),
+            audit('ae2', ['Patient/p2'], ['Observation/o4']),
+            audit('ae3', ['Practitioner/x'], ['Patient/p3', 'Patient/p1']),
+            audit('ae4', [], ['Observation/o2']),
+            audit('ae5', [], ['http://elsewhere.example/fhir/Patient/p9']),
+          );
+          const ref = (param: string, ...values: Array<{ type?: string; id?: string; url?: string }>): SearchQuery => q({ kind: 'reference', param, values });
+          assert.deepEqual(ids(await store.search('AuditEvent', ref('patient', { type: 'Patient', id: 'p1' }))), ['ae1', 'ae3']);
+          assert.deepEqual(ids(await store.search('AuditEvent', ref('patient', { id: 'p2' }))), ['ae2'], 'agent.who');
+          assert.deepEqual(ids(await store.search('AuditEvent', ref('patient', { id: 'x' }))), [], 'a Practitioner agent is not a patient');
+          assert.deepEqual(ids(await store.search('AuditEvent', ref('patient', { type: 'Practitioner', id: 'x' }))), []);
+          assert.deepEqual(ids(await store.search('AuditEvent', ref('patient', { id: 'o4' }))), [], 'an Observation entity is not a patient');
+          assert.deepEqual(ids(await store.search('AuditEvent', ref('patient', { url: 'http://elsewhere.example/fhir/Patient/p9' }))), ['ae5']);
+          assert.deepEqual(ids(await store.search('AuditEvent', ref('entity', { type: 'Patient', id: 'p1' }))), ['ae1', 'ae3'], 'entity itself is unchanged');
+          assert.deepEqual(ids(await store.search('AuditEvent', ref('agent', { id: 'x' }))), ['ae3']);
+          assert.deepEqual(ids(await store.search('AuditEvent', q({ kind: 'missing', param: 'patient', paramType: 'reference', missing: true }))), ['ae4']);
+          assert.deepEqual(ids(await store.search('AuditEvent', q({ kind: 'missing', param: 'patient', paramType: 'reference', missing: false }))), ['ae1', 'ae2', 'ae3', 'ae5']);
+          assert.deepEqual(ids(await store.search('AuditEvent', q(ref('patient', { id: 'p1' }).conditions[0] as SearchCondition, { kind: 'missing', param: 'agent', paramType: 'reference', missing: false }))), ['ae3'], 'beside another condition');
+          const chained = q({ kind: 'chain', param: 'patient', targetType: 'Patient', condition: { kind: 'string', param: 'family', match: 'prefix', values: ['un'] } });
+          assert.deepEqual(ids(await store.search('AuditEvent', chained)), ['ae1', 'ae2', 'ae3'], 'patient:Patient.family=un (p1 Ünal, p2 Unger)');
+          const sorted = await store.search('AuditEvent', { conditions: [], sort: [{ param: 'patient', paramType: 'reference', descending: false }] });
+          assert.deepEqual(idsInOrder(sorted), ['ae1', 'ae3', 'ae2', 'ae5', 'ae4'], 'by the smallest patient id, missing last');
+          const sortedDown = await store.search('AuditEvent', { conditions: [], sort: [{ param: 'patient', paramType: 'reference', descending: true }] });
+          assert.deepEqual(idsInOrder(sortedDown), ['ae5', 'ae3', 'ae2', 'ae1', 'ae4'], 'by the largest patient id, missing last');
+          const inc = await store.search('AuditEvent', { conditions: [ref('patient', { id: 'p1' }).conditions[0] as SearchCondition], include: [{ sourceType: 'AuditEvent', param: 'patient' }] });
+          assert.deepEqual(inc.included.map((r) => r.id).sort(), ['p1', 'p3']);
+          const rev = await store.search('Patient', { conditions: [token('_id', 'p1')], revinclude: [{ sourceType: 'AuditEvent', param: 'patient' }] });
+          assert.deepEqual(rev.included.map((r) => r.id).sort(), ['ae1', 'ae3']);
+          const revNone = await store.search('Observation', { conditions: [token('_id', 'o4')], revinclude: [{ sourceType: 'AuditEvent', param: 'patient' }] });
+          assert.deepEqual(revNone.included, [], 'an Observation entity is not reached through patient');
+        });
+      });
+
       test('string: case- and accent-insensitive prefix by default, :exact, :contains, HumanName and Address parts', async () => {
         await withStore(factory, async (store, clock) => {
           await seedSearchData(store, clock);

@@ -96,6 +96,35 @@ export interface ResourceIndexer {
   index(resource: FhirResource): IndexEntry[];
 }
 
+/**
+ * Parameters a store answers from the resource row itself, not from index rows: `_id` (the row's id)
+ * and `_lastUpdated` (its last_updated, the instant the store wrote into meta.lastUpdated, to the
+ * millisecond: FHIR R4 search.html#all). Stores drop these entries when they write index rows (two
+ * rows fewer per version: the AuditEvent written per FHIR read had 14) and search them on the row.
+ */
+export const ROW_PARAMS: ReadonlySet<string> = new Set(['_id', '_lastUpdated']);
+
+/** A reference parameter whose rows are those of other parameters of its type, to one target type. */
+export interface DerivedReferenceParam {
+  readonly from: readonly string[];
+  readonly targetType: string;
+}
+
+/**
+ * Reference parameters a store answers from the rows of others, by `Type.param`. R4 defines
+ * AuditEvent `patient` as `AuditEvent.agent.who.where(resolve() is Patient) | AuditEvent.entity.what
+ * .where(resolve() is Patient)`: exactly the `agent` and `entity` rows whose target type is Patient
+ * (the indexer reads `.where(resolve() is T)` as the reference's type). Its rows are not written
+ * (the AuditEvent written per FHIR read has one less, and the one that went to a random leaf page of
+ * the reference index for each read); search, :missing, chains, _sort and _include read the others.
+ */
+export const DERIVED_REFERENCE_PARAMS: ReadonlyMap<string, DerivedReferenceParam> = new Map([['AuditEvent.patient', { from: ['agent', 'entity'], targetType: 'Patient' }]]);
+
+/** Whether a store writes this entry as an index row (not one of ROW_PARAMS or DERIVED_REFERENCE_PARAMS). */
+export function isStoredIndexEntry(type: string, entry: IndexEntry): boolean {
+  return !ROW_PARAMS.has(entry.param) && !(entry.kind === 'reference' && DERIVED_REFERENCE_PARAMS.has(`${type}.${entry.param}`));
+}
+
 // ---------------------------------------------------------------------------------------------
 // SearchQuery: a parsed, typed search (src/fhir/search-query.ts builds it from URL parameters)
 // ---------------------------------------------------------------------------------------------

@@ -150,7 +150,6 @@ if (url === undefined || url === '') {
         }
         const queries: Array<[string, string]> = [
           ['Patient', 'identifier=urn:mrn|123'],
-          ['Patient', '_id=p7'],
           ['Patient', 'family=fam12&given=giv12'],
           ['Observation', 'patient=Patient/p1&code=http://loinc.org|8867-4'],
           ['Observation', 'subject=Patient/p1&code=8867-4&status=final'],
@@ -165,6 +164,10 @@ if (url === undefined || url === '') {
           assert.doesNotMatch(plan, /Seq Scan on fhir_resources/, `${type}?${qs} scans the resources table:\n${plan}`);
           assert.doesNotMatch(plan, /Seq Scan on fhir_idx_/, `${type}?${qs} scans an index table:\n${plan}`);
         }
+        // _id is read from the resource row (ROW_PARAMS), through its (type, id) key: no index table.
+        const byId = (await store.explainSearch('Patient', parseSearchQuery('Patient', new URLSearchParams('_id=p7')).query)).join('\n');
+        assert.match(byId, /Index (Only )?Scan using fhir_resources_type_id_key/, `Patient?_id=p7 uses the (type, id) key:\n${byId}`);
+        assert.doesNotMatch(byId, /Seq Scan/, `Patient?_id=p7 scans a table:\n${byId}`);
         // And they find what they should, on the populated table.
         const found = async (type: string, qs: string): Promise<string[]> => (await store.search(type, parseSearchQuery(type, new URLSearchParams(qs)).query)).resources.map((r) => r.id ?? '').sort();
         assert.deepEqual(await found('Patient', 'identifier=urn:mrn|123'), ['p123']);

@@ -12,6 +12,9 @@ import {
   type HistoryPage,
   type HistoryQuery,
   type IncludeSpec,
+  DERIVED_REFERENCE_PARAMS,
+  isStoredIndexEntry,
+  ROW_PARAMS,
   type IndexEntry,
   type ResourceIndexer,
   type ResourceStore,
@@ -246,8 +249,19 @@ function probe(set: RidSet, alias: string): string {
   return `SELECT 1 FROM ${set.table} x WHERE x.rid = ${alias}.rid AND ${set.where}`;
 }
 
+/**
+ * `param = $n` over fhir_idx_reference for a reference parameter of `type`; for a derived one
+ * (DERIVED_REFERENCE_PARAMS), the rows of its sources to its target type.
+ */
+function referenceParam(type: string, param: string, p: Params): string {
+  const derived = DERIVED_REFERENCE_PARAMS.get(`${type}.${param}`);
+  if (derived === undefined) return `param = ${p.add(param)}`;
+  return `param IN (${derived.from.map((f) => p.add(f)).join(', ')}) AND target_type = ${p.add(derived.targetType)}`;
+}
+
 /** One condition on `type` as rows of an index table (never resource bodies). */
 function ridSet(type: string, condition: SearchCondition, p: Params): RidSet {
+  if (ROW_PARAMS.has(condition.param)) return rowRidSet(type, condition, p);
   const head = (): string => `type = ${p.add(type)} AND param = ${p.add(condition.param)}`;
   switch (condition.kind) {
     case 'token': {
@@ -307,7 +321,7 @@ function ridSet(type: string, condition: SearchCondition, p: Params): RidSet {
       return { table: POSTGRES_INDEX_TABLES.quantity, where: `${scope} AND (${ors.join(' OR ')})`, negate: false };
     }
     case 'reference': {
-      const scope = head();
+      const scope = `type = ${p.add(type)} AND ${referenceParam(type, condition.param, p)}`;
       const ors = condition.values.map((v) => {
         if (v.url !== undefined) return `url = ${p.add(v.url)}`;
         if (v.id === undefined) throw invalidSearch(type, `${condition.param} has an empty reference`);
@@ -321,11 +335,13 @@ function ridSet(type: string, condition: SearchCondition, p: Params): RidSet {
       const ors = condition.values.map((v) => (condition.match === 'exact' ? `value = ${p.add(v)}` : `(value >= ${p.add(v)} AND value < ${p.add(v + STRING_MAX)})`));
       return { table: POSTGRES_INDEX_TABLES.uri, where: `${scope} AND (${ors.join(' OR ')})`, negate: false };
     }
-    case 'missing':
-      return { table: POSTGRES_INDEX_TABLES[condition.paramType], where: head(), negate: condition.missing };
+    case 'missing': {
+      const where = condition.paramType === 'reference' ? `type = ${p.add(type)} AND ${referenceParam(type, condition.param, p)}` : head();
+      return { table: POSTGRES_INDEX_TABLES[condition.paramType], where, negate: condition.missing };
+    }
     case 'chain': {
       checkType(condition.targetType);
-      const scope = head();
+      const scope = `type = ${p.add(type)} AND ${referenceParam(type, condition.param, p)}`;
       const targetType = p.add(condition.targetType);
       const inner = ridSet(condition.targetType, condition.condition, p);
       // The live target resources the inner condition selects (a negated one: those it does not).
@@ -337,13 +353,53 @@ function ridSet(type: string, condition: SearchCondition, p: Params): RidSet {
   }
 }
 
+/**
+ * A condition on `_id` or `_lastUpdated` (ROW_PARAMS): read from fhir_resources, through its
+ * UNIQUE (type, id) and fhir_resources_updated indexes, as the index rows the indexer would give
+ * would answer it (a token with no system and no text; a date of one millisecond, low = high).
+ */
+function rowRidSet(type: string, condition: SearchCondition, p: Params): RidSet {
+  const scope = `type = ${p.add(type)} AND NOT deleted`;
+  const set = (clause: string, negate = false): RidSet => ({ table: 'fhir_resources', where: `${scope} AND (${clause})`, negate });
+  switch (condition.kind) {
+    case 'token': {
+      const ors = condition.values.map((v) => {
+        // The _id row's system is NULL: a system named never matches, `|code` (no system) does.
+        if (v.system !== undefined && v.system !== null) return 'false';
+        if (v.code === undefined) {
+          if (v.system === undefined) throw invalidSearch(type, `${condition.param} has an empty token`);
+          return 'true';
+        }
+        return `id = ${p.add(v.code)}`;
+      });
+      return set(ors.join(' OR '), condition.not);
+    }
+    case 'date':
+      return set(condition.values.map((v) => dateClause(v.prefix, v.low, v.high, p).replace(/\b(low|high)\b/g, 'last_updated')).join(' OR '));
+    case 'missing':
+      // Every resource has an id and a last_updated.
+      return set('true', condition.missing);
+    case 'token-text':
+      // An _id row has no text.
+      return set('false');
+    case 'string':
+    case 'number':
+    case 'quantity':
+    case 'reference':
+    case 'uri':
+    case 'chain':
+      throw invalidSearch(type, `${condition.param} cannot be searched as ${condition.kind}`);
+  }
+}
+
 /** The SQL of a sort key for the resource `r`; missing values sort last in either direction. */
-function sortKey(sort: SearchSort, p: Params): string {
+function sortKey(type: string, sort: SearchSort, p: Params): string {
   if (sort.param === '_lastUpdated') return 'r.last_updated';
   if (sort.param === '_id') return 'r.id';
   const textual = sort.paramType === 'string' || sort.paramType === 'token' || sort.paramType === 'uri' || sort.paramType === 'reference';
   const column = { date: sort.descending ? 'high' : 'low', string: 'value', token: 'code', number: 'value', quantity: 'value', uri: 'value', reference: 'target_id' }[sort.paramType];
-  const aggregate = `(SELECT ${sort.descending ? 'max' : 'min'}(${column}) FROM ${POSTGRES_INDEX_TABLES[sort.paramType]} WHERE rid = r.rid AND param = ${p.add(sort.param)})`;
+  const param = sort.paramType === 'reference' ? referenceParam(type, sort.param, p) : `param = ${p.add(sort.param)}`;
+  const aggregate = `(SELECT ${sort.descending ? 'max' : 'min'}(${column}) FROM ${POSTGRES_INDEX_TABLES[sort.paramType]} WHERE rid = r.rid AND ${param})`;
   if (textual) return `COALESCE(${aggregate}, ${p.add(sort.descending ? '' : STRING_MAX)}::text) COLLATE "C"`;
   return `COALESCE(${aggregate}, ${sort.descending ? MIN_INSTANT : MAX_INSTANT})`;
 }
@@ -707,7 +763,7 @@ export class PostgresResourceStore implements ResourceStore {
       }
       sql = `SELECT r.rid, r.resource FROM fhir_resources r WHERE ${where}${after} ORDER BY r.rid LIMIT ${p.add(count + 1)}`;
     } else {
-      const keys = sorts.map((s) => sortKey(s, p));
+      const keys = sorts.map((s) => sortKey(type, s, p));
       const order = [...sorts.map((s, i) => `k${i}${s.descending ? ' DESC' : ''}`), 'rid'].join(', ');
       let keyset = '';
       if (query.cursor !== undefined) {
@@ -759,11 +815,15 @@ export class PostgresResourceStore implements ResourceStore {
     };
     for (const spec of include) {
       if (spec.sourceType !== type) continue;
+      const p = new Params();
+      const ridsAt = p.add(rids);
+      const param = referenceParam(type, spec.param, p);
+      const targetType = spec.targetType === undefined ? '' : ` AND target_type = ${p.add(spec.targetType)}`;
       const targets = (
         await run<{ type: string | null; id: string }>(
           c,
-          `SELECT DISTINCT target_type AS type, target_id AS id FROM fhir_idx_reference WHERE rid = ANY($1::bigint[]) AND param = $2 AND target_id IS NOT NULL${spec.targetType === undefined ? '' : ' AND target_type = $3'}`,
-          [rids, spec.param, ...(spec.targetType === undefined ? [] : [spec.targetType])],
+          `SELECT DISTINCT target_type AS type, target_id AS id FROM fhir_idx_reference WHERE rid = ANY(${ridsAt}::bigint[]) AND ${param} AND target_id IS NOT NULL${targetType}`,
+          p.values,
         )
       ).rows;
       const byType = new Map<string, string[]>();
@@ -776,12 +836,15 @@ export class PostgresResourceStore implements ResourceStore {
       const ids = matches.map((r) => r.id ?? '');
       for (const spec of revinclude) {
         if (spec.targetType !== undefined && spec.targetType !== type) continue;
+        const p = new Params();
+        const sourceType = p.add(spec.sourceType);
+        const param = referenceParam(spec.sourceType, spec.param, p);
         add(
           (
             await run<{ resource: FhirResource | null }>(
               c,
-              'SELECT r.resource FROM fhir_resources r WHERE r.rid IN (SELECT rid FROM fhir_idx_reference WHERE type = $1 AND param = $2 AND target_id = ANY($3::text[]) AND target_type = $4) AND NOT r.deleted ORDER BY r.rid',
-              [spec.sourceType, spec.param, ids, type],
+              `SELECT r.resource FROM fhir_resources r WHERE r.rid IN (SELECT rid FROM fhir_idx_reference WHERE type = ${sourceType} AND ${param} AND target_id = ANY(${p.add(ids)}::text[]) AND target_type = ${p.add(type)}) AND NOT r.deleted ORDER BY r.rid`,
+              p.values,
             )
           ).rows,
         );
@@ -890,7 +953,9 @@ export class PostgresResourceStore implements ResourceStore {
       const { resourceType: _t, id: _id, meta, ...rest } = resource;
       stored = { resourceType: type, id, meta: { ...meta, versionId: String(version), lastUpdated: new Date(now).toISOString() }, ...rest };
     }
-    const entries = stored === undefined ? [] : this.#indexer.index(stored);
+    // _id and _lastUpdated are searched on the resource row (ROW_PARAMS), AuditEvent patient on the
+    // agent and entity rows (DERIVED_REFERENCE_PARAMS): not written as index rows.
+    const entries = stored === undefined ? [] : this.#indexer.index(stored).filter((e) => isStoredIndexEntry(type, e));
     return { stored, params: [type, id, version, stored === undefined, now, stored === undefined ? null : JSON.stringify(stored), ...indexArrays(entries)] };
   }
 

@@ -7,8 +7,8 @@ import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import type { FhirResource, ResourceStoreTx, SearchQuery } from '../../core/ports/resource-store.ts';
-import { FhirSearchIndexer } from '../../fhir/search-parameters.ts';
+import { DERIVED_REFERENCE_PARAMS, type FhirResource, type ResourceStoreTx, type SearchQuery } from '../../core/ports/resource-store.ts';
+import { FhirSearchIndexer, searchParametersFor } from '../../fhir/search-parameters.ts';
 import { parseConditionalQuery, parseSearchQuery } from '../../fhir/search-query.ts';
 import { runResourceStoreSuite, type ResourceStoreFactory } from '../resource-store-conformance.ts';
 import { openSqliteResourceStore, SqliteResourceStore } from './sqlite-resource-store.ts';
@@ -86,6 +86,62 @@ describe('SqliteResourceStore specifics', () => {
         assert.doesNotMatch(text, /SCAN (TABLE )?fhir_idx_\w+(?! USING)/, `${type}?${qs} scans an index table without an index:\n${text}`);
         assert.doesNotMatch(text, /CORRELATED SCALAR SUBQUERY \d+\nSEARCH fhir_idx_\w+ USING (COVERING )?INDEX fhir_idx_\w+_(?!rid)/, `${type}?${qs} probes by value instead of by rid:\n${text}`);
       }
+    } finally {
+      await store.close();
+      db.close();
+    }
+  });
+
+  test('_id and _lastUpdated are not written as index rows (single writes, batches, the writer thread) and are searched through the resource row\'s indexes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchboard-fhir-'));
+    const store = openSqliteResourceStore({ path: join(dir, 'f.db'), indexer });
+    const db = new Database(join(dir, 'f.db'), { readonly: true });
+    try {
+      await store.update({ resourceType: 'Patient', id: 'p1', gender: 'male' });
+      await store.transaction(async (tx) => {
+        await tx.create({ resourceType: 'Patient', gender: 'female' });
+      });
+      // createBatchRelaxed: on the writer thread for a file database.
+      await store.createBatchRelaxed?.([{ resourceType: 'Patient', gender: 'other' }, { resourceType: 'Observation', status: 'final', code: { text: 'x' } }]);
+      const rows = (param: string): number => (db.prepare('SELECT (SELECT COUNT(*) FROM fhir_idx_token WHERE param = ?) + (SELECT COUNT(*) FROM fhir_idx_date WHERE param = ?) AS n').get(param, param) as { n: number }).n;
+      assert.equal(rows('_id'), 0);
+      assert.equal(rows('_lastUpdated'), 0);
+      assert.equal((db.prepare("SELECT COUNT(*) AS n FROM fhir_idx_token WHERE param = 'gender'").get() as { n: number }).n, 3, 'the other rows are written');
+      assert.deepEqual((await store.search('Patient', parseSearchQuery('Patient', new URLSearchParams('_id=p1')).query)).resources.map((r) => r.id), ['p1']);
+      for (const qs of ['_id=p1', '_lastUpdated=ge2024-01-01', '_id=p1&gender=male', 'gender=male&_lastUpdated=lt2024', '_id:not=p1&gender=male']) {
+        const text = store.explainSearch('Patient', parseSearchQuery('Patient', new URLSearchParams(qs)).query).join('\n');
+        assert.doesNotMatch(text, /SCAN (TABLE )?(r|fhir_resources)\b(?! USING)/, `Patient?${qs} scans resources:\n${text}`);
+        assert.doesNotMatch(text, /SCAN (TABLE )?fhir_idx_\w+(?! USING)/, `Patient?${qs} scans an index table without an index:\n${text}`);
+      }
+      const byId = store.explainSearch('Patient', parseSearchQuery('Patient', new URLSearchParams('_id=p1')).query).join('\n');
+      assert.match(byId, /USING (COVERING )?INDEX sqlite_autoindex_fhir_resources_1/, `_id uses the (type, id) key:\n${byId}`);
+      const byDate = store.explainSearch('Patient', parseSearchQuery('Patient', new URLSearchParams('_lastUpdated=ge2024-01-01')).query).join('\n');
+      assert.match(byDate, /USING (COVERING )?INDEX fhir_resources_updated/, `_lastUpdated uses fhir_resources_updated:\n${byDate}`);
+    } finally {
+      db.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a derived reference parameter is what its R4 definition says, and its rows are not written', async () => {
+    // DERIVED_REFERENCE_PARAMS must stay the exact reading of the definitions the indexer uses.
+    for (const [key, derived] of DERIVED_REFERENCE_PARAMS) {
+      const [type = '', code = ''] = key.split('.');
+      const definitions = searchParametersFor(type);
+      const parts = derived.from.map((from) => `${definitions.get(from)?.expression ?? '?'}.where(resolve() is ${derived.targetType})`);
+      assert.equal(definitions.get(code)?.expression, parts.join(' | '), key);
+    }
+    const { store, db } = memoryStore();
+    try {
+      const event = { resourceType: 'AuditEvent', type: { code: 'rest' }, recorded: '2026-01-05T08:00:00Z', agent: [{ who: { reference: 'Patient/a' }, requestor: true }], source: { observer: { display: 's' } }, entity: [{ what: { reference: 'Patient/b' } }] };
+      await store.update({ ...event, id: 'one' });
+      await store.createBatchRelaxed?.([event]);
+      const count = (param: string): number => (db.prepare('SELECT COUNT(*) AS n FROM fhir_idx_reference WHERE param = ?').get(param) as { n: number }).n;
+      assert.equal(count('patient'), 0);
+      assert.equal(count('agent'), 2);
+      assert.equal(count('entity'), 2);
+      assert.equal((await store.search('AuditEvent', parseSearchQuery('AuditEvent', new URLSearchParams('patient=a')).query)).resources.length, 2);
     } finally {
       await store.close();
       db.close();

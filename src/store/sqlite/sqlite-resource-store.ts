@@ -7,6 +7,9 @@ import {
   MAX_INSTANT,
   MIN_INSTANT,
   normalizeSearchString,
+  DERIVED_REFERENCE_PARAMS,
+  isStoredIndexEntry,
+  ROW_PARAMS,
   type CreateOptions,
   type CreateOutcome,
   type DeleteOutcome,
@@ -213,10 +216,25 @@ function tableOfKind(kind: IndexEntry['kind'] | SearchSort['paramType']): string
 }
 
 /**
+ * `param = ?` over fhir_idx_reference for a reference parameter of `type`; for a derived one
+ * (DERIVED_REFERENCE_PARAMS), the rows of its sources to its target type. The values go to `params`.
+ */
+function referenceParam(type: string, param: string, params: unknown[]): string {
+  const derived = DERIVED_REFERENCE_PARAMS.get(`${type}.${param}`);
+  if (derived === undefined) {
+    params.push(param);
+    return 'param = ?';
+  }
+  params.push(...derived.from, derived.targetType);
+  return `param IN (${derived.from.map(() => '?').join(', ')}) AND target_type = ?`;
+}
+
+/**
  * The SQL of one condition on `type`: the set of resource rids it selects, read from an index
  * table (never from resource bodies).
  */
 function ridSet(type: string, condition: SearchCondition): RidSet {
+  if (ROW_PARAMS.has(condition.param)) return rowRidSet(type, condition);
   const params: unknown[] = [type, condition.param];
   const where = (table: string, clause: string): string => `SELECT rid FROM ${table} WHERE type = ? AND param = ? AND (${clause})`;
   switch (condition.kind) {
@@ -286,18 +304,20 @@ function ridSet(type: string, condition: SearchCondition): RidSet {
       return { sql: where('fhir_idx_number', ors.join(' OR ')), params, negate: false };
     }
     case 'reference': {
+      const refParams: unknown[] = [type];
+      const head = referenceParam(type, condition.param, refParams);
       const ors = condition.values.map((v) => {
         if (v.url !== undefined) {
-          params.push(v.url);
+          refParams.push(v.url);
           return 'url = ?';
         }
         if (v.id === undefined) throw invalidSearch(type, `${condition.param} has an empty reference`);
-        params.push(v.id);
+        refParams.push(v.id);
         if (v.type === undefined) return 'target_id = ?';
-        params.push(v.type);
+        refParams.push(v.type);
         return '(target_id = ? AND target_type = ?)';
       });
-      return { sql: where('fhir_idx_reference', ors.join(' OR ')), params, negate: false };
+      return { sql: `SELECT rid FROM fhir_idx_reference WHERE type = ? AND ${head} AND (${ors.join(' OR ')})`, params: refParams, negate: false };
     }
     case 'uri': {
       const ors = condition.values.map((v) => {
@@ -310,8 +330,11 @@ function ridSet(type: string, condition: SearchCondition): RidSet {
       });
       return { sql: where('fhir_idx_uri', ors.join(' OR ')), params, negate: false };
     }
-    case 'missing':
-      return { sql: `SELECT rid FROM ${tableOfKind(condition.paramType)} WHERE type = ? AND param = ?`, params, negate: condition.missing };
+    case 'missing': {
+      if (condition.paramType !== 'reference') return { sql: `SELECT rid FROM ${tableOfKind(condition.paramType)} WHERE type = ? AND param = ?`, params, negate: condition.missing };
+      const refParams: unknown[] = [type];
+      return { sql: `SELECT rid FROM fhir_idx_reference WHERE type = ? AND ${referenceParam(type, condition.param, refParams)}`, params: refParams, negate: condition.missing };
+    }
     case 'chain': {
       checkType(condition.targetType);
       const inner = ridSet(condition.targetType, condition.condition);
@@ -319,12 +342,56 @@ function ridSet(type: string, condition: SearchCondition): RidSet {
       const targets = inner.negate
         ? { sql: `SELECT rid FROM fhir_resources WHERE type = ? AND deleted = 0 AND rid NOT IN (${inner.sql})`, params: [condition.targetType, ...inner.params] }
         : inner;
+      const refParams: unknown[] = [type];
+      const head = referenceParam(type, condition.param, refParams);
       return {
-        sql: `SELECT rid FROM fhir_idx_reference WHERE type = ? AND param = ? AND target_type = ? AND target_id IN (SELECT id FROM fhir_resources WHERE rid IN (${targets.sql}))`,
-        params: [type, condition.param, condition.targetType, ...targets.params],
+        sql: `SELECT rid FROM fhir_idx_reference WHERE type = ? AND ${head} AND target_type = ? AND target_id IN (SELECT id FROM fhir_resources WHERE rid IN (${targets.sql}))`,
+        params: [...refParams, condition.targetType, ...targets.params],
         negate: false,
       };
     }
+  }
+}
+
+/**
+ * A condition on `_id` or `_lastUpdated` (ROW_PARAMS): read from fhir_resources, through its
+ * UNIQUE (type, id) and fhir_resources_updated indexes, as the index rows the indexer would give
+ * would answer it (a token with no system and no text; a date of one millisecond, low = high).
+ */
+function rowRidSet(type: string, condition: SearchCondition): RidSet {
+  const params: unknown[] = [type];
+  const where = (clause: string): string => `SELECT rid FROM fhir_resources WHERE type = ? AND deleted = 0 AND (${clause})`;
+  switch (condition.kind) {
+    case 'token': {
+      const ors = condition.values.map((v) => {
+        // The _id row's system is NULL: a system named never matches, `|code` (no system) does.
+        if (v.system !== undefined && v.system !== null) return '0';
+        if (v.code === undefined) {
+          if (v.system === undefined) throw invalidSearch(type, `${condition.param} has an empty token`);
+          return '1';
+        }
+        params.push(v.code);
+        return 'id = ?';
+      });
+      return { sql: where(ors.join(' OR ')), params, negate: condition.not };
+    }
+    case 'date': {
+      const ors = condition.values.map((v) => dateClause(v.prefix, v.low, v.high, params).replace(/\b(low|high)\b/g, 'last_updated'));
+      return { sql: where(ors.join(' OR ')), params, negate: false };
+    }
+    case 'missing':
+      // Every resource has an id and a last_updated.
+      return { sql: where('1'), params, negate: condition.missing };
+    case 'token-text':
+      // An _id row has no text.
+      return { sql: where('0'), params, negate: false };
+    case 'string':
+    case 'number':
+    case 'quantity':
+    case 'reference':
+    case 'uri':
+    case 'chain':
+      throw invalidSearch(type, `${condition.param} cannot be searched as ${condition.kind}`);
   }
 }
 
@@ -362,18 +429,22 @@ function correlated(sql: string): string {
   const m = /^SELECT rid FROM (\w+) WHERE /.exec(sql);
   if (m === null) throw new Error('a rid set must start with SELECT rid FROM <table> WHERE');
   const table = m[1] ?? '';
+  // A condition on the resource row itself (rowRidSet): its primary key.
+  if (table === 'fhir_resources') return `SELECT 1 FROM fhir_resources WHERE rid = r.rid AND ${sql.slice(m[0].length)}`;
   return `SELECT 1 FROM ${table} INDEXED BY ${table}_rid WHERE rid = r.rid AND ${sql.slice(m[0].length)}`;
 }
 
 /** The SQL of a sort key for the resource `r`; missing values sort last in either direction. */
-function sortKey(sort: SearchSort, params: unknown[]): string {
+function sortKey(type: string, sort: SearchSort, params: unknown[]): string {
   if (sort.param === '_lastUpdated') return 'r.last_updated';
   if (sort.param === '_id') return 'r.id';
   const textual = sort.paramType === 'string' || sort.paramType === 'token' || sort.paramType === 'uri' || sort.paramType === 'reference';
   const column = { date: sort.descending ? 'high' : 'low', string: 'value', token: 'code', number: 'value', quantity: 'value', uri: 'value', reference: 'target_id' }[sort.paramType];
   const missing = textual ? (sort.descending ? "''" : `'${STRING_MAX}'`) : sort.descending ? String(MIN_INSTANT) : String(MAX_INSTANT);
-  params.push(sort.param);
-  return `COALESCE((SELECT ${sort.descending ? 'MAX' : 'MIN'}(${column}) FROM ${tableOfKind(sort.paramType)} WHERE rid = r.rid AND param = ?), ${missing})`;
+  let param = 'param = ?';
+  if (sort.paramType === 'reference') param = referenceParam(type, sort.param, params);
+  else params.push(sort.param);
+  return `COALESCE((SELECT ${sort.descending ? 'MAX' : 'MIN'}(${column}) FROM ${tableOfKind(sort.paramType)} WHERE rid = r.rid AND ${param}), ${missing})`;
 }
 
 /**
@@ -806,7 +877,7 @@ export class SqliteResourceStore implements ResourceStore {
 
     const sorts = query.sort ?? [];
     const keyParams: unknown[] = [];
-    const keys = sorts.map((s) => sortKey(s, keyParams));
+    const keys = sorts.map((s) => sortKey(type, s, keyParams));
     const selectKeys = keys.map((k, i) => `, ${k} AS k${i}`).join('');
     const order = [...sorts.map((s, i) => `k${i}${s.descending ? ' DESC' : ''}`), 'rid'].join(', ');
     let keyset = '';
@@ -868,9 +939,11 @@ export class SqliteResourceStore implements ResourceStore {
     const ridList = JSON.stringify(rids);
     for (const spec of include) {
       if (spec.sourceType !== type) continue;
+      const params: unknown[] = [ridList];
+      const param = referenceParam(type, spec.param, params);
       const targets = this.#prepare(
-        `SELECT DISTINCT target_type AS type, target_id AS id FROM fhir_idx_reference WHERE rid IN (SELECT value FROM json_each(?)) AND param = ? AND target_id IS NOT NULL${spec.targetType === undefined ? '' : ' AND target_type = ?'}`,
-      ).all(ridList, spec.param, ...(spec.targetType === undefined ? [] : [spec.targetType])) as Array<{ type: string | null; id: string }>;
+        `SELECT DISTINCT target_type AS type, target_id AS id FROM fhir_idx_reference WHERE rid IN (SELECT value FROM json_each(?)) AND ${param} AND target_id IS NOT NULL${spec.targetType === undefined ? '' : ' AND target_type = ?'}`,
+      ).all(...params, ...(spec.targetType === undefined ? [] : [spec.targetType])) as Array<{ type: string | null; id: string }>;
       const byType = new Map<string, string[]>();
       for (const t of targets) if (t.type !== null) byType.set(t.type, [...(byType.get(t.type) ?? []), t.id]);
       for (const [targetType, ids] of byType) {
@@ -881,10 +954,12 @@ export class SqliteResourceStore implements ResourceStore {
       const ids = JSON.stringify(matches.map((r) => r.id));
       for (const spec of revinclude) {
         if (spec.targetType !== undefined && spec.targetType !== type) continue;
+        const params: unknown[] = [spec.sourceType];
+        const param = referenceParam(spec.sourceType, spec.param, params);
         add(
           this.#prepare(
-            'SELECT r.json AS json FROM fhir_resources r WHERE r.rid IN (SELECT rid FROM fhir_idx_reference WHERE type = ? AND param = ? AND target_id IN (SELECT value FROM json_each(?)) AND target_type = ?) ORDER BY r.rid',
-          ).all(spec.sourceType, spec.param, ids, type) as Array<{ json: string | null }>,
+            `SELECT r.json AS json FROM fhir_resources r WHERE r.rid IN (SELECT rid FROM fhir_idx_reference WHERE type = ? AND ${param} AND target_id IN (SELECT value FROM json_each(?)) AND target_type = ?) ORDER BY r.rid`,
+          ).all(...params, ids, type) as Array<{ json: string | null }>,
         );
       }
     }
@@ -1008,6 +1083,7 @@ export class SqliteResourceStore implements ResourceStore {
 
   #insertEntries(rid: number, type: string, entries: readonly IndexEntry[]): void {
     for (const e of entries) {
+      if (!isStoredIndexEntry(type, e)) continue;
       switch (e.kind) {
         case 'token':
           this.#prepare('INSERT INTO fhir_idx_token (rid, type, param, system, code, text) VALUES (?, ?, ?, ?, ?, ?)').run(rid, type, e.param, e.system ?? null, e.code ?? null, e.text ?? null);
@@ -1063,6 +1139,7 @@ export class SqliteResourceStore implements ResourceStore {
       // The text once, in fhir_resources: a history row of the current version has none (HISTORY_SELECT).
       history.push(type, id, 1, 0, now, null);
       for (const e of this.#indexer.index(stored)) {
+        if (!isStoredIndexEntry(type, e)) continue;
         const table = INDEX_TABLES[e.kind];
         let values = entries.get(table);
         if (values === undefined) entries.set(table, (values = []));
