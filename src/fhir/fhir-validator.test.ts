@@ -71,6 +71,23 @@ test('required elements: the schema list plus primitives and choice elements, wh
   assert.equal(validateResource(withContext({ code: { code: 'focus' }, valueQuantity: { value: 1 } })).valid, true);
 });
 
+test('required elements: every missing one is reported with its definition, nested ones too, and only on objects', () => {
+  const cap = validateResource({ resourceType: 'CapabilityStatement' });
+  assert.deepEqual(at(cap.issues), ['CapabilityStatement.date', 'CapabilityStatement.fhirVersion', 'CapabilityStatement.format', 'CapabilityStatement.kind', 'CapabilityStatement.status']);
+  for (const i of cap.issues) {
+    assert.equal(i.code, 'required');
+    assert.match(i.diagnostics, /^missing required element '[a-zA-Z]+' \(FHIR R4 CapabilityStatement\)$/);
+  }
+  const entry = { fullUrl: 'urn:uuid:0b7c1b9e-3a8e-4f4e-9b7a-2f0c1d2e3f40', resource: patient(), request: { url: 'Patient/p1' } };
+  const noMethod = validateBundle({ resourceType: 'Bundle', type: 'transaction', entry: [entry] });
+  assert.deepEqual(noMethod.issues, [{ severity: 'error', code: 'required', expression: 'Bundle.entry[0].request.method', diagnostics: "missing required element 'method' (FHIR R4 Bundle_Request)" }]);
+  assert.equal(validateBundle({ resourceType: 'Bundle', type: 'transaction', entry: [{ ...entry, request: { method: 'PUT', url: 'Patient/p1' } }] }).valid, true);
+  assert.deepEqual(at(validateResource({ ...patient(), extension: [{ valueString: 'x' }] }).issues), ['Patient.extension[0].url']);
+  // A non-object where an Extension belongs is a type error, not a missing url.
+  const notObject = validateResource({ ...patient(), extension: ['x'] }).issues;
+  assert.deepEqual(notObject.map((i) => [i.expression, i.code]), [['Patient.extension[0]', 'structure']]);
+});
+
 test('integers are whole numbers in range; arrays are never empty; null only aligns primitive arrays', () => {
   const withRepeat = (n: unknown): unknown => ({ ...observation(), effectiveTiming: { repeat: { count: n } } });
   assert.equal(validateResource(withRepeat(2)).valid, true);

@@ -32,6 +32,11 @@ export class MappingContext {
   }
 
   #tree: Hl7MessageTree | undefined;
+
+  /** True once the message has been grouped (a mapper read `tree`, or it was given). */
+  get grouped(): boolean {
+    return this.#tree !== undefined;
+  }
   readonly tenant: TenantMappingConfig;
   readonly now: () => Date;
   readonly warnings: string[] = [];

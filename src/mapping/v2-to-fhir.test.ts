@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Patient, Provenance } from '@medplum/fhirtypes';
 import { isSwitchboardError } from '../core/errors.ts';
-import { parseMessage } from '../hl7v2/index.ts';
+import { groupMessage, parseMessage, type Hl7GroupNode } from '../hl7v2/index.ts';
 import { unmappedFields } from './mapping-report.ts';
 import { parseTenantConfig } from './tenant-config.ts';
 import { convertV2ToFhir, supportedMessageTypes } from './v2-to-fhir.ts';
@@ -15,7 +15,37 @@ const A01 = [
   'ZPI|1|custom value^x|',
 ].join('\r');
 
+/** Each segment's group path as grouping the message directly gives it, and the structure id. */
+function groupedDirectly(text: string): { structure: string; groups: string[] } {
+  const tree = groupMessage(parseMessage(text));
+  const groups: string[] = [];
+  const walk = (g: Hl7GroupNode, path: string): void => {
+    for (const c of g.children) {
+      if (c.kind === 'segment') groups[c.index] = path;
+      else walk(c, `${path}/${c.name}[${c.repetition}]`);
+    }
+  };
+  walk(tree.root, tree.root.name);
+  return { structure: tree.structure?.id ?? '', groups };
+}
+
 describe('convertV2ToFhir', () => {
+  it('the report places segments as grouping the message does, for each layout and header, read again or not', () => {
+    const withInsurance = `${A01}\rIN1|1|PLAN1^Plan One|INS1|INSURER ONE\rIN1|2|PLAN2^Plan Two|INS2|INSURER TWO`;
+    const nk1First = A01.replace('PV1|', 'NK1|1|Everyman^Eve|SPO^Spouse^HL70063\rPV1|');
+    const declaredA05 = A01.replace('ADT^A01^ADT_A01', 'ADT^A01^ADT_A05');
+    const version23 = withInsurance.replace('|P|2.5.1', '|P|2.3');
+    // Twice each, interleaved: a report placed from the layouts of the messages before must be the same.
+    for (const text of [A01, withInsurance, nk1First, declaredA05, version23, A01, withInsurance, nk1First, declaredA05, version23]) {
+      const report = convertV2ToFhir(parseMessage(text)).report;
+      const expected = groupedDirectly(text);
+      assert.equal(report.structure, expected.structure);
+      assert.deepEqual(report.segments.map((s) => s.group), expected.groups);
+    }
+    assert.equal(convertV2ToFhir(parseMessage(declaredA05)).report.structure, 'ADT_A05');
+    assert.ok(convertV2ToFhir(parseMessage(withInsurance)).report.segments.some((s) => s.segment === 'IN1' && s.group.includes('INSURANCE[2]')));
+  });
+
   it('produces a transaction of PUTs with deterministic ids: re-sending updates the same resources', () => {
     const a = convertV2ToFhir(parseMessage(A01), { now: () => new Date('2024-03-05T16:00:00Z') });
     const b = convertV2ToFhir(parseMessage(A01), { now: () => new Date('2030-01-01T00:00:00Z') });

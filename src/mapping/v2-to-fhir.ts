@@ -137,6 +137,54 @@ function resourceCounts(ctx: MappingContext): Record<string, number> {
   return resources;
 }
 
+/** Each segment's group path (by 0-based position in the message) and the structure, as grouping gives them. */
+interface GroupLayout {
+  readonly structure: string;
+  readonly groups: ReadonlyArray<string | undefined>;
+}
+
+function layoutOf(tree: Hl7MessageTree): GroupLayout {
+  const groups: Array<string | undefined> = [];
+  collectGroups(tree.root, tree.root.name, groups);
+  return { structure: structureOf(tree), groups };
+}
+
+function collectGroups(group: Hl7GroupNode, path: string, out: Array<string | undefined>): void {
+  for (const child of group.children) {
+    if (child.kind === 'segment') out[child.index] = path;
+    else collectGroups(child, `${path}/${child.name}[${child.repetition}]`, out);
+  }
+}
+
+/**
+ * Layouts by the inputs of groupMessage: MSH-12, MSH-9 and the sequence of segment ids (it reads
+ * nothing else of the message). A sender's messages of one type mostly share a few layouts, so
+ * the report of a message the mapper did not group (ADT mappers walk the segments) is placed
+ * without grouping it again. Bounded: cleared when full, as the id cache is.
+ */
+const LAYOUTS = new Map<string, GroupLayout>();
+const LAYOUT_LIMIT = 1000;
+
+/** The layout of a message as groupMessage would give it now, from the cache when the inputs were seen. */
+function messageLayout(m: Hl7Message): GroupLayout {
+  let key = JSON.stringify([m.version, m.messageCode, m.triggerEvent, m.messageStructure]);
+  const segments = m.segments;
+  for (let i = 0; i < segments.length; i++) {
+    const name = (segments[i] as Hl7Segment).name;
+    // Parsed segment ids are three characters, so their concatenation is unambiguous; anything
+    // else (a segment built by hand) is grouped directly.
+    if (name.length !== 3) return layoutOf(groupMessage(m));
+    key += name;
+  }
+  let layout = LAYOUTS.get(key);
+  if (layout === undefined) {
+    layout = layoutOf(groupMessage(m));
+    if (LAYOUTS.size >= LAYOUT_LIMIT) LAYOUTS.clear();
+    LAYOUTS.set(key, layout);
+  }
+  return layout;
+}
+
 function assignGroups(ctx: MappingContext, group: Hl7GroupNode, path: string): void {
   for (const child of group.children) {
     if (child.kind === 'segment') ctx.setGroup(child.segment, path);
@@ -175,9 +223,21 @@ function structureOf(tree: Hl7MessageTree): string {
 }
 
 function buildReport(ctx: MappingContext, facts: ReportFacts): MappingReport {
-  const tree = ctx.tree;
-  const structure = structureOf(tree);
-  assignGroups(ctx, tree.root, tree.root.name);
+  let structure: string;
+  if (ctx.grouped) {
+    // A mapper that walked the tree has paid for it already.
+    const tree = ctx.tree;
+    structure = structureOf(tree);
+    assignGroups(ctx, tree.root, tree.root.name);
+  } else {
+    const layout = messageLayout(ctx.message);
+    structure = layout.structure;
+    const messageSegments = ctx.message.segments;
+    for (let i = 0; i < messageSegments.length; i++) {
+      const group = layout.groups[i];
+      if (group !== undefined) ctx.setGroup(messageSegments[i] as Hl7Segment, group);
+    }
+  }
   const segments: SegmentReport[] = [];
   let fieldsMapped = 0;
   let fieldsSkipped = 0;
