@@ -1,3 +1,4 @@
+import { PostgresStatisticsKeeper } from './postgres-statistics-keeper.ts';
 import pg from 'pg';
 import type { ResourceIndexer } from '../../core/ports/resource-store.ts';
 import type { Store } from '../../core/ports/store.ts';
@@ -34,6 +35,8 @@ export interface PostgresStore extends Store {
   readonly proposals: PostgresProposalStore;
   readonly resources: PostgresResourceStore | undefined;
   readonly migrationsApplied: number;
+  /** Analyzes the schema's tables whose statistics are stale (postgres-statistics-keeper.ts). */
+  readonly statistics: PostgresStatisticsKeeper;
 }
 
 /**
@@ -76,6 +79,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const proposals = new PostgresProposalStore(pool, { clock });
   // Same database and pool: PostgreSQL locks rows, so a Bundle transaction does not stall ingest.
   const resources = options.resourceIndexer === undefined ? undefined : new PostgresResourceStore(pool, { indexer: options.resourceIndexer, clock });
+  // Planner statistics kept current even where autovacuum is off or behind (search plans need them).
+  const statistics = new PostgresStatisticsKeeper(pool, schema);
   let closing: Promise<void> | undefined;
   return {
     kind: 'postgres',
@@ -88,9 +93,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     audit,
     schemaVersion: migrated.schemaVersion,
     migrationsApplied: migrated.applied,
+    statistics,
     close(): Promise<void> {
       closing ??= (async () => {
         try {
+          await statistics.close();
           await resources?.close();
           await messages.close();
         } finally {
