@@ -5,17 +5,21 @@ import { FhirSearchIndexer } from '../fhir/search-parameters.ts';
 import { authAuditEvent, fhirAuditEvent, type AuditInteraction, type FhirAuditOutcome } from './audit-events.ts';
 import type { AuthEventType } from './auth/auth-events.ts';
 import type { Principal } from './auth/roles.ts';
-import { AuditEventIndexer } from './audit-event-indexer.ts';
+import { DirectIndexer } from '../fhir/direct-indexing.ts';
+import { auditEventEntries } from './audit-event-indexer.ts';
 
 const fhirpath = new FhirSearchIndexer();
-const fast = new AuditEventIndexer(fhirpath);
+const fast = new DirectIndexer(fhirpath, { AuditEvent: auditEventEntries });
 /** Fails when an AuditEvent reaches the fallback: proves the direct path handled it. */
-const direct = new AuditEventIndexer({
-  index: (r) => {
-    if (r.resourceType === 'AuditEvent') throw new Error('fell back to FHIRPath');
-    return fhirpath.index(r);
+const direct = new DirectIndexer(
+  {
+    index: (r) => {
+      if (r.resourceType === 'AuditEvent') throw new Error('fell back to FHIRPath');
+      return fhirpath.index(r);
+    },
   },
-});
+  { AuditEvent: auditEventEntries },
+);
 
 /** As the store keeps it: id and meta set. */
 const stored = (event: FhirResource, n: number): FhirResource => ({ ...event, id: `ae${n}`, meta: { versionId: '1', lastUpdated: '2026-03-01T09:00:00.123Z' } });
@@ -61,7 +65,7 @@ function events(): FhirResource[] {
   return out.map(stored);
 }
 
-describe('AuditEventIndexer', () => {
+describe('AuditEvent direct indexing', () => {
   test('gives exactly the FHIRPath indexer entries for every AuditEvent shape the server builds', () => {
     const all = events();
     assert.ok(all.length > 60);

@@ -6,8 +6,8 @@
 // every shape audit-events.ts builds); an AuditEvent with anything this code does not know (an
 // agent.who reference, meta.tag, entity.name, ...) goes to the FHIRPath indexer, so a resource
 // written some other way is indexed exactly as before.
-import type { IndexEntry, ResourceIndexer } from '../core/ports/resource-store.ts';
-import { codeEntry as code, codingEntry as coding, dateEntry as date, DirectIndexer, list, only, optionalString, stringEntry as text, type Json } from '../fhir/direct-indexing.ts';
+import type { IndexEntry } from '../core/ports/resource-store.ts';
+import { codeEntry as code, codingEntry as coding, dateEntry as date, list, only, optionalString, stringEntry as text, type Json } from '../fhir/direct-indexing.ts';
 import { parseReference, uniqueEntries } from '../fhir/search-parameters.ts';
 
 /** Members handled, per element; any other member sends the resource to the FHIRPath indexer. */
@@ -21,7 +21,10 @@ const OBSERVER: ReadonlySet<string> = new Set(['display']);
 const ENTITY: ReadonlySet<string> = new Set(['what', 'type', 'role', 'query', 'detail']);
 const WHAT: ReadonlySet<string> = new Set(['reference', 'identifier']);
 
-/** The entries of one AuditEvent, or Unknown thrown when it has something not handled here. */
+/**
+ * The entries of one AuditEvent, or DirectIndexUnknown thrown when it has something not handled here
+ * (composed with the FHIRPath indexer by engine-indexer.ts).
+ */
 export function auditEventEntries(r: Json): IndexEntry[] {
   only(r, TOP);
   const out: IndexEntry[] = [];
@@ -63,14 +66,4 @@ export function auditEventEntries(r: Json): IndexEntry[] {
   for (const s of list(r['subtype'])) coding('subtype', s, out);
   if (r['type'] !== undefined) coding('type', r['type'], out);
   return uniqueEntries(out);
-}
-
-/**
- * A ResourceIndexer that indexes AuditEvents of the shape audit-events.ts builds itself and hands
- * every other resource (and any AuditEvent of another shape) to `fallback`, the FHIRPath indexer.
- */
-export class AuditEventIndexer extends DirectIndexer {
-  constructor(fallback: ResourceIndexer) {
-    super(fallback, { AuditEvent: auditEventEntries });
-  }
 }
