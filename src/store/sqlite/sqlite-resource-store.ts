@@ -585,9 +585,18 @@ export class SqliteResourceStore implements ResourceStore {
    * The caller is answered only when the write is on disk, as with FULL.
    */
   #callWrite<T>(step: () => T): Promise<T> {
+    if (this.#walSync === undefined) return this.#call(step);
+    return this.#afterSync(this.#call(() => withRelaxedSync(this.#db, step)));
+  }
+
+  /**
+   * `committed`'s value once a WAL sync started after it settled is done; as is without a WAL sync.
+   * The next call may run meanwhile: it is queued behind the commit only, not behind the sync.
+   */
+  #afterSync<T>(committed: Promise<T>): Promise<T> {
     const sync = this.#walSync;
-    if (sync === undefined) return this.#call(step);
-    return this.#call(() => withRelaxedSync(this.#db, step)).then(async (value) => {
+    if (sync === undefined) return committed;
+    return committed.then(async (value) => {
       await sync.durable();
       return value;
     });
@@ -673,12 +682,7 @@ export class SqliteResourceStore implements ResourceStore {
         if (sync !== undefined && !this.#db.inTransaction) guarded(() => this.#db.exec(`PRAGMA synchronous = ${this.#syncLevel}`));
       }
     });
-    if (sync === undefined) return committed;
-    // The next call may run while this one's sync is in flight: it is queued behind the commit only.
-    return committed.then(async (result) => {
-      await sync.durable();
-      return result;
-    });
+    return this.#afterSync(committed);
   }
 
   /**
