@@ -60,17 +60,17 @@ export class PostgresStatisticsKeeper {
       const locked = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LOCK_CLASS, this.#schema]);
       if (locked.rows[0]?.ok !== true) return [];
       try {
-        const stale = await client.query<{ name: string }>(
-          `SELECT relname AS name FROM pg_stat_user_tables
+        // format('%I.%I'): the qualified name, quoted by the server as an identifier.
+        const stale = await client.query<{ name: string; qualified: string }>(
+          `SELECT relname AS name, format('%I.%I', schemaname, relname) AS qualified FROM pg_stat_user_tables
            WHERE schemaname = $1 AND n_mod_since_analyze > 50 + 0.1 * GREATEST(n_live_tup, 0)
            ORDER BY relname`,
           [this.#schema],
         );
         const analyzed: string[] = [];
-        for (const { name } of stale.rows) {
+        for (const { name, qualified } of stale.rows) {
           if (this.#closed) break;
-          // Identifiers quoted: the names come from the catalog of our own schema.
-          await client.query(`ANALYZE "${this.#schema.replace(/"/g, '""')}"."${name.replace(/"/g, '""')}"`);
+          await client.query(`ANALYZE ${qualified}`);
           analyzed.push(name);
         }
         return analyzed;
