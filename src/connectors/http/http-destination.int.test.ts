@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import { getEventListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { waitFor } from '../../mllp/mllp-test-kit.ts';
@@ -233,6 +234,18 @@ describe('HttpDestination', () => {
     assert.equal(server.received.length, 1);
   });
 
+  test("a send leaves no listener on the caller's signal (one signal serves a worker's whole life)", async (t) => {
+    const server = await startServer(t, reply(200));
+    const d = destination(t, { url: server.url, timeoutMs: 60_000 });
+    const controller = new AbortController();
+    for (let i = 0; i < 20; i++) assertDelivered(await d.send(delivery(), controller.signal));
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    // A failed send cleans up too.
+    const refused = destination(t, { url: `http://127.0.0.1:${await closedPort()}/hook` });
+    assertFailed(await refused.send(delivery(), controller.signal));
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+  });
+
   test('failures never carry the payload or the URL query', async (t) => {
     const server = await startServer(t, () => undefined);
     const d = destination(t, { url: server.url, timeoutMs: 100 });
@@ -249,6 +262,7 @@ describe('HttpDestination', () => {
     await d.close();
     const result = assertFailed(await sending);
     assert.equal(result.failureClass, 'ambiguous');
+    assert.equal(result.errorCode, 'SWB_ERR_DEST_ABORTED');
     await waitFor(() => server.requestSocketsOpen() === 0 && server.connections() === 0, 5000, 'every socket to close');
     const after = assertFailed(await d.send(delivery(), never()));
     assert.equal(after.errorCode, 'SWB_ERR_DEST_NOT_SENT');

@@ -133,7 +133,8 @@ type Exchange =
 export class HttpDestination implements DestinationConnector {
   readonly kind = 'http';
   readonly #o: Resolved;
-  readonly #inFlight = new Set<AbortController>();
+  /** Aborts each request in flight (close()). */
+  readonly #inFlight = new Set<() => void>();
   readonly #agent: HttpAgent;
   #closed = false;
 
@@ -164,14 +165,28 @@ export class HttpDestination implements DestinationConnector {
     if (o.hmacSecret !== undefined) headers[o.hmacHeader.toLowerCase()] = signBody(o.hmacSecret, delivery.payload, Math.floor(Date.now() / 1000));
     if (!o.keepAlive) headers['connection'] = 'close';
 
-    const closing = new AbortController();
-    const timeout = AbortSignal.timeout(o.timeoutMs);
-    this.#inFlight.add(closing);
+    // One controller per request, aborted by whichever comes first: the caller's signal, the
+    // timeout or close(). Cheaper than AbortSignal.timeout + AbortSignal.any per request (each
+    // makes signals, listeners and a timer the GC must track: ~4% of the engine's CPU per delivery
+    // in the end-to-end profile); `why` keeps which one it was, to classify the outcome.
+    const local = new AbortController();
+    let why: 'timeout' | 'caller' | 'closing' | undefined;
+    const abort = (reason: 'timeout' | 'caller' | 'closing'): void => {
+      if (why !== undefined) return;
+      why = reason;
+      local.abort();
+    };
+    const timer = setTimeout(() => abort('timeout'), o.timeoutMs);
+    timer.unref();
+    const onCaller = (): void => abort('caller');
+    signal.addEventListener('abort', onCaller, { once: true });
+    const onClose = (): void => abort('closing');
+    this.#inFlight.add(onClose);
     try {
-      const result = await this.#exchange(body, headers, AbortSignal.any([signal, timeout, closing.signal]));
+      const result = await this.#exchange(body, headers, local.signal);
       if (result.kind === 'error') {
-        if (timeout.aborted) return this.#fail('SWB_ERR_HTTP_DEST_TIMEOUT', { ms: o.timeoutMs });
-        if (signal.aborted || closing.signal.aborted) return result.written ? this.#fail('SWB_ERR_DEST_ABORTED', {}) : this.#fail('SWB_ERR_DEST_NOT_SENT', { reason: 'aborted before sending' });
+        if (why === 'timeout') return this.#fail('SWB_ERR_HTTP_DEST_TIMEOUT', { ms: o.timeoutMs });
+        if (why !== undefined) return result.written ? this.#fail('SWB_ERR_DEST_ABORTED', {}) : this.#fail('SWB_ERR_DEST_NOT_SENT', { reason: 'aborted before sending' });
         const stale = result.reusedSocket && (result.code === 'ECONNRESET' || result.code === 'EPIPE');
         if (!result.written || stale || BEFORE_SEND_CODES.has(result.code)) return this.#fail('SWB_ERR_HTTP_DEST_CONNECT_FAILED', { reason: stale ? `${result.code} on a reused connection` : result.code });
         return this.#fail('SWB_ERR_HTTP_DEST_CONNECTION_LOST', { reason: result.code });
@@ -190,7 +205,9 @@ export class HttpDestination implements DestinationConnector {
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       };
     } finally {
-      this.#inFlight.delete(closing);
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onCaller);
+      this.#inFlight.delete(onClose);
     }
   }
 
@@ -247,7 +264,7 @@ export class HttpDestination implements DestinationConnector {
   /** Refuses new sends, aborts requests in flight (their results are ambiguous) and closes every socket. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const c of this.#inFlight) c.abort();
+    for (const abort of this.#inFlight) abort();
     this.#inFlight.clear();
     this.#agent.destroy();
   }
