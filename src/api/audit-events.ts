@@ -99,7 +99,7 @@ function network(ip: string | undefined): Record<string, unknown> {
 }
 
 interface AgentFacts {
-  readonly principal?: Principal | undefined;
+  readonly principal?: AuditPrincipal | undefined;
   /** When there is no principal (a refused token, a failed login): what is known. */
   readonly userId?: string | undefined;
   readonly clientId?: string | undefined;
@@ -175,10 +175,13 @@ function source(observer: string): Record<string, unknown> {
   return { observer: { display: observer }, type: [coding(SOURCE_TYPE, '4', 'Application Server')] };
 }
 
+/** The parts of a Principal an AuditEvent names (agents()). */
+export type AuditPrincipal = Pick<Principal, 'kind' | 'subject' | 'username' | 'clientId'>;
+
 export interface FhirAuditInput {
   readonly requestId: string;
   readonly recorded: Date;
-  readonly principal?: Principal | undefined;
+  readonly principal?: AuditPrincipal | Principal | undefined;
   readonly ip?: string | undefined;
   readonly purposeOfUse?: string | undefined;
   /** The type the interaction is on (absent: system level). */
@@ -227,18 +230,62 @@ function markBreakGlass(agent: Array<Record<string, unknown>>, entity: Array<Rec
   if (transaction !== undefined) transaction['detail'] = [{ type: 'break-glass-reason', valueString: reason }];
 }
 
-/** The AuditEvent for what the FHIR routes report, with the caller taken from the request. */
-export function fhirAuditEventFor(req: FastifyRequest, access: FhirAccess | undefined, outcome: FhirAuditOutcome, observer: string, now: Date = new Date()): FhirResource {
-  return fhirAuditEvent({
+/**
+ * What an AuditEvent is made from, small and JSON-safe: the trail journals this on the request's
+ * path and makes the resource later (audit-trail.ts). `at` is the time of the interaction (ms), which
+ * becomes AuditEvent.recorded whenever the resource is made. A `resource` is an AuditEvent made
+ * already (tests, and stores without a journal get the same path).
+ */
+export type AuditFacts =
+  | {
+      readonly k: 'fhir';
+      readonly at: number;
+      readonly requestId: string;
+      readonly principal?: AuditPrincipal;
+      readonly ip?: string;
+      readonly purposeOfUse?: string;
+      readonly resourceType?: string;
+      readonly outcome: FhirAuditOutcome;
+    }
+  | { readonly k: 'auth'; readonly at: number; readonly event: AuthEvent }
+  | { readonly k: 'resource'; readonly resource: FhirResource };
+
+/** The facts of a FHIR interaction, with the caller taken from the request (cheap: no AuditEvent built). */
+export function fhirAuditFacts(req: FastifyRequest, access: FhirAccess | undefined, outcome: FhirAuditOutcome, now: number = Date.now()): AuditFacts {
+  const p = req.principal;
+  const purpose = purposeOfUse(req.headers['x-purpose-of-use']);
+  const resourceType = outcome.resourceType ?? (access?.resourceType === '*' ? undefined : access?.resourceType);
+  return {
+    k: 'fhir',
+    at: now,
     requestId: String(req.id),
-    recorded: now,
-    principal: req.principal,
-    ip: req.ip,
-    purposeOfUse: purposeOfUse(req.headers['x-purpose-of-use']),
-    resourceType: outcome.resourceType ?? (access?.resourceType === '*' ? undefined : access?.resourceType),
+    ...(p === undefined ? {} : { principal: { kind: p.kind, subject: p.subject, ...(p.username === undefined ? {} : { username: p.username }), ...(p.clientId === undefined ? {} : { clientId: p.clientId }) } }),
+    ...(req.ip === undefined ? {} : { ip: req.ip }),
+    ...(purpose === undefined ? {} : { purposeOfUse: purpose }),
+    ...(resourceType === undefined ? {} : { resourceType }),
     outcome,
-    observer,
-  });
+  };
+}
+
+/** The AuditEvent the facts describe. */
+export function auditEventOf(facts: AuditFacts, observer: string): FhirResource {
+  switch (facts.k) {
+    case 'fhir':
+      return fhirAuditEvent({
+        requestId: facts.requestId,
+        recorded: new Date(facts.at),
+        principal: facts.principal,
+        ip: facts.ip,
+        purposeOfUse: facts.purposeOfUse,
+        resourceType: facts.resourceType,
+        outcome: facts.outcome,
+        observer,
+      });
+    case 'auth':
+      return authAuditEvent(facts.event, observer, new Date(facts.at));
+    case 'resource':
+      return facts.resource;
+  }
 }
 
 /**

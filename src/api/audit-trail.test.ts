@@ -46,7 +46,7 @@ test('record() queues without writing; flush() writes every queued event in batc
   await trail.flush();
   assert.deepEqual(f.kept.map((r) => r.id), ['0', '1', '2', '3', '4', '5', '6']);
   assert.equal(f.transactions, 3);
-  assert.deepEqual(trail.stats, { pending: 0, written: 7, dropped: 0, failed: 0, waits: 0 });
+  assert.deepEqual(trail.stats, { pending: 0, written: 7, dropped: 0, failed: 0, waits: 0, backlog: 0 });
 });
 
 test('a full queue drops nothing: room() makes new requests wait until the writer caught up', async () => {

@@ -342,6 +342,11 @@ export interface ResourceStore extends ResourceStoreTx {
    */
   readonly createBatchRelaxedOffThread?: boolean;
   /**
+   * Optional: a journal of records waiting to become resources (ResourceJournal), for a producer
+   * whose records are many and whose resources are costly to index (the AuditEvent trail).
+   */
+  readonly journal?: ResourceJournal;
+  /**
    * Optional: read() as the stored JSON text, for a read answered as is (FHIR R4 http.html#read with
    * no _summary or _elements): no parse and re-serialisation of the resource on the request path.
    * The text is what read() would return, serialised.
@@ -355,4 +360,32 @@ export interface ResourceStore extends ResourceStoreTx {
  */
 export function normalizeSearchString(text: string): string {
   return text.normalize('NFD').replace(/\p{M}+/gu, '').toLowerCase().replace(/\s+/g, ' ').trim();
+}
+
+/** A journal entry: its place (increasing in append order) and its text. */
+export interface JournalEntry {
+  readonly seq: number;
+  readonly entry: string;
+}
+
+/**
+ * An append-only journal of text entries kept in the store, each later turned into a resource by
+ * its producer (settle). Appending is cheap (one row, no index entries), so a producer can record
+ * at the rate of its requests and make the resources (indexing them for search) when it has time.
+ * Durability is createBatchRelaxed's. Settling removes entries and creates their resources in one
+ * transaction, so each entry becomes its resource exactly once, across crashes and processes.
+ */
+export interface ResourceJournal {
+  append(entries: readonly string[]): Promise<void>;
+  /** The oldest entries, at most `limit`, in append order. */
+  oldest(limit: number): Promise<JournalEntry[]>;
+  /** The largest seq appended so far, 0 when the journal is empty. */
+  head(): Promise<number>;
+  /** How many entries wait. */
+  size(): Promise<number>;
+  /**
+   * Creates `resources` (as createBatchRelaxed) and removes `entries` (consecutive, oldest first)
+   * in one transaction; rejects, writing nothing, when any of them was settled already.
+   */
+  settle(entries: readonly JournalEntry[], resources: readonly FhirResource[]): Promise<void>;
 }

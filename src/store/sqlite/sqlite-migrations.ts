@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { SwitchboardError } from '../../core/errors.ts';
 import { SQLITE_IDENTITY_SCHEMA } from './sqlite-identity-schema.ts';
 import { SQLITE_PROPOSAL_LEASE_SCHEMA, SQLITE_PROPOSAL_SCHEMA } from './sqlite-proposal-schema.ts';
-import { SQLITE_RESOURCE_MARKS_SCHEMA, SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
+import { SQLITE_RESOURCE_JOURNAL_SCHEMA, SQLITE_RESOURCE_MARKS_SCHEMA, SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
 
 /** One numbered, forward-only schema step. Once released, a migration is never edited: add another. */
 export interface SqliteMigration {
@@ -265,6 +265,7 @@ export const SQLITE_FHIR_MIGRATIONS: readonly SqliteMigration[] = [
     sql: SQLITE_RESOURCE_SCHEMA,
   },
   { version: 2, name: 'per-type write marks of the canonical FHIR store', sql: SQLITE_RESOURCE_MARKS_SCHEMA },
+  { version: 3, name: 'the journal of records waiting to become resources (AuditEvents)', sql: SQLITE_RESOURCE_JOURNAL_SCHEMA },
 ];
 
 /** The newest schema version this build knows. */

@@ -30,6 +30,13 @@ export interface RelaxedBatch {
   readonly marks: Array<[type: string, count: number]>;
 }
 
+/** Journal entries from..to (seq, inclusive), `count` of them, removed with the resources made from them. */
+export interface JournalSettle {
+  readonly from: number;
+  readonly to: number;
+  readonly count: number;
+}
+
 export const CURRENT_COLUMNS = ['rid', 'type', 'id', 'version', 'deleted', 'last_updated', 'json'] as const;
 export const HISTORY_COLUMNS = ['type', 'id', 'version', 'deleted', 'last_updated', 'json'] as const;
 /**
@@ -85,7 +92,8 @@ function insertRows(table, columns, values, base) {
 }
 const maxRid = db.prepare('SELECT COALESCE(MAX(rid), 0) FROM fhir_resources').pluck();
 const bump = db.prepare('INSERT INTO fhir_type_marks (type, n) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET n = n + excluded.n');
-const write = db.transaction((parts) => {
+const consume = db.prepare('DELETE FROM fhir_journal WHERE seq BETWEEN ? AND ?');
+const write = db.transaction((parts, journal, settle) => {
   const base = maxRid.get();
   for (const batch of parts) {
     insertRows('fhir_resources', workerData.current, batch.current, base);
@@ -93,6 +101,10 @@ const write = db.transaction((parts) => {
     for (const [table, columns, values] of batch.entries) insertRows(table, columns, values, base);
     for (const [type, count] of batch.marks) bump.run(type, count);
   }
+  if (journal !== undefined) insertRows('fhir_journal', ['entry'], journal, undefined);
+  // The journal entries these resources were made from go in the same transaction, all of them or
+  // none: an entry settled meanwhile (by another process on the file) rolls the whole batch back.
+  if (settle !== undefined && consume.run(settle.from, settle.to).changes !== settle.count) throw new Error('journal entries already settled');
 });
 // The parts of each batch, until its commit message: one transaction for all of them.
 const open = new Map();
@@ -111,7 +123,7 @@ parentPort.on('message', (message) => {
   open.delete(message.id);
   if (message.abort === true) return;
   try {
-    write.immediate(parts);
+    write.immediate(parts, message.journal, message.settle);
     parentPort.postMessage({ id: message.id });
   } catch (error) {
     parentPort.postMessage({ id: message.id, error: error instanceof Error ? error.message : String(error) });
@@ -169,12 +181,16 @@ export class RelaxedBatchWriter {
     if (this.#failed === undefined && this.#closing === undefined) this.#worker.postMessage({ id, abort: true });
   }
 
-  /** Writes the parts sent in one transaction; resolves once it is committed, rejects (nothing written) when it failed. */
-  commit(id: number): Promise<void> {
+  /**
+   * Writes the parts sent in one transaction; resolves once it is committed, rejects (nothing written)
+   * when it failed. In the same transaction: `journal` entries appended to fhir_journal, and `settle`:
+   * the journal entries from..to removed, which must be `count` rows (else nothing is written).
+   */
+  commit(id: number, extra: { journal?: readonly string[]; settle?: JournalSettle } = {}): Promise<void> {
     if (this.#failed !== undefined || this.#closing !== undefined) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: this.#failed ?? 'the resource store is closing' }));
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id });
+      this.#worker.postMessage({ id, ...extra });
     });
   }
 

@@ -115,6 +115,19 @@ CREATE TABLE IF NOT EXISTS fhir_type_marks (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Migration 3: the journal of records waiting to become resources (ResourceJournal; the AuditEvent
+ * trail, docs/adr/0010-audit-journal.md). A rowid table and nothing else: an append is one row.
+ * AUTOINCREMENT: a seq is never used twice, even once the table was emptied (the trail compares
+ * seqs across settles: AuditTrail.catchUp).
+ */
+export const SQLITE_RESOURCE_JOURNAL_SCHEMA = `
+CREATE TABLE IF NOT EXISTS fhir_journal (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  entry TEXT NOT NULL
+);
+`;
+
 /** The index table of each index entry kind (number and quantity share one). */
 export const INDEX_TABLES = {
   token: 'fhir_idx_token',

@@ -18,6 +18,8 @@ import {
   type HistoryQuery,
   type IncludeSpec,
   type IndexEntry,
+  type JournalEntry,
+  type ResourceJournal,
   type ResourceIndexer,
   type ResourceStore,
   type ResourceStoreTx,
@@ -31,8 +33,8 @@ import {
   type UpdateOptions,
   type UpdateOutcome,
 } from '../../core/ports/resource-store.ts';
-import { INDEX_TABLES, SQLITE_RESOURCE_MARKS_SCHEMA, SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
-import { BATCH_CHUNKS, CURRENT_COLUMNS, HISTORY_COLUMNS, RelaxedBatchWriter, type RelaxedBatch } from './sqlite-relaxed-batch-writer.ts';
+import { INDEX_TABLES, SQLITE_RESOURCE_JOURNAL_SCHEMA, SQLITE_RESOURCE_MARKS_SCHEMA, SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
+import { BATCH_CHUNKS, CURRENT_COLUMNS, HISTORY_COLUMNS, RelaxedBatchWriter, type JournalSettle, type RelaxedBatch } from './sqlite-relaxed-batch-writer.ts';
 import { SqliteStatementCache } from './sqlite-statement-cache.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
@@ -537,12 +539,15 @@ export class SqliteResourceStore implements ResourceStore {
     this.#indexer = options.indexer;
     this.#clock = options.clock ?? (() => new Date());
     this.#ownsConnection = options.ownsConnection ?? false;
-    if (options.applySchema ?? true) guarded(() => db.exec(SQLITE_RESOURCE_SCHEMA + SQLITE_RESOURCE_MARKS_SCHEMA));
+    if (options.applySchema ?? true) guarded(() => db.exec(SQLITE_RESOURCE_SCHEMA + SQLITE_RESOURCE_MARKS_SCHEMA + SQLITE_RESOURCE_JOURNAL_SCHEMA));
     this.#atomic = db.transaction((step: () => unknown) => step());
     this.#walSync = walSyncOf(db);
     this.#syncLevel = this.#walSync === undefined ? 0 : Number(db.pragma('synchronous', { simple: true }));
     this.#typeMark = db.prepare('SELECT n FROM fhir_type_marks WHERE type = ?').pluck();
     this.createBatchRelaxedOffThread = options.relaxedBatchThread !== false && !db.memory && db.name !== '' && db.name !== ':memory:';
+    // Only with the writer thread: the journal exists so that a record costs the request thread
+    // next to nothing, and an append on this thread would not.
+    if (this.createBatchRelaxedOffThread) this.journal = this.#journalPort();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -711,7 +716,7 @@ export class SqliteResourceStore implements ResourceStore {
    * with the event loop let go between them: making a row costs ~20 us (indexing, JSON), and a batch
    * of a thousand made at once would hold the requests for tens of milliseconds.
    */
-  async #createBatchOffThread(writer: RelaxedBatchWriter, resources: readonly FhirResource[]): Promise<void> {
+  async #createBatchOffThread(writer: RelaxedBatchWriter, resources: readonly FhirResource[], settle?: JournalSettle): Promise<void> {
     const id = writer.begin();
     try {
       for (let at = 0; at < resources.length; at += RELAXED_SLICE) {
@@ -722,11 +727,41 @@ export class SqliteResourceStore implements ResourceStore {
       writer.abort(id);
       throw toStoreError(error);
     }
-    return writer.commit(id);
+    return writer.commit(id, settle === undefined ? {} : { settle });
   }
 
   /** True when createBatchRelaxed runs on a thread of its own (see the port). */
   readonly createBatchRelaxedOffThread: boolean;
+
+  /** On a file, with the writer thread: fhir_journal (ResourceJournal). */
+  readonly journal?: ResourceJournal;
+
+  /**
+   * Appends and settles go to the writer thread, in order with its batches; reads are this
+   * connection's (a committed append is visible to it: WAL).
+   */
+  #journalPort(): ResourceJournal {
+    const writer = (): RelaxedBatchWriter => (this.#relaxedWriter ??= new RelaxedBatchWriter(this.#db.name));
+    const closed = (): Promise<never> => Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
+    return {
+      append: (entries) => {
+        if (this.#closed) return closed();
+        if (entries.length === 0) return Promise.resolve();
+        const w = writer();
+        return w.commit(w.begin(), { journal: [...entries] });
+      },
+      oldest: (limit) => this.#call(() => this.#prepare('SELECT seq, entry FROM fhir_journal ORDER BY seq LIMIT ?').all(Math.max(0, Math.floor(limit))) as JournalEntry[]),
+      head: () => this.#call(() => (this.#prepare('SELECT COALESCE(MAX(seq), 0) AS n FROM fhir_journal').get() as { n: number }).n),
+      size: () => this.#call(() => (this.#prepare('SELECT COUNT(*) AS n FROM fhir_journal').get() as { n: number }).n),
+      settle: (entries, resources) => {
+        if (this.#closed) return closed();
+        const first = entries[0];
+        const last = entries[entries.length - 1];
+        if (first === undefined || last === undefined) return this.createBatchRelaxed(resources);
+        return this.#createBatchOffThread(writer(), resources, { from: first.seq, to: last.seq, count: entries.length });
+      },
+    };
+  }
 
   /**
    * The type's counter in fhir_type_marks, moved in the transaction of every version of the type
