@@ -36,7 +36,7 @@ const readFacts = (corr: string, patient = 'p1'): AuditFacts => ({
   outcome: { interaction: 'read', status: 200, resourceType: 'Patient', resource: { type: 'Patient', id: patient }, patient },
 });
 
-async function auditEvents(resources: ResourceStore, params: Array<[string, string]> = []): Promise<FhirResource[]> {
+async function auditEvents(resources: ResourceStore, params: Array<[string, string]> = []): Promise<readonly FhirResource[]> {
   const page = await resources.search('AuditEvent', parseSearchQuery('AuditEvent', [...params, ['_count', '1000']]).query);
   return page.resources;
 }
