@@ -30,7 +30,7 @@ const VACUUM_PAGES_PER_STEP = 256;
 const FTS_MERGE_PAGES_PER_STEP = 256;
 /** Messages pruned per transaction. */
 const PRUNE_CHUNK = 1000;
-/** Dedupe keys deleted per transaction. */
+/** Rows read per step while counting the dedupe keys a new horizon forgets. */
 const DEDUPE_PRUNE_CHUNK = 5000;
 
 const CONTENT_TYPES: ReadonlySet<string> = new Set<IngestRecord['contentType']>(['hl7v2', 'fhir+json', 'text']);
@@ -196,16 +196,19 @@ export class SqliteMessageStore implements MessageStore {
   /** The commit's fsync on the thread pool (sqlite-wal-sync.ts); undefined: commits sync themselves. */
   readonly #walSync: SqliteWalSync | undefined;
   #closed = false;
+  /** The ingest transaction, made once (db.transaction() builds a wrapper per call). */
+  readonly #writeTxn: Database.Transaction<(items: readonly PendingIngest[], now: number) => IngestResult[]>;
   #transactions = 0;
   #rows = 0;
 
   readonly #stmt: {
-    dedupeGet: Database.Statement<[string], { message_id: string; first_seen: number }>;
-    dedupePut: Database.Statement<[string, string, number]>;
+    dedupeGet: Database.Statement<[string], { id: string; received_at: number }>;
+    dedupeDrop: Database.Statement<[string]>;
     insert: Database.Statement<unknown[]>;
     deliveryInsert: Database.Statement<[string, string, string, string | null, string, string, number, number, number, number]>;
-    dedupePrune: Database.Statement<[number, number]>;
-    patientInsert: Database.Statement<[number | bigint, string]>;
+    horizon: Database.Statement<[], { before: number }>;
+    raiseHorizon: Database.Statement<[{ before: number }]>;
+    keyedAfter: Database.Statement<[{ from: number; before: number; after: string; limit: number }], { received_at: number; id: string; keyed: number }>;
     get: Database.Statement<[string], MessageRow>;
     setStatus: Database.Statement<[string, string | null, number, string]>;
     eventInsert: Database.Statement<[string, string | null, number, string, string | null]>;
@@ -217,28 +220,30 @@ export class SqliteMessageStore implements MessageStore {
     this.#db = db;
     this.#clock = options.clock ?? (() => new Date());
     this.#stmt = {
-      dedupeGet: db.prepare('SELECT message_id, first_seen FROM dedupe_keys WHERE key = ?'),
-      dedupePut: db.prepare(
-        // A key points at its newest copy, so a retransmission dedupes against the current window.
-        `INSERT INTO dedupe_keys (key, message_id, first_seen) VALUES (?, ?, ?)
-          ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, first_seen = excluded.first_seen WHERE excluded.first_seen >= dedupe_keys.first_seen`,
-      ),
+      // The message holding a key (migration 10, ADR 0009): one index seek on the partial index;
+      // rows received before the horizon have been forgotten by pruneDedupeKeys.
+      dedupeGet: db.prepare(`SELECT id, received_at FROM messages
+        WHERE dedupe_key = ? AND received_at >= (SELECT before FROM dedupe_horizon WHERE id = 1) ORDER BY received_at DESC LIMIT 1`),
+      // A key names its newest copy only, as the dedupe_keys UPSERT made it.
+      dedupeDrop: db.prepare('UPDATE messages SET dedupe_key = NULL WHERE id = ?'),
       insert: db.prepare(`INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type, control_id,
-          sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+          sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at, dedupe_key)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       // The same row SqliteDeliveryQueue.enqueue writes.
       deliveryInsert: db.prepare(`INSERT INTO deliveries (id, message_id, destination, ordering_key, payload, idempotency_key, status, attempts, max_attempts,
           next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`),
-      dedupePrune: db.prepare('DELETE FROM dedupe_keys WHERE key IN (SELECT key FROM dedupe_keys WHERE first_seen < ? LIMIT ?)'),
-      // Every patient id of a row in one statement, from the JSON array stored on the row; the
-      // message is named by its seq (migration 9).
-      patientInsert: db.prepare('INSERT OR IGNORE INTO message_patient_ids (message_seq, patient_id) SELECT ?, value FROM json_each(?)'),
+      horizon: db.prepare('SELECT before FROM dedupe_horizon WHERE id = 1'),
+      raiseHorizon: db.prepare('UPDATE dedupe_horizon SET before = @before WHERE id = 1 AND before < @before'),
+      // Keyset walk over the time index (received_at, id), after a position and below a bound.
+      keyedAfter: db.prepare(`SELECT received_at, id, dedupe_key IS NOT NULL AS keyed FROM messages
+        WHERE received_at >= @from AND received_at < @before AND (received_at > @from OR id > @after) ORDER BY received_at, id LIMIT @limit`),
       get: db.prepare('SELECT * FROM messages WHERE id = ?'),
       setStatus: db.prepare('UPDATE messages SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?'),
       eventInsert: db.prepare('INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES (?, ?, ?, ?, ?)'),
       events: db.prepare('SELECT message_id, delivery_id, at, type, detail FROM message_events WHERE message_id = ? ORDER BY seq'),
       received: db.prepare('SELECT received_at, config_revision FROM messages WHERE id = ?'),
     };
+    this.#writeTxn = db.transaction((items: readonly PendingIngest[], now: number) => items.map((item) => this.#write(item.record, now)));
     this.#fts = new SqliteFtsIndexer(db, options.fts ?? {});
     this.#walSync = walSyncOf(db);
   }
@@ -282,7 +287,7 @@ export class SqliteMessageStore implements MessageStore {
     const now = this.#clock().getTime();
     const settled: { item: PendingIngest; result: IngestResult }[] = [];
     try {
-      const results = this.#commit(() => this.#writeAll(valid, now));
+      const results = this.#commit(valid, now);
       this.#transactions++;
       this.#rows += valid.length;
       this.#fts.noteWritten(results.reduce((n, r) => (r.kind === 'stored' ? n + 1 : n), 0));
@@ -297,7 +302,7 @@ export class SqliteMessageStore implements MessageStore {
       // Something in one row broke the batch: isolate it, one transaction per row.
       for (const item of valid) {
         try {
-          const [result] = this.#commit(() => this.#writeAll([item], now));
+          const [result] = this.#commit([item], now);
           this.#transactions++;
           this.#rows++;
           if (result?.kind === 'stored') this.#fts.noteWritten(1);
@@ -323,31 +328,37 @@ export class SqliteMessageStore implements MessageStore {
     );
   }
 
-  /** One BEGIN IMMEDIATE transaction; without the fsync when the WAL sync follows it. */
-  #commit(write: () => IngestResult[]): IngestResult[] {
-    const run = (): IngestResult[] => this.#db.transaction(write).immediate();
+  /**
+   * Writes records in one BEGIN IMMEDIATE transaction, without the fsync when the WAL sync follows
+   * it; their full text is indexed afterwards (ADR 0005).
+   */
+  #commit(items: readonly PendingIngest[], now: number): IngestResult[] {
+    const run = (): IngestResult[] => this.#writeTxn.immediate(items, now);
     return this.#walSync === undefined ? run() : withRelaxedSync(this.#db, run);
-  }
-
-  /** Writes records inside the open transaction; their full text is indexed afterwards (ADR 0004). */
-  #writeAll(items: readonly PendingIngest[], now: number): IngestResult[] {
-    return items.map((item) => this.#write(item.record, now));
   }
 
   /** One record inside the open transaction. Earlier rows of the same batch are visible, so in-batch duplicates are found. */
   #write(record: IngestRecord, now: number): IngestResult {
     const receivedAt = record.receivedAt.getTime();
+    let dedupeKey: string | null = null;
     if (record.dedupeKey !== undefined) {
       const seen = this.#stmt.dedupeGet.get(record.dedupeKey);
-      if (seen !== undefined && (record.dedupeWindowMs === undefined || Math.abs(receivedAt - seen.first_seen) < record.dedupeWindowMs)) {
-        return { kind: 'duplicate', id: seen.message_id, firstSeen: new Date(seen.first_seen) };
+      if (seen !== undefined && (record.dedupeWindowMs === undefined || Math.abs(receivedAt - seen.received_at) < record.dedupeWindowMs)) {
+        return { kind: 'duplicate', id: seen.id, firstSeen: new Date(seen.received_at) };
+      }
+      // A key names its newest copy, so a retransmission dedupes against the current window: this
+      // row takes the key unless an older copy arrives late; the previous holder (outside its
+      // window by now) lets go of it.
+      if (seen === undefined || receivedAt >= seen.received_at) {
+        dedupeKey = record.dedupeKey;
+        if (seen !== undefined) this.#stmt.dedupeDrop.run(seen.id);
       }
     }
     const id = newSortableId(now);
     const patientIds = [...new Set(record.patientIds ?? [])];
     const { status, reason } = initialStatus(record.outcome);
     const patientJson = JSON.stringify(patientIds);
-    const inserted = this.#stmt.insert.run(
+    this.#stmt.insert.run(
       id,
       record.channelId,
       record.content,
@@ -365,9 +376,10 @@ export class SqliteMessageStore implements MessageStore {
       status,
       reason,
       now,
+      dedupeKey,
     );
-    if (patientIds.length > 0) this.#stmt.patientInsert.run(inserted.lastInsertRowid, patientJson);
-    if (record.dedupeKey !== undefined) this.#stmt.dedupePut.run(record.dedupeKey, id, receivedAt);
+    // The patient-id and control-id index rows are written by the catch-up after the commit
+    // (ADR 0009), as the full text is.
     if (record.outcome?.kind === 'queued') {
       // Enqueue order is insertion order (seq), as in SqliteDeliveryQueue.enqueue.
       for (const d of record.outcome.deliveries) {
@@ -378,8 +390,10 @@ export class SqliteMessageStore implements MessageStore {
     // (received_at, the config revision) is on the row just inserted, and events() puts it back in
     // front. Its row cost three B-trees per commit (the events table, its index by message, the
     // AUTOINCREMENT counter): 0.6 of the 9.2 WAL frames per message at 8 messages per commit.
-    for (const event of initialEvents(id, record.receivedAt, new Date(now), record.configRevision, record.outcome).slice(1)) {
-      this.#stmt.eventInsert.run(id, null, event.at.getTime(), event.type, event.detail === undefined ? null : JSON.stringify(event.detail));
+    if (record.outcome !== undefined) {
+      for (const event of initialEvents(id, record.receivedAt, new Date(now), record.configRevision, record.outcome).slice(1)) {
+        this.#stmt.eventInsert.run(id, null, event.at.getTime(), event.type, event.detail === undefined ? null : JSON.stringify(event.detail));
+      }
     }
     return { kind: 'stored', id };
   }
@@ -392,8 +406,9 @@ export class SqliteMessageStore implements MessageStore {
   async search(query: MessageQuery): Promise<MessagePage> {
     const filter = searchFilter(query);
     if (filter === undefined) return { items: [], nextCursor: undefined };
-    // Every committed message is searchable: index what the catch-up has not reached yet.
-    if (query.text !== undefined) guarded(() => this.#fts.catchUp());
+    // Every committed message is searchable: index what the catch-up has not reached yet (full
+    // text, patient and control ids: ADR 0005 and 0009).
+    if (query.text !== undefined || query.patientId !== undefined || query.controlId !== undefined) guarded(() => this.#fts.catchUp());
     const limit = query.limit !== undefined && Number.isFinite(query.limit) ? Math.min(MAX_PAGE, Math.max(1, Math.floor(query.limit))) : DEFAULT_PAGE;
     const rows = guarded(() => this.#db.prepare<unknown[], MessageRow>(searchSql(filter.where)).all(...filter.params, limit + 1));
     const page = rows.slice(0, limit);
@@ -465,16 +480,31 @@ export class SqliteMessageStore implements MessageStore {
     return total;
   }
 
+  /**
+   * Keys are forgotten by raising the horizon below which they no longer dedupe (migration 10,
+   * ADR 0009): one row written, where deleting keys would rewrite the message rows holding them.
+   * The count is of the keyed messages between the old horizon and the new one, read in chunks
+   * along the time index with a turn of the event loop between them.
+   */
   async pruneDedupeKeys(firstSeenBefore: Date): Promise<number> {
     const before = firstSeenBefore.getTime();
     if (Number.isNaN(before)) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: 'firstSeenBefore must be a valid Date' });
-    // Chunked like pruneContent, so a day of keys never holds the write lock for long.
-    const chunk = this.#db.transaction((): number => this.#stmt.dedupePrune.run(before, DEDUPE_PRUNE_CHUNK).changes);
+    const raise = this.#db.transaction((): number | undefined => {
+      const from = this.#stmt.horizon.get()?.before ?? 0;
+      return this.#stmt.raiseHorizon.run({ before }).changes === 0 ? undefined : from;
+    });
+    const from = guarded(() => raise.immediate());
+    if (from === undefined) return 0;
     let total = 0;
+    let at = from;
+    let after = '';
     for (;;) {
-      const count = guarded(() => chunk.immediate());
-      total += count;
-      if (count < DEDUPE_PRUNE_CHUNK) break;
+      const rows = guarded(() => this.#stmt.keyedAfter.all({ from: at, before, after, limit: DEDUPE_PRUNE_CHUNK }));
+      for (const r of rows) total += r.keyed;
+      const last = rows[rows.length - 1];
+      if (last === undefined || rows.length < DEDUPE_PRUNE_CHUNK) break;
+      at = last.received_at;
+      after = last.id;
       await new Promise((resolve) => setImmediate(resolve));
     }
     return total;
@@ -561,7 +591,7 @@ function searchFilter(query: MessageQuery): { where: string[]; params: (string |
     else add(`${col('status')} IN (${statuses.map(() => '?').join(', ')})`, ...statuses);
   }
   if (query.messageType !== undefined) add(`${col('message_type')} = ?`, query.messageType);
-  if (query.controlId !== undefined) add('m.control_id = ?', query.controlId);
+  if (query.controlId !== undefined) add('m.seq IN (SELECT c.message_seq FROM message_control_ids c WHERE c.control_id = ?)', query.controlId);
   if (query.correlationId !== undefined) add('m.correlation_id = ?', query.correlationId);
   if (query.patientId !== undefined) add('m.seq IN (SELECT p.message_seq FROM message_patient_ids p WHERE p.patient_id = ?)', query.patientId);
   if (query.from !== undefined) add(`${col('received_at')} >= ?`, query.from.getTime());

@@ -251,6 +251,51 @@ CREATE INDEX messages_by_status_time ON messages (status, received_at, id);
 CREATE INDEX messages_by_type_time ON messages (message_type, received_at, id);
 `,
   },
+  {
+    version: 10,
+    name: 'dedupe keys on the message row, forgotten below a horizon; control ids indexed by the catch-up; full-text automerge 8',
+    // ADR 0009. The dedupe key had a table of its own (key -> newest message, first_seen) and an
+    // index by first_seen for pruning: two B-trees, 1.8 of the 6.8 WAL frames per message at 8
+    // messages per commit, and two statements per message (a lookup and an UPSERT). The key is now
+    // a column of the message that holds it, indexed (partial: only keyed rows) with received_at,
+    // so the lookup and the window check read one index and the insert writes one entry.
+    // - A key still names one message, its newest copy: when a copy is stored after its window
+    //   passed, the older row's key is cleared (rare); a copy older than the holder is stored
+    //   without the key (what the UPSERT's WHERE did).
+    // - pruneDedupeKeys no longer deletes: it raises the horizon, and rows received before it
+    //   do not dedupe. Deleting would mean rewriting every message row of the window (a page per
+    //   two messages); the index entries stay, as the other indexes' entries do.
+    // The horizon starts at the oldest key kept (every key older than it was pruned already).
+    // The control-id index moves out of messages into message_control_ids (control_id, seq),
+    // written by the catch-up after the commit, as patient ids and the full text are: control ids
+    // are inserted at one place per sender sequence, so each message of a commit touched a leaf of
+    // its own (0.93 WAL frames per message at 8 per commit); a catch-up batch of 512 shares them.
+    // Searches by control id catch up first. Every existing row is copied (OR IGNORE later).
+    // FTS5 'automerge' 8 instead of 4 (sqlite.org/fts5.html 6.4): a level holds up to 8 segments
+    // before they are merged, so each indexed row is rewritten by merges about half as often; the
+    // full-text catch-up took 36 -> 29 us per bench ADT (merging was most of it). A text query
+    // reads up to 8 segments per level instead of 4.
+    sql: `
+ALTER TABLE messages ADD COLUMN dedupe_key TEXT;
+UPDATE messages SET dedupe_key = k.key FROM dedupe_keys k WHERE k.message_id = messages.id;
+CREATE INDEX messages_by_dedupe_key ON messages (dedupe_key, received_at) WHERE dedupe_key IS NOT NULL;
+CREATE TABLE dedupe_horizon (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  -- Keys of messages received before this (ms) are forgotten.
+  before INTEGER NOT NULL
+);
+INSERT INTO dedupe_horizon (id, before) SELECT 1, COALESCE(MIN(first_seen), 0) FROM dedupe_keys;
+DROP TABLE dedupe_keys;
+INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 8);
+CREATE TABLE message_control_ids (
+  control_id TEXT NOT NULL,
+  message_seq INTEGER NOT NULL,
+  PRIMARY KEY (control_id, message_seq)
+) WITHOUT ROWID;
+INSERT INTO message_control_ids (control_id, message_seq) SELECT control_id, seq FROM messages WHERE control_id IS NOT NULL;
+DROP INDEX messages_by_control_id;
+`,
+  },
 ];
 
 /**

@@ -124,6 +124,13 @@ describe('SQLite store: open and migrations', () => {
         VALUES ('M1', 'ch', 'x', 'text', 1000, 's', 'c', 1, 'received', 1000)`).run();
       db.prepare(`INSERT INTO dedupe_keys (key, message_id, first_seen) VALUES ('K1', 'M1', 1000)`).run();
       assert.equal((db.pragma('foreign_key_list(dedupe_keys)') as unknown[]).length, 1);
+      // Up to the last version that had the table (migration 10 folds it into messages).
+      runSqliteMigrations(db, SQLITE_MIGRATIONS.filter((m) => m.version <= 9));
+      assert.deepEqual(db.pragma('foreign_key_list(dedupe_keys)'), [], 'no foreign key left');
+      assert.deepEqual(db.pragma('foreign_key_check'), []);
+      assert.deepEqual(db.prepare('SELECT key, message_id, first_seen FROM dedupe_keys').all(), [{ key: 'K1', message_id: 'M1', first_seen: 1000 }]);
+      const plan = (db.prepare('EXPLAIN QUERY PLAN SELECT key FROM dedupe_keys WHERE first_seen < 5').all() as { detail: string }[]).map((r) => r.detail).join('\n');
+      assert.match(plan, /dedupe_keys_by_first_seen/);
     });
     const store = await openSqliteStore({ path });
     try {
@@ -133,11 +140,83 @@ describe('SQLite store: open and migrations', () => {
     } finally {
       await store.close();
     }
+  });
+
+  test('migration 10 moves each kept dedupe key onto its message and starts the horizon at the oldest', async () => {
+    const path = newPath();
+    // A database as version 9 left it: two keys (one pointing at the newer of two copies) and a
+    // message whose key was pruned already.
+    mkdirSync(dirname(path), { recursive: true });
     inspect(path, (db) => {
-      assert.deepEqual(db.pragma('foreign_key_list(dedupe_keys)'), [], 'no foreign key left');
-      assert.deepEqual(db.pragma('foreign_key_check'), []);
-      const plan = (db.prepare('EXPLAIN QUERY PLAN SELECT key FROM dedupe_keys WHERE first_seen < 5').all() as { detail: string }[]).map((r) => r.detail).join('\n');
-      assert.match(plan, /dedupe_keys_by_first_seen/);
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      runSqliteMigrations(db, SQLITE_MIGRATIONS.filter((m) => m.version <= 9));
+      const insert = db.prepare(`INSERT INTO messages (id, channel_id, content, content_type, received_at, source, control_id, correlation_id, config_revision, status, updated_at)
+        VALUES (?, 'ch', 'x', 'text', ?, 's', ?, 'c', 1, 'received', ?)`);
+      for (const [id, at] of [['M-PRUNED', 500], ['M-A-OLD', 1000], ['M-A', 5000], ['M-B', 7000]] as const) insert.run(id, at, `CTL-${id}`, at);
+      db.prepare('INSERT INTO dedupe_keys (key, message_id, first_seen) VALUES (?, ?, ?)').run('K-A', 'M-A', 5000);
+      db.prepare('INSERT INTO dedupe_keys (key, message_id, first_seen) VALUES (?, ?, ?)').run('K-B', 'M-B', 7000);
+    });
+    const store = await openSqliteStore({ path });
+    try {
+      assert.equal(store.schemaVersion, SQLITE_SCHEMA_VERSION);
+      inspect(path, (db) => {
+        assert.equal(db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'dedupe_keys'`).get(), undefined, 'the table is gone');
+        assert.deepEqual(db.prepare('SELECT id, dedupe_key FROM messages ORDER BY seq').all(), [
+          { id: 'M-PRUNED', dedupe_key: null },
+          { id: 'M-A-OLD', dedupe_key: null },
+          { id: 'M-A', dedupe_key: 'K-A' },
+          { id: 'M-B', dedupe_key: 'K-B' },
+        ]);
+        assert.deepEqual(db.prepare('SELECT before FROM dedupe_horizon').all(), [{ before: 5000 }]);
+        assert.equal(db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'messages_by_control_id'`).get(), undefined, 'control ids are indexed in their own table');
+      });
+      const dupA = await store.messages.ingest(record({ receivedAt: new Date(6000), dedupeKey: 'K-A', dedupeWindowMs: 60_000 }));
+      assert.deepEqual(dupA, { kind: 'duplicate', id: 'M-A', firstSeen: new Date(5000) });
+      assert.equal(await store.messages.pruneDedupeKeys(new Date(6000)), 1, 'K-A, first seen at 5000');
+      assert.equal((await store.messages.ingest(record({ receivedAt: new Date(6500), dedupeKey: 'K-A', dedupeWindowMs: 60_000 }))).kind, 'stored');
+      assert.equal((await store.messages.ingest(record({ receivedAt: new Date(7500), dedupeKey: 'K-B', dedupeWindowMs: 60_000 }))).kind, 'duplicate');
+      assert.deepEqual((await store.messages.search({ controlId: 'CTL-M-A-OLD' })).items.map((m) => m.id), ['M-A-OLD'], 'existing control ids copied');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a dedupe key names its newest copy: a copy past the window takes it over, a late older copy does not', async () => {
+    const store = await openSqliteStore({ path: newPath() });
+    try {
+      const key = { dedupeKey: 'K-COPY', dedupeWindowMs: 1000 };
+      const first = await store.messages.ingest(record({ receivedAt: new Date(10_000), ...key }));
+      const second = await store.messages.ingest(record({ receivedAt: new Date(20_000), ...key }));
+      assert.equal(second.kind, 'stored');
+      // A late copy received before the holder, outside its window: stored, and the key stays put.
+      const late = await store.messages.ingest(record({ receivedAt: new Date(15_000), ...key }));
+      assert.equal(late.kind, 'stored');
+      assert.deepEqual(await store.messages.ingest(record({ receivedAt: new Date(20_500), ...key })), { kind: 'duplicate', id: second.id, firstSeen: new Date(20_000) });
+      // The first copy's key was let go of: one key, one message, as the key table had it.
+      assert.equal(await store.messages.pruneDedupeKeys(new Date(30_000)), 1);
+      assert.notEqual(first.id, second.id);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('dedupe lookups and the prune walk use indexes, not a scan of messages', async () => {
+    const path = newPath();
+    await (await openSqliteStore({ path })).close();
+    inspect(path, (db) => {
+      const plan = (sql: string, ...params: unknown[]): string =>
+        (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('\n');
+      assert.match(
+        plan('SELECT id, received_at FROM messages WHERE dedupe_key = ? AND received_at >= (SELECT before FROM dedupe_horizon WHERE id = 1) ORDER BY received_at DESC LIMIT 1', 'k'),
+        /USING INDEX messages_by_dedupe_key \(dedupe_key=\? AND received_at>\?\)/,
+      );
+      const walk = plan(
+        'SELECT received_at, id, dedupe_key IS NOT NULL AS keyed FROM messages WHERE received_at >= @from AND received_at < @before AND (received_at > @from OR id > @after) ORDER BY received_at, id LIMIT @limit',
+        { from: 0, before: 1, after: '', limit: 1 },
+      );
+      assert.match(walk, /USING INDEX messages_by_time/);
+      assert.doesNotMatch(walk, /TEMP B-TREE/);
     });
   });
 
@@ -358,6 +437,32 @@ describe('SQLite store: full-text index caught up outside the ingest transaction
     }
   });
 
+  test('patient and control ids are indexed by the catch-up (ADR 0009); searches by them catch up first and find every committed message', async () => {
+    const { db, messages } = lazyStore(newPath());
+    const patientRows = (): number => (db.prepare('SELECT COUNT(*) AS n FROM message_patient_ids').get() as { n: number }).n;
+    const controlRows = (): number => (db.prepare('SELECT COUNT(*) AS n FROM message_control_ids').get() as { n: number }).n;
+    try {
+      const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => messages.ingest(record({ controlId: `PT${i}`, patientIds: [`PAT-${i % 3}`, 'MRN-SHARED', `PAT-${i % 3}`] }))));
+      assert.equal(patientRows(), 0, 'nothing written in the ingest transaction');
+      assert.equal(controlRows(), 0, 'nothing written in the ingest transaction');
+      assert.deepEqual((await messages.search({ controlId: 'PT5' })).items.map((m) => m.id), [ids[5]?.id]);
+      assert.equal(controlRows(), 6);
+      assert.equal(messages.ftsLag(), 0);
+      const more = await messages.ingest(record({ controlId: 'PT-LATER', patientIds: ['PAT-1'] }));
+      // A row an earlier version indexed at ingest, above the watermark: the catch-up skips it.
+      const seq = (db.prepare('SELECT seq FROM messages WHERE id = ?').get(more.id) as { seq: number }).seq;
+      db.prepare('INSERT INTO message_patient_ids (patient_id, message_seq) VALUES (?, ?)').run('PAT-1', seq);
+      const found = await messages.search({ patientId: 'PAT-1' });
+      assert.deepEqual(found.items.map((m) => m.id).sort(), [ids[1]?.id, ids[4]?.id, more.id].sort());
+      assert.equal(messages.ftsLag(), 0);
+      assert.equal(patientRows(), 13, 'two distinct ids per message, once each, and the later one');
+      assert.equal((await messages.search({ patientId: 'MRN-SHARED' })).items.length, 6);
+    } finally {
+      await messages.close();
+      db.close();
+    }
+  });
+
   test('the indexer catches up by itself in batches, each moving the watermark', async () => {
     const path = newPath();
     mkdirSync(dirname(path), { recursive: true });
@@ -477,8 +582,8 @@ describe('SQLite store: search', () => {
 
   test('control id, patient id, correlation id and channel+time searches use an index', () => {
     const cases = [
-      { query: { controlId: 'S5' }, index: 'messages_by_control_id' },
-      { query: { controlId: 'S5', channelId: 'ch-1' }, index: 'messages_by_control_id' },
+      { query: { controlId: 'S5' }, index: 'message_control_ids' },
+      { query: { controlId: 'S5', channelId: 'ch-1' }, index: 'message_control_ids' },
       { query: { patientId: 'PAT-3' }, index: 'message_patient_ids' },
       { query: { patientId: 'PAT-3', channelId: 'ch-3' }, index: 'message_patient_ids' },
       { query: { correlationId: 'corr-7' }, index: 'messages_by_correlation_id' },
@@ -490,8 +595,9 @@ describe('SQLite store: search', () => {
       const plan = store.messages.explainSearch(query);
       noTableScan(plan);
       const text = plan.join(' | ');
-      // The patient table is searched through its primary key (patient_id, message_seq).
-      const usesIndex = index === 'message_patient_ids' ? /SEARCH p USING (COVERING INDEX|PRIMARY KEY)/.test(text) : text.includes(index);
+      // The patient and control-id tables are searched through their primary keys (id, message_seq).
+      const usesIndex =
+        index === 'message_patient_ids' ? /SEARCH p USING (COVERING INDEX|PRIMARY KEY)/.test(text) : index === 'message_control_ids' ? /SEARCH c USING (COVERING INDEX|PRIMARY KEY)/.test(text) : text.includes(index);
       assert.ok(usesIndex, `${JSON.stringify(query)} should use ${index}: ${text}`);
     }
   });
