@@ -10,7 +10,7 @@ import { parseSearchQuery } from '../fhir/search-query.ts';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite/open-sqlite-store.ts';
 import { engineResourceIndexer } from './engine-indexer.ts';
 import type { AuditFacts } from './audit-events.ts';
-import { attachAuditTrail, AuditTrail, mayReadAuditEvents } from './audit-trail.ts';
+import { attachAuditTrail, AuditTrail, bundleMayReadAuditEvents, mayReadAuditEvents } from './audit-trail.ts';
 
 // The AuditEvent trail over a store with a journal (docs/adr/0010-audit-journal.md): the facts of
 // an event are journaled at once, and the AuditEvents are made from the journal later (a quiet event
@@ -144,10 +144,16 @@ test('a request that may read AuditEvents waits until the trail caught up; other
   });
   app.get('/fhir/R4/AuditEvent', async () => ({ total: (await auditEvents(resources)).length }));
   app.get('/fhir/R4/Observation', async () => ({ total: (await auditEvents(resources)).length }));
+  app.post('/fhir/R4', async () => ({ total: (await auditEvents(resources)).length }));
   t.after(() => app.close());
   for (let i = 0; i < 5; i++) assert.equal((await app.inject({ method: 'GET', url: `/fhir/R4/Patient/p${i}`, headers: { 'x-request-id': `r${i}` } })).statusCode, 200);
-  // Another type's search does not wait: the reads are still queued or journaled.
+  // Another type's search does not wait: the reads are still queued or journaled; nor does a Bundle
+  // that reads no AuditEvent.
   assert.equal((await app.inject({ method: 'GET', url: '/fhir/R4/Observation' })).json().total, 0);
+  const batch = (url: string): object => ({ resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url } }] });
+  assert.equal((await app.inject({ method: 'POST', url: '/fhir/R4', payload: batch('Patient/p1') })).json().total, 0);
+  // A Bundle with an AuditEvent read waits, once its body is read.
+  assert.equal((await app.inject({ method: 'POST', url: '/fhir/R4', payload: batch('AuditEvent?patient=Patient/p1') })).json().total, 5);
   // An AuditEvent search sees every read answered before it (these routes record the reads only).
   assert.equal((await app.inject({ method: 'GET', url: '/fhir/R4/AuditEvent' })).json().total, 5);
 });
@@ -160,14 +166,22 @@ test('which FHIR requests may read AuditEvents', () => {
     '/fhir/R4/Patient?_revinclude=AuditEvent:entity',
     '/fhir/R4/Patient?_revinclude=Audit%45vent:entity',
     '/fhir/R4?_type=AuditEvent',
+    '/fhir/R4?_lastUpdated=gt2026-01-01',
     '/fhir/R4',
-    '/fhir/R4/',
     '/fhir/R4/_history',
     '/fhir/R4/_search',
   ];
   const no = ['/fhir/R4/Patient/1', '/fhir/R4/Observation?patient=1', '/fhir/R4/metadata', '/api/v1/AuditEvent', '/auth/token', '/fhir/R4/Patient?name=%E0%A4%A'];
-  for (const url of yes) assert.equal(mayReadAuditEvents(url), true, url);
-  for (const url of no) assert.equal(mayReadAuditEvents(url), false, url);
+  for (const url of yes) assert.equal(mayReadAuditEvents('GET', url), true, url);
+  for (const url of no) assert.equal(mayReadAuditEvents('GET', url), false, url);
+  // A Bundle is decided by its entries.
+  assert.equal(mayReadAuditEvents('POST', '/fhir/R4'), false);
+  const bundle = (...entries: Array<{ method: string; url: string }>): unknown => ({ resourceType: 'Bundle', type: 'batch', entry: entries.map((request) => ({ request })) });
+  assert.equal(bundleMayReadAuditEvents(bundle({ method: 'POST', url: 'Patient' }, { method: 'GET', url: 'Patient/1' })), false);
+  assert.equal(bundleMayReadAuditEvents(bundle({ method: 'GET', url: 'Patient/1' }, { method: 'GET', url: 'AuditEvent?patient=Patient/1' })), true);
+  assert.equal(bundleMayReadAuditEvents(bundle({ method: 'GET', url: '_history' })), true);
+  assert.equal(bundleMayReadAuditEvents(bundle({ method: 'POST', url: 'AuditEvent' })), false, 'a write is refused anyway (405)');
+  assert.equal(bundleMayReadAuditEvents({ resourceType: 'Bundle' }), false);
 });
 
 test('without a journal (a store that has none) the trail makes and writes the AuditEvents in its batches', async (t) => {

@@ -443,21 +443,36 @@ const AUDITED_PREFIXES = ['/fhir/R4', '/auth/'] as const;
 
 /**
  * Whether a FHIR request may read AuditEvents: on the type, naming it anywhere in its URL (a chain,
- * `_include`, `_revinclude`, `_type`), or at the system level (search, history, a Bundle that may
- * hold reads). Those wait for the journal to be settled first (AuditTrail.catchUp).
+ * `_include`, `_revinclude`, `_type`), or a system-level search or history. Those wait for the
+ * journal to be settled first (AuditTrail.catchUp). A Bundle is decided by its entries, once its
+ * body is read (bundleMayReadAuditEvents).
  */
-export function mayReadAuditEvents(url: string): boolean {
+export function mayReadAuditEvents(method: string, url: string): boolean {
   if (!url.startsWith('/fhir/R4')) return false;
   if (url.includes('AuditEvent')) return true;
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
-  if (path === '/fhir/R4' || path === '/fhir/R4/' || path.startsWith('/fhir/R4/_')) return true;
+  // POST to the base is a Bundle: its entries decide (bundleMayReadAuditEvents).
+  if (path === '/fhir/R4' || path === '/fhir/R4/') return method !== 'POST';
+  if (path.startsWith('/fhir/R4/_')) return true;
   if (q === -1 || !url.includes('%', q)) return false;
   try {
     return decodeURIComponent(url.slice(q)).includes('AuditEvent');
   } catch {
     return false;
   }
+}
+
+/** A batch or transaction Bundle (POST /fhir/R4) with an entry that may read AuditEvents. */
+export function bundleMayReadAuditEvents(body: unknown): boolean {
+  const entries = typeof body === 'object' && body !== null ? (body as { entry?: unknown }).entry : undefined;
+  if (!Array.isArray(entries)) return false;
+  return entries.some((e: unknown) => {
+    const request = typeof e === 'object' && e !== null ? (e as { request?: unknown }).request : undefined;
+    const r = typeof request === 'object' && request !== null ? (request as { method?: unknown; url?: unknown }) : undefined;
+    if (r === undefined || typeof r.url !== 'string' || (r.method !== 'GET' && r.method !== 'HEAD')) return false;
+    return mayReadAuditEvents('GET', `/fhir/R4/${r.url.replace(/^\//, '')}`);
+  });
 }
 
 /**
@@ -470,9 +485,14 @@ export function attachAuditTrail(app: FastifyInstance, store: AuditTrailOptions[
   trails.set(app, trail);
   app.addHook('onRequest', (req, _reply, done) => {
     const wait = AUDITED_PREFIXES.some((p) => req.url.startsWith(p)) ? trail.room() : undefined;
-    const read = mayReadAuditEvents(req.url) ? trail.catchUp() : undefined;
+    const read = mayReadAuditEvents(req.method, req.url) ? trail.catchUp() : undefined;
     if (wait === undefined && read === undefined) done();
     else void Promise.all([wait, read]).then(() => done());
+  });
+  // A Bundle's entries are known once its body is parsed.
+  app.addHook('preHandler', (req, _reply, done) => {
+    if (req.method === 'POST' && (req.url === '/fhir/R4' || req.url === '/fhir/R4/') && bundleMayReadAuditEvents(req.body)) void trail.catchUp().then(() => done());
+    else done();
   });
   app.addHook('onClose', async () => trail.close());
   return {
