@@ -197,8 +197,10 @@ async function startEngine(dir: string, storeUrl: string, audit: boolean): Promi
   return { app, store, report: async () => ({ secret, cpuMs: cpuMs(), ...(trail === undefined ? {} : { audit: trail.stats }) }) };
 }
 
+/** The child's CPU when it started listening: start-up and seeding are not the reads' cost. */
+let listeningCpu: NodeJS.CpuUsage | undefined;
 const cpuMs = (): number => {
-  const cpu = process.cpuUsage();
+  const cpu = process.cpuUsage(listeningCpu);
   return (cpu.user + cpu.system) / 1000;
 };
 
@@ -223,6 +225,7 @@ async function serve(kind: string): Promise<void> {
     });
   }
   await server.app.listen({ host: '127.0.0.1', port: 0 });
+  listeningCpu = process.cpuUsage();
   const address = server.app.server.address();
   process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0 })}\n`);
   createInterface({ input: process.stdin }).on('line', (line) => {
@@ -443,7 +446,7 @@ async function readBench(): Promise<ReadSummary> {
   );
   console.log(
     '(req/s = median over the passes of 200 responses in the measured window; p50/p99 over every measured response of all passes (autocannon per-response times, sub-ms); ' +
-      'spread = (fastest - slowest pass) / median; server CPU/req = the child\'s user+system CPU over its life, start-up and seeding included, / responses)',
+      'spread = (fastest - slowest pass) / median; server CPU/req = the child\'s user+system CPU from listening on (warm-ups, AuditEvents made after the passes and tokens included; start-up and seeding not) / responses of the passes, warm-ups included)',
   );
   const audit = finalReports.get('engine')?.audit;
   const engineAgg = results.get('engine') as ReadAggregate;

@@ -169,3 +169,39 @@ export function describeMessages(): string {
     return `${m.name}: ${Buffer.byteLength(m.text)} bytes, ${segments} segments${obxCount > 0 ? `, ${obxCount} OBX` : ''}`;
   }).join('\n');
 }
+
+/**
+ * The identifying values of each benchmark message: its own control id (MSH-10), MRN and SSN
+ * (PID-3, GT1-12), account (PID-18), visit number (PV1-19), guarantor number (GT1-2), the third
+ * PID-3 identifier, and the placer and filler order numbers (ORC-2/3, OBR-2/3). They feed the
+ * deterministic resource ids (src/mapping/fhir-ids.ts), so a message repeated with the same ones
+ * only ever hits the mapper's id cache; a feed brings new patients, visits and orders.
+ */
+export const ADT_A01_ID_TOKENS: readonly string[] = ['ADT20240312081530001', 'NW00482915', '999-01-2345', 'AC20240312-4471', 'VN20240312-77812', 'G-00918', '2241-88'];
+export const ORU_R01_ID_TOKENS: readonly string[] = ['LAB20240312091300042', 'NW00482915', '999-01-2345', 'AC20240312-4471', 'VN20240312-77812', 'ORD448120', 'LAB7781204'];
+
+/**
+ * `count` variants of a message, each with its own identifying values: every digit of each token
+ * is replaced, so a variant is as long as the original (the parse costs the same) and the same
+ * token gets the same new value everywhere it occurs in a variant (the SSN in PID-3 and GT1-12).
+ * Clinicians, facilities, codes and the segment sequence stay as they are, as in one sender's
+ * feed. Deterministic: variant i is the same on every run.
+ */
+export function messageVariants(text: string, tokens: readonly string[], count: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    let variant = text;
+    tokens.forEach((token, t) => {
+      // A different digit stream per variant and token (a small LCG), not a counter that leaves
+      // most digits as they were.
+      let state = (Math.imul(i + 1, 2654435761) ^ Math.imul(t + 1, 40503)) >>> 0;
+      const replaced = token.replace(/\d/g, () => {
+        state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+        return String((state >>> 16) % 10);
+      });
+      variant = variant.split(token).join(replaced);
+    });
+    out.push(variant);
+  }
+  return out;
+}

@@ -76,6 +76,20 @@ describe('deterministic ids and the bundle', () => {
     assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 
+  it('ids are stable across releases: pinned values (stored resources are addressed by them)', () => {
+    // Computed with the first implementation (a Hash object fed the type, then '\0' and each
+    // part): a change of how the digest is taken must not change any id. Non-ASCII, an astral
+    // character and lone surrogates at part boundaries included.
+    assert.equal(deterministicId('Patient', 'urn:oid:1.2', '123'), '63db4f99-0aac-8872-aa79-e35b1c9cc102');
+    assert.equal(deterministicId('Observation', 'ORD1|X', undefined, '', 'Zoë \u{1F600}', 'a\uD800', '\uDC00b'), '4b5c7372-6509-85ca-a247-9e219ecc017b');
+    assert.equal(deterministicId('Encounter'), '71fd53f4-a18f-8d01-9853-7fd2181b7cd0');
+    // Types whose ids are cached (recurring across messages): the first call hashes, the second hits.
+    for (let i = 0; i < 2; i++) {
+      assert.equal(deterministicId('Practitioner', 'http://hl7.org/fhir/sid/us-npi', '1497759866'), '5a8e3633-5972-8eb0-bd52-8697b7be18f7');
+      assert.equal(deterministicId('Location', 'si:NORTHWIND_GEN', 'wa:4WEST'), 'c52c119e-8a58-8e22-9cd7-86571a443f30');
+    }
+  });
+
   it('add() merges a resource added twice and entries() are PUTs by id', () => {
     const ctx = msg('20240305103000');
     ctx.add({ resourceType: 'Practitioner', id: 'p1', identifier: [{ value: '1' }] });
@@ -88,5 +102,26 @@ describe('deterministic ids and the bundle', () => {
     const p = entries[0]!.resource as { identifier: unknown[]; name: unknown[] };
     assert.equal(p.identifier.length, 2);
     assert.equal(p.name.length, 1);
+  });
+});
+
+describe('SegmentReader.targetsOf (the report lists)', () => {
+  it('one-target and no-target lists are shared frozen arrays; several targets are listed in order', () => {
+    const m = parseMessage('MSH|^~\\&|APP|FAC|||20240101||ADT^A01|C1|P|2.5.1\rPID|1||123^^^HOSP^MR||DOE^JANE|||F\rPID|1||456^^^HOSP^MR||ROE^JOHN|||M');
+    const ctx = new MappingContext(m, undefined);
+    const [a, b] = [ctx.readers[1]!, ctx.readers[2]!];
+    a.text(5, 'Patient.name');
+    b.text(5, 'Patient.name');
+    a.text(8);
+    b.text(8, 'Patient.gender');
+    b.text(8, 'Patient.extension');
+    assert.deepEqual(a.targetsOf(5), ['Patient.name']);
+    // The report holds one per mapped field: the same list, not a copy each time.
+    assert.equal(a.targetsOf(5), b.targetsOf(5));
+    assert.ok(Object.isFrozen(a.targetsOf(5)));
+    assert.deepEqual(a.targetsOf(8), []);
+    assert.ok(Object.isFrozen(a.targetsOf(8)));
+    assert.deepEqual(b.targetsOf(8), ['Patient.gender', 'Patient.extension']);
+    assert.equal(a.targetsOf(3), undefined);
   });
 });

@@ -64,12 +64,16 @@ export class SegmentReader {
     return this.#targets[field] !== undefined;
   }
 
-  /** The FHIR targets a read field fed (empty when read without a named target); undefined when not read. */
+  /**
+   * The FHIR targets a read field fed (empty when read without a named target); undefined when not
+   * read. The report lists one per mapped field (about 800 in an ORU with 60 OBX), so the empty
+   * and one-target lists are shared frozen arrays, not a new array per field.
+   */
   targetsOf(field: number): readonly string[] | undefined {
     const t = this.#targets[field];
     if (t === undefined) return undefined;
-    if (t === NO_TARGET) return [];
-    return typeof t === 'string' ? [t] : t;
+    if (t === NO_TARGET) return NO_TARGETS;
+    return typeof t === 'string' ? oneTarget(t) : t;
   }
 
   /** The reason a field was declared not mapped, if it was. */
@@ -258,6 +262,20 @@ type FieldTargets = string | string[] | typeof NO_TARGET;
 
 /** A field read without a named target. */
 const NO_TARGET: unique symbol = Symbol('no target');
+
+const NO_TARGETS: readonly string[] = Object.freeze([]);
+const ONE_TARGET = new Map<string, readonly string[]>();
+
+/** `[target]`, frozen, one per target text (targets are element paths written in the mappers and tenant rules). */
+function oneTarget(target: string): readonly string[] {
+  let list = ONE_TARGET.get(target);
+  if (list === undefined) {
+    // Bounded all the same: a tenant's Z-segment rules name targets too.
+    if (ONE_TARGET.size >= 4096) ONE_TARGET.clear();
+    ONE_TARGET.set(target, (list = Object.freeze([target])));
+  }
+  return list;
+}
 
 /**
  * Datatypes whose values recur within one message (times, coded values, clinicians); names,
