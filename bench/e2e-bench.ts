@@ -22,6 +22,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BenchServerProcess, fmtInt, fmtRatio, quantile, table } from './harness.ts';
+import { type PgServerCpu, pgServerCpuMs } from './pg-server-cpu.ts';
 import { ADT_A01 } from './messages.ts';
 
 const VT = 0x0b;
@@ -445,6 +446,8 @@ interface Outcome {
   /** The report taken after the warm-up, before the measured run. */
   readonly before?: Report;
   readonly wallMs: number;
+  /** PostgreSQL only: server CPU (ms) of the measured run, when the server is local (pgServerCpuMs). */
+  readonly pgCpu?: PgServerCpu;
 }
 
 const loadavg = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
@@ -469,6 +472,8 @@ export async function runE2eBench(): Promise<void> {
   } else {
     const u = new URL(pgBase);
     u.searchParams.set('schema', pgSchema);
+    // Names the engine's connections, so that their server processes can be found (pgServerCpuMs).
+    u.searchParams.set('application_name', pgSchema);
     pgUrl = u.toString();
     console.log(`PostgreSQL: ${u.host}${u.pathname}, schema ${pgSchema} (dropped afterwards).`);
   }
@@ -501,15 +506,25 @@ export async function runE2eBench(): Promise<void> {
         }
         const run = newRun(`${tag}m`);
         runs.set(run.tag, run);
+        const pgBefore = kind === 'postgres' && pgBase !== undefined ? await pgServerCpuMs(pgBase, pgSchema) : undefined;
         const result = await load(port, run, COUNT);
         await drain(run);
+        const pgAfter = pgBefore !== undefined && pgBase !== undefined ? await pgServerCpuMs(pgBase, pgSchema) : undefined;
         let report: Report | undefined;
         try {
           report = await server.report(10_000);
         } catch {
           report = undefined;
         }
-        outcomes.set(kind, { load: result, run, warmRun, report, ...(before !== undefined ? { before } : {}), wallMs: Date.now() - t0 });
+        outcomes.set(kind, {
+          load: result,
+          run,
+          warmRun,
+          report,
+          ...(before !== undefined ? { before } : {}),
+          wallMs: Date.now() - t0,
+          ...(pgBefore !== undefined && pgAfter !== undefined ? { pgCpu: { backends: pgAfter.backends - pgBefore.backends, shared: pgAfter.shared - pgBefore.shared } } : {}),
+        });
         console.log(`  ${kind}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s (load ${os.loadavg()[0]?.toFixed(2)})`);
       } catch (e) {
         outcomes.set(kind, (e as Error).message);
@@ -584,6 +599,18 @@ export async function runE2eBench(): Promise<void> {
     if (b !== undefined) {
       console.log(`SQLite bookkeeping: ${fmtInt(b.outcomes)} outcomes in ${fmtInt(b.flushes)} flushes; ${fmtInt(b.transactions)} transactions in all (claims + outcome flushes).`);
     }
+  }
+  const pgOutcome = outcomes.get('postgres');
+  if (typeof pgOutcome === 'object') {
+    const engineMs = pgOutcome.report !== undefined && pgOutcome.before !== undefined ? pgOutcome.report.cpuMs - pgOutcome.before.cpuMs : Number.NaN;
+    const cpu = pgOutcome.pgCpu;
+    const perMsg = (ms: number): string => `${((1000 * ms) / pgOutcome.load.acked).toFixed(0)} us`;
+    console.log(
+      cpu === undefined
+        ? 'PostgreSQL server CPU: not measured (the server is not local, or its processes are not visible in /proc).'
+        : `PostgreSQL server CPU during the measured run, per message: ${perMsg(cpu.backends)} in the engine's backends (with the engine's measured CPU: ` +
+            `${perMsg(cpu.backends + engineMs)}), ${perMsg(cpu.shared)} in the WAL writer, checkpointer and background writer (shared with other users of the server).`,
+    );
   }
   for (const kind of ['sqlite', 'postgres'] as const) {
     const o = outcomes.get(kind);

@@ -12,9 +12,8 @@ import type {
   NewDelivery,
   QueueStats,
 } from '../../core/ports/delivery-queue.ts';
-import type { MessageStatus } from '../../core/ports/message-store.ts';
 import { invalidDelivery } from '../ingest-outcome.ts';
-import { queryRows, withTransaction } from './postgres-transaction.ts';
+import { queryRows, toStoreError, withTransaction } from './postgres-transaction.ts';
 
 interface DeliveryRow {
   seq: string;
@@ -60,19 +59,89 @@ function toDelivery(row: DeliveryRow): Delivery {
 const bySeq = (a: DeliveryRow, b: DeliveryRow): number => Number(BigInt(a.seq) - BigInt(b.seq));
 
 // Advisory lock class for enqueue, second key hashtext(destination, ordering key).
-const ENQUEUE_LOCK_CLASS = 0x5357_4202;
+export const ENQUEUE_LOCK_CLASS = 0x5357_4202;
+
+/** The distinct ordered lanes (destination, ordering key) deliveries use, as lock names. */
+export function enqueueLanes(deliveries: readonly NewDelivery[]): string[] {
+  return [...new Set(deliveries.filter((d) => d.orderingKey !== undefined).map((d) => `${d.destination}\u001f${d.orderingKey ?? ''}`))];
+}
 
 /**
  * Takes the transaction-scoped enqueue locks of every (destination, ordering key) lane the
  * deliveries use, so that `seq` order per key is commit order (see the class comment). Used by
- * enqueue and by an ingest that carries its deliveries (PostgresMessageStore).
+ * enqueue; an ingest that carries its deliveries takes the same locks inside its statement
+ * (PostgresMessageStore).
  */
 export async function lockEnqueueLanes(client: pg.ClientBase, deliveries: readonly NewDelivery[]): Promise<void> {
-  const lanes = [...new Set(deliveries.filter((d) => d.orderingKey !== undefined).map((d) => `${d.destination}\u001f${d.orderingKey ?? ''}`))];
+  const lanes = enqueueLanes(deliveries);
   if (lanes.length === 0) return;
   // Sorted, so that two transactions sharing lanes take the locks in one order (no deadlock).
   await client.query(`SELECT pg_advisory_xact_lock($1, h) FROM (SELECT DISTINCT hashtext(l) AS h FROM unnest($2::text[]) AS l ORDER BY 1) s`, [ENQUEUE_LOCK_CLASS, lanes]);
 }
+
+/** A batch of completions writes at most this many calls in one transaction. */
+const MAX_COMPLETE_BATCH = 256;
+
+interface PendingCompletion {
+  readonly id: string;
+  readonly owner: string;
+  readonly outcome: AttemptOutcome;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * A batch of completions in one statement (inside its bookkeeping transaction): the deliveries
+ * still leased by their caller are locked in id order (a lease lost meanwhile fails the recheck
+ * after the lock wait, and the row drops out), marked delivered, their attempts and `delivered`
+ * events inserted, and then their messages locked in id order, so that SYNC_STATUS_SQL, the next
+ * statement, reads every sibling delivery committed before it. Locks go deliveries first, then
+ * messages, as everywhere else in this class. Returns the ids completed and their messages.
+ */
+const COMPLETE_SQL = `WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[]) WITH ORDINALITY
+      AS t(id, owner, started_at, finished_at, response, ord)),
+  locked AS MATERIALIZED (
+    SELECT d.id, d.message_id, d.destination, d.attempts + 1 AS attempt, i.started_at, i.finished_at, i.response, i.ord
+    FROM deliveries d JOIN input i ON i.id = d.id
+    WHERE d.status = 'leased' AND d.lease_owner = i.owner
+    ORDER BY d.id
+    FOR UPDATE OF d),
+  done AS (
+    UPDATE deliveries d SET status = 'delivered', attempts = l.attempt, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
+    FROM locked l WHERE d.id = l.id),
+  attempts AS (
+    INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, outcome, error_code, response)
+    SELECT l.id, l.attempt, l.started_at, l.finished_at, 'delivered', NULL, l.response FROM locked l ORDER BY l.ord),
+  events AS (
+    INSERT INTO message_events (message_id, delivery_id, at, type, detail)
+    SELECT l.message_id, l.id, l.finished_at, 'delivered', jsonb_build_object('destination', l.destination, 'attempt', l.attempt)
+    FROM locked l ORDER BY l.ord),
+  message_locks AS (
+    SELECT m.id FROM messages m WHERE m.id = ANY (ARRAY(SELECT l.message_id FROM locked l)) ORDER BY m.id FOR UPDATE)
+  SELECT l.id, l.message_id FROM locked l WHERE (SELECT count(*) FROM message_locks) >= 0`;
+
+/**
+ * The messages' status from their deliveries (see syncMessageStatus), for several messages in one
+ * statement; a message whose status and reason are already right is not written. Messages are
+ * found by `id = ANY(...)` (and message_locks above by an array too): as a join or IN (subquery)
+ * the planner, without statistics, read the whole messages table for each batch.
+ */
+const SYNC_STATUS_SQL = `WITH agg AS (
+    SELECT message_id,
+      count(*) FILTER (WHERE status NOT IN ('delivered', 'resolved')) AS open,
+      count(*) FILTER (WHERE status = 'resolved') AS resolved,
+      count(*) FILTER (WHERE status IN ('failed', 'ambiguous', 'parked')) AS bad,
+      (array_agg(last_error_code ORDER BY seq) FILTER (WHERE status IN ('failed', 'ambiguous', 'parked')))[1] AS bad_code
+    FROM deliveries WHERE message_id = ANY($1::text[]) GROUP BY message_id),
+  target AS (
+    SELECT message_id,
+      CASE WHEN bad > 0 THEN 'errored' WHEN open > 0 THEN 'queued' WHEN resolved > 0 THEN 'resolved' ELSE 'delivered' END AS status,
+      CASE WHEN bad > 0 THEN bad_code END AS reason
+    FROM agg)
+  UPDATE messages m SET status = t.status, status_reason = t.reason, updated_at = $2
+  FROM target t
+  WHERE m.id = ANY($1::text[]) AND m.id = t.message_id AND (m.status IS DISTINCT FROM t.status OR m.status_reason IS DISTINCT FROM t.reason)`;
 
 /**
  * DeliveryQueue on PostgreSQL (ARCHITECTURE.md "Storage": several engine processes share it).
@@ -91,6 +160,12 @@ export async function lockEnqueueLanes(client: pg.ClientBase, deliveries: readon
  * the server's setting, so an ACK still follows a durable commit (invariant 1).
  */
 export class PostgresDeliveryQueue implements DeliveryQueue {
+  /** Completion transactions committed so far (tests check that concurrent calls share them). */
+  completeBatches = 0;
+  private readonly completions: PendingCompletion[] = [];
+  /** The loop that writes queued completions, while it runs. */
+  private completing: Promise<void> | undefined;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly clock: () => Date = () => new Date(),
@@ -126,9 +201,14 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
     const limit = Math.max(0, Math.floor(request.limit));
     if (limit === 0) return [];
     const expires = new Date(now.getTime() + request.leaseMs);
-    const result = await bookkeeping(this.pool, (client) =>
-      client.query<DeliveryRow>(
-      `WITH candidates AS (
+    // One statement, its own transaction: one round trip instead of four (BEGIN, SET LOCAL, the
+    // claim, COMMIT). set_config(..., true) is SET LOCAL as a function: it lasts to the end of the
+    // statement's implicit transaction, so that commit does not wait for the WAL flush either
+    // (bookkeeping, see the class comment); the filter on it makes it run before any row is locked.
+    const result = await queryRows<DeliveryRow>(
+      this.pool,
+      `WITH async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS v),
+       candidates AS (
          SELECT d.seq FROM deliveries d
          WHERE d.destination = $1
            AND (d.status = 'pending' OR (d.status = 'leased' AND d.lease_expires_at <= $2))
@@ -137,6 +217,7 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
              SELECT 1 FROM deliveries e
              WHERE e.destination = d.destination AND e.ordering_key = d.ordering_key AND e.seq < d.seq
                AND e.status NOT IN ('delivered', 'resolved', 'parked')))
+           AND (SELECT v FROM async) IS NOT NULL
          ORDER BY d.seq
          LIMIT $3
          FOR UPDATE SKIP LOCKED)
@@ -144,24 +225,106 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
        FROM candidates WHERE deliveries.seq = candidates.seq
        RETURNING deliveries.*`,
       [request.destination, now, limit, request.owner, expires],
-      ),
     );
     return result.rows.sort(bySeq).map(toDelivery);
   }
 
-  async complete(id: string, owner: string, outcome: AttemptOutcome): Promise<void> {
+  /**
+   * Group commit of outcomes (the port allows it): concurrent calls queue up and are written
+   * together, one transaction per batch (COMPLETE_SQL, then the messages' status), each promise
+   * settling after that commit. A call whose lease is lost rejects alone; if the batch fails, its
+   * calls are retried one per transaction so that one bad call fails alone.
+   */
+  complete(id: string, owner: string, outcome: AttemptOutcome): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.completions.push({ id, owner, outcome, resolve, reject });
+      this.startCompleting();
+    });
+  }
+
+  private startCompleting(): void {
+    if (this.completing !== undefined) return;
+    this.completing = this.completeLoop().finally(() => {
+      this.completing = undefined;
+      if (this.completions.length > 0) this.startCompleting();
+    });
+  }
+
+  private async completeLoop(): Promise<void> {
+    // Yield once so that the completions of one turn of the event loop share the first batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.completions.length > 0) {
+      // A delivery completed twice at once (one owner): the second call waits for the next batch,
+      // where it finds the lease gone, as it would one call after the other.
+      const batch: PendingCompletion[] = [];
+      const later: PendingCompletion[] = [];
+      const ids = new Set<string>();
+      for (const item of this.completions.splice(0, MAX_COMPLETE_BATCH)) {
+        if (ids.has(item.id)) later.push(item);
+        else {
+          ids.add(item.id);
+          batch.push(item);
+        }
+      }
+      this.completions.unshift(...later);
+      await this.writeCompletions(batch);
+    }
+  }
+
+  private async writeCompletions(batch: readonly PendingCompletion[]): Promise<void> {
+    let done: Set<string>;
+    try {
+      done = await this.completeBatch(batch);
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]?.reject(toStoreError(error));
+        return;
+      }
+      for (const item of batch) await this.writeCompletions([item]);
+      return;
+    }
+    const missed = batch.filter((item) => !done.has(item.id));
+    let existing = new Set<string>();
+    if (missed.length > 0) {
+      try {
+        const found = await queryRows<{ id: string }>(this.pool, 'SELECT id FROM deliveries WHERE id = ANY($1::text[])', [missed.map((m) => m.id)]);
+        existing = new Set(found.rows.map((r) => r.id));
+      } catch (error) {
+        for (const item of missed) item.reject(toStoreError(error));
+        for (const item of batch) if (done.has(item.id)) item.resolve();
+        return;
+      }
+    }
+    for (const item of batch) {
+      if (done.has(item.id)) item.resolve();
+      else if (existing.has(item.id)) item.reject(new SwitchboardError('SWB_ERR_QUEUE_LEASE_LOST', { id: item.id, owner: item.owner }));
+      else item.reject(new SwitchboardError('SWB_ERR_STORE_NOT_FOUND', { kind: 'delivery', id: item.id }));
+    }
+  }
+
+  /** One bookkeeping transaction for a batch of completions; returns the ids whose lease held. */
+  private async completeBatch(batch: readonly PendingCompletion[]): Promise<Set<string>> {
     const now = this.clock();
-    await bookkeeping(this.pool, async (client) => {
-      const row = await this.lockLeased(client, id, owner);
-      const attempt = row.attempts + 1;
-      await client.query(
-        `UPDATE deliveries SET status = 'delivered', attempts = $2, lease_owner = NULL, lease_expires_at = NULL, updated_at = $3
-         WHERE id = $1`,
-        [id, attempt, now],
-      );
-      await this.recordAttempt(client, { deliveryId: id, attempt, startedAt: outcome.startedAt, finishedAt: outcome.finishedAt, outcome: 'delivered', ...(outcome.response !== undefined ? { response: outcome.response } : {}) });
-      await this.recordEvent(client, row, outcome.finishedAt, 'delivered', { destination: row.destination, attempt });
-      await this.syncMessageStatus(client, row.message_id, now);
+    return bookkeeping(this.pool, async (client) => {
+      // Not a named statement: a plan cached early, while the tables were small, read the whole
+      // messages table per batch for the rest of the run (a seq scan; no ANALYZE yet to replace the
+      // plan). Planned per batch, it follows the tables as they grow.
+      const result = await client.query<{ id: string; message_id: string }>({
+        text: COMPLETE_SQL,
+        values: [
+          batch.map((c) => c.id),
+          batch.map((c) => c.owner),
+          batch.map((c) => c.outcome.startedAt),
+          batch.map((c) => c.outcome.finishedAt),
+          batch.map((c) => c.outcome.response ?? null),
+          now,
+        ],
+      });
+      await this.syncMessageStatuses(client, [...new Set(result.rows.map((r) => r.message_id))], now, false);
+      return new Set(result.rows.map((r) => r.id));
+    }).then((done) => {
+      this.completeBatches++;
+      return done;
     });
   }
 
@@ -343,30 +506,18 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
    * message finishing at once see each other's result (READ COMMITTED takes a snapshot per statement).
    */
   private async syncMessageStatus(client: pg.PoolClient, messageId: string, now: Date): Promise<void> {
-    await client.query('SELECT 1 FROM messages WHERE id = $1 FOR UPDATE', [messageId]);
-    const result = await client.query<{ total: string; open: string; resolved: string; bad_code: string | null; bad: string }>(
-      `SELECT count(*) AS total,
-         count(*) FILTER (WHERE status NOT IN ('delivered', 'resolved')) AS open,
-         count(*) FILTER (WHERE status = 'resolved') AS resolved,
-         count(*) FILTER (WHERE status IN ('failed', 'ambiguous', 'parked')) AS bad,
-         (array_agg(last_error_code ORDER BY seq) FILTER (WHERE status IN ('failed', 'ambiguous', 'parked')))[1] AS bad_code
-       FROM deliveries WHERE message_id = $1`,
-      [messageId],
-    );
-    const row = result.rows[0];
-    if (row === undefined || Number(row.total) === 0) return;
-    let status: MessageStatus;
-    let reason: string | null = null;
-    if (Number(row.bad) > 0) {
-      status = 'errored';
-      reason = row.bad_code;
-    } else if (Number(row.open) === 0) status = Number(row.resolved) > 0 ? 'resolved' : 'delivered';
-    else status = 'queued';
-    await client.query(
-      `UPDATE messages SET status = $2, status_reason = $3, updated_at = $4
-       WHERE id = $1 AND (status IS DISTINCT FROM $2 OR status_reason IS DISTINCT FROM $3)`,
-      [messageId, status, reason, now],
-    );
+    await this.syncMessageStatuses(client, [messageId], now, true);
+  }
+
+  /**
+   * syncMessageStatus for several messages: `lock` false when the caller's statement already
+   * locked their rows (COMPLETE_SQL does, after the deliveries, in id order).
+   */
+  private async syncMessageStatuses(client: pg.PoolClient, messageIds: readonly string[], now: Date, lock: boolean): Promise<void> {
+    if (messageIds.length === 0) return;
+    if (lock) await client.query('SELECT 1 FROM messages WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [messageIds]);
+    // Unnamed, as COMPLETE_SQL: planned with the ids and tables at hand.
+    await client.query(SYNC_STATUS_SQL, [messageIds, now]);
   }
 }
 
@@ -376,8 +527,6 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
  * class comment for why that is safe here.
  */
 function bookkeeping<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  return withTransaction(pool, async (client) => {
-    await client.query('SET LOCAL synchronous_commit = off');
-    return body(client);
-  });
+  // One simple query opens the transaction and sets it: one round trip.
+  return withTransaction(pool, body, 'BEGIN; SET LOCAL synchronous_commit = off');
 }

@@ -14,17 +14,24 @@ import type {
   StoredMessage,
 } from '../../core/ports/message-store.ts';
 import { initialEvents, initialStatus, invalidOutcome } from '../ingest-outcome.ts';
-import { lockEnqueueLanes } from './postgres-delivery-queue.ts';
+import { ENQUEUE_LOCK_CLASS, enqueueLanes } from './postgres-delivery-queue.ts';
 import { PostgresFtsIndexer, type PostgresFtsIndexerOptions } from './postgres-fts-indexer.ts';
 import { queryRows, toStoreError, withTransaction } from './postgres-transaction.ts';
 
 /** Rows per group-commit transaction. */
 const MAX_BATCH = 256;
 /**
- * Ingest transactions in flight at once. One at a time left the engine idle while the server wrote
- * and flushed each batch (~1k msgs/s); overlapping them keeps several pool connections busy.
+ * Ingest statements in flight at once. With five round trips per batch, one at a time left the
+ * engine idle while the server wrote and flushed each batch (~1k msgs/s), and four overlapped.
+ * Now that a batch is one round trip, overlap only cuts the listener's 16 connections into smaller
+ * batches whose fixed cost (a statement, a commit and its fsync) the 2-core machine pays in CPU.
+ * Ingest benchmark, runs paired on the shared machine (load 5-8), one vs two in flight: 7.9 vs 5.5
+ * rows per commit, PostgreSQL backends 527/622 vs 665/888 us per message, the listener 321/459 vs
+ * 418/599 us, 1,438/796 vs 976/702 msgs/s (four in flight: ~4.5 rows, 750-850 us). Ingests queued
+ * while a batch is written form the next one. Kept a setting (and the lane waits in flushLoop)
+ * for a host whose cores outnumber what one batch at a time keeps busy.
  */
-const MAX_IN_FLIGHT = 4;
+const MAX_IN_FLIGHT = 1;
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
 const DEFAULT_PRUNE_STATUSES: readonly MessageStatus[] = ['received', 'filtered', 'queued', 'delivered', 'resolved'];
@@ -221,13 +228,82 @@ export function buildSearchSql(query: MessageQuery): SearchStatement {
 }
 
 /**
+ * The ingest statement: everything one batch writes, in ONE statement run outside an explicit
+ * transaction, so that the batch costs one round trip and its commit (the statement's implicit
+ * transaction ends with it: PostgreSQL 15 "Transactions", a lone statement is its own transaction).
+ * The client's `query` resolves only after the server reported the commit, so the ACK still
+ * follows a durable commit (synchronous_commit as the server sets it; invariant 1). Named
+ * (prepared once per pooled connection): parse, analysis and planning were ~15% of the server's
+ * CPU per batch. Every batch uses the same text whatever it holds: empty arrays unnest to nothing.
+ *
+ * Order inside the statement: `lanes` takes the enqueue advisory locks of the batch's ordered
+ * lanes (sorted) before anything else, because every other part reads its rows through a filter on
+ * `(SELECT n FROM lanes)`, an InitPlan evaluated before the first row is produced; so the locks
+ * come before any dedupe-key row lock (the order PostgresDeliveryQueue.enqueue uses too) and before
+ * any delivery draws its `seq`, and they are held to the commit. `claim` inserts the dedupe keys
+ * (sorted, so overlapping batches lock them in one order) or takes over a key older than its
+ * window; a key held by another message is not returned, and neither is its message inserted.
+ * The messages, their patient ids, deliveries (in record order, so `seq` follows enqueue order),
+ * the pipeline's event (`received` is not a row: events() rebuilds it from the message) and the
+ * full-text queue entries follow the messages actually inserted (`m`). Foreign keys are checked at
+ * the end of the statement, when the messages are there.
+ */
+const INGEST_STATEMENT = 'swb_ingest_v1';
+const INGEST_SQL = `WITH lanes AS MATERIALIZED (
+    SELECT count(pg_advisory_xact_lock($1, s.h))::int AS n
+    FROM (SELECT DISTINCT hashtext(l) AS h FROM unnest($2::text[]) AS l ORDER BY 1) s),
+  input AS MATERIALIZED (
+    SELECT * FROM unnest($3::text[], $4::text[], $5::float8[], $10::timestamptz[]) AS t(id, key, window_ms, received_at)
+    WHERE (SELECT n FROM lanes) >= 0),
+  claim AS (
+    INSERT INTO dedupe_keys AS d (key, message_id, first_seen)
+    SELECT key, id, received_at FROM input WHERE key IS NOT NULL ORDER BY key
+    ON CONFLICT (key) DO UPDATE SET message_id = EXCLUDED.message_id, first_seen = EXCLUDED.first_seen
+    WHERE d.first_seen <= EXCLUDED.first_seen
+      - (SELECT i.window_ms FROM input i WHERE i.key = EXCLUDED.key) * interval '1 millisecond'
+    RETURNING message_id),
+  m AS (
+    INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
+      control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at)
+    SELECT t.id, t.channel_id, t.content, t.content_bytes, t.content_type, t.received_at, t.source, t.message_type,
+      t.control_id, t.sending_facility, t.ordering_key, t.patient_ids::jsonb, t.correlation_id, t.config_revision, t.status, t.status_reason, $21::timestamptz
+    FROM unnest($3::text[], $4::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::timestamptz[], $11::text[], $12::text[],
+      $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int[], $19::text[], $20::text[])
+      AS t(id, key, channel_id, content, content_bytes, content_type, received_at, source, message_type,
+        control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason)
+    WHERE (SELECT n FROM lanes) >= 0 AND (t.key IS NULL OR t.id IN (SELECT message_id FROM claim))
+    RETURNING id),
+  fq AS (INSERT INTO message_fts_pending (message_id) SELECT id FROM m),
+  pi AS (
+    INSERT INTO message_patient_ids (message_id, patient_id)
+    SELECT t.message_id, t.patient_id FROM unnest($22::text[], $23::text[]) AS t(message_id, patient_id)
+    WHERE t.message_id IN (SELECT id FROM m)
+    ON CONFLICT DO NOTHING),
+  d AS (
+    INSERT INTO deliveries (id, message_id, destination, ordering_key, payload, idempotency_key, status, attempts,
+      max_attempts, next_attempt_at, created_at, updated_at)
+    SELECT t.id, t.message_id, t.destination, t.ordering_key, t.payload, t.idempotency_key, 'pending', 0, t.max_attempts, $21, $21, $21
+    FROM unnest($24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[], $30::int[]) WITH ORDINALITY
+      AS t(id, message_id, destination, ordering_key, payload, idempotency_key, max_attempts, ord)
+    WHERE (SELECT n FROM lanes) >= 0 AND t.message_id IN (SELECT id FROM m)
+    ORDER BY t.ord),
+  ev AS (
+    INSERT INTO message_events (message_id, at, type, detail)
+    SELECT t.message_id, t.at, t.type, t.detail::jsonb
+    FROM unnest($31::text[], $32::timestamptz[], $33::text[], $34::text[]) WITH ORDINALITY AS t(message_id, at, type, detail, ord)
+    WHERE t.message_id IN (SELECT id FROM m)
+    ORDER BY t.ord)
+  SELECT id FROM m`;
+
+/**
  * MessageStore on PostgreSQL. Ingest uses group commit: concurrent calls queue up and are written
- * together, one transaction per batch (at most 256 rows), each promise resolving after COMMIT. Up
- * to MAX_IN_FLIGHT batches overlap, on their own pool connections; the next batch starts only once
- * the previous one holds its enqueue lane locks, so per-lane delivery order is still batch order
- * (lockEnqueueLanes). A dedupe key shared by two overlapping batches is safe: the later INSERT waits
- * for the earlier row and then sees it committed. If a batch fails, its rows are retried one per
- * transaction so that one bad row fails alone.
+ * together, one statement (its own transaction, INGEST_SQL) per batch of at most 256 rows, each
+ * promise resolving after the commit. Up to MAX_IN_FLIGHT batches overlap, on their own pool
+ * connections, except that a batch waits for every earlier batch of this process that shares one
+ * of its ordered lanes (destination, ordering key): per-lane delivery order is batch order. Across
+ * processes the statement's lane locks make `seq` order commit order. A dedupe key shared by two
+ * overlapping batches is safe: the later INSERT waits for the earlier row and then sees it
+ * committed. If a batch fails, its rows are retried one per statement so that one bad row fails alone.
  */
 export class PostgresMessageStore implements MessageStore {
   /** Ingest transactions committed so far (tests check that concurrent ingests share commits). */
@@ -235,7 +311,8 @@ export class PostgresMessageStore implements MessageStore {
   private readonly queue: PendingIngest[] = [];
   /** The loop that cuts the queue into batches, while it runs. */
   private flushing: Promise<void> | undefined;
-  private readonly running = new Set<Promise<void>>();
+  /** Batches being written, with the ordered lanes their deliveries use. */
+  private readonly running = new Map<Promise<void>, ReadonlySet<string>>();
   private closed = false;
 
   /** The full-text index, filled after the commit (migration 7). */
@@ -264,7 +341,7 @@ export class PostgresMessageStore implements MessageStore {
   async flush(): Promise<void> {
     while (this.flushing !== undefined || this.running.size > 0) {
       if (this.flushing !== undefined) await this.flushing;
-      else await Promise.allSettled([...this.running]);
+      else await Promise.allSettled([...this.running.keys()]);
     }
   }
 
@@ -281,28 +358,28 @@ export class PostgresMessageStore implements MessageStore {
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
       if (this.running.size >= MAX_IN_FLIGHT) {
-        await Promise.race(this.running);
+        await Promise.race(this.running.keys());
         continue;
       }
       const batch = this.queue.splice(0, MAX_BATCH);
-      let lanesLocked = (): void => undefined;
-      const locked = new Promise<void>((resolve) => {
-        lanesLocked = resolve;
-      });
-      const write: Promise<void> = this.writeBatch(batch, lanesLocked).finally(() => {
-        lanesLocked();
+      const lanes = new Set(enqueueLanes(batch.flatMap((p) => (p.record.outcome?.kind === 'queued' ? p.record.outcome.deliveries : []))));
+      // Per-lane order: wait for every batch in flight that shares a lane (they were cut earlier).
+      for (;;) {
+        const earlier = [...this.running].filter(([, used]) => [...lanes].some((lane) => used.has(lane))).map(([write]) => write);
+        if (earlier.length === 0) break;
+        await Promise.allSettled(earlier);
+      }
+      const write: Promise<void> = this.writeBatch(batch).finally(() => {
         this.running.delete(write);
       });
-      this.running.add(write);
-      // The next batch may not take a lane lock before this one has (per-key order).
-      await locked;
+      this.running.set(write, lanes);
     }
   }
 
-  private async writeBatch(batch: PendingIngest[], lanesLocked: () => void = () => undefined): Promise<void> {
+  private async writeBatch(batch: PendingIngest[]): Promise<void> {
     let results: (IngestResult | undefined)[];
     try {
-      results = await withTransaction(this.pool, (client) => this.insertBatch(client, batch.map((p) => p.record), lanesLocked));
+      results = await this.insertBatch(batch.map((p) => p.record));
       this.flushCount++;
       if (results.some((r) => r?.kind === 'stored')) this.fts.noteWritten();
     } catch (error) {
@@ -310,7 +387,7 @@ export class PostgresMessageStore implements MessageStore {
         batch[0]?.reject(toStoreError(error));
         return;
       }
-      // Isolate the bad row: one transaction per record, in order.
+      // Isolate the bad row: one statement per record, in order.
       for (const item of batch) await this.writeBatch([item]);
       return;
     }
@@ -320,28 +397,17 @@ export class PostgresMessageStore implements MessageStore {
       if (result === undefined) deferred.push(item);
       else item.resolve(result);
     });
-    // Records whose dedupe key was taken by an earlier record of this batch, outside its window:
-    // they go first in the next flush, which sees the committed key.
+    // Records whose dedupe key was taken by an earlier record of this batch, outside its window
+    // (or whose holder vanished meanwhile): they go first in the next flush, which sees the
+    // committed key.
     if (deferred.length > 0) {
       this.queue.unshift(...deferred);
       this.startFlushing();
     }
   }
 
-  /**
-   * Writes one batch inside a transaction; undefined marks a record deferred to the next batch.
-   * `lanesLocked` is called once the batch holds its enqueue lane locks.
-   */
-  private async insertBatch(client: pg.PoolClient, records: readonly IngestRecord[], lanesLocked: () => void): Promise<(IngestResult | undefined)[]> {
-    // 0. The enqueue locks of every lane the batch's deliveries use, before any row lock (a dedupe
-    //    key), so batches of several processes and PostgresDeliveryQueue.enqueue take locks in one
-    //    order. Duplicates found below may have locked a lane for nothing; that only serializes.
-    await lockEnqueueLanes(
-      client,
-      records.flatMap((r) => (r.outcome?.kind === 'queued' ? r.outcome.deliveries : [])),
-    );
-    lanesLocked();
-
+  /** Writes one batch (INGEST_SQL); undefined marks a record deferred to the next batch. */
+  private async insertBatch(records: readonly IngestRecord[]): Promise<(IngestResult | undefined)[]> {
     // 1. Dedupe inside the batch: the first record of a key owns it.
     const plans: Plan[] = [];
     const owners = new Map<string, number>();
@@ -359,48 +425,34 @@ export class PostgresMessageStore implements MessageStore {
       else plans.push({ kind: 'defer' });
     });
 
-    // 2. Claim dedupe keys against the table: insert, or replace a key older than the window.
-    //    Keys not claimed are duplicates of the committed holder (a concurrent holder is waited for).
-    const duplicates = new Map<string, { id: string; firstSeen: Date }>();
-    const keyed = records.flatMap((record, i) => {
-      const plan = plans[i];
-      return record.dedupeKey !== undefined && plan?.kind === 'insert' ? [{ record, id: plan.id }] : [];
-    });
-    if (keyed.length > 0) {
-      const claimed = await client.query<{ key: string }>(
-        `WITH input AS (
-           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[]) AS t(key, message_id, first_seen, window_ms))
-         INSERT INTO dedupe_keys AS d (key, message_id, first_seen)
-         SELECT key, message_id, first_seen FROM input ORDER BY key
-         ON CONFLICT (key) DO UPDATE SET message_id = EXCLUDED.message_id, first_seen = EXCLUDED.first_seen
-         WHERE d.first_seen <= EXCLUDED.first_seen
-           - (SELECT i.window_ms FROM input i WHERE i.key = EXCLUDED.key) * interval '1 millisecond'
-         RETURNING key`,
-        [keyed.map((k) => k.record.dedupeKey), keyed.map((k) => k.id), keyed.map((k) => k.record.receivedAt), keyed.map((k) => k.record.dedupeWindowMs ?? null)],
-      );
-      const won = new Set(claimed.rows.map((r) => r.key));
-      const lost = keyed.map((k) => k.record.dedupeKey as string).filter((key) => !won.has(key));
-      if (lost.length > 0) {
-        const holders = await client.query<{ key: string; message_id: string; first_seen: Date }>(
-          'SELECT key, message_id, first_seen FROM dedupe_keys WHERE key = ANY($1::text[])',
-          [lost],
-        );
-        for (const row of holders.rows) duplicates.set(row.key, { id: row.message_id, firstSeen: row.first_seen });
-      }
-    }
-
-    // 3. Insert the messages that are not duplicates, in one multi-row statement.
-    const results: (IngestResult | undefined)[] = plans.map((plan, i) => {
-      if (plan.kind !== 'insert') return undefined;
-      const key = records[i]?.dedupeKey;
-      const dup = key === undefined ? undefined : duplicates.get(key);
-      return dup === undefined ? { kind: 'stored', id: plan.id } : { kind: 'duplicate', id: dup.id, firstSeen: dup.firstSeen };
-    });
+    // 2. One statement: lanes locked, keys claimed, and every row of the messages that won.
     const rows = records.flatMap((record, i) => {
-      const result = results[i];
-      return result?.kind === 'stored' ? [{ record, id: result.id }] : [];
+      const plan = plans[i];
+      return plan?.kind === 'insert' ? [{ record, id: plan.id, index: i }] : [];
     });
-    if (rows.length > 0) await this.insertRows(client, rows, this.clock());
+    const stored = await this.insertRows(rows, this.clock());
+
+    // 3. A keyed record whose message was not inserted lost its key to the holder (committed:
+    //    the statement waited for it). Read after the commit; a holder pruned meanwhile defers.
+    const lost = rows.filter((r) => !stored.has(r.id));
+    const holders = new Map<string, { id: string; firstSeen: Date }>();
+    if (lost.length > 0) {
+      const found = await queryRows<{ key: string; message_id: string; first_seen: Date }>(
+        this.pool,
+        'SELECT key, message_id, first_seen FROM dedupe_keys WHERE key = ANY($1::text[])',
+        [lost.map((r) => r.record.dedupeKey ?? '')],
+      );
+      for (const row of found.rows) holders.set(row.key, { id: row.message_id, firstSeen: row.first_seen });
+    }
+    const results: (IngestResult | undefined)[] = records.map(() => undefined);
+    for (const row of rows) {
+      if (stored.has(row.id)) {
+        results[row.index] = { kind: 'stored', id: row.id };
+        continue;
+      }
+      const holder = holders.get(row.record.dedupeKey ?? '');
+      if (holder !== undefined) results[row.index] = { kind: 'duplicate', id: holder.id, firstSeen: holder.firstSeen };
+    }
 
     // 4. Records that repeat a key owned earlier in this batch share the owner's outcome.
     plans.forEach((plan, i) => {
@@ -413,62 +465,54 @@ export class PostgresMessageStore implements MessageStore {
     return results;
   }
 
-  /**
-   * Inserts the stored rows with everything that belongs to them (patient ids, deliveries, first
-   * events) in ONE statement of data-modifying CTEs: one round trip per batch whatever the outcome.
-   * The foreign keys of patient ids and deliveries are checked at the end of the statement, when
-   * the messages are there. unnest yields arrays in order and the insert draws `seq` in that order,
-   * so deliveries are in enqueue order (record order, then each record's list), as
-   * PostgresDeliveryQueue.enqueue does.
-   */
-  private async insertRows(client: pg.PoolClient, rows: readonly { record: IngestRecord; id: string }[], now: Date): Promise<void> {
-    const params: unknown[] = [];
-    const p = (value: unknown): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    const at = p(now);
-    const ids = p(rows.map((r) => r.id));
+  /** Runs INGEST_SQL for the batch's candidate rows; returns the ids of the messages inserted. */
+  private async insertRows(rows: readonly { record: IngestRecord; id: string }[], now: Date): Promise<Set<string>> {
+    if (rows.length === 0) return new Set();
     const statuses = rows.map((r) => initialStatus(r.record.outcome));
-    const parts: string[] = [
-      `m AS (INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
-         control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at)
-       SELECT id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
-         control_id, sending_facility, ordering_key, patient_ids::jsonb, correlation_id, config_revision, status, status_reason, ${at}::timestamptz
-       FROM unnest(${ids}::text[], ${p(rows.map((r) => r.record.channelId))}::text[], ${p(rows.map((r) => r.record.content))}::text[],
-         ${p(rows.map((r) => Buffer.byteLength(r.record.content, 'utf8')))}::int[], ${p(rows.map((r) => r.record.contentType))}::text[],
-         ${p(rows.map((r) => r.record.receivedAt))}::timestamptz[], ${p(rows.map((r) => r.record.source))}::text[], ${p(rows.map((r) => r.record.messageType ?? null))}::text[],
-         ${p(rows.map((r) => r.record.controlId ?? null))}::text[], ${p(rows.map((r) => r.record.sendingFacility ?? null))}::text[],
-         ${p(rows.map((r) => r.record.orderingKey ?? null))}::text[], ${p(rows.map((r) => JSON.stringify(r.record.patientIds ?? [])))}::text[],
-         ${p(rows.map((r) => r.record.correlationId))}::text[], ${p(rows.map((r) => r.record.configRevision))}::int[],
-         ${p(statuses.map((s) => s.status))}::text[], ${p(statuses.map((s) => s.reason))}::text[])
-         AS t(id, channel_id, content, content_bytes, content_type, received_at, source, message_type,
-           control_id, sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason))`,
-      // Full text follows the commit (postgres-fts-indexer.ts): only the id is queued here.
-      `fq AS (INSERT INTO message_fts_pending (message_id) SELECT unnest(${ids}::text[]))`,
-    ];
     const pairs = rows.flatMap((r) => [...new Set(r.record.patientIds ?? [])].map((patientId) => [r.id, patientId] as const));
-    if (pairs.length > 0) {
-      parts.push(`pi AS (INSERT INTO message_patient_ids (message_id, patient_id)
-         SELECT * FROM unnest(${p(pairs.map((x) => x[0]))}::text[], ${p(pairs.map((x) => x[1]))}::text[]) ON CONFLICT DO NOTHING)`);
-    }
     const deliveries = rows.flatMap((r) => (r.record.outcome?.kind === 'queued' ? r.record.outcome.deliveries.map((d) => ({ messageId: r.id, d })) : []));
-    if (deliveries.length > 0) {
-      parts.push(`d AS (INSERT INTO deliveries (id, message_id, destination, ordering_key, payload, idempotency_key, status, attempts,
-           max_attempts, next_attempt_at, created_at, updated_at)
-         SELECT id, message_id, destination, ordering_key, payload, idempotency_key, 'pending', 0, max_attempts, ${at}, ${at}, ${at}
-         FROM unnest(${p(deliveries.map(() => newSortableId(now.getTime())))}::text[], ${p(deliveries.map((x) => x.messageId))}::text[],
-           ${p(deliveries.map((x) => x.d.destination))}::text[], ${p(deliveries.map((x) => x.d.orderingKey ?? null))}::text[],
-           ${p(deliveries.map((x) => x.d.payload))}::text[], ${p(deliveries.map((x) => x.d.idempotencyKey))}::text[], ${p(deliveries.map((x) => x.d.maxAttempts))}::int[])
-           AS t(id, message_id, destination, ordering_key, payload, idempotency_key, max_attempts))`);
-    }
-    const events = rows.flatMap((r) => initialEvents(r.id, r.record.receivedAt, now, r.record.configRevision, r.record.outcome));
-    const sql = `WITH ${parts.join(',\n')}
-      INSERT INTO message_events (message_id, at, type, detail)
-      SELECT message_id, at, type, detail::jsonb
-      FROM unnest(${p(events.map((e) => e.messageId))}::text[], ${p(events.map((e) => e.at))}::timestamptz[], ${p(events.map((e) => e.type))}::text[],
-        ${p(events.map((e) => (e.detail === undefined ? null : JSON.stringify(e.detail))))}::text[]) AS t(message_id, at, type, detail)`;
-    await client.query(sql, params);
+    // The first event, `received`, is not written: all it says (received_at, the config revision)
+    // is on the message row, and events() rebuilds it from there (SQLite does the same, ADR 0008).
+    // One row and two index entries less per message.
+    const events = rows.flatMap((r) => initialEvents(r.id, r.record.receivedAt, now, r.record.configRevision, r.record.outcome).slice(1));
+    const values: unknown[] = [
+      ENQUEUE_LOCK_CLASS,
+      enqueueLanes(deliveries.map((x) => x.d)),
+      rows.map((r) => r.id),
+      rows.map((r) => r.record.dedupeKey ?? null),
+      rows.map((r) => r.record.dedupeWindowMs ?? null),
+      rows.map((r) => r.record.channelId),
+      rows.map((r) => r.record.content),
+      rows.map((r) => Buffer.byteLength(r.record.content, 'utf8')),
+      rows.map((r) => r.record.contentType),
+      rows.map((r) => r.record.receivedAt),
+      rows.map((r) => r.record.source),
+      rows.map((r) => r.record.messageType ?? null),
+      rows.map((r) => r.record.controlId ?? null),
+      rows.map((r) => r.record.sendingFacility ?? null),
+      rows.map((r) => r.record.orderingKey ?? null),
+      rows.map((r) => JSON.stringify(r.record.patientIds ?? [])),
+      rows.map((r) => r.record.correlationId),
+      rows.map((r) => r.record.configRevision),
+      statuses.map((s) => s.status),
+      statuses.map((s) => s.reason),
+      now,
+      pairs.map((x) => x[0]),
+      pairs.map((x) => x[1]),
+      deliveries.map(() => newSortableId(now.getTime())),
+      deliveries.map((x) => x.messageId),
+      deliveries.map((x) => x.d.destination),
+      deliveries.map((x) => x.d.orderingKey ?? null),
+      deliveries.map((x) => x.d.payload),
+      deliveries.map((x) => x.d.idempotencyKey),
+      deliveries.map((x) => x.d.maxAttempts),
+      events.map((e) => e.messageId),
+      events.map((e) => e.at),
+      events.map((e) => e.type),
+      events.map((e) => (e.detail === undefined ? null : JSON.stringify(e.detail))),
+    ];
+    const result = await this.pool.query<{ id: string }>({ name: INGEST_STATEMENT, text: INGEST_SQL, values });
+    return new Set(result.rows.map((r) => r.id));
   }
 
   async get(id: string): Promise<StoredMessage | undefined> {
@@ -522,18 +566,31 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async events(messageId: string): Promise<MessageEvent[]> {
-    const result = await queryRows<{ message_id: string; delivery_id: string | null; at: Date; type: string; detail: Record<string, string | number | boolean | null> | null }>(
+    // The message row (k = 0) comes along: since ingest stopped writing the `received` event
+    // (see INGEST_SQL), it is rebuilt from the row, as on SQLite (ADR 0008).
+    const result = await queryRows<{ k: number; message_id: string; delivery_id: string | null; at: Date; type: string; detail: Record<string, string | number | boolean | null> | null }>(
       this.pool,
-      'SELECT message_id, delivery_id, at, type, detail FROM message_events WHERE message_id = $1 ORDER BY at, id',
+      `SELECT 0 AS k, m.id AS message_id, NULL::text AS delivery_id, m.received_at AS at, 'received' AS type,
+         jsonb_build_object('configRevision', m.config_revision) AS detail, 0::bigint AS id
+       FROM messages m WHERE m.id = $1
+       UNION ALL
+       SELECT 1, e.message_id, e.delivery_id, e.at, e.type, e.detail, e.id FROM message_events e WHERE e.message_id = $1
+       ORDER BY k, at, id`,
       [messageId],
     );
-    return result.rows.map((row) => ({
+    const toEvent = (row: (typeof result.rows)[number]): MessageEvent => ({
       messageId: row.message_id,
       ...(row.delivery_id !== null ? { deliveryId: row.delivery_id } : {}),
       at: row.at,
       type: row.type,
       ...(row.detail !== null ? { detail: row.detail } : {}),
-    }));
+    });
+    const message = result.rows.find((row) => row.k === 0);
+    const stored = result.rows.filter((row) => row.k === 1).map(toEvent);
+    // Messages stored before this change have their `received` event as a row; nothing else ever
+    // writes one. A message that is gone has only what rows are left.
+    if (message === undefined || stored[0]?.type === 'received') return stored;
+    return [toEvent(message), ...stored];
   }
 
   async pruneContent(request: PruneRequest): Promise<number> {

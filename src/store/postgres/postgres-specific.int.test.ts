@@ -137,6 +137,149 @@ if (url === undefined || url === '') {
     });
   });
 
+  describe('PostgreSQL store: one round trip per ingest batch', () => {
+    test('a batch is one statement: no BEGIN, no COMMIT, one query per flush', async () => {
+      const schema = newSchema();
+      await (await open(schema)).close();
+      const pool = new pg.Pool({ connectionString: pgUrl, max: 4, options: `-c search_path="${schema}"` });
+      const sent: string[] = [];
+      pool.on('connect', (client) => {
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+        (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+          const first = args[0];
+          sent.push(typeof first === 'string' ? first : String((first as { text?: string }).text ?? ''));
+          return query(...args);
+        };
+      });
+      // The full-text indexer stays out of the count (it would run 60 s later; close() cancels it).
+      const messages = new PostgresMessageStore(pool, undefined, { delayMs: 60_000 });
+      try {
+        const results = await Promise.all(
+          Array.from({ length: 120 }, (_, i) =>
+            messages.ingest(record(i, { dedupeKey: `K${i}`, dedupeWindowMs: 60_000, outcome: { kind: 'queued', deliveries: [{ destination: 'd', orderingKey: `P${i % 7}`, payload: 'x', idempotencyKey: `i${i}`, maxAttempts: 1 }] } })),
+          ),
+        );
+        assert.ok(results.every((r) => r.kind === 'stored'));
+        assert.equal(sent.length, messages.flushCount, `queries sent: ${sent.map((q) => q.slice(0, 30)).join(' | ')}`);
+        assert.ok(sent.every((q) => !/^\s*(BEGIN|COMMIT)/i.test(q)));
+        const counts = await pool.query<{ m: number; d: number; k: number; e: number }>(
+          'SELECT (SELECT count(*) FROM messages)::int AS m, (SELECT count(*) FROM deliveries)::int AS d, (SELECT count(*) FROM dedupe_keys)::int AS k, (SELECT count(*) FROM message_events)::int AS e',
+        );
+        // One event row per message (`queued`): `received` is rebuilt from the message row.
+        assert.deepEqual(counts.rows[0], { m: 120, d: 120, k: 120, e: 120 });
+      } finally {
+        await messages.close();
+        await pool.end();
+      }
+    });
+
+    test('the statement takes the lane lock before writing: an ingest of a lane another transaction holds waits for it', async () => {
+      const schema = newSchema();
+      const store = await open(schema);
+      const holder = new pg.Client({ connectionString: pgUrl });
+      await holder.connect();
+      try {
+        // What PostgresDeliveryQueue.enqueue (or another process's batch) holds for lane (dest-lock, P1).
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [0x5357_4202, 'dest-lock\u001fP1']);
+        let settled = false;
+        const ingest = store.messages
+          .ingest(record(1, { outcome: { kind: 'queued', deliveries: [{ destination: 'dest-lock', orderingKey: 'P1', payload: 'p', idempotencyKey: 'i1', maxAttempts: 1 }] } }))
+          .finally(() => {
+            settled = true;
+          });
+        // The ingest's backend blocks on the advisory lock; an ingest that did not take it would
+        // settle instead (and fail the test here).
+        for (;;) {
+          assert.equal(settled, false, 'the ingest finished without waiting for the lane lock');
+          const waiting = await holder.query(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%pg_advisory_xact_lock%' AND pid <> pg_backend_pid()",
+          );
+          if ((waiting.rows[0] as { n: number }).n > 0) break;
+          await sleep(10);
+        }
+        await holder.query('COMMIT');
+        assert.equal((await ingest).kind, 'stored');
+      } finally {
+        await holder.end();
+      }
+    });
+
+    test('two processes ingesting the same dedupe keys at once: each key stored once, the other call answered duplicate of it', async () => {
+      const schema = newSchema();
+      const a = await open(schema);
+      const b = await open(schema);
+      const n = 200;
+      const same = (i: number): IngestRecord => record(i, { dedupeKey: `DUP-${i}`, dedupeWindowMs: 3_600_000 });
+      const [fromA, fromB] = await Promise.all([
+        Promise.all(Array.from({ length: n }, (_, i) => a.messages.ingest(same(i)))),
+        Promise.all(Array.from({ length: n }, (_, i) => b.messages.ingest(same(i)))),
+      ]);
+      for (let i = 0; i < n; i++) {
+        const x = fromA[i];
+        const y = fromB[i];
+        assert.ok(x !== undefined && y !== undefined);
+        assert.deepEqual([x.kind, y.kind].sort(), ['duplicate', 'stored'], `key ${i}: ${x.kind} / ${y.kind}`);
+        assert.equal(x.id, y.id, `key ${i}: the duplicate names the stored message`);
+      }
+      const count = await rawQuery(pgUrl, `SELECT count(*)::int AS n FROM ${schema}.messages`);
+      assert.equal(count[0]?.['n'], n);
+    });
+  });
+
+  describe('PostgreSQL store: completions share transactions', () => {
+    test('concurrent complete() calls share commits; a lost lease rejects alone; a message whose deliveries complete together is delivered', async () => {
+      const schema = newSchema();
+      const store = await open(schema);
+      const n = 60;
+      for (let i = 0; i < n; i++) {
+        // Two deliveries per message, on two destinations, so both can be claimed at once.
+        await store.messages.ingest(
+          record(i, {
+            outcome: {
+              kind: 'queued',
+              deliveries: [
+                { destination: 'dest-a', orderingKey: `K${i}`, payload: 'a', idempotencyKey: `a${i}`, maxAttempts: 3 },
+                { destination: 'dest-b', orderingKey: `K${i}`, payload: 'b', idempotencyKey: `b${i}`, maxAttempts: 3 },
+              ],
+            },
+          }),
+        );
+      }
+      const claimedA = await store.queue.claim({ destination: 'dest-a', owner: 'w', leaseMs: 60_000, limit: n });
+      const claimedB = await store.queue.claim({ destination: 'dest-b', owner: 'w', leaseMs: 60_000, limit: n });
+      assert.equal(claimedA.length + claimedB.length, 2 * n);
+      const stolen = claimedA[5];
+      assert.ok(stolen !== undefined);
+      // Someone else holds this one now (as after an expired lease).
+      await rawQuery(pgUrl, `UPDATE ${schema}.deliveries SET lease_owner = 'thief' WHERE id = '${stolen.id}'`);
+      const before = store.queue.completeBatches;
+      const at = new Date();
+      const settled = await Promise.allSettled([...claimedA, ...claimedB].map((d) => store.queue.complete(d.id, 'w', { startedAt: at, finishedAt: at, response: `ok ${d.id}` })));
+      const batches = store.queue.completeBatches - before;
+      assert.ok(batches <= 4, `${2 * n} completions took ${batches} transactions`);
+      settled.forEach((s, i) => {
+        if (i === 5) assert.ok(s.status === 'rejected' && isSwitchboardError(s.reason) && s.reason.code === 'SWB_ERR_QUEUE_LEASE_LOST', 'the stolen one is rejected');
+        else assert.equal(s.status, 'fulfilled', `completion ${i}`);
+      });
+      await assert.rejects(store.queue.complete('no-such-delivery', 'w', { startedAt: at, finishedAt: at }), (e: unknown) => isSwitchboardError(e) && e.code === 'SWB_ERR_STORE_NOT_FOUND');
+      const stolenMessage = stolen.messageId;
+      const statuses = await rawQuery(pgUrl, `SELECT id, status FROM ${schema}.messages`);
+      for (const row of statuses) assert.equal(row['status'], row['id'] === stolenMessage ? 'queued' : 'delivered', `message ${String(row['id'])}`);
+      const done = claimedB[0];
+      assert.ok(done !== undefined);
+      assert.equal((await store.queue.get(done.id))?.status, 'delivered');
+      assert.deepEqual(
+        (await store.queue.attempts(done.id)).map((x) => [x.attempt, x.outcome, x.response]),
+        [[1, 'delivered', `ok ${done.id}`]],
+      );
+      const events = (await store.messages.events(done.messageId)).filter((e) => e.type === 'delivered');
+      assert.equal(events.length, 2);
+      assert.equal((await store.queue.get(stolen.id))?.status, 'leased');
+      assert.equal((await store.queue.attempts(stolen.id)).length, 0);
+    });
+  });
+
   describe('PostgreSQL store: two processes claiming one destination', () => {
     test('never the same delivery twice, never two deliveries of one key at once, FIFO per key', async () => {
       const schema = newSchema();

@@ -23,8 +23,12 @@ export function toStoreError(error: unknown): SwitchboardError {
   return new SwitchboardError('SWB_ERR_STORE_QUERY_FAILED', { sqlstate: code !== '' ? code : 'none', reason: message });
 }
 
-/** Runs `body` in one transaction on a pooled connection; COMMIT on success, ROLLBACK on error. */
-export async function withTransaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `body` in one transaction on a pooled connection; COMMIT on success, ROLLBACK on error.
+ * `begin` replaces the plain BEGIN: statements without parameters that should open the transaction
+ * in the same round trip (e.g. `BEGIN; SET LOCAL ...`, sent as one simple query).
+ */
+export async function withTransaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   let client: pg.PoolClient;
   try {
     client = await pool.connect();
@@ -33,7 +37,7 @@ export async function withTransaction<T>(pool: pg.Pool, body: (client: pg.PoolCl
   }
   let broken = false;
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await body(client);
     await client.query('COMMIT');
     return result;
