@@ -12,7 +12,7 @@ import type { Delivery } from '../../core/ports/delivery-queue.ts';
 import { openSqliteStore, type SqliteStore } from './open-sqlite-store.ts';
 import { SqliteDeliveryQueue } from './sqlite-delivery-queue.ts';
 import { SqliteMessageStore } from './sqlite-message-store.ts';
-import { runSqliteMigrations } from './sqlite-migrations.ts';
+import { runSqliteMigrations, SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
 
 // Delivery bookkeeping on SQLite (docs/adr/0002-delivery-bookkeeping-durability.md): group commit
 // of complete/fail, history in the same transaction, commits without fsync, and what survives a kill.
@@ -234,6 +234,69 @@ describe('SQLite delivery bookkeeping', () => {
       }
     } finally {
       await reopened.close();
+    }
+  });
+
+  test('every statement that reads deliveries reads through an index, and only the indexes they use are kept (migration 11)', async () => {
+    await withStore(async (store, path) => {
+      const plans = store.queue.explainReads();
+      const used = new Set<string>();
+      for (const [name, plan] of Object.entries(plans)) {
+        assert.ok(plan.length > 0, name);
+        for (const line of plan) {
+          // A SCAN or SEARCH of deliveries names its index; a bare SCAN would read every row.
+          if (/\b(SCAN|SEARCH) (d|e|deliveries)\b/.test(line)) assert.match(line, /USING (COVERING )?INDEX (\w+)/, `${name}: ${line}`);
+          const index = /USING (?:COVERING )?INDEX (\w+)/.exec(line)?.[1];
+          if (index !== undefined) used.add(index);
+          assert.ok(!line.includes('TEMP B-TREE FOR ORDER BY'), `${name} sorts: ${line}`);
+        }
+      }
+      assert.match(plans.stats?.join(' | ') ?? '', /deliveries_blocking_by_key/);
+      assert.match(plans.exceptions?.join(' | ') ?? '', /deliveries_exceptions\b/);
+      assert.match(plans.exceptionsFor?.join(' | ') ?? '', /deliveries_exceptions_by_destination/);
+      const db = new Database(path, { readonly: true });
+      try {
+        const indexes = db
+          .prepare<[], { name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' AND sql IS NOT NULL ORDER BY name`)
+          .all()
+          .map((r) => r.name);
+        // Each index is written on every delivery (or every failure): none is kept that no read uses.
+        assert.deepEqual(indexes.filter((name) => !used.has(name)), []);
+        for (const gone of ['deliveries_by_key', 'deliveries_claimable', 'deliveries_by_status']) assert.ok(!indexes.includes(gone), gone);
+      } finally {
+        db.close();
+      }
+    });
+  });
+
+  test('migration 11 keeps what exceptions() and stats() answer on an existing database', async () => {
+    const path = newPath();
+    const db = new Database(path);
+    try {
+      db.pragma('journal_mode = WAL');
+      runSqliteMigrations(db, SQLITE_MIGRATIONS.filter((m) => m.version <= 10));
+      const messages = new SqliteMessageStore(db);
+      const queue = new SqliteDeliveryQueue(db);
+      const ds = [...(await seed(messages, queue, 6, 'a')), ...(await seed(messages, queue, 3, 'b'))];
+      const fail = (d: Delivery, failureClass: 'permanent' | 'ambiguous', park = false): Promise<void> =>
+        queue.fail(d.id, 'w1', { ...done, errorCode: 'SWB_ERR_HTTP_DEST_STATUS', failureClass, park });
+      const [a0, a1, a2, a3, a4, , b0, b1] = ds as [Delivery, Delivery, Delivery, Delivery, Delivery, Delivery, Delivery, Delivery, Delivery];
+      await Promise.all([queue.complete(a0.id, 'w1', done), fail(a1, 'permanent'), fail(a2, 'ambiguous'), fail(a3, 'permanent', true), fail(b0, 'permanent'), queue.complete(b1.id, 'w1', done)]);
+      await queue.retry(a3.id);
+      await queue.resolve(a4.id).catch(() => undefined); // leased: refused, stays leased
+      const answers = async (): Promise<unknown> => ({
+        all: (await queue.exceptions()).map((d) => [d.id, d.status]),
+        a: (await queue.exceptions({ destination: 'a', limit: 1 })).map((d) => d.id),
+        b: (await queue.exceptions({ destination: 'b' })).map((d) => d.id),
+        stats: [(await queue.stats('a', new Date(0))).depth, (await queue.stats('b', new Date(0))).depth],
+      });
+      const before = await answers();
+      // a: failed, ambiguous, retried (pending), two leased; b: failed, leased.
+      assert.deepEqual((before as { stats: number[] }).stats, [5, 2]);
+      assert.equal(runSqliteMigrations(db), 11);
+      assert.deepEqual(await answers(), before);
+    } finally {
+      db.close();
     }
   });
 });

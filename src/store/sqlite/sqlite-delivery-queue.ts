@@ -153,6 +153,8 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     setMessage: Database.Statement<[string, string | null, number, string]>;
     refreshMessage: Database.Statement<[{ status: string; reason: string | null; now: number; id: string }]>;
     stats: Database.Statement<[string], { n: number; oldest: number | null }>;
+    exceptions: Database.Statement<[number], DeliveryRow>;
+    exceptionsFor: Database.Statement<[string, number], DeliveryRow>;
   };
   /** One complete/fail inside the shared transaction: a nested better-sqlite3 transaction is a SAVEPOINT. */
   readonly #savepoint: (step: () => void) => void;
@@ -201,7 +203,12 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       refreshMessage: db.prepare('UPDATE messages SET status = @status, status_reason = @reason, updated_at = @now WHERE id = @id AND (status IS NOT @status OR status_reason IS NOT @reason)'),
       // The same row SqliteMessageStore.appendEvent writes.
       eventInsert: db.prepare('INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES (?, ?, ?, ?, ?)'),
+      // The rows deliveries_blocking_by_key holds: its WHERE is this status list, word for word, which
+      // is what lets the planner use a partial index (sqlite.org/partialindex.html 3.0).
       stats: db.prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM deliveries WHERE destination = ? AND status IN ${UNFINISHED}`),
+      // Through the partial exception indexes of migration 11 (the same status list as theirs).
+      exceptions: db.prepare(`SELECT * FROM deliveries WHERE status IN ${EXCEPTION} ORDER BY seq LIMIT ?`),
+      exceptionsFor: db.prepare(`SELECT * FROM deliveries WHERE destination = ? AND status IN ${EXCEPTION} ORDER BY seq LIMIT ?`),
     };
     this.#savepoint = db.transaction((step: () => void) => step());
   }
@@ -315,6 +322,32 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
       .map((r) => r.detail);
   }
 
+  /**
+   * The `EXPLAIN QUERY PLAN` lines of every statement that reads deliveries, by statement name
+   * (tests check that each reads through an index: migration 11 dropped the ones none used).
+   */
+  explainReads(): Record<string, string[]> {
+    const args: Record<string, unknown[]> = {
+      get: ['x'],
+      leaseRow: ['x'],
+      forMessage: ['x'],
+      claimable: [{ destination: 'x', now: 0, limit: 1 }],
+      statusCounts: ['x'],
+      firstError: ['x'],
+      stats: ['x'],
+      exceptions: [1],
+      exceptionsFor: ['x', 1],
+    };
+    const stmts = this.#stmt as unknown as Record<string, Database.Statement>;
+    return Object.fromEntries(
+      Object.entries(args).map(([name, values]) => {
+        const sql = stmts[name]?.source ?? '';
+        const plan = this.#db.prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`).all(...values);
+        return [name, plan.map((r) => r.detail)];
+      }),
+    );
+  }
+
   async claim(request: ClaimRequest): Promise<Delivery[]> {
     if (!Number.isFinite(request.leaseMs) || request.leaseMs < 0) throw new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: 'leaseMs must be a number >= 0' });
     if (!(request.limit >= 1)) return [];
@@ -419,11 +452,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
   async exceptions(options: { destination?: string; limit?: number } = {}): Promise<Delivery[]> {
     const limit = options.limit === undefined ? -1 : Math.max(0, Math.floor(options.limit));
     const rows = guarded(() =>
-      options.destination === undefined
-        ? this.#db.prepare<[number], DeliveryRow>(`SELECT * FROM deliveries WHERE status IN ${EXCEPTION} ORDER BY seq LIMIT ?`).all(limit)
-        : this.#db
-            .prepare<[string, number], DeliveryRow>(`SELECT * FROM deliveries WHERE destination = ? AND status IN ${EXCEPTION} ORDER BY seq LIMIT ?`)
-            .all(options.destination, limit),
+      options.destination === undefined ? this.#stmt.exceptions.all(limit) : this.#stmt.exceptionsFor.all(options.destination, limit),
     );
     return rows.map(deliveryOf);
   }

@@ -296,6 +296,32 @@ INSERT INTO message_control_ids (control_id, message_seq) SELECT control_id, seq
 DROP INDEX messages_by_control_id;
 `,
   },
+  {
+    version: 11,
+    name: 'deliveries: drop the unread and the status-ordered indexes; exceptions indexed only while they are exceptions',
+    // ADR 0011. Every delivery's claim and outcome moved its entries in every index whose key or
+    // WHERE names status: six B-trees besides the id's, each a page (a WAL frame) in the commit.
+    // EXPLAIN QUERY PLAN of every statement that reads deliveries (sqlite-delivery-queue.ts is the
+    // only reader) showed:
+    // - deliveries_by_key (destination, ordering_key, seq) was read by nothing since the head-of-key
+    //   check seeks deliveries_blocking_by_key (the same key, only the rows that block): one entry
+    //   per delivery inserted at its key's place, i.e. a leaf of its own per delivery.
+    // - deliveries_claimable (destination, status, next_attempt_at) served only stats() since the
+    //   claim walks deliveries_ready (migration 4), and exceptions() by destination. stats() counts
+    //   exactly the rows deliveries_blocking_by_key holds (its WHERE is stats' status list), so it
+    //   reads that index; delivered rows were kept in deliveries_claimable for ever.
+    // - deliveries_by_status (status, seq) served only exceptions(), which reads three statuses;
+    //   its entries moved pending -> leased -> delivered on every delivery.
+    // The exception queue gets two partial indexes holding only its rows: written when a delivery
+    // fails for good, or leaves the queue (retry, resolve), never on the delivered path.
+    sql: `
+DROP INDEX deliveries_by_key;
+DROP INDEX deliveries_claimable;
+DROP INDEX deliveries_by_status;
+CREATE INDEX deliveries_exceptions ON deliveries (seq) WHERE status IN ('failed', 'ambiguous', 'parked');
+CREATE INDEX deliveries_exceptions_by_destination ON deliveries (destination, seq) WHERE status IN ('failed', 'ambiguous', 'parked');
+`,
+  },
 ];
 
 /**
