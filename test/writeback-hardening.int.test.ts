@@ -131,7 +131,10 @@ for (const backend of BACKENDS) {
         const live = await approved(storeA.proposals, `live-${backend.name}`, vitals(70));
         // A holds its write for 3 s, longer than its 1.2 s lease: only renewal keeps it.
         sim.addFault({ kind: 'latency', latencyMs: 3000, method: 'POST', resourceType: 'Observation' });
-        a = await service(storeA, { owner: 'proc-a', leaseMs: 1200 });
+        // Concurrency 1: with its write in flight A claims nothing more, so the approved proposal
+        // made below stays for the test to turn into a dead claim (with room, A's 30 ms poll could
+        // take it first: a race that a loaded machine lost).
+        a = await service(storeA, { owner: 'proc-a', leaseMs: 1200, concurrency: 1 });
         await a.start();
         await waitFor('A has the write in flight', async () => ((await storeA.proposals.ledger.forProposal(live.id)).length === 1 ? true : undefined));
         assert.equal((await storeA.proposals.get(live.id))?.leaseOwner, 'proc-a');
