@@ -55,7 +55,8 @@ export interface AuditTrailOptions {
   readonly groupDelayMs?: number;
   /**
    * With a journal: entries waiting beyond which AuditEvents are made at once, busy or not (default
-   * 100 000: about 40 MB of journal, and some seconds of catching up before an AuditEvent search).
+   * 50 000: about 20 MB of journal, and at most seconds of catching up before an AuditEvent search:
+   * about 3 000 AuditEvents/s were made on a loaded 2-core machine, docs/adr/0010-audit-journal.md).
    */
   readonly maxBacklog?: number;
   /** With a journal: the event-loop utilization (0..1) above which the loop is busy and making AuditEvents waits (default 0.5). */
@@ -89,7 +90,7 @@ const DEFAULT_CAPACITY = 2000;
 const DEFAULT_GROUP_DELAY_MS = 10;
 const OFF_THREAD_BATCH = 256;
 const OFF_THREAD_GROUP_DELAY_MS = 50;
-const DEFAULT_MAX_BACKLOG = 100_000;
+const DEFAULT_MAX_BACKLOG = 50_000;
 const DEFAULT_BUSY_UTILIZATION = 0.5;
 /** Journal entries made into AuditEvents per settle (in slices of 32 between requests: sqlite-resource-store.ts). */
 const SETTLE_BATCH = 512;
