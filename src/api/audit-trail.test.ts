@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FhirResource, ResourceStoreTx } from '../core/ports/resource-store.ts';
+import type { AuditFacts } from './audit-events.ts';
 import { AuditTrail } from './audit-trail.ts';
 
 /** A store double: keeps what it is given; `failOn` ids are refused. */
@@ -36,7 +37,8 @@ function fakeStore(failOn: ReadonlySet<string> = new Set()): { kept: FhirResourc
   };
 }
 
-const event = (id: string): FhirResource => ({ resourceType: 'AuditEvent', id });
+/** An AuditEvent made already (the trail writes it as it is). */
+const event = (id: string): AuditFacts => ({ k: 'resource', resource: { resourceType: 'AuditEvent', id } });
 
 test('record() queues without writing; flush() writes every queued event in batches', async () => {
   const f = fakeStore();

@@ -165,12 +165,12 @@ export class AuditTrail {
   }
 
   /** Queues an event (its facts, or an AuditEvent made already); never throws, never waits (admission waits, in room()). */
-  record(event: AuditFacts | FhirResource): void {
+  record(event: AuditFacts): void {
     if (this.#closed) {
       this.#dropped++;
       return;
     }
-    this.#queue.push('k' in event && typeof event.k === 'string' ? (event as AuditFacts) : { k: 'resource', resource: event as FhirResource });
+    this.#queue.push(event);
     this.#schedule();
   }
 
