@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { searchParameter } from './search-parameters.ts';
-import { advertisedSearchParameters, capabilityStatement, supportedResourceTypes } from './capability-statement.ts';
+import { advertisedSearchParameters, capabilityStatement, capabilityStatementJson, supportedResourceTypes } from './capability-statement.ts';
 
 test('the types of issue 5 are served with the parameters it names', () => {
   const types = supportedResourceTypes();
@@ -26,4 +26,12 @@ test('every advertised parameter is one the parser and index know; phonetic is w
   for (const r of cs.rest[0]?.resource ?? []) for (const p of r.searchParam) assert.ok(searchParameter(r.type, p.name) !== undefined, `${r.type}.${p.name}`);
   assert.ok(!advertisedSearchParameters('Patient').some((p) => p.name === 'phonetic'));
   assert.ok(searchParameter('Patient', 'phonetic') !== undefined, 'indexed, yet not advertised');
+});
+
+test('the statement as text is the statement of that base URL', () => {
+  const a = capabilityStatementJson('https://a.example/fhir/R4');
+  assert.deepEqual(JSON.parse(a), capabilityStatement('https://a.example/fhir/R4'));
+  const b = capabilityStatementJson('https://b.example/fhir/R4');
+  assert.equal((JSON.parse(b) as { implementation: { url: string } }).implementation.url, 'https://b.example/fhir/R4');
+  assert.notEqual(b, a);
 });

@@ -7,7 +7,7 @@ import type { FhirResource, HistoryPage, HistoryQuery, ResourceStoreTx, Resource
 import { validateResource, type FhirIssue } from './fhir-validator.ts';
 import { parseConditionalQuery, parseSearchQuery } from './search-query.ts';
 import { validateUsCore } from './us-core.ts';
-import { capabilityStatement, isWithheldParameter, supportedResourceTypes } from './capability-statement.ts';
+import { capabilityStatement, capabilityStatementJson, isWithheldParameter, supportedResourceTypes } from './capability-statement.ts';
 import { FhirApiError, informationOutcome } from './fhir-outcome.ts';
 import { shapeResource, type SummaryMode } from './fhir-shaping.ts';
 
@@ -545,7 +545,8 @@ export async function execute(ctx: InteractionContext, request: FhirRequest): Pr
   const { method, target, query } = request;
   if (target.kind === 'metadata') {
     if (method !== 'GET') throw notAllowed(method, 'metadata');
-    return { status: 200, body: capabilityStatement(ctx.baseUrl) as unknown as FhirResource };
+    // The routes answer with the cached text (a read's `json`); the body is the same statement.
+    return { status: 200, body: capabilityStatement(ctx.baseUrl) as unknown as FhirResource, json: capabilityStatementJson(ctx.baseUrl) };
   }
   if (target.kind === 'system') throw notAllowed(method, 'the base URL');
   if (target.kind === 'system-history') {
