@@ -16,7 +16,7 @@ export interface SqliteFtsIndexerOptions {
 /**
  * Keeps the FTS5 index (`messages_fts`), the patient-id and the control-id index
  * (`message_patient_ids`, `message_control_ids`, ADR 0009) caught up with `messages`, outside the
- * ingest transaction (ADR 0004). `fts_progress.indexed_seq` is the watermark: every message with a lower or equal seq
+ * ingest transaction (ADR 0005). `fts_progress.indexed_seq` is the watermark: every message with a lower or equal seq
  * is indexed. A step indexes the next rows after it and moves it in ONE transaction, so a crash
  * loses both or neither; at start the indexer resumes from the stored watermark.
  *

@@ -374,7 +374,7 @@ describe('SQLite store: group commit', () => {
     assert.ok(results.every((r) => r.kind === 'stored'));
     const transactions = store.messages.stats().transactions - start.transactions;
     assert.ok(transactions <= 3, `300 ingests took ${transactions} transactions`);
-    // Full text is indexed after the commit (ADR 0004); bring it up to date before checking it.
+    // Full text is indexed after the commit (ADR 0005); bring it up to date before checking it.
     store.messages.catchUpIndex();
     inspect(path, (db) => {
       assert.equal((db.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = 'dest-gco'`).get() as { n: number }).n, 300);
@@ -407,7 +407,7 @@ describe('SQLite store: group commit', () => {
   });
 });
 
-describe('SQLite store: full-text index caught up outside the ingest transaction (ADR 0004)', () => {
+describe('SQLite store: full-text index caught up outside the ingest transaction (ADR 0005)', () => {
   const ftsRow = (db: Database.Database): { indexed_seq: number } => db.prepare('SELECT indexed_seq FROM fts_progress').get() as { indexed_seq: number };
   const maxSeq = (db: Database.Database): number => (db.prepare('SELECT MAX(seq) AS n FROM messages').get() as { n: number }).n;
 
