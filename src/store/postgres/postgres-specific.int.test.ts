@@ -173,7 +173,7 @@ if (url === undefined || url === '') {
       }
     });
 
-    test('the statement takes the lane lock before writing: an ingest of a lane another transaction holds waits for it', async () => {
+    test('the statement takes the lane lock before writing: an ingest of a lane another transaction holds waits for it', { timeout: 60_000 }, async () => {
       const schema = newSchema();
       const store = await open(schema);
       const holder = new pg.Client({ connectionString: pgUrl });
@@ -192,6 +192,10 @@ if (url === undefined || url === '') {
         // settle instead (and fail the test here).
         for (;;) {
           assert.equal(settled, false, 'the ingest finished without waiting for the lane lock');
+          // Inside a transaction pg_stat_activity is a snapshot taken at its first read (PostgreSQL
+          // docs, monitoring-stats "Statistics Functions"): without clearing it, a first poll made
+          // before the ingest reached the lock would be seen again for ever (this test hung so).
+          await holder.query('SELECT pg_stat_clear_snapshot()');
           const waiting = await holder.query(
             "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%pg_advisory_xact_lock%' AND pid <> pg_backend_pid()",
           );
