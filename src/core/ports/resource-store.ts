@@ -366,11 +366,18 @@ export interface ResourceStore extends ResourceStoreTx {
   readJson?(type: string, id: string, options?: ReadJsonOptions): Promise<ReadJsonResult | undefined>;
 }
 
+/** Space to tilde: what normalizeSearchString can lower-case and trim without the Unicode passes. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /**
  * The one string normalisation indexer and store share (FHIR R4 search.html#string: "case- and
  * accent-insensitive"): Unicode NFD, combining marks dropped, lower-cased, whitespace runs collapsed.
  */
 export function normalizeSearchString(text: string): string {
+  // Printable ASCII (most index values: codes, names, addresses here) is its own NFD and has no
+  // combining mark or whitespace but the space: the same result without the Unicode passes (~3x
+  // cheaper; every string index entry of every resource written goes through here).
+  if (PRINTABLE_ASCII.test(text)) return text.toLowerCase().replace(/ {2,}/g, ' ').trim();
   return text.normalize('NFD').replace(/\p{M}+/gu, '').toLowerCase().replace(/\s+/g, ' ').trim();
 }
 
