@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import fs, { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -9,10 +9,12 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { isSwitchboardError } from '../../core/errors.ts';
 import type { Delivery } from '../../core/ports/delivery-queue.ts';
+import type { IngestRecord } from '../../core/ports/message-store.ts';
 import { openSqliteStore, type SqliteStore } from './open-sqlite-store.ts';
 import { SqliteDeliveryQueue } from './sqlite-delivery-queue.ts';
 import { SqliteMessageStore } from './sqlite-message-store.ts';
 import { runSqliteMigrations, SQLITE_MIGRATIONS } from './sqlite-migrations.ts';
+import { eio, holdSyncs, realFdatasync, settlesSoon } from './sqlite-wal-sync-test-support.ts';
 
 // Delivery bookkeeping on SQLite (docs/adr/0002-delivery-bookkeeping-durability.md): group commit
 // of complete/fail, history in the same transaction, commits without fsync, and what survives a kill.
@@ -152,7 +154,7 @@ describe('SQLite delivery bookkeeping', () => {
           if (text.includes('INSERT INTO messages_fts')) continue;
           const kind = text.includes('INSERT INTO messages ')
             ? 'ingest'
-            : text.includes("SET status = 'leased'")
+            : text.includes('UPDATE deliveries SET lease_owner = ')
               ? 'claim'
               : text.includes('INSERT INTO delivery_attempts')
                 ? 'outcome'
@@ -269,12 +271,256 @@ describe('SQLite delivery bookkeeping', () => {
     });
   });
 
+  test('a claim writes the lease columns only: the row stays pending (no partial-index entry moves) and reads as leased (ADR 0012)', async () => {
+    await withStore(async (store, path) => {
+      const [d] = (await seed(store.messages, store.queue, 1)) as [Delivery];
+      assert.equal(d.status, 'leased');
+      assert.equal((await store.queue.get(d.id))?.status, 'leased');
+      assert.deepEqual((await store.queue.forMessage(d.messageId)).map((x) => [x.status, x.leaseOwner]), [['leased', 'w1']]);
+      const raw = new Database(path, { readonly: true });
+      try {
+        assert.deepEqual(raw.prepare('SELECT status, lease_owner FROM deliveries WHERE id = ?').get(d.id), { status: 'pending', lease_owner: 'w1' });
+      } finally {
+        raw.close();
+      }
+      // Leased means leased everywhere: not claimable while the lease is live, not resolvable, and
+      // only its owner records the outcome.
+      assert.deepEqual(await store.queue.claim({ destination: 'out', owner: 'w2', leaseMs: 1000, limit: 5 }), []);
+      await assert.rejects(store.queue.resolve(d.id), (e: unknown) => isSwitchboardError(e) && e.code === 'SWB_ERR_QUEUE_BAD_TRANSITION' && e.params['status'] === 'leased');
+      await assert.rejects(store.queue.complete(d.id, 'w2', done), (e: unknown) => isSwitchboardError(e) && e.code === 'SWB_ERR_QUEUE_LEASE_LOST');
+      assert.equal((await store.messages.get(d.messageId))?.status, 'queued');
+      await store.queue.complete(d.id, 'w1', done);
+      assert.equal((await store.queue.get(d.id))?.status, 'delivered');
+      assert.equal((await store.messages.get(d.messageId))?.status, 'delivered');
+    });
+  });
+
+  test('a row leased by an earlier version (status leased) is still leased: its owner completes it, others claim it only after expiry', async () => {
+    await withStore(async (store, path) => {
+      const [a, b] = (await seed(store.messages, store.queue, 2)) as [Delivery, Delivery];
+      const raw = new Database(path);
+      try {
+        raw.prepare(`UPDATE deliveries SET status = 'leased' WHERE id IN (?, ?)`).run(a.id, b.id);
+      } finally {
+        raw.close();
+      }
+      assert.equal((await store.queue.get(a.id))?.status, 'leased');
+      assert.deepEqual(await store.queue.claim({ destination: 'out', owner: 'w2', leaseMs: 1000, limit: 5 }), []);
+      await store.queue.complete(a.id, 'w1', done);
+      assert.equal((await store.queue.get(a.id))?.status, 'delivered');
+      const later = new Date(Date.now() + 3_600_000);
+      assert.deepEqual((await store.queue.claim({ destination: 'out', owner: 'w2', leaseMs: 1000, limit: 5, now: later })).map((x) => [x.id, x.status, x.leaseOwner]), [[b.id, 'leased', 'w2']]);
+      await store.queue.complete(b.id, 'w2', done);
+      assert.equal((await store.messages.get(b.messageId))?.status, 'delivered');
+    });
+  });
+
+  test('a claim writes the outcomes queued for the next flush in its own transaction (ADR 0012)', async () => {
+    await withStore(async (store) => {
+      // Two keys; the second delivery of key k1 becomes claimable only once the first is delivered.
+      const ingest = (i: number, key: string): Promise<unknown> =>
+        store.messages.ingest({
+          channelId: 'ch-bk',
+          content: `MSH|^~\\&|A|B|C|D|||ADT^A01|M${i}|P|2.5.1\r`,
+          contentType: 'hl7v2',
+          receivedAt: new Date(),
+          source: 'test',
+          correlationId: `corr-m-${i}`,
+          configRevision: 1,
+          outcome: { kind: 'queued', deliveries: [{ destination: 'm', orderingKey: key, payload: `p${i}`, idempotencyKey: `idem-m-${i}`, maxAttempts: 3 }] },
+        });
+      for (const [i, key] of ['k1', 'k2', 'k1'].entries()) await ingest(i, key);
+      const first = await store.queue.claim({ destination: 'm', owner: 'w1', leaseMs: 60_000, limit: 10 });
+      assert.equal(first.length, 2, 'the heads of k1 and k2');
+      const before = store.queue.bookkeepingStats();
+      const completing = first.map((d) => store.queue.complete(d.id, 'w1', done));
+      const next = await store.queue.claim({ destination: 'm', owner: 'w1', leaseMs: 60_000, limit: 10 });
+      await Promise.all(completing);
+      const after = store.queue.bookkeepingStats();
+      assert.deepEqual(
+        { flushes: after.flushes - before.flushes, transactions: after.transactions - before.transactions, outcomes: after.outcomes - before.outcomes },
+        { flushes: 0, transactions: 1, outcomes: 2 },
+        'the outcomes and the claim: one transaction, no flush of their own',
+      );
+      assert.equal(next.length, 1, 'the second delivery of k1, freed by the outcome written first');
+      for (const d of first) assert.equal((await store.queue.get(d.id))?.status, 'delivered');
+      // A lost lease among them still rejects alone.
+      const lost = store.queue.complete(next[0]?.id ?? '', 'intruder', done);
+      assert.deepEqual(await store.queue.claim({ destination: 'm', owner: 'w1', leaseMs: 60_000, limit: 10 }), []);
+      await assert.rejects(lost, (e: unknown) => isSwitchboardError(e) && e.code === 'SWB_ERR_QUEUE_LEASE_LOST');
+      assert.equal((await store.queue.get(next[0]?.id ?? ''))?.status, 'leased');
+    });
+  });
+
+  test('a claim that cannot write (the file is locked) rejects the outcomes it took with its error; nothing of them is written', async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path, busyTimeoutMs: 20 });
+    try {
+      const ds = await seed(store.messages, store.queue, 2);
+      const other = new Database(path, { timeout: 20 });
+      try {
+        other.exec('BEGIN IMMEDIATE');
+        const completing = ds.map((d) => store.queue.complete(d.id, 'w1', done));
+        await assert.rejects(store.queue.claim({ destination: 'out', owner: 'w1', leaseMs: 60_000, limit: 5 }), (e: unknown) => isSwitchboardError(e) && e.code === 'SWB_ERR_STORE_UNAVAILABLE');
+        for (const c of completing) await assert.rejects(c, (e: unknown) => isSwitchboardError(e) && e.code === 'SWB_ERR_STORE_UNAVAILABLE');
+        other.exec('ROLLBACK');
+      } finally {
+        other.close();
+      }
+      for (const d of ds) {
+        assert.equal((await store.queue.get(d.id))?.status, 'leased', 'still leased: the dispatcher sends it again when the lease expires');
+        assert.deepEqual(await store.queue.attempts(d.id), []);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('queued and delivered events are not rows (ADR 0012); the history reads as before, in commit order', async () => {
+    await withStore(async (store, path) => {
+      const at = (ms: number): Date => new Date(ms);
+      const id = await store.messages.ingest({
+        channelId: 'ch-h',
+        content: 'MSH|^~\\&|A|B|C|D|||ADT^A01|H1|P|2.5.1\r',
+        contentType: 'hl7v2',
+        receivedAt: at(1000),
+        source: 'test',
+        correlationId: 'corr-h',
+        configRevision: 3,
+        outcome: {
+          kind: 'queued',
+          deliveries: [
+            { destination: 'h1', payload: 'p1', idempotencyKey: 'idem-h1', maxAttempts: 1 },
+            { destination: 'h2', payload: 'p2', idempotencyKey: 'idem-h2', maxAttempts: 3 },
+          ],
+        },
+      });
+      assert.equal(id.kind, 'stored');
+      const messageId = id.kind === 'stored' ? id.id : '';
+      const [d1] = await store.queue.claim({ destination: 'h1', owner: 'w1', leaseMs: 60_000, limit: 1, now: at(9e12) });
+      const [d2] = await store.queue.claim({ destination: 'h2', owner: 'w1', leaseMs: 60_000, limit: 1, now: at(9e12) });
+      assert.ok(d1 !== undefined && d2 !== undefined);
+      // h1 fails for good; an operator retries it (an appended event); h2 is delivered; h1 is then
+      // delivered at its second attempt, though its finishedAt is older than h2's: commit order counts.
+      await store.queue.fail(d1.id, 'w1', { startedAt: at(2000), finishedAt: at(2100), errorCode: 'SWB_ERR_HTTP_DEST_STATUS', failureClass: 'permanent' });
+      await store.queue.retry(d1.id);
+      await store.messages.appendEvent({ messageId, deliveryId: d1.id, at: at(3000), type: 'retried', detail: { actor: 'ops' } });
+      await store.queue.complete(d2.id, 'w1', { startedAt: at(4000), finishedAt: at(4100), response: 'HTTP 200' });
+      const [again] = await store.queue.claim({ destination: 'h1', owner: 'w1', leaseMs: 60_000, limit: 1, now: at(9e12) });
+      assert.equal(again?.id, d1.id);
+      await store.queue.complete(d1.id, 'w1', { startedAt: at(3500), finishedAt: at(3600) });
+      await store.messages.appendEvent({ messageId, at: at(500), type: 'duplicate', detail: { source: 'test' } });
+      const history = (await store.messages.events(messageId)).map((e) => [e.type, e.at.getTime(), e.deliveryId ?? null, e.detail ?? null]);
+      assert.deepEqual(history.slice(2), [
+        ['failed', 2100, d1.id, { destination: 'h1', attempt: 1, errorCode: 'SWB_ERR_HTTP_DEST_STATUS', failureClass: 'permanent', result: 'failed' }],
+        ['retried', 3000, d1.id, { actor: 'ops' }],
+        ['delivered', 4100, d2.id, { destination: 'h2', attempt: 1 }],
+        // The operator retry reset the delivery's attempts: the event says attempt 1, as before.
+        ['delivered', 3600, d1.id, { destination: 'h1', attempt: 1 }],
+        ['duplicate', 500, null, { source: 'test' }],
+      ]);
+      assert.deepEqual(history[0]?.slice(0, 2), ['received', 1000]);
+      assert.deepEqual([history[1]?.[0], history[1]?.[3]], ['queued', { deliveries: 2 }]);
+      assert.deepEqual((await store.queue.attempts(d1.id)).map((a) => [a.attempt, a.outcome]), [[1, 'failed'], [2, 'delivered']]);
+      assert.deepEqual((await store.queue.attempts(d2.id)).map((a) => [a.attempt, a.outcome, a.response]), [[1, 'delivered', 'HTTP 200']]);
+      const raw = new Database(path, { readonly: true });
+      try {
+        assert.deepEqual(raw.prepare('SELECT type FROM message_events WHERE message_id = ? ORDER BY seq').all(messageId), [{ type: 'failed' }, { type: 'retried' }, { type: 'duplicate' }]);
+      } finally {
+        raw.close();
+      }
+    });
+  });
+
+  test('messages stored before migration 12 keep their queued and delivered event rows, each returned once', async () => {
+    const path = newPath();
+    const db = new Database(path);
+    let messageId = '';
+    let deliveryId = '';
+    try {
+      db.pragma('journal_mode = WAL');
+      runSqliteMigrations(db, SQLITE_MIGRATIONS.filter((m) => m.version <= 11));
+      // What version 11 wrote for an ingest with one delivery, delivered at its first attempt.
+      messageId = 'M-V11';
+      deliveryId = 'D-V11';
+      db.prepare(`INSERT INTO messages (id, channel_id, content, content_type, received_at, source, patient_ids, correlation_id, config_revision, status, updated_at)
+        VALUES (?, 'ch', 'x', 'text', 1000, 's', '[]', 'c', 2, 'delivered', 1000)`).run(messageId);
+      db.prepare(`INSERT INTO deliveries (id, message_id, destination, payload, idempotency_key, status, attempts, max_attempts, next_attempt_at, created_at, updated_at)
+        VALUES (?, ?, 'out', 'p', 'k', 'delivered', 1, 3, 1000, 1000, 1200)`).run(deliveryId, messageId);
+      db.prepare(`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, outcome) VALUES (?, 1, 1100, 1200, 'delivered')`).run(deliveryId);
+      db.prepare(`INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES (?, NULL, 1000, 'queued', '{"deliveries":1}')`).run(messageId);
+      db.prepare(`INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES (?, ?, 1200, 'delivered', '{"destination":"out","attempt":1}')`).run(messageId, deliveryId);
+    } finally {
+      db.close();
+    }
+    const store = await openSqliteStore({ path });
+    try {
+      assert.deepEqual(
+        (await store.messages.events(messageId)).map((e) => [e.type, e.at.getTime(), e.deliveryId ?? null, e.detail]),
+        [
+          ['received', 1000, null, { configRevision: 2 }],
+          ['queued', 1000, null, { deliveries: 1 }],
+          ['delivered', 1200, deliveryId, { destination: 'out', attempt: 1 }],
+        ],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a claim waits for the sync in flight that covers its messages, without starting one of its own; after a failed sync it asks for one", async () => {
+    const path = newPath();
+    const store = await openSqliteStore({ path });
+    const queued = (i: number): IngestRecord => ({
+      channelId: 'ch-sync',
+      content: `MSH|^~\\&|A|B|C|D|||ADT^A01|S${i}|P|2.5.1\r`,
+      contentType: 'hl7v2',
+      receivedAt: new Date(),
+      source: 'test',
+      correlationId: `corr-s-${i}`,
+      configRevision: 1,
+      outcome: { kind: 'queued', deliveries: [{ destination: 'dest-sync', payload: `p${i}`, idempotencyKey: `idem-s-${i}`, maxAttempts: 3 }] },
+    });
+    try {
+      await store.messages.ingest(queued(0));
+      await store.queue.claim({ destination: 'dest-sync', owner: 'w1', limit: 5, leaseMs: 60_000 });
+      const syncs = holdSyncs();
+      const ingest = store.messages.ingest(queued(1));
+      await settlesSoon(ingest);
+      assert.equal(syncs.started, 1, "the ingest's sync is in flight");
+      const claim = store.queue.claim({ destination: 'dest-sync', owner: 'w1', limit: 5, leaseMs: 60_000 });
+      assert.equal(await settlesSoon(claim), false, 'the claim waits for that sync');
+      assert.equal(syncs.started, 1, 'and starts none of its own');
+      syncs.releaseAll();
+      assert.equal(await settlesSoon(claim), true, 'the claim returns once that sync is done');
+      assert.equal(syncs.started, 1, 'no second sync');
+      assert.equal((await claim).length, 1);
+      await ingest;
+      // A sync that fails: the ingest is refused, and the next claim of its delivery asks for a new sync.
+      const failing = store.messages.ingest(queued(2));
+      await settlesSoon(failing);
+      syncs.releaseAll(eio());
+      await assert.rejects(failing, (e: unknown) => isSwitchboardError(e) && e.code === 'SWB_ERR_STORE_UNAVAILABLE');
+      const started = syncs.started;
+      const after = store.queue.claim({ destination: 'dest-sync', owner: 'w1', limit: 5, leaseMs: 60_000 });
+      assert.equal(await settlesSoon(after), false, 'the claim waits for a sync of its own');
+      assert.equal(syncs.started, started + 1);
+      syncs.releaseAll();
+      assert.equal((await after).length, 1);
+    } finally {
+      fs.fdatasync = realFdatasync;
+      await store.close();
+    }
+  });
+
   test('migration 11 keeps what exceptions() and stats() answer on an existing database', async () => {
     const path = newPath();
     const db = new Database(path);
     try {
       db.pragma('journal_mode = WAL');
       runSqliteMigrations(db, SQLITE_MIGRATIONS.filter((m) => m.version <= 10));
+      // Today's message store writes migration 12's columns; they touch nothing migration 11 does.
+      db.exec(SQLITE_MIGRATIONS.find((m) => m.version === 12)?.sql ?? '');
       const messages = new SqliteMessageStore(db);
       const queue = new SqliteDeliveryQueue(db);
       const ds = [...(await seed(messages, queue, 6, 'a')), ...(await seed(messages, queue, 3, 'b'))];
@@ -293,7 +539,7 @@ describe('SQLite delivery bookkeeping', () => {
       const before = await answers();
       // a: failed, ambiguous, retried (pending), two leased; b: failed, leased.
       assert.deepEqual((before as { stats: number[] }).stats, [5, 2]);
-      assert.equal(runSqliteMigrations(db), 11);
+      assert.equal(runSqliteMigrations(db, SQLITE_MIGRATIONS.filter((m) => m.version <= 11)), 11);
       assert.deepEqual(await answers(), before);
     } finally {
       db.close();

@@ -46,6 +46,21 @@ export class GroupCommit<T> {
     }
   }
 
+  /**
+   * Hands over up to `max` queued items, oldest first, for the caller to write in a transaction of
+   * its own (the delivery queue's claim writes the outcomes queued meanwhile with it: ADR 0012).
+   * The flush scheduled for the rest stays; when nothing is left it is cancelled.
+   */
+  take(max = this.#maxBatch): T[] {
+    if (this.#waiting) return [];
+    const items = this.#pending.splice(0, max);
+    if (this.#pending.length === 0 && this.#scheduled !== undefined) {
+      clearImmediate(this.#scheduled);
+      this.#scheduled = undefined;
+    }
+    return items;
+  }
+
   /** Writes everything queued now, batch by batch. */
   flush(): void {
     if (this.#scheduled !== undefined) {

@@ -123,6 +123,29 @@ function eventOf(row: EventRow): MessageEvent {
   };
 }
 
+/**
+ * Per connection, the WAL sync that makes its latest ingest commit durable, while it is pending
+ * ('failed' once it failed, until a later ingest commit's sync takes its place). Syncs finish in
+ * order, so waiting for it covers every earlier ingest commit too.
+ */
+const lastIngestSync = new WeakMap<Database.Database, Promise<void> | 'failed'>();
+
+/**
+ * What a delivery claim on this connection must wait for before its deliveries leave (ADR 0007:
+ * not before their messages are on disk): the sync of the latest ingest commit if it is still
+ * pending, `failed` if that sync failed (the caller then asks for a sync of its own), or nothing.
+ * Deliveries are written durable only by ingest; enqueue and operator actions commit with the
+ * store's own (FULL) setting.
+ */
+export function pendingIngestSync(db: Database.Database): Promise<void> | 'failed' | undefined {
+  return lastIngestSync.get(db);
+}
+
+/** A `delivered` event kept as its attempt row (ADR 0012): the fields the event row had. */
+function deliveredEventOf(messageId: string, row: { delivery_id: string; finished_at: number; destination: string; attempts: number }): MessageEvent {
+  return { messageId, at: new Date(row.finished_at), type: 'delivered', deliveryId: row.delivery_id, detail: { destination: row.destination, attempt: row.attempts } };
+}
+
 const isText = (v: unknown): v is string => typeof v === 'string';
 const isOptionalText = (v: unknown): boolean => v === undefined || typeof v === 'string';
 
@@ -212,8 +235,9 @@ export class SqliteMessageStore implements MessageStore {
     get: Database.Statement<[string], MessageRow>;
     setStatus: Database.Statement<[string, string | null, number, string]>;
     eventInsert: Database.Statement<[string, string | null, number, string, string | null]>;
-    events: Database.Statement<[string], EventRow>;
-    received: Database.Statement<[string], { received_at: number; config_revision: number }>;
+    events: Database.Statement<[string], EventRow & { seq: number }>;
+    deliveredEvents: Database.Statement<[string], { delivery_id: string; finished_at: number; history_seq: number; destination: string; attempts: number }>;
+    received: Database.Statement<[string], { received_at: number; config_revision: number; queued_at: number | null; queued_deliveries: number | null }>;
   };
 
   constructor(db: Database.Database, options: { clock?: () => Date; fts?: SqliteFtsIndexerOptions } = {}) {
@@ -227,8 +251,8 @@ export class SqliteMessageStore implements MessageStore {
       // A key names its newest copy only, as the dedupe_keys UPSERT made it.
       dedupeDrop: db.prepare('UPDATE messages SET dedupe_key = NULL WHERE id = ?'),
       insert: db.prepare(`INSERT INTO messages (id, channel_id, content, content_bytes, content_type, received_at, source, message_type, control_id,
-          sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at, dedupe_key)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+          sending_facility, ordering_key, patient_ids, correlation_id, config_revision, status, status_reason, updated_at, dedupe_key, queued_at, queued_deliveries)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       // The same row SqliteDeliveryQueue.enqueue writes.
       deliveryInsert: db.prepare(`INSERT INTO deliveries (id, message_id, destination, ordering_key, payload, idempotency_key, status, attempts, max_attempts,
           next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`),
@@ -240,8 +264,14 @@ export class SqliteMessageStore implements MessageStore {
       get: db.prepare('SELECT * FROM messages WHERE id = ?'),
       setStatus: db.prepare('UPDATE messages SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?'),
       eventInsert: db.prepare('INSERT INTO message_events (message_id, delivery_id, at, type, detail) VALUES (?, ?, ?, ?, ?)'),
-      events: db.prepare('SELECT message_id, delivery_id, at, type, detail FROM message_events WHERE message_id = ? ORDER BY seq'),
-      received: db.prepare('SELECT received_at, config_revision FROM messages WHERE id = ?'),
+      events: db.prepare('SELECT seq, message_id, delivery_id, at, type, detail FROM message_events WHERE message_id = ? ORDER BY seq'),
+      // The `delivered` events that are attempt rows (migration 12, ADR 0012): the delivery's
+      // attempts counter is the event's `attempt` (an operator retry resets it; the attempt rows'
+      // numbers run on), and a delivered delivery never changes again.
+      deliveredEvents: db.prepare(`SELECT a.delivery_id, a.finished_at, a.history_seq, d.destination, d.attempts
+        FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.id
+        WHERE d.message_id = ? AND a.history_seq IS NOT NULL ORDER BY a.history_seq`),
+      received: db.prepare('SELECT received_at, config_revision, queued_at, queued_deliveries FROM messages WHERE id = ?'),
     };
     this.#writeTxn = db.transaction((items: readonly PendingIngest[], now: number) => items.map((item) => this.#write(item.record, now)));
     this.#fts = new SqliteFtsIndexer(db, options.fts ?? {});
@@ -317,11 +347,15 @@ export class SqliteMessageStore implements MessageStore {
       for (const s of settled) s.item.resolve(s.result);
       return;
     }
-    this.#walSync.durable().then(
+    const durable = this.#walSync.durable();
+    lastIngestSync.set(this.#db, durable);
+    durable.then(
       () => {
+        if (lastIngestSync.get(this.#db) === durable) lastIngestSync.delete(this.#db);
         for (const s of settled) s.item.resolve(s.result);
       },
       (error: unknown) => {
+        if (lastIngestSync.get(this.#db) === durable) lastIngestSync.set(this.#db, 'failed');
         // Committed but maybe not on disk: refuse the ACK; a resend is answered as a duplicate.
         for (const s of settled) s.item.reject(error);
       },
@@ -358,6 +392,7 @@ export class SqliteMessageStore implements MessageStore {
     const patientIds = [...new Set(record.patientIds ?? [])];
     const { status, reason } = initialStatus(record.outcome);
     const patientJson = JSON.stringify(patientIds);
+    const queued = record.outcome?.kind === 'queued' ? record.outcome.deliveries : undefined;
     this.#stmt.insert.run(
       id,
       record.channelId,
@@ -377,12 +412,14 @@ export class SqliteMessageStore implements MessageStore {
       reason,
       now,
       dedupeKey,
+      queued === undefined ? null : now,
+      queued === undefined ? null : queued.length,
     );
     // The patient-id and control-id index rows are written by the catch-up after the commit
     // (ADR 0009), as the full text is.
-    if (record.outcome?.kind === 'queued') {
+    if (queued !== undefined) {
       // Enqueue order is insertion order (seq), as in SqliteDeliveryQueue.enqueue.
-      for (const d of record.outcome.deliveries) {
+      for (const d of queued) {
         this.#stmt.deliveryInsert.run(newSortableId(now), id, d.destination, d.orderingKey ?? null, d.payload, d.idempotencyKey, d.maxAttempts, now, now, now);
       }
     }
@@ -390,7 +427,10 @@ export class SqliteMessageStore implements MessageStore {
     // (received_at, the config revision) is on the row just inserted, and events() puts it back in
     // front. Its row cost three B-trees per commit (the events table, its index by message, the
     // AUTOINCREMENT counter): 0.6 of the 9.2 WAL frames per message at 8 messages per commit.
-    if (record.outcome !== undefined) {
+    // Nor is `queued` (migration 12, ADR 0012): its time and its number of deliveries are the
+    // row's queued_at and queued_deliveries, and events() puts it second. `filtered` and `errored`
+    // (rare) are still rows.
+    if (record.outcome !== undefined && queued === undefined) {
       for (const event of initialEvents(id, record.receivedAt, new Date(now), record.configRevision, record.outcome).slice(1)) {
         this.#stmt.eventInsert.run(id, null, event.at.getTime(), event.type, event.detail === undefined ? null : JSON.stringify(event.detail));
       }
@@ -440,14 +480,38 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async events(messageId: string): Promise<MessageEvent[]> {
-    const stored = guarded(() => this.#stmt.events.all(messageId)).map(eventOf);
+    const stored = this.#storedEvents(messageId);
     // Messages stored by earlier versions have their `received` event as a row; newer ones have it
     // on the message row only (see #write). Nothing else ever writes a `received` event.
     if (stored[0]?.type === 'received') return stored;
     const row = guarded(() => this.#stmt.received.get(messageId));
     if (row === undefined) return stored;
     const [received] = initialEvents(messageId, new Date(row.received_at), new Date(row.received_at), row.config_revision, undefined);
-    return received === undefined ? stored : [received, ...stored];
+    if (received === undefined) return stored;
+    // The `queued` event of an ingest with deliveries (migration 12): always the second, as it was
+    // written in the ingest's transaction, before anything else could be appended. Messages stored
+    // before migration 12 have it as a row (queued_at NULL).
+    if (row.queued_at === null) return [received, ...stored];
+    const queued: MessageEvent = { messageId, at: new Date(row.queued_at), type: 'queued', detail: { deliveries: row.queued_deliveries ?? 0 } };
+    return [received, queued, ...stored];
+  }
+
+  /**
+   * The message's event rows in order, with its `delivered` events that are attempt rows
+   * (ADR 0012) merged in by the number each took from the same sequence (history_seq).
+   */
+  #storedEvents(messageId: string): MessageEvent[] {
+    const rows = guarded(() => this.#stmt.events.all(messageId));
+    const delivered = guarded(() => this.#stmt.deliveredEvents.all(messageId));
+    if (delivered.length === 0) return rows.map(eventOf);
+    const out: MessageEvent[] = [];
+    let next = 0;
+    for (const row of rows) {
+      for (; next < delivered.length && (delivered[next]?.history_seq ?? Infinity) < row.seq; next++) out.push(deliveredEventOf(messageId, delivered[next]!));
+      out.push(eventOf(row));
+    }
+    for (; next < delivered.length; next++) out.push(deliveredEventOf(messageId, delivered[next]!));
+    return out;
   }
 
   async pruneContent(request: PruneRequest): Promise<number> {
