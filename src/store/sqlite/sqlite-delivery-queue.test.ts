@@ -150,7 +150,7 @@ describe('SQLite delivery bookkeeping', () => {
         if (sql.startsWith('BEGIN')) body = [];
         else if (sql === 'COMMIT') {
           const text = body.join('\n');
-          // Full-text catch-up (ADR 0004) commits on its own schedule: not part of this trace.
+          // Full-text catch-up (ADR 0005) commits on its own schedule: not part of this trace.
           if (text.includes('INSERT INTO messages_fts')) continue;
           const kind = text.includes('INSERT INTO messages ')
             ? 'ingest'

@@ -79,7 +79,7 @@ export interface SqliteIngestStats {
   readonly transactions: number;
   /** Ingests answered (stored or duplicate). */
   readonly rows: number;
-  /** Full-text catch-up transactions (ADR 0004). */
+  /** Full-text catch-up transactions (ADR 0005). */
   readonly ftsSteps: number;
   /** fdatasyncs of the WAL made for ingest commits (sqlite-wal-sync.ts); 0 when commits sync themselves. */
   readonly walSyncs: number;
@@ -202,7 +202,7 @@ function decodeCursor(cursor: string): { receivedAt: number; id: string } {
  * loop are queued and written in one transaction, flushed on `setImmediate` or as soon as 256 are
  * queued; every promise resolves after COMMIT returned, which with `synchronous=FULL` in WAL mode
  * means the WAL was fsynced (invariant 1). Full-text indexing follows in larger transactions of its
- * own (SqliteFtsIndexer, ADR 0004); a text search catches it up first.
+ * own (SqliteFtsIndexer, ADR 0005); a text search catches it up first.
  */
 export class SqliteMessageStore implements MessageStore {
   readonly #db: Database.Database;
@@ -283,7 +283,7 @@ export class SqliteMessageStore implements MessageStore {
     return { flushes: this.#batches.flushes, transactions: this.#transactions, rows: this.#rows, ftsSteps: this.#fts.steps, walSyncs: this.#walSync?.syncs ?? 0 };
   }
 
-  /** Messages committed but not yet in the full-text index (ADR 0004). */
+  /** Messages committed but not yet in the full-text index (ADR 0005). */
   ftsLag(): number {
     return guarded(() => this.#fts.lag());
   }
