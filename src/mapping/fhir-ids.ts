@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { flatJoin5 } from './flat-strings.ts';
 
 /**
  * Deterministic resource ids from business identifiers, so that sending the same message again
@@ -82,5 +83,6 @@ function digestId(resourceType: string, parts: ReadonlyArray<string | undefined>
   const hex = hash('sha256', text, 'hex');
   // RFC 9562 layout: version 8 (custom) in the 13th digit, variant 10xx in the 17th.
   const variant = ((Number.parseInt(hex.charAt(16), 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  // Joined, not concatenated (see flat-strings.ts).
+  return flatJoin5(hex.slice(0, 8), hex.slice(8, 12), `8${hex.slice(13, 16)}`, variant + hex.slice(17, 20), hex.slice(20, 32), '-');
 }

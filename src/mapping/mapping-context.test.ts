@@ -103,6 +103,29 @@ describe('deterministic ids and the bundle', () => {
     assert.equal(p.identifier.length, 2);
     assert.equal(p.name.length, 1);
   });
+
+  it('each entry keeps its own Type/id (request url, fullUrl, Provenance-style references), also when two types share an id', () => {
+    const ctx = msg('20240305103000');
+    const refs = [
+      ctx.add({ resourceType: 'Practitioner', id: 'p1' }),
+      ctx.add({ resourceType: 'Organization', id: 'p1' }),
+      ctx.add({ resourceType: 'Practitioner', id: 'p1', name: [{ family: 'X' }] }),
+      ctx.add({ resourceType: 'Organization', id: 'p1', name: 'O' }),
+      ctx.add({ resourceType: 'Location', id: 'l1' }),
+    ].map((r) => r.reference);
+    assert.deepEqual(refs, ['Practitioner/p1', 'Organization/p1', 'Practitioner/p1', 'Organization/p1', 'Location/l1']);
+    const entries = ctx.entries();
+    assert.deepEqual(
+      entries.map((e) => [e.request?.url, e.fullUrl, e.resource?.resourceType]),
+      [
+        ['Practitioner/p1', 'urn:uuid:p1', 'Practitioner'],
+        ['Organization/p1', 'urn:uuid:p1', 'Organization'],
+        ['Location/l1', 'urn:uuid:l1', 'Location'],
+      ],
+    );
+    assert.deepEqual(ctx.addedKeys, ['Practitioner/p1', 'Organization/p1', 'Location/l1']);
+    assert.equal(ctx.get({ reference: 'Organization/p1' })?.resourceType, 'Organization');
+  });
 });
 
 describe('SegmentReader.targetsOf (the report lists)', () => {

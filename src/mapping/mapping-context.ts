@@ -2,6 +2,7 @@ import type { BundleEntry, Encounter, Patient, Reference, Resource } from '@medp
 import { SwitchboardError } from '../core/errors.ts';
 import { DATATYPE_READERS, groupMessage, type Hl7DatatypeMap, type Hl7Message, type Hl7MessageTree, type Hl7Segment, type Hl7Timestamp } from '../hl7v2/index.ts';
 import { deterministicIdOf } from './fhir-ids.ts';
+import { flatJoin2 } from './flat-strings.ts';
 import { SegmentReader, type TypedValueCache } from './segment-reader.ts';
 import { DEFAULT_TENANT, type FieldOverride, type TenantMappingConfig } from './tenant-config.ts';
 
@@ -44,6 +45,8 @@ export class MappingContext {
   readonly #bySegment = new Map<Hl7Segment, SegmentReader>();
   /** Every resource added, in order (the bundle's entries). */
   readonly #list: IdentifiedResource[] = [];
+  /** The `Type/id` of each resource of #list, at the same index (one string per resource, shared). */
+  readonly #keys: string[] = [];
   /** Resources whose id another type already has, by `Type/id` (see add; not seen in practice). */
   #sharedIds: Map<string, IdentifiedResource> | undefined;
   /** Parsed datatype values of this message by type and text (shared by every reader). */
@@ -128,10 +131,12 @@ export class MappingContext {
       mergeInto(known.resource as unknown as Record<string, unknown>, resource as unknown as Record<string, unknown>);
       return { reference: known.key } as Reference<T>;
     }
-    const key = `${type}/${id}`;
+    // Flat (see flatJoin2): the key is every reference to the resource and its entry's request url.
+    const key = flatJoin2(type, '/', id);
     if (known === undefined) {
       this.#byId.set(id, { resource, key });
       this.#list.push(resource);
+      this.#keys.push(key);
       return { reference: key } as Reference<T>;
     }
     const shared = (this.#sharedIds ??= new Map());
@@ -140,6 +145,7 @@ export class MappingContext {
     else {
       shared.set(key, resource);
       this.#list.push(resource);
+      this.#keys.push(key);
     }
     return { reference: key } as Reference<T>;
   }
@@ -224,6 +230,11 @@ export class MappingContext {
     return this.#list;
   }
 
+  /** The `Type/id` reference of each resource of `added`, at the same index. */
+  get addedKeys(): readonly string[] {
+    return this.#keys;
+  }
+
   /**
    * FHIR dateTime for a v2 timestamp, keeping the sent precision and offset. A time without an
    * offset takes MSH-7's offset, else the tenant's timezone; failing both it is kept as UTC and a
@@ -262,10 +273,13 @@ export class MappingContext {
 
   /** Bundle entries: a transaction of PUTs by deterministic id (an update-or-create per resource). */
   entries(): BundleEntry[] {
-    return this.#list.map((r) => ({
-      fullUrl: `urn:uuid:${r.id}`,
+    // The request url is the resource's reference string itself; the fullUrl is built flat (see
+    // flatJoin2).
+    const keys = this.#keys;
+    return this.#list.map((r, i) => ({
+      fullUrl: flatJoin2('urn:uuid', ':', r.id),
       resource: r,
-      request: { method: 'PUT', url: `${r.resourceType}/${r.id}` },
+      request: { method: 'PUT', url: keys[i] as string },
     }));
   }
 }

@@ -2,6 +2,7 @@ import type { Address, CodeableConcept, Coding, ContactPoint, HumanName, Identif
 import { SwitchboardError } from '../core/errors.ts';
 import type { Hl7Cwe, Hl7Cx, Hl7Hd, Hl7Sn, Hl7Xad, Hl7Xcn, Hl7Xpn, Hl7Xtn } from '../hl7v2/index.ts';
 import { knownSystemUri, v2TableUri } from './code-systems.ts';
+import { JoinCache } from './flat-strings.ts';
 import type { MappingContext } from './mapping-context.ts';
 import { lookupCode } from './tenant-config.ts';
 
@@ -44,13 +45,17 @@ export function identifierSystem(ctx: MappingContext, hd: Hl7Hd | undefined): st
     const type = (hd.universalIdType ?? '').toUpperCase();
     // Only a well-formed OID becomes urn:oid (senders put names in HD-2 with type ISO; such a
     // urn:oid is not a valid FHIR uri), else the namespace fallback below applies.
-    if (/^\d+(\.\d+)+$/.test(uid)) return `urn:oid:${uid}`;
+    if (/^\d+(\.\d+)+$/.test(uid)) return OID_URIS.get('urn:oid', uid);
     if (type === 'UUID' || type === 'GUID') return `urn:uuid:${uid.toLowerCase()}`;
     if (type === 'URI' || /^(https?|urn):/i.test(uid)) return uid;
   }
   const ns = hd.namespaceId ?? uid;
-  return ns === undefined ? undefined : `${ctx.tenant.localSystemBase}:id:${encodeURIComponent(ns)}`;
+  return ns === undefined ? undefined : LOCAL_ID_SYSTEMS.get(ctx.tenant.localSystemBase, ns);
 }
+
+/** `urn:oid:<oid>` and `<local base>:id:<namespace>`, one flat string each (see flat-strings.ts). */
+const OID_URIS = new JoinCache(':');
+const LOCAL_ID_SYSTEMS = new JoinCache(':id:', { encodeURIComponent: true });
 
 /** CX -> Identifier (IG CX[Identifier]): value, system from CX-4, type from CX-5 (table 0203). */
 export function cxToIdentifier(ctx: MappingContext, cx: Hl7Cx | undefined): Identifier | undefined {

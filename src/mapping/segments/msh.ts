@@ -1,6 +1,7 @@
 import type { MessageHeader, Provenance, Reference } from '@medplum/fhirtypes';
 import type { Hl7Hd } from '../../hl7v2/index.ts';
-import type { MappingContext } from '../mapping-context.ts';
+import { JoinCache } from '../flat-strings.ts';
+import type { IdentifiedResource, MappingContext } from '../mapping-context.ts';
 import { organizationFromHd } from '../v2-resources.ts';
 import { eventDetails } from './evn.ts';
 
@@ -56,18 +57,26 @@ export function mapMsh(ctx: MappingContext): void {
 function endpointOf(app: Hl7Hd | undefined): string {
   if (app?.universalId !== undefined && /^(https?|ftp|urn):\S+$/i.test(app.universalId)) return app.universalId;
   // Only a real OID becomes urn:oid (senders mark non-OIDs as ISO too).
-  if (app?.universalId !== undefined && /^[0-2](\.\d+)+$/.test(app.universalId)) return `urn:oid:${app.universalId}`;
-  return `urn:hl7v2:application:${encodeURIComponent(app?.namespaceId ?? app?.universalId ?? 'unknown')}`;
+  if (app?.universalId !== undefined && /^[0-2](\.\d+)+$/.test(app.universalId)) return OID_ENDPOINTS.get('urn:oid:', app.universalId);
+  return ENDPOINTS.get('urn:hl7v2:application:', app?.namespaceId ?? app?.universalId ?? 'unknown');
 }
+
+/** One flat string per application endpoint (see flat-strings.ts); a name is percent-encoded. */
+const OID_ENDPOINTS = new JoinCache('');
+const ENDPOINTS = new JoinCache('', { encodeURIComponent: true });
 
 /** The Provenance of the message: targets every other resource; added last. */
 export function finishProvenance(ctx: MappingContext): void {
   const recorded = ctx.instant(safeTs(ctx), 'MSH-7') ?? ctx.now().toISOString();
   const targets: Reference[] = [];
   let header: MessageHeader | undefined;
-  for (const r of ctx.added) {
+  const added = ctx.added;
+  const keys = ctx.addedKeys;
+  for (let i = 0; i < added.length; i++) {
+    const r = added[i] as IdentifiedResource;
     if (r.resourceType === 'MessageHeader') header ??= r as MessageHeader;
-    else if (r.resourceType !== 'Provenance') targets.push({ reference: `${r.resourceType}/${r.id}` });
+    // The reference string add() made for the resource (the same text, shared).
+    else if (r.resourceType !== 'Provenance') targets.push({ reference: keys[i] as string });
   }
   if (targets.length === 0) return;
   const provenance: Provenance & { id: string } = {

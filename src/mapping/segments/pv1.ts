@@ -1,6 +1,7 @@
 import type { CodeableConcept, Coding, Encounter, EncounterLocation, EncounterParticipant, EpisodeOfCare, Identifier, Location, Organization, Patient, Reference } from '@medplum/fhirtypes';
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
+import { v2TableUri } from '../code-systems.ts';
 import { cweToCodeableConcept, cxToIdentifier, period } from '../v2-datatypes.ts';
 import { locationFromPl, practitionerFromXcn } from '../v2-resources.ts';
 import { cleanCwe, mappedConcept, readCwe, readDateTime, skipAll, withDisplay, type ConceptTarget } from './adt-support.ts';
@@ -22,7 +23,7 @@ const PATIENT_CLASS: Readonly<Record<string, Coding>> = {
 /** Table 0004 -> encounter status (IG concept map PatientClass[EncounterStatus]); absent codes: in-progress. */
 const CLASS_STATUS: Readonly<Record<string, Encounter['status']>> = { P: 'planned', U: 'unknown' };
 
-const V2 = (table: string): string => `http://terminology.hl7.org/CodeSystem/v2-${table}`;
+const V2 = v2TableUri;
 
 /** Table 0069 hospital service (IG concept map HospitalService). */
 const HOSPITAL_SERVICE: Readonly<Record<string, ConceptTarget>> = {
