@@ -164,8 +164,6 @@ interface ServerReport {
   /** The bench client's secret (engine only), to get a token at /auth/token. */
   readonly secret?: string;
   readonly audit?: AuditTrailStats;
-  /** The SQLite store's read cache (sqlite-read-cache.ts): reads answered from it / from the file. */
-  readonly readCache?: { readonly hits: number; readonly misses: number };
   /** Child CPU time, user + system, ms. */
   readonly cpuMs: number;
 }
@@ -196,17 +194,7 @@ async function startEngine(dir: string, storeUrl: string, audit: boolean): Promi
   const trail = auditTrailOf(app);
   // Bench only: the facts are still taken by the FHIR routes; they are just not queued or written.
   if (!audit && trail !== undefined) trail.record = (): void => undefined;
-  const cached = store.resources as { readonly readCacheStats?: { hits: number; misses: number } } | undefined;
-  return {
-    app,
-    store,
-    report: async () => ({
-      secret,
-      cpuMs: cpuMs(),
-      ...(trail === undefined ? {} : { audit: trail.stats }),
-      ...(cached?.readCacheStats === undefined ? {} : { readCache: cached.readCacheStats }),
-    }),
-  };
+  return { app, store, report: async () => ({ secret, cpuMs: cpuMs(), ...(trail === undefined ? {} : { audit: trail.stats }) }) };
 }
 
 /** The child's CPU when it started listening: start-up and seeding are not the reads' cost. */
@@ -460,12 +448,6 @@ async function readBench(): Promise<ReadSummary> {
     '(req/s = median over the passes of 200 responses in the measured window; p50/p99 over every measured response of all passes (autocannon per-response times, sub-ms); ' +
       'spread = (fastest - slowest pass) / median; server CPU/req = the child\'s user+system CPU from listening on (warm-ups, AuditEvents made after the passes and tokens included; start-up and seeding not) / responses of the passes, warm-ups included)',
   );
-  for (const kind of kinds) {
-    const rc = finalReports.get(kind)?.readCache;
-    // The read set is never written during the test: after its first read each Patient is answered
-    // from the cache. Any write of a Patient (an ADT feed) drops them all at their next read.
-    if (rc !== undefined) console.log(`${SERVER_KINDS[kind].label}: read cache ${fmtInt(rc.hits)} hits, ${fmtInt(rc.misses)} reads from the file (Patients are not written during the test).`);
-  }
   const audit = finalReports.get('engine')?.audit;
   const engineAgg = results.get('engine') as ReadAggregate;
   if (audit !== undefined) {

@@ -68,7 +68,6 @@ test('readJson serves the new version after an update through this store, anothe
       // Cached now; a write of another type leaves it, and it is still the same version.
       await store.create({ resourceType: 'Observation', status: 'final', code: { text: 'x' } });
       assert.equal((await store.readJson('Patient', 'p1'))?.versionId, '1');
-      assert.deepEqual(store.readCacheStats, { hits: 1, misses: 1 }, 'the second read came from the cache');
       // Written by another connection to the same file (another process would look the same).
       await other.update({ ...patient, gender: 'male' });
       const second = await store.readJson('Patient', 'p1');

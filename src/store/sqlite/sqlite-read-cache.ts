@@ -21,9 +21,6 @@ export class SqliteReadCache {
   readonly #maxChars: number;
   readonly #entries = new Map<string, { readonly stored: StoredJson; readonly mark: number; readonly writes: number; readonly chars: number }>();
   #chars = 0;
-  /** Reads answered from the cache, and reads that went to the file (benchmarks, tests). */
-  hits = 0;
-  misses = 0;
 
   constructor(maxEntries: number, maxChars: number) {
     this.#maxEntries = Math.max(0, Math.floor(maxEntries));
@@ -33,19 +30,14 @@ export class SqliteReadCache {
   /** The cached version of `key` if it was read under this mark and write count; a stale one is dropped. */
   get(key: string, mark: number, writes: number): StoredJson | undefined {
     const entry = this.#entries.get(key);
-    if (entry === undefined) {
-      this.misses++;
-      return undefined;
-    }
+    if (entry === undefined) return undefined;
     this.#entries.delete(key);
     if (entry.mark !== mark || entry.writes !== writes) {
       this.#chars -= entry.chars;
-      this.misses++;
       return undefined;
     }
     // Most recently read last: the first key is the one to evict.
     this.#entries.set(key, entry);
-    this.hits++;
     return entry.stored;
   }
 

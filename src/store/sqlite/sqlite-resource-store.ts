@@ -666,13 +666,9 @@ export class SqliteResourceStore implements ResourceStore {
     });
   }
 
-  /** readJson's cache: versions held, reads answered from it, reads that went to the file (tests, benchmarks). */
+  /** readJson's cache counters (tests). */
   get readCacheSize(): number {
     return this.#readCache.size;
-  }
-
-  get readCacheStats(): { readonly hits: number; readonly misses: number } {
-    return { hits: this.#readCache.hits, misses: this.#readCache.misses };
   }
 
   vread(type: string, id: string, versionId: string): Promise<ResourceVersion | undefined> {
