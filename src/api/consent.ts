@@ -369,16 +369,6 @@ export function createConsentEnforcement(options: ConsentEnforcementOptions): Co
           });
         },
         ...(reason === undefined ? {} : { breakGlass: reason }),
-        // The mark a read by id takes with the resource (before it: see load) stands for the one load
-        // would take: this request's Consents are then as of that read, still within the request.
-        ...(shared === undefined
-          ? {}
-          : {
-              markWanted: 'Consent',
-              useMark(mark: string): void {
-                request.generation ??= shared.cache.generation(mark);
-              },
-            }),
       };
       return guard;
     },

@@ -3,7 +3,7 @@
 // a PUT over HTTP and a PUT entry in a transaction behave the same. Nothing here logs, and errors
 // name types, ids and parameters only.
 import { SwitchboardError } from '../core/errors.ts';
-import type { FhirResource, HistoryPage, HistoryQuery, ReadJsonOptions, ReadJsonResult, ResourceStoreTx, ResourceVersion, SearchCondition, SearchQuery, SearchResult } from '../core/ports/resource-store.ts';
+import type { FhirResource, HistoryPage, HistoryQuery, ResourceStoreTx, ResourceVersion, SearchCondition, SearchQuery, SearchResult, StoredJson } from '../core/ports/resource-store.ts';
 import { validateResource, type FhirIssue } from './fhir-validator.ts';
 import { parseConditionalQuery, parseSearchQuery } from './search-query.ts';
 import { validateUsCore } from './us-core.ts';
@@ -46,14 +46,6 @@ export interface ConsentGuard {
   filter(store: Pick<ResourceStoreTx, 'search'>, resources: readonly FhirResource[]): Promise<FhirResource[]>;
   /** The reason given in X-Break-Glass, when the request broke the glass. */
   readonly breakGlass?: string;
-  /**
-   * The type whose ResourceStore.writeMark the guard reads before its first Consent read ('Consent'),
-   * when it reads one: a read by id asks the store for it with the resource (readJson's alsoMark) and
-   * hands it over with useMark, which saves the guard a statement of its own.
-   */
-  readonly markWanted?: string;
-  /** That mark, taken before the resource was read; the guard uses it instead of asking the store. */
-  useMark?(mark: string): void;
 }
 
 export type ValidationMode = 'structure' | 'off';
@@ -81,7 +73,7 @@ export interface InteractionContext {
    * (FhirResult.json). Only where the result goes straight to the client: never in a Bundle, whose
    * entries need the resource itself.
    */
-  readonly readJson?: ((type: string, id: string, options?: ReadJsonOptions) => Promise<ReadJsonResult | undefined>) | undefined;
+  readonly readJson?: ((type: string, id: string) => Promise<StoredJson | undefined>) | undefined;
 }
 
 /** Where a request points, relative to the base (http.html#general). */
@@ -265,11 +257,9 @@ async function read(ctx: InteractionContext, type: string, id: string, query: UR
  * serialised again. The same checks, in the same order, as read().
  */
 async function readAsStored(ctx: InteractionContext, readJson: NonNullable<InteractionContext['readJson']>, type: string, id: string, ifNoneMatch: string | undefined): Promise<FhirResult> {
-  const markWanted = ctx.consent?.markWanted;
-  const stored = ID_RE.test(id) ? await readJson(type, id, markWanted === undefined ? undefined : { alsoMark: markWanted }) : undefined;
+  const stored = ID_RE.test(id) ? await readJson(type, id) : undefined;
   if (stored === undefined) throw new SwitchboardError('SWB_ERR_FHIR_NOT_FOUND', { type, id: ID_RE.test(id) ? id : 'the requested id' });
   if (stored.kind === 'deleted') throw new SwitchboardError('SWB_ERR_FHIR_GONE', { type, id });
-  if (stored.alsoMark !== undefined) ctx.consent?.useMark?.(stored.alsoMark);
   // A Patient is its own compartment (consent.ts finds the patient of a Patient by its id); any
   // other type is parsed for its subject, and the parsed body goes to the audit record as before.
   let body: FhirResource | undefined;

@@ -293,18 +293,6 @@ export type StoredJson =
   | { readonly kind: 'resource'; readonly versionId: string; readonly lastUpdated: Date; readonly json: string }
   | { readonly kind: 'deleted'; readonly versionId: string; readonly lastUpdated: Date };
 
-export interface ReadJsonOptions {
-  /**
-   * Also take writeMark(alsoMark) before the resource is read, in the same round trip where the store
-   * can (the Consent mark of a read: src/api/consent.ts). A store that cannot leaves `alsoMark` out of
-   * the result, and the caller asks writeMark itself.
-   */
-  readonly alsoMark?: string;
-}
-
-/** readJson's answer: the stored JSON, and writeMark(options.alsoMark) when it was asked and taken. */
-export type ReadJsonResult = StoredJson & { readonly alsoMark?: string };
-
 /** What one all-or-nothing unit of work may do (a Bundle transaction). */
 export interface ResourceStoreTx {
   /** The current version, the tombstone of a deleted resource, or undefined when never created. */
@@ -363,7 +351,7 @@ export interface ResourceStore extends ResourceStoreTx {
    * no _summary or _elements): no parse and re-serialisation of the resource on the request path.
    * The text is what read() would return, serialised.
    */
-  readJson?(type: string, id: string, options?: ReadJsonOptions): Promise<ReadJsonResult | undefined>;
+  readJson?(type: string, id: string): Promise<StoredJson | undefined>;
 }
 
 /** Space to tilde: what normalizeSearchString can lower-case and trim without the Unicode passes. */

@@ -29,14 +29,12 @@ import {
   type SearchQuery,
   type SearchResult,
   type SearchSort,
-  type ReadJsonOptions,
-  type ReadJsonResult,
+  type StoredJson,
   type UpdateOptions,
   type UpdateOutcome,
 } from '../../core/ports/resource-store.ts';
 import { INDEX_TABLES, SQLITE_RESOURCE_JOURNAL_SCHEMA, SQLITE_RESOURCE_MARKS_SCHEMA, SQLITE_RESOURCE_SCHEMA } from './sqlite-resource-schema.ts';
 import { BATCH_CHUNKS, CURRENT_COLUMNS, HISTORY_COLUMNS, RelaxedBatchWriter, type JournalSettle, type RelaxedBatch } from './sqlite-relaxed-batch-writer.ts';
-import { SqliteReadCache } from './sqlite-read-cache.ts';
 import { SqliteStatementCache } from './sqlite-statement-cache.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
 import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
@@ -46,9 +44,6 @@ const DEFAULT_PAGE = 50;
 const MAX_PAGE = 1000;
 /** Prepared search statements kept per store (search SQL varies with the query's shape, not its values). */
 const STATEMENT_CACHE = 256;
-/** readJson's cache (sqlite-read-cache.ts): versions kept, and characters of JSON (~2 bytes each at most). */
-const READ_CACHE_ENTRIES = 10_000;
-const READ_CACHE_CHARS = 16 * 1024 * 1024;
 const TYPE_RE = /^[A-Z][A-Za-z]{0,63}$/;
 /** FHIR R4 datatypes.html#id. */
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -526,9 +521,6 @@ export class SqliteResourceStore implements ResourceStore {
   /** Versions written per type through this store object (rolled-back ones included: see writeMark). */
   readonly #typeWrites = new Map<string, number>();
   readonly #typeMark: Database.Statement;
-  /** Two types' marks in one statement (readJson: the type read and options.alsoMark). */
-  readonly #typeMarks: Database.Statement<[string, string], { type: string; n: number }>;
-  readonly #readCache = new SqliteReadCache(READ_CACHE_ENTRIES, READ_CACHE_CHARS);
   /** createBatchRelaxed's writer on a thread and connection of its own, once started (createBatchRelaxedOffThread). */
   #relaxedWriter: RelaxedBatchWriter | undefined;
   /**
@@ -552,7 +544,6 @@ export class SqliteResourceStore implements ResourceStore {
     this.#walSync = walSyncOf(db);
     this.#syncLevel = this.#walSync === undefined ? 0 : Number(db.pragma('synchronous', { simple: true }));
     this.#typeMark = db.prepare('SELECT n FROM fhir_type_marks WHERE type = ?').pluck();
-    this.#typeMarks = db.prepare('SELECT type, n FROM fhir_type_marks WHERE type IN (?, ?)');
     this.createBatchRelaxedOffThread = options.relaxedBatchThread !== false && !db.memory && db.name !== '' && db.name !== ':memory:';
     // Only with the writer thread: the journal exists so that a record costs the request thread
     // next to nothing, and an append on this thread would not.
@@ -633,42 +624,14 @@ export class SqliteResourceStore implements ResourceStore {
     return this.#call(() => this.#read(type, id));
   }
 
-  /**
-   * The marks first (the type's and options.alsoMark's, one statement), then the row unless the read
-   * cache holds it under the same mark (sqlite-read-cache.ts). In that order a write committed in
-   * between moves the mark past the one the cached entry carries, so an entry is never newer than
-   * its mark says and a stale one is never served; and alsoMark is taken before the resource is read,
-   * as writeMark would have been before it (the Consent guard: src/api/consent.ts).
-   */
-  readJson(type: string, id: string, options: ReadJsonOptions = {}): Promise<ReadJsonResult | undefined> {
+  readJson(type: string, id: string): Promise<StoredJson | undefined> {
     return this.#call(() => {
       checkType(type);
-      const also = options.alsoMark;
-      if (also !== undefined) checkType(also);
-      let mark = 0;
-      let alsoN = 0;
-      for (const m of this.#typeMarks.all(type, also ?? type)) {
-        if (m.type === type) mark = m.n;
-        if (m.type === also) alsoN = m.n;
-      }
-      const writes = this.#typeWrites.get(type) ?? 0;
-      const alsoMark = also === undefined ? undefined : `${String(alsoN)}:${this.#typeWrites.get(also) ?? 0}`;
-      const key = `${type}/${id}`;
-      let stored = this.#readCache.get(key, mark, writes);
-      if (stored === undefined) {
-        const row = this.#row(type, id);
-        if (row === undefined) return undefined;
-        const facts = { versionId: String(row.version), lastUpdated: new Date(row.last_updated) };
-        stored = row.deleted !== 0 || row.json === null ? { kind: 'deleted', ...facts } : { kind: 'resource', ...facts, json: row.json };
-        this.#readCache.set(key, stored, mark, writes);
-      }
-      return alsoMark === undefined ? stored : { ...stored, alsoMark };
+      const row = this.#row(type, id);
+      if (row === undefined) return undefined;
+      const facts = { versionId: String(row.version), lastUpdated: new Date(row.last_updated) };
+      return row.deleted !== 0 || row.json === null ? { kind: 'deleted', ...facts } : { kind: 'resource', ...facts, json: row.json };
     });
-  }
-
-  /** readJson's cache counters (tests). */
-  get readCacheSize(): number {
-    return this.#readCache.size;
   }
 
   vread(type: string, id: string, versionId: string): Promise<ResourceVersion | undefined> {
@@ -825,7 +788,6 @@ export class SqliteResourceStore implements ResourceStore {
     if (this.#walSync !== undefined && !this.#walSync.idle) await this.#walSync.durable().catch(() => undefined);
     this.#walSync?.close();
     await this.#relaxedWriter?.close();
-    this.#readCache.clear();
     if (this.#ownsConnection) this.#db.close();
   }
 
