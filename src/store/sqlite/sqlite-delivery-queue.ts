@@ -15,7 +15,6 @@ import type {
 } from '../../core/ports/delivery-queue.ts';
 import { invalidDelivery } from '../ingest-outcome.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
-import { pendingIngestSync } from './sqlite-message-store.ts';
 import { walSyncOf, type SqliteWalSync } from './sqlite-wal-sync.ts';
 import { withRelaxedSync } from './sqlite-relaxed-sync.ts';
 import { guarded, toStoreError } from './sqlite-store-errors.ts';
@@ -420,7 +419,7 @@ export class SqliteDeliveryQueue implements DeliveryQueue {
     // After a failed sync it asks for a new one, as before.
     const walSync = this.#walSync;
     if (claimed.length > 0 && walSync !== undefined) {
-      const pending = pendingIngestSync(this.#db);
+      const pending = walSync.pending();
       if (pending === 'failed') await walSync.durable();
       else if (pending !== undefined) await pending;
     }

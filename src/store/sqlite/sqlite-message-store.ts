@@ -123,24 +123,6 @@ function eventOf(row: EventRow): MessageEvent {
   };
 }
 
-/**
- * Per connection, the WAL sync that makes its latest ingest commit durable, while it is pending
- * ('failed' once it failed, until a later ingest commit's sync takes its place). Syncs finish in
- * order, so waiting for it covers every earlier ingest commit too.
- */
-const lastIngestSync = new WeakMap<Database.Database, Promise<void> | 'failed'>();
-
-/**
- * What a delivery claim on this connection must wait for before its deliveries leave (ADR 0007:
- * not before their messages are on disk): the sync of the latest ingest commit if it is still
- * pending, `failed` if that sync failed (the caller then asks for a sync of its own), or nothing.
- * Deliveries are written durable only by ingest; enqueue and operator actions commit with the
- * store's own (FULL) setting.
- */
-export function pendingIngestSync(db: Database.Database): Promise<void> | 'failed' | undefined {
-  return lastIngestSync.get(db);
-}
-
 /** A `delivered` event kept as its attempt row (ADR 0012): the fields the event row had. */
 function deliveredEventOf(messageId: string, row: { delivery_id: string; finished_at: number; destination: string; attempts: number }): MessageEvent {
   return { messageId, at: new Date(row.finished_at), type: 'delivered', deliveryId: row.delivery_id, detail: { destination: row.destination, attempt: row.attempts } };
@@ -347,15 +329,11 @@ export class SqliteMessageStore implements MessageStore {
       for (const s of settled) s.item.resolve(s.result);
       return;
     }
-    const durable = this.#walSync.durable();
-    lastIngestSync.set(this.#db, durable);
-    durable.then(
+    this.#walSync.durable().then(
       () => {
-        if (lastIngestSync.get(this.#db) === durable) lastIngestSync.delete(this.#db);
         for (const s of settled) s.item.resolve(s.result);
       },
       (error: unknown) => {
-        if (lastIngestSync.get(this.#db) === durable) lastIngestSync.set(this.#db, 'failed');
         // Committed but maybe not on disk: refuse the ACK; a resend is answered as a duplicate.
         for (const s of settled) s.item.reject(error);
       },

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { isSwitchboardError } from '../../core/errors.ts';
 import type { IngestRecord } from '../../core/ports/message-store.ts';
 import { openSqliteStore } from './open-sqlite-store.ts';
-import { holdSyncs, realFdatasync, settlesSoon } from './sqlite-wal-sync-test-support.ts';
+import { eio, holdSyncs, realFdatasync, settlesSoon } from './sqlite-wal-sync-test-support.ts';
 import { walSyncOf } from './sqlite-wal-sync.ts';
 
 // The ingest commit's fsync runs on the thread pool (sqlite-wal-sync.ts). What must hold: an ingest
@@ -151,6 +151,40 @@ describe('SQLite WAL sync off the event loop', () => {
     } finally {
       fs.fdatasync = realFdatasync;
       await store.close();
+    }
+  });
+
+  test('pending() is the sync covering every durable() asked so far, asks for none itself, and says failed after a failed one', async () => {
+    const db = new Database(newPath());
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE t (x)');
+    const sync = walSyncOf(db);
+    assert.ok(sync !== undefined);
+    try {
+      assert.equal(sync.pending(), undefined, 'nothing asked yet');
+      const held = holdSyncs();
+      const first = sync.durable();
+      assert.equal(sync.pending(), first, 'the sync in flight');
+      const second = sync.durable();
+      assert.equal(sync.pending(), second, 'the one queued behind it, which covers both');
+      assert.equal(held.started, 1, 'pending() started nothing; the second waits for the first');
+      held.releaseAll();
+      await first;
+      assert.equal(sync.pending(), second, 'now in flight');
+      held.releaseAll(eio());
+      await assert.rejects(second);
+      assert.equal(sync.pending(), 'failed');
+      assert.equal(held.started, 2);
+      const third = sync.durable();
+      assert.equal(sync.pending(), third, 'a new request replaces the failure');
+      held.releaseAll();
+      await third;
+      assert.equal(sync.pending(), undefined, 'all done');
+    } finally {
+      fs.fdatasync = realFdatasync;
+      sync.close();
+      db.close();
     }
   });
 });

@@ -35,6 +35,10 @@ export class SqliteWalSync {
   readonly #afterInFlight: Array<() => void> = [];
   /** Waiters whose commits came after the sync in flight started: they need the next one. */
   #next: Group | undefined;
+  /** The group of the sync in flight. */
+  #current: Group | undefined;
+  /** Whether the last sync that ended failed (read by pending() when none is asked for or running). */
+  #lastFailed = false;
   /** Syncs done (tests, stats). */
   syncs = 0;
 
@@ -50,6 +54,20 @@ export class SqliteWalSync {
     const group = (this.#next ??= newGroup());
     if (!this.#inFlight) this.#start();
     return group.promise;
+  }
+
+  /**
+   * The sync that covers every commit durable() was asked for so far, without asking for one: its
+   * promise while it is queued or running (syncs end in order, so it covers the earlier ones too),
+   * 'failed' when the last one failed and none was asked for since (a caller that needs durability
+   * then asks durable()), undefined when all are done. The delivery queue's claim waits on it so
+   * that no delivery leaves before its ingest commit is on disk, without starting a sync of its own
+   * (ADR 0007, 0012).
+   */
+  pending(): Promise<void> | 'failed' | undefined {
+    const group = this.#next ?? this.#current;
+    if (group !== undefined) return group.promise;
+    return this.#lastFailed ? 'failed' : undefined;
   }
 
   /** Calls `then` once the sync in flight (if any) has finished. */
@@ -83,12 +101,16 @@ export class SqliteWalSync {
     try {
       fd = this.#descriptor();
     } catch (error) {
+      this.#lastFailed = true;
       group.reject(syncError(error));
       return;
     }
     this.#inFlight = true;
+    this.#current = group;
     fs.fdatasync(fd, (error) => {
       this.#inFlight = false;
+      this.#current = undefined;
+      this.#lastFailed = error !== null;
       this.syncs++;
       if (error !== null) group.reject(syncError(error));
       else group.resolve();
