@@ -1,4 +1,4 @@
-import { flatJoin2 } from './flat-strings.ts';
+import { JoinCache } from './flat-strings.ts';
 
 /**
  * HL7 v2 coding system names (table 0396, CWE-3/CWE-6) and the FHIR code system URIs they stand
@@ -84,17 +84,11 @@ function resolveKnownSystemUri(name: string): string | undefined {
 export function v2TableUri(table: string): string {
   // A handful of tables recur on every message: one string per table, built once (a new one per
   // call would be a rope the validator has to flatten in every bundle; see flat-strings.ts).
-  let uri = TABLE_URIS.get(table);
-  if (uri === undefined) {
-    uri = flatJoin2('http://terminology.hl7.org/CodeSystem/v2', '-', table.padStart(4, '0'));
-    // Bounded: a hostile feed could name any number of tables.
-    if (TABLE_URIS.size >= KNOWN_LIMIT) TABLE_URIS.clear();
-    TABLE_URIS.set(table, uri);
-  }
-  return uri;
+  return TABLE_URIS.get('http://terminology.hl7.org/CodeSystem/v2', table.padStart(4, '0'));
 }
 
-const TABLE_URIS = new Map<string, string>();
+/** Bounded as KNOWN: a hostile feed could name any number of tables. */
+const TABLE_URIS = new JoinCache('-', { limit: KNOWN_LIMIT });
 
 /** The v2 coding system name for a URI (for FHIR -> v2), or undefined. LN, SCT, I10C... preferred. */
 export function systemNameFor(uri: string): string | undefined {

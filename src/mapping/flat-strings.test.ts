@@ -19,5 +19,8 @@ describe('flat strings', () => {
     // Bounded: past its limit it starts over and still answers right.
     for (let i = 0; i < 6000; i++) assert.equal(plain.get('p', String(i)), `p:${i}`);
     assert.equal(plain.get('urn:oid', '2.16.840.1'), 'urn:oid:2.16.840.1');
+    // A limit of its own (v2TableUri's), the same answers past it.
+    const small = new JoinCache('-', { limit: 3 });
+    for (let i = 0; i < 10; i++) assert.equal(small.get('v2', String(i % 5).padStart(4, '0')), `v2-000${i % 5}`);
   });
 });

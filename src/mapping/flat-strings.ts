@@ -31,11 +31,13 @@ export class JoinCache {
   readonly #sep: string;
   readonly #encode: boolean;
   readonly #byA = new Map<string, Map<string, string>>();
+  readonly #limit: number;
   #size = 0;
 
-  constructor(sep: string, options: { readonly encodeURIComponent?: boolean } = {}) {
+  constructor(sep: string, options: { readonly encodeURIComponent?: boolean; readonly limit?: number } = {}) {
     this.#sep = sep;
     this.#encode = options.encodeURIComponent === true;
+    this.#limit = options.limit ?? JOIN_CACHE_LIMIT;
   }
 
   get(a: string, b: string): string {
@@ -44,7 +46,7 @@ export class JoinCache {
     let out = byB.get(b);
     if (out === undefined) {
       out = flatJoin2(a, this.#sep, this.#encode ? encodeURIComponent(b) : b);
-      if (this.#size >= JOIN_CACHE_LIMIT) {
+      if (this.#size >= this.#limit) {
         this.#byA.clear();
         this.#size = 0;
         this.#byA.set(a, (byB = new Map()));

@@ -45,7 +45,7 @@ export function identifierSystem(ctx: MappingContext, hd: Hl7Hd | undefined): st
     const type = (hd.universalIdType ?? '').toUpperCase();
     // Only a well-formed OID becomes urn:oid (senders put names in HD-2 with type ISO; such a
     // urn:oid is not a valid FHIR uri), else the namespace fallback below applies.
-    if (/^\d+(\.\d+)+$/.test(uid)) return OID_URIS.get('urn:oid', uid);
+    if (/^\d+(\.\d+)+$/.test(uid)) return oidUri(uid);
     if (type === 'UUID' || type === 'GUID') return `urn:uuid:${uid.toLowerCase()}`;
     if (type === 'URI' || /^(https?|urn):/i.test(uid)) return uid;
   }
@@ -56,6 +56,11 @@ export function identifierSystem(ctx: MappingContext, hd: Hl7Hd | undefined): st
 /** `urn:oid:<oid>` and `<local base>:id:<namespace>`, one flat string each (see flat-strings.ts). */
 const OID_URIS = new JoinCache(':');
 const LOCAL_ID_SYSTEMS = new JoinCache(':id:', { encodeURIComponent: true });
+
+/** `urn:oid:<oid>` for an OID the caller checked, one shared flat string per OID (identifier systems, endpoints). */
+export function oidUri(oid: string): string {
+  return OID_URIS.get('urn:oid', oid);
+}
 
 /** CX -> Identifier (IG CX[Identifier]): value, system from CX-4, type from CX-5 (table 0203). */
 export function cxToIdentifier(ctx: MappingContext, cx: Hl7Cx | undefined): Identifier | undefined {

@@ -2,6 +2,7 @@ import type { MessageHeader, Provenance, Reference } from '@medplum/fhirtypes';
 import type { Hl7Hd } from '../../hl7v2/index.ts';
 import { JoinCache } from '../flat-strings.ts';
 import type { IdentifiedResource, MappingContext } from '../mapping-context.ts';
+import { oidUri } from '../v2-datatypes.ts';
 import { organizationFromHd } from '../v2-resources.ts';
 import { eventDetails } from './evn.ts';
 
@@ -57,12 +58,11 @@ export function mapMsh(ctx: MappingContext): void {
 function endpointOf(app: Hl7Hd | undefined): string {
   if (app?.universalId !== undefined && /^(https?|ftp|urn):\S+$/i.test(app.universalId)) return app.universalId;
   // Only a real OID becomes urn:oid (senders mark non-OIDs as ISO too).
-  if (app?.universalId !== undefined && /^[0-2](\.\d+)+$/.test(app.universalId)) return OID_ENDPOINTS.get('urn:oid:', app.universalId);
+  if (app?.universalId !== undefined && /^[0-2](\.\d+)+$/.test(app.universalId)) return oidUri(app.universalId);
   return ENDPOINTS.get('urn:hl7v2:application:', app?.namespaceId ?? app?.universalId ?? 'unknown');
 }
 
 /** One flat string per application endpoint (see flat-strings.ts); a name is percent-encoded. */
-const OID_ENDPOINTS = new JoinCache('');
 const ENDPOINTS = new JoinCache('', { encodeURIComponent: true });
 
 /** The Provenance of the message: targets every other resource; added last. */

@@ -23,7 +23,6 @@ const PATIENT_CLASS: Readonly<Record<string, Coding>> = {
 /** Table 0004 -> encounter status (IG concept map PatientClass[EncounterStatus]); absent codes: in-progress. */
 const CLASS_STATUS: Readonly<Record<string, Encounter['status']>> = { P: 'planned', U: 'unknown' };
 
-const V2 = v2TableUri;
 
 /** Table 0069 hospital service (IG concept map HospitalService). */
 const HOSPITAL_SERVICE: Readonly<Record<string, ConceptTarget>> = {
@@ -101,7 +100,7 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
   const visitCx = pv1.read(19, 'CX', 'Encounter.identifier');
   const visit = cxToIdentifier(ctx, visitCx);
   // IG PV1-19: the visit number is typed VN when the sender gave no type.
-  if (visit !== undefined && visit.type === undefined) visit.type = { coding: [{ system: V2('0203'), code: 'VN' }], text: 'visit number' };
+  if (visit !== undefined && visit.type === undefined) visit.type = { coding: [{ system: v2TableUri('0203'), code: 'VN' }], text: 'visit number' };
   const id = visit !== undefined ? ctx.id('Encounter', visit.system, visit.value) : ctx.id('Encounter', ctx.messageKey, String(pv1.index));
   const classCode = pv1.text(2, 'Encounter.class');
   const cls = classCode !== undefined ? PATIENT_CLASS[classCode.toUpperCase()] : undefined;
@@ -153,7 +152,7 @@ export function mapPv1(ctx: MappingContext, pv1: SegmentReader, options: Encount
   const bedStatus = pv1.text(40, 'Location.operationalStatus');
   if (bedStatus !== undefined) {
     const loc = ctx.get<Location & { id: string }>(current);
-    if (loc !== undefined) loc.operationalStatus = { system: V2('0116'), code: bedStatus };
+    if (loc !== undefined) loc.operationalStatus = { system: v2TableUri('0116'), code: bedStatus };
     else ctx.warn('PV1-40: bed status without an assigned location (PV1-3)');
   }
 
