@@ -45,6 +45,11 @@ const MAX_PAGE = 1000;
 /** Prepared search statements kept per store (search SQL varies with the query's shape, not its values). */
 const STATEMENT_CACHE = 256;
 const TYPE_RE = /^[A-Z][A-Za-z]{0,63}$/;
+/** What a call on a closed store answers. */
+function refusedClosed(): Promise<never> {
+  return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
+}
+
 /** FHIR R4 datatypes.html#id. */
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 /** Sorts after every string a key can hold (U+10FFFF is the largest code point; SQLite compares UTF-8 bytes). */
@@ -567,7 +572,7 @@ export class SqliteResourceStore implements ResourceStore {
   }
 
   #call<T>(step: () => T): Promise<T> {
-    if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
+    if (this.#closed) return refusedClosed();
     if (this.#busy === 0) {
       try {
         return Promise.resolve(step());
@@ -663,7 +668,7 @@ export class SqliteResourceStore implements ResourceStore {
   }
 
   transaction<T>(work: (tx: ResourceStoreTx) => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
+    if (this.#closed) return refusedClosed();
     const sync = this.#walSync;
     const committed = this.#enqueue(async () => {
       // With a WAL sync the transaction commits with NORMAL (the pragma cannot change inside it) and
@@ -699,8 +704,8 @@ export class SqliteResourceStore implements ResourceStore {
   createBatchRelaxed(resources: readonly FhirResource[]): Promise<void> {
     if (resources.length === 0) return Promise.resolve();
     if (this.createBatchRelaxedOffThread) {
-      if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
-      return this.#createBatchOffThread((this.#relaxedWriter ??= new RelaxedBatchWriter(this.#db.name)), resources);
+      if (this.#closed) return refusedClosed();
+      return this.#createBatchOffThread(this.#writer(), resources);
     }
     return this.#call(() => {
       const batch = this.#prepareBatch(resources);
@@ -733,6 +738,11 @@ export class SqliteResourceStore implements ResourceStore {
   /** True when createBatchRelaxed runs on a thread of its own (see the port). */
   readonly createBatchRelaxedOffThread: boolean;
 
+  /** The writer thread and its connection, started on first use. */
+  #writer(): RelaxedBatchWriter {
+    return (this.#relaxedWriter ??= new RelaxedBatchWriter(this.#db.name));
+  }
+
   /** On a file, with the writer thread: fhir_journal (ResourceJournal). */
   readonly journal?: ResourceJournal;
 
@@ -741,24 +751,22 @@ export class SqliteResourceStore implements ResourceStore {
    * connection's (a committed append is visible to it: WAL).
    */
   #journalPort(): ResourceJournal {
-    const writer = (): RelaxedBatchWriter => (this.#relaxedWriter ??= new RelaxedBatchWriter(this.#db.name));
-    const closed = (): Promise<never> => Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
     return {
       append: (entries) => {
-        if (this.#closed) return closed();
+        if (this.#closed) return refusedClosed();
         if (entries.length === 0) return Promise.resolve();
-        const w = writer();
+        const w = this.#writer();
         return w.commit(w.begin(), { journal: [...entries] });
       },
       oldest: (limit) => this.#call(() => this.#prepare('SELECT seq, entry FROM fhir_journal ORDER BY seq LIMIT ?').all(Math.max(0, Math.floor(limit))) as JournalEntry[]),
       head: () => this.#call(() => (this.#prepare('SELECT COALESCE(MAX(seq), 0) AS n FROM fhir_journal').get() as { n: number }).n),
       size: () => this.#call(() => (this.#prepare('SELECT COUNT(*) AS n FROM fhir_journal').get() as { n: number }).n),
       settle: (entries, resources) => {
-        if (this.#closed) return closed();
+        if (this.#closed) return refusedClosed();
         const first = entries[0];
         const last = entries[entries.length - 1];
         if (first === undefined || last === undefined) return this.createBatchRelaxed(resources);
-        return this.#createBatchOffThread(writer(), resources, { from: first.seq, to: last.seq, count: entries.length });
+        return this.#createBatchOffThread(this.#writer(), resources, { from: first.seq, to: last.seq, count: entries.length });
       },
     };
   }
@@ -772,7 +780,7 @@ export class SqliteResourceStore implements ResourceStore {
    * without a committed write, never the other way round.
    */
   writeMark(type: string): Promise<string> {
-    if (this.#closed) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_UNAVAILABLE', { reason: 'the resource store is closed' }));
+    if (this.#closed) return refusedClosed();
     try {
       return Promise.resolve(`${String(this.#typeMark.get(type) ?? 0)}:${this.#typeWrites.get(type) ?? 0}`);
     } catch (error) {
