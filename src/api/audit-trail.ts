@@ -29,6 +29,7 @@ import type { FhirResource, JournalEntry, ResourceStore } from '../core/ports/re
 import { auditEventOf, fhirAuditFacts, type AuditFacts, type FhirAuditOutcome } from './audit-events.ts';
 import type { AuthEventSink } from './auth/auth-events.ts';
 import type { FhirAccess } from '../fhir/fhir-interactions.ts';
+import { SingleFlight } from '../core/single-flight.ts';
 
 export interface AuditTrailOptions {
   /** With createBatchRelaxed (SQLite), a batch's commit skips the fsync: see the top of this file. */
@@ -133,7 +134,11 @@ export class AuditTrail {
   // With a journal: entries appended and not settled, as far as this trail knows (the journal left
   // by an earlier run is counted once its size is read), and the settling loop.
   #backlog = 0;
-  #settling: Promise<void> | undefined;
+  readonly #settling = new SingleFlight(
+    () => this.#settleLoop(),
+    // Work that arrived as the loop ended.
+    () => this.#backlog > 0 && this.#urgentTo > this.#settledTo,
+  );
   /** Settle at once (no waiting for a quiet loop) every entry up to this seq: catchUp() and close(). */
   #urgentTo = 0;
   /** The largest seq settled by this trail (entries are settled oldest first). */
@@ -347,13 +352,7 @@ export class AuditTrail {
 
   /** Starts the settling loop unless it runs. */
   #settle(): void {
-    if (this.#settling !== undefined || this.#store.journal === undefined) return;
-    const settling: Promise<void> = this.#settleLoop().finally(() => {
-      if (this.#settling === settling) this.#settling = undefined;
-      // Work that arrived as the loop ended.
-      if (this.#backlog > 0 && this.#urgentTo > this.#settledTo) this.#settle();
-    });
-    this.#settling = settling;
+    if (this.#store.journal !== undefined) this.#settling.start();
   }
 
   /** Whether the event loop was mostly busy over a short window (requests are being served). */

@@ -14,6 +14,7 @@ import type {
 } from '../../core/ports/delivery-queue.ts';
 import { invalidDelivery } from '../ingest-outcome.ts';
 import { queryRows, toStoreError, withTransaction } from './postgres-transaction.ts';
+import { SingleFlight } from '../../core/single-flight.ts';
 
 interface DeliveryRow {
   seq: string;
@@ -163,8 +164,11 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
   /** Completion transactions committed so far (tests check that concurrent calls share them). */
   completeBatches = 0;
   private readonly completions: PendingCompletion[] = [];
-  /** The loop that writes queued completions, while it runs. */
-  private completing: Promise<void> | undefined;
+  /** The loop that writes queued completions, one run at a time. */
+  private readonly completing = new SingleFlight(
+    () => this.completeLoop(),
+    () => this.completions.length > 0,
+  );
 
   constructor(
     private readonly pool: pg.Pool,
@@ -238,15 +242,7 @@ export class PostgresDeliveryQueue implements DeliveryQueue {
   complete(id: string, owner: string, outcome: AttemptOutcome): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.completions.push({ id, owner, outcome, resolve, reject });
-      this.startCompleting();
-    });
-  }
-
-  private startCompleting(): void {
-    if (this.completing !== undefined) return;
-    this.completing = this.completeLoop().finally(() => {
-      this.completing = undefined;
-      if (this.completions.length > 0) this.startCompleting();
+      this.completing.start();
     });
   }
 

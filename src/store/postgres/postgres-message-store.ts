@@ -17,6 +17,7 @@ import { initialEvents, initialStatus, invalidOutcome } from '../ingest-outcome.
 import { ENQUEUE_LOCK_CLASS, enqueueLanes } from './postgres-delivery-queue.ts';
 import { PostgresFtsIndexer, type PostgresFtsIndexerOptions } from './postgres-fts-indexer.ts';
 import { queryRows, toStoreError, withTransaction } from './postgres-transaction.ts';
+import { SingleFlight } from '../../core/single-flight.ts';
 
 /** Rows per group-commit transaction. */
 const MAX_BATCH = 256;
@@ -309,8 +310,11 @@ export class PostgresMessageStore implements MessageStore {
   /** Ingest transactions committed so far (tests check that concurrent ingests share commits). */
   flushCount = 0;
   private readonly queue: PendingIngest[] = [];
-  /** The loop that cuts the queue into batches, while it runs. */
-  private flushing: Promise<void> | undefined;
+  /** The loop that cuts the queue into batches, one run at a time. */
+  private readonly flushing = new SingleFlight(
+    () => this.flushLoop(),
+    () => this.queue.length > 0,
+  );
   /** Batches being written, with the ordered lanes their deliveries use. */
   private readonly running = new Map<Promise<void>, ReadonlySet<string>>();
   private closed = false;
@@ -333,24 +337,16 @@ export class PostgresMessageStore implements MessageStore {
     if (invalid !== undefined) return Promise.reject(new SwitchboardError('SWB_ERR_STORE_INVALID_RECORD', { reason: invalid }));
     return new Promise<IngestResult>((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
-      this.startFlushing();
+      this.flushing.start();
     });
   }
 
   /** Resolves when every ingest queued so far is committed (or failed). */
   async flush(): Promise<void> {
-    while (this.flushing !== undefined || this.running.size > 0) {
-      if (this.flushing !== undefined) await this.flushing;
+    while (this.flushing.running !== undefined || this.running.size > 0) {
+      if (this.flushing.running !== undefined) await this.flushing.running;
       else await Promise.allSettled([...this.running.keys()]);
     }
-  }
-
-  private startFlushing(): void {
-    if (this.flushing !== undefined) return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = undefined;
-      if (this.queue.length > 0) this.startFlushing();
-    });
   }
 
   private async flushLoop(): Promise<void> {
@@ -402,7 +398,7 @@ export class PostgresMessageStore implements MessageStore {
     // committed key.
     if (deferred.length > 0) {
       this.queue.unshift(...deferred);
-      this.startFlushing();
+      this.flushing.start();
     }
   }
 
