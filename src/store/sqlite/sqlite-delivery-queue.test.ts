@@ -30,19 +30,27 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** An ingest of message `<tag><i>` with one queued delivery (idempotency key `idem-<key>-<i>`, three attempts). */
+function queuedRecord(i: number, o: { channel: string; tag: string; key: string; destination: string; payload: string; orderingKey?: string }): IngestRecord {
+  return {
+    channelId: o.channel,
+    content: `MSH|^~\\&|A|B|C|D|||ADT^A01|${o.tag}${i}|P|2.5.1\r`,
+    contentType: 'hl7v2',
+    receivedAt: new Date(),
+    source: 'test',
+    correlationId: `corr-${o.key}-${i}`,
+    configRevision: 1,
+    outcome: {
+      kind: 'queued',
+      deliveries: [{ destination: o.destination, ...(o.orderingKey === undefined ? {} : { orderingKey: o.orderingKey }), payload: o.payload, idempotencyKey: `idem-${o.key}-${i}`, maxAttempts: 3 }],
+    },
+  };
+}
+
 async function seed(messages: SqliteMessageStore, queue: SqliteDeliveryQueue, n: number, destination = 'out'): Promise<Delivery[]> {
   const ids = await Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      const result = await messages.ingest({
-        channelId: 'ch-bk',
-        content: `MSH|^~\\&|A|B|C|D|||ADT^A01|B${i}|P|2.5.1\r`,
-        contentType: 'hl7v2',
-        receivedAt: new Date(),
-        source: 'test',
-        correlationId: `corr-bk-${i}`,
-        configRevision: 1,
-        outcome: { kind: 'queued', deliveries: [{ destination, payload: `payload ${i}`, idempotencyKey: `idem-bk-${i}`, maxAttempts: 3 }] },
-      });
+      const result = await messages.ingest(queuedRecord(i, { channel: 'ch-bk', tag: 'B', key: 'bk', destination, payload: `payload ${i}` }));
       return result.id;
     }),
   );
@@ -319,16 +327,7 @@ describe('SQLite delivery bookkeeping', () => {
     await withStore(async (store) => {
       // Two keys; the second delivery of key k1 becomes claimable only once the first is delivered.
       const ingest = (i: number, key: string): Promise<unknown> =>
-        store.messages.ingest({
-          channelId: 'ch-bk',
-          content: `MSH|^~\\&|A|B|C|D|||ADT^A01|M${i}|P|2.5.1\r`,
-          contentType: 'hl7v2',
-          receivedAt: new Date(),
-          source: 'test',
-          correlationId: `corr-m-${i}`,
-          configRevision: 1,
-          outcome: { kind: 'queued', deliveries: [{ destination: 'm', orderingKey: key, payload: `p${i}`, idempotencyKey: `idem-m-${i}`, maxAttempts: 3 }] },
-        });
+        store.messages.ingest(queuedRecord(i, { channel: 'ch-bk', tag: 'M', key: 'm', destination: 'm', payload: `p${i}`, orderingKey: key }));
       for (const [i, key] of ['k1', 'k2', 'k1'].entries()) await ingest(i, key);
       const first = await store.queue.claim({ destination: 'm', owner: 'w1', leaseMs: 60_000, limit: 10 });
       assert.equal(first.length, 2, 'the heads of k1 and k2');
@@ -471,16 +470,7 @@ describe('SQLite delivery bookkeeping', () => {
   test("a claim waits for the sync in flight that covers its messages, without starting one of its own; after a failed sync it asks for one", async () => {
     const path = newPath();
     const store = await openSqliteStore({ path });
-    const queued = (i: number): IngestRecord => ({
-      channelId: 'ch-sync',
-      content: `MSH|^~\\&|A|B|C|D|||ADT^A01|S${i}|P|2.5.1\r`,
-      contentType: 'hl7v2',
-      receivedAt: new Date(),
-      source: 'test',
-      correlationId: `corr-s-${i}`,
-      configRevision: 1,
-      outcome: { kind: 'queued', deliveries: [{ destination: 'dest-sync', payload: `p${i}`, idempotencyKey: `idem-s-${i}`, maxAttempts: 3 }] },
-    });
+    const queued = (i: number): IngestRecord => queuedRecord(i, { channel: 'ch-sync', tag: 'S', key: 's', destination: 'dest-sync', payload: `p${i}` });
     try {
       await store.messages.ingest(queued(0));
       await store.queue.claim({ destination: 'dest-sync', owner: 'w1', limit: 5, leaseMs: 60_000 });
