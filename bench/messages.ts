@@ -7,6 +7,9 @@ const CR = '\r';
 /**
  * ADT^A01 (admit), about 1.7 KB: MSH, EVN, PID (three PID-3 identifiers, escapes in name,
  * address and identifiers), PD1, NK1 x2, PV1, PV2, AL1 x2, DG1 x2, IN1, GT1 and a Z-segment.
+ * PV1-17 is the admitting doctor, PV1-19 the visit number and PV1-20 the financial class (until
+ * 2026-11-25 a missing field separator put each of them one field early: the visit number was read
+ * as the patient type).
  */
 export const ADT_A01: string =
   [
@@ -16,7 +19,7 @@ export const ADT_A01: string =
     'PD1|||NORTHWIND FAMILY PRACTICE^^10442|1234567893^Greenleaf^Morgan^T^^^MD',
     'NK1|1|TESTPERSON^Jordan^P|SPO^Spouse^HL70063|742 Evergreen Terrace^Apt 3B^Springfield^IL^62704|^PRN^PH^^1^217^5550144||EC',
     'NK1|2|RIVERA-TESTPERSON^Camila|MTH^Mother^HL70063|88 Lakeview Dr^^Decatur^IL^62521|^PRN^PH^^1^217^5550177',
-    'PV1|1|I|4WEST^412^B^NORTHWIND_GEN||||1497759866^Adebayo^Tunde^K^^^MD|||MED|||7|||1497759866^Adebayo^Tunde^K^^^MD|IP|VN20240312-77812^^^NORTHWIND_GEN^VN|BCBS',
+    'PV1|1|I|4WEST^412^B^NORTHWIND_GEN||||1497759866^Adebayo^Tunde^K^^^MD|||MED|||7||||1497759866^Adebayo^Tunde^K^^^MD|IP|VN20240312-77812^^^NORTHWIND_GEN^VN|BCBS',
     'PV2|||R10.9^Abdominal pain^I10|||||20240315||3',
     'AL1|1|DA|70618^Penicillin^RXNORM|SV|Anaphylaxis \\T\\ hives|20010615',
     'AL1|2|FA|256349002^Peanut^SCT|MO|Urticaria|20150302',
