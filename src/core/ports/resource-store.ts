@@ -352,6 +352,19 @@ export interface ResourceStore extends ResourceStoreTx {
    * The text is what read() would return, serialised.
    */
   readJson?(type: string, id: string): Promise<StoredJson | undefined>;
+  /**
+   * Optional, with readJson and writeMark: both in one read of the store, from one snapshot (one
+   * statement on SQLite). A read that checks a cache against a mark (consent decisions against the
+   * Consent mark, src/api/consent.ts) then costs one trip to the database instead of two.
+   * `stored` is what readJson(type, id) returns and `mark` what writeMark(markType) returns.
+   */
+  readJsonMarked?(type: string, id: string, markType: string): Promise<MarkedJson>;
+}
+
+/** ResourceStore.readJsonMarked: a resource's stored JSON (or undefined) and a type's write mark, read together. */
+export interface MarkedJson {
+  readonly stored: StoredJson | undefined;
+  readonly mark: string;
 }
 
 /** Space to tilde: what normalizeSearchString can lower-case and trim without the Unicode passes. */

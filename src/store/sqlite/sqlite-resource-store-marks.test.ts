@@ -81,6 +81,46 @@ test('writeMark(type) moves when another connection to the same file commits', a
   });
 });
 
+test('readJsonMarked reads what readJson and writeMark read, in one go: present, missing and deleted resources; the mark moves with the type', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'fhir.db');
+    const store = openSqliteResourceStore({ path, indexer });
+    const other = openSqliteResourceStore({ path, indexer });
+    try {
+      const same = async (type: string, id: string): Promise<string> => {
+        const marked = await store.readJsonMarked(type, id, 'Consent');
+        assert.deepEqual(marked.stored, await store.readJson(type, id));
+        assert.equal(marked.mark, await store.writeMark('Consent'));
+        return marked.mark;
+      };
+      // No Consent ever written and no such resource: the mark is still given.
+      const first = await same('Patient', 'p1');
+      assert.equal((await store.readJsonMarked('Patient', 'p1', 'Consent')).stored, undefined);
+      await store.create({ resourceType: 'Patient', name: [{ family: 'Marked' }] }, { id: 'p1' });
+      assert.equal(await same('Patient', 'p1'), first, 'a Patient write leaves the Consent mark');
+      const read = await store.readJsonMarked('Patient', 'p1', 'Consent');
+      assert.ok(read.stored?.kind === 'resource');
+      assert.equal(JSON.parse(read.stored.json).name[0].family, 'Marked');
+      // A Consent written here, then one by another connection: the mark moves each time.
+      await store.create(consent('p1'));
+      const second = await same('Patient', 'p1');
+      assert.notEqual(second, first);
+      await other.create(consent('p2'));
+      const third = await same('Patient', 'p1');
+      assert.notEqual(third, second);
+      // Another type's mark is another counter.
+      assert.notEqual((await store.readJsonMarked('Patient', 'p1', 'Patient')).mark, third);
+      // A deleted resource reads as its tombstone, as readJson gives it.
+      await store.delete('Patient', 'p1');
+      await same('Patient', 'p1');
+      assert.equal((await store.readJsonMarked('Patient', 'p1', 'Consent')).stored?.kind, 'deleted');
+    } finally {
+      await other.close();
+      await store.close();
+    }
+  });
+});
+
 test('createBatchRelaxed writes every resource indexed and searchable, or none of them', async () => {
   await withDir(async (dir) => {
     const path = join(dir, 'fhir.db');

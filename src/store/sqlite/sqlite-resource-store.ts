@@ -29,6 +29,7 @@ import {
   type SearchQuery,
   type SearchResult,
   type SearchSort,
+  type MarkedJson,
   type StoredJson,
   type UpdateOptions,
   type UpdateOutcome,
@@ -84,6 +85,22 @@ interface ResourceRow {
   deleted: number;
   last_updated: number;
   json: string | null;
+}
+
+/** readJsonMarked's row: the mark, and the resource's columns (NULL when there is no resource). */
+interface MarkedRow {
+  mark: number;
+  version: number | null;
+  deleted: number | null;
+  last_updated: number | null;
+  json: string | null;
+}
+
+/** readJson's answer for a current row (undefined when there is none). */
+function storedJsonOf(row: Pick<ResourceRow, 'version' | 'deleted' | 'last_updated' | 'json'> | undefined): StoredJson | undefined {
+  if (row === undefined) return undefined;
+  const facts = { versionId: String(row.version), lastUpdated: new Date(row.last_updated) };
+  return row.deleted !== 0 || row.json === null ? { kind: 'deleted', ...facts } : { kind: 'resource', ...facts, json: row.json };
 }
 
 interface HistoryRow {
@@ -632,10 +649,27 @@ export class SqliteResourceStore implements ResourceStore {
   readJson(type: string, id: string): Promise<StoredJson | undefined> {
     return this.#call(() => {
       checkType(type);
-      const row = this.#row(type, id);
-      if (row === undefined) return undefined;
-      const facts = { versionId: String(row.version), lastUpdated: new Date(row.last_updated) };
-      return row.deleted !== 0 || row.json === null ? { kind: 'deleted', ...facts } : { kind: 'resource', ...facts, json: row.json };
+      return storedJsonOf(this.#row(type, id));
+    });
+  }
+
+  /**
+   * One statement: the type's counter joined to the resource's row (a LEFT JOIN from the one-row
+   * counter, so a missing resource still gives the mark). Measured in a loop on a warm file, the
+   * pair costs 2.8 us against 2.6 + 2.1 for the two statements; on the request path each statement
+   * costs several times that (cold CPU caches), and a consent-checked read ran both.
+   */
+  readJsonMarked(type: string, id: string, markType: string): Promise<MarkedJson> {
+    return this.#call(() => {
+      checkType(type);
+      const row = this.#prepare(
+        'SELECT m.n AS mark, r.version, r.deleted, r.last_updated, r.json ' +
+          'FROM (SELECT COALESCE((SELECT n FROM fhir_type_marks WHERE type = ?), 0) AS n) m ' +
+          'LEFT JOIN fhir_resources r ON r.type = ? AND r.id = ?',
+      ).get(markType, type, id) as MarkedRow;
+      // No resource: the joined columns are all NULL (version never is on a row).
+      const stored = row.version === null ? undefined : storedJsonOf({ version: row.version, deleted: row.deleted ?? 0, last_updated: row.last_updated ?? 0, json: row.json });
+      return { stored, mark: this.#markOf(markType, row.mark) };
     });
   }
 
@@ -782,10 +816,15 @@ export class SqliteResourceStore implements ResourceStore {
   writeMark(type: string): Promise<string> {
     if (this.#closed) return refusedClosed();
     try {
-      return Promise.resolve(`${String(this.#typeMark.get(type) ?? 0)}:${this.#typeWrites.get(type) ?? 0}`);
+      return Promise.resolve(this.#markOf(type, this.#typeMark.get(type) ?? 0));
     } catch (error) {
       return Promise.reject(toStoreError(error));
     }
+  }
+
+  /** The mark writeMark and readJsonMarked give: the file's counter and this object's own count. */
+  #markOf(type: string, counter: unknown): string {
+    return `${String(counter)}:${this.#typeWrites.get(type) ?? 0}`;
   }
 
   async close(): Promise<void> {
