@@ -1,5 +1,8 @@
 // Small timing helpers shared by the benchmarks, and the child-process wrapper of server benches.
 
+// The V8 flags `switchboard` sets for itself (src/cli/v8-flags.ts): every bench module and server
+// child imports this file, so benchmarks measure the runtime the CLI runs.
+import '../src/cli/apply-v8-flags.ts';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';

@@ -1,3 +1,5 @@
+// First: V8 flags the process sets for itself (src/cli/v8-flags.ts).
+import './apply-v8-flags.ts';
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { isSwitchboardError } from '../core/errors.ts';
