@@ -32,6 +32,9 @@ let patient: string;
 let observation: string;
 /** Consent searches the FHIR API made on the store. */
 let consentSearches = 0;
+/** writeMark and readJsonMarked calls the FHIR API made on the store. */
+let markCalls = 0;
+let markedReads = 0;
 
 const form = (fields: Record<string, string>): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
 
@@ -66,6 +69,20 @@ before(async () => {
     if (type === 'Consent') consentSearches++;
     return search(type, query);
   };
+  const writeMark = resources.writeMark?.bind(resources);
+  if (writeMark !== undefined) {
+    resources.writeMark = async (type) => {
+      markCalls++;
+      return writeMark(type);
+    };
+  }
+  const readJsonMarked = resources.readJsonMarked?.bind(resources);
+  if (readJsonMarked !== undefined) {
+    resources.readJsonMarked = async (type, id, markType) => {
+      markedReads++;
+      return readJsonMarked(type, id, markType);
+    };
+  }
   const setup = await setupSecurity({ identity: store.identity, keyFile: join(dir, 'key.json'), publicUrl: 'http://127.0.0.1' });
   await store.identity.createUser({ username: 'boss', passwordHash: await hashPassword('boss-pass-123456789'), roles: ['admin'] });
   engine = await startEngineService({ store, channels: [], host: '127.0.0.1', httpPort: 0, logger: createLogger({ level: 'silent' }), author: 'test', retentionIntervalMs: 0, security: setup.security });
@@ -135,4 +152,18 @@ test('a deny Consent written by another connection to the same database file app
   } finally {
     await other.close();
   }
+});
+
+test('a read by id takes the Consent mark along with the resource (one read of the store): writeMark is not asked', async () => {
+  assert.equal(await status('GET', `Patient/${patient}`, app1), 200);
+  const [marks, reads] = [markCalls, markedReads];
+  for (let i = 0; i < 3; i++) {
+    assert.equal(await status('GET', `Patient/${patient}`, app1), 200);
+    assert.equal(await status('GET', `Observation/${observation}`, app1), 200);
+  }
+  assert.equal(markedReads - reads, 6);
+  assert.equal(markCalls - marks, 0);
+  // A search still asks writeMark (once per request).
+  assert.equal(await status('GET', `Observation?subject=Patient/${patient}`, app1), 200);
+  assert.equal(markCalls - marks, 1);
 });

@@ -167,3 +167,54 @@ test('a break-glass AuditEvent carries purposeOfUse BTG and the reason', () => {
   assert.deepEqual(requestor?.purposeOfUse?.map((p) => p.coding[0]?.code), ['ETREAT', 'BTG']);
   assert.deepEqual(e.entity[0]?.detail, [{ type: 'break-glass-reason', valueString: 'unconscious' }]);
 });
+
+test('the shared cache: a mark given with the read (useMark) stands for writeMark; a new mark empties the cache; a plain check asks writeMark once per request', async () => {
+  const stored = [consent('c-deny', { type: 'deny', actor: [device('app1')] })];
+  let searches = 0;
+  let marks = 0;
+  let mark = '1:0';
+  const canonical = {
+    writeMark: async (type: string): Promise<string> => {
+      assert.equal(type, 'Consent');
+      marks++;
+      return mark;
+    },
+    search: async (): Promise<SearchResult> => {
+      searches++;
+      return { resources: stored, included: [] };
+    },
+  };
+  const enforcement = createConsentEnforcement({ store: canonical, now: () => now });
+
+  // A read by id: the routes hand the guard the mark read with the resource; the guard asks nothing more.
+  const first = enforcement.guard(fakeRequest(app1));
+  assert.equal(first.markType, 'Consent');
+  first.useMark?.('1:0');
+  await assert.rejects(first.checkPatient(canonical, 'pa', 'Patient', 'read'), (e: unknown) => isSwitchboardError(e) && e.code === 'SWB_ERR_CONSENT_DENIED');
+  assert.deepEqual([marks, searches], [0, 1]);
+  // The next request with the same mark: from the cache, no search.
+  const second = enforcement.guard(fakeRequest(app1));
+  second.useMark?.('1:0');
+  await assert.rejects(second.checkPatient(canonical, 'pa', 'Patient', 'read'));
+  assert.deepEqual([marks, searches], [0, 1]);
+  // A Consent written since (the mark moved): searched again, and the new answer applies at once.
+  stored.length = 0;
+  const third = enforcement.guard(fakeRequest(app1));
+  third.useMark?.('2:0');
+  await third.checkPatient(canonical, 'pa', 'Patient', 'read');
+  assert.deepEqual([marks, searches], [0, 2]);
+  // Without a mark given (a search, a write): writeMark is asked, once per request.
+  mark = '2:0';
+  const fourth = enforcement.guard(fakeRequest(app1));
+  await fourth.checkPatient(canonical, 'pa', 'Observation', 'read');
+  await fourth.check(canonical, { resourceType: 'Observation', id: 'o1', subject: { reference: 'Patient/pa' } }, 'read');
+  assert.deepEqual([marks, searches], [1, 2]);
+  // Over another store (a Bundle's open transaction), the shared cache and the given mark are not used.
+  const tx = { search: canonical.search };
+  const fifth = enforcement.guard(fakeRequest(app1));
+  fifth.useMark?.('2:0');
+  await fifth.checkPatient(tx, 'pa', 'Patient', 'read');
+  assert.deepEqual([marks, searches], [1, 3]);
+  // Without a store to mark, the guard takes no mark.
+  assert.equal(createConsentEnforcement({}).guard(fakeRequest(app1)).markType, undefined);
+});

@@ -53,22 +53,31 @@ export function installCors(app: FastifyInstance, options: CorsOptions): void {
   const allowed = new Set(origins);
   const maxAge = String(options.maxAgeSeconds ?? 600);
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (!isApiPath(req.url.split('?')[0] ?? '')) return;
+  // A callback hook: it decides at once, and an async hook costs a promise per request.
+  app.addHook('onRequest', (req, reply, done) => {
+    if (!isApiPath(req.url.split('?')[0] ?? '')) {
+      done();
+      return;
+    }
     reply.header('vary', 'Origin');
     const origin = req.headers.origin;
-    if (typeof origin !== 'string' || !(any || allowed.has(origin))) return;
+    if (typeof origin !== 'string' || !(any || allowed.has(origin))) {
+      done();
+      return;
+    }
     reply.header('access-control-allow-origin', any ? '*' : origin);
     if (options.credentials === true) reply.header('access-control-allow-credentials', 'true');
     const requestedMethod = req.headers['access-control-request-method'];
     if (req.method === 'OPTIONS' && typeof requestedMethod === 'string') {
       // A preflight: answered here, before authentication (a browser sends no credentials on it).
+      // Answered, so the request goes no further: done is not called.
       reply.header('access-control-allow-methods', ALLOW_METHODS);
       reply.header('access-control-allow-headers', ALLOW_HEADERS);
       reply.header('access-control-max-age', maxAge);
-      return reply.code(204).send();
+      reply.code(204).send();
+      return;
     }
     reply.header('access-control-expose-headers', EXPOSE_HEADERS);
-    return;
+    done();
   });
 }

@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify';
 import { SwitchboardError } from '../core/errors.ts';
 import type { IdentityStore } from '../core/ports/identity-store.ts';
-import { createAuthenticate, requireCan } from './auth/authenticate.ts';
+import { createAuthenticate, requireCan, withVerifiedBearer } from './auth/authenticate.ts';
 import type { AuthEventSink } from './auth/auth-events.ts';
 import type { JwksCache } from './auth/client-assertion.ts';
 import { loginRoutes } from './auth/login-routes.ts';
@@ -103,11 +103,16 @@ export function actionForRoute(method: string, url: string): Action | 'deny' | u
  */
 export function installHttpSecurity(app: FastifyInstance, options: HttpSecurityOptions): preHandlerAsyncHookHandler {
   const authenticate = createAuthenticate({ tokens: options.tokens, sessions: options.sessions });
+  // On the routes: no promise per request for a token verified already (withVerifiedBearer).
+  const apiAuthenticate = withVerifiedBearer(options.tokens, authenticate);
   // The same checks; refusals answered as an OperationOutcome and audited (fhir-auth-refusal.ts).
-  const fhirCredentials = createAuthenticate({ tokens: options.tokens, sessions: options.sessions, answer: fhirAuthRefusal(options.fhirAudit) });
-  const fhirAuthenticate: preHandlerAsyncHookHandler = async function (req, reply) {
-    if (req.method === 'GET' && req.url.startsWith('/fhir/R4/metadata') && OPEN_FHIR_ROUTES.has((req.url.split('?')[0] ?? '').replace(/\/+$/, ''))) return;
-    await fhirCredentials.call(this, req, reply);
+  const fhirCredentials = withVerifiedBearer(options.tokens, createAuthenticate({ tokens: options.tokens, sessions: options.sessions, answer: fhirAuthRefusal(options.fhirAudit) }));
+  const fhirAuthenticate: preHandlerHookHandler = function (req, reply, done) {
+    if (req.method === 'GET' && req.url.startsWith('/fhir/R4/metadata') && OPEN_FHIR_ROUTES.has((req.url.split('?')[0] ?? '').replace(/\/+$/, ''))) {
+      done();
+      return;
+    }
+    fhirCredentials.call(this, req, reply, done);
   };
   // A route missing from the table is refused to everyone, admins included (fail closed).
   const denyAll: preHandlerAsyncHookHandler = async (req, reply) => {
@@ -128,7 +133,7 @@ export function installHttpSecurity(app: FastifyInstance, options: HttpSecurityO
       if (action === undefined) continue;
       const guard = action === 'deny' ? denyAll : requireCan(action);
       const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
-      route.preHandler = [authenticate, guard, ...existing];
+      route.preHandler = [apiAuthenticate, guard, ...existing];
       break;
     }
   });

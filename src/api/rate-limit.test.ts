@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { RateLimiter } from './auth/rate-limiter.ts';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { Store } from '../core/ports/store.ts';
@@ -149,4 +150,26 @@ describe('rate limits', () => {
     assert.throws(() => installRateLimit(app, { perMinute: 0 }), (e: Error & { code?: string }) => e.code === 'SWB_ERR_CONFIG_INVALID' && e.message.includes('rateLimit.perMinute'));
     await app.close();
   });
+});
+
+test('RateLimiter: buckets refill in place; least recently used key out first, a key taken again and again included', () => {
+  let at = 1_000_000;
+  const limiter = new RateLimiter({ capacity: 1, refillPerMinute: 60, maxKeys: 2, now: () => at });
+  assert.equal(limiter.take('a').ok, true);
+  assert.equal(limiter.take('b').ok, true);
+  assert.deepEqual(limiter.take('a'), { ok: false, retryAfterSeconds: 1 });
+  // a again (the key used last: not moved), then c: b is the least recently used and goes.
+  assert.equal(limiter.take('a').ok, false);
+  assert.equal(limiter.take('c').ok, true);
+  assert.equal(limiter.take('a').ok, false, 'a kept, still empty');
+  assert.equal(limiter.take('b').ok, true, 'b was forgotten: a full bucket');
+  // b's return pushed out c, the least recently used by then (a was taken after it).
+  assert.equal(limiter.take('c').ok, true, 'c was forgotten');
+  // Refill: one token a second (60 per minute), up to the capacity.
+  at += 1000;
+  assert.equal(limiter.take('c').ok, true);
+  assert.equal(limiter.take('c').ok, false);
+  // reset forgets a key, the last one included.
+  limiter.reset('c');
+  assert.equal(limiter.take('c').ok, true);
 });

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteOptions } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler, RouteOptions } from 'fastify';
 import { SwitchboardError } from '../core/errors.ts';
 import { RateLimiter } from './auth/rate-limiter.ts';
 import { sessionIdFrom } from './auth/sessions.ts';
@@ -76,14 +76,25 @@ export function installRateLimit(app: FastifyInstance, options: RateLimitOptions
     throw new SwitchboardError('SWB_ERR_HTTP_RATE_LIMITED', { retryAfter: outcome.retryAfterSeconds });
   };
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (hasCredentials(req) || !isApiPath(req.url.split('?')[0] ?? '')) return;
-    take(req, reply);
+  // Callback hooks: they decide at once, and an async hook costs a promise per request.
+  const takeThen = (req: FastifyRequest, reply: FastifyReply, done: (error?: FastifyError) => void): void => {
+    try {
+      take(req, reply);
+    } catch (error) {
+      done(error as FastifyError);
+      return;
+    }
+    done();
+  };
+
+  app.addHook('onRequest', (req, reply, done) => {
+    if (hasCredentials(req) || !isApiPath(req.url.split('?')[0] ?? '')) done();
+    else takeThen(req, reply, done);
   });
 
-  const limit: preHandlerAsyncHookHandler = async (req, reply) => {
-    if (counted.has(req)) return;
-    take(req, reply);
+  const limit: preHandlerHookHandler = (req, reply, done) => {
+    if (counted.has(req)) done();
+    else takeThen(req, reply, done);
   };
   app.addHook('onRoute', (route: RouteOptions) => {
     if (!isApiPath(route.url)) return;

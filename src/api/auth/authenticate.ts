@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify';
 import { isSwitchboardError, SwitchboardError } from '../../core/errors.ts';
 import type { User } from '../../core/ports/identity-store.ts';
 import { sendProblem } from '../problem.ts';
@@ -43,6 +43,37 @@ export function principalFromClaims(claims: AccessTokenClaims): Principal {
   };
 }
 
+/**
+ * The principal of verified claims, made once per claims object: the verified-token cache
+ * (tokens.ts) hands out the same frozen claims for every request with that token, so their
+ * principal is the same too. Frozen, as it is shared by those requests; a WeakMap, so it goes when
+ * the claims leave the cache.
+ */
+const principals = new WeakMap<AccessTokenClaims, Principal>();
+
+function principalOfVerified(claims: AccessTokenClaims): Principal {
+  let principal = principals.get(claims);
+  if (principal === undefined) {
+    const made = principalFromClaims(claims);
+    principal = Object.freeze({ ...made, roles: Object.freeze([...made.roles]) });
+    principals.set(claims, principal);
+  }
+  return principal;
+}
+
+/** RFC 6750 2.1 `Authorization: Bearer <b64token>`. */
+const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
+/** The last header parsed and its token: a client repeats the same header, request after request. */
+let lastBearer: { readonly header: string; readonly token: string | undefined } | undefined;
+
+/** The token of an `Authorization: Bearer` header; undefined when the header is not one. */
+function bearerToken(authorization: string): string | undefined {
+  if (lastBearer !== undefined && lastBearer.header === authorization) return lastBearer.token;
+  const token = BEARER.exec(authorization)?.[1];
+  lastBearer = { header: authorization, token };
+  return token;
+}
+
 export function principalFromUser(user: User): Principal {
   return { kind: 'user', subject: user.id, username: user.username, roles: user.roles.filter(isRole), via: 'session', mustChangePassword: user.mustChangePassword };
 }
@@ -69,13 +100,13 @@ export function createAuthenticate(options: AuthenticateOptions): preHandlerAsyn
     const authorization = req.headers.authorization;
     let principal: Principal | undefined;
     if (typeof authorization === 'string' && authorization.length > 0) {
-      const match = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(authorization);
-      if (match === null) {
+      const token = bearerToken(authorization);
+      if (token === undefined) {
         await refuse(req, reply, new SwitchboardError('SWB_ERR_AUTH_TOKEN_INVALID', { reason: 'the Authorization header is not a Bearer token' }), true);
         return;
       }
       try {
-        principal = principalFromClaims(await options.tokens.verify(match[1] as string));
+        principal = principalOfVerified(await options.tokens.verify(token));
       } catch (error) {
         await refuse(req, reply, isSwitchboardError(error) ? error : new SwitchboardError('SWB_ERR_AUTH_TOKEN_INVALID', { reason: 'it cannot be verified' }), true);
         return;
@@ -97,6 +128,27 @@ export function createAuthenticate(options: AuthenticateOptions): preHandlerAsyn
     if (principal.mustChangePassword === true && !passwordChangeRoutes.has(req.routeOptions.url ?? '')) {
       await answer(req, reply, new SwitchboardError('SWB_ERR_AUTH_PASSWORD_CHANGE_REQUIRED'));
     }
+  };
+}
+
+/**
+ * `authenticate` (createAuthenticate over the same `tokens`) as a callback hook that goes on at once,
+ * with no promise, when the request carries a bearer token that `tokens` verified already and that
+ * is still valid (TokenIssuer.verifiedCached): the principal is the one `authenticate` resolves for
+ * it (a token never carries mustChangePassword, a session's flag). Every other request (no
+ * credentials, a new, expired or malformed token, a session cookie) goes through `authenticate`.
+ */
+export function withVerifiedBearer(tokens: TokenIssuer, authenticate: preHandlerAsyncHookHandler): preHandlerHookHandler {
+  return function (this: FastifyInstance, req, reply, done) {
+    const authorization = req.headers.authorization;
+    const token = tokens.verifiedCached !== undefined && typeof authorization === 'string' && authorization.length > 0 ? bearerToken(authorization) : undefined;
+    const claims = token === undefined ? undefined : tokens.verifiedCached?.(token);
+    if (claims !== undefined) {
+      req.principal = principalOfVerified(claims);
+      done();
+      return;
+    }
+    authenticate.call(this, req, reply).then(() => done(), done);
   };
 }
 

@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import type { IdentityStore } from '../../core/ports/identity-store.ts';
 import type { AuthEvent } from './auth-events.ts';
 import { memoryIdentityStore } from './auth-test-support.ts';
-import { createAuthenticate, requireCan } from './authenticate.ts';
+import { createAuthenticate, requireCan, withVerifiedBearer } from './authenticate.ts';
 import { ensureAdmin } from './bootstrap.ts';
 import { loginRoutes } from './login-routes.ts';
 import { hashPassword } from './passwords.ts';
@@ -265,5 +265,61 @@ describe('authenticate with bearer tokens', () => {
     const expired = await h.app.inject({ method: 'GET', url: '/fhir/R4/Observation', headers: { authorization: `Bearer ${token}` } });
     assert.equal(expired.statusCode, 401);
     assert.equal(expired.json().code, 'SWB_ERR_AUTH_TOKEN_EXPIRED');
+  });
+});
+
+describe('withVerifiedBearer', () => {
+  test('a token verified already goes on at once, with the same principal and no new verification; anything else goes through authenticate', async () => {
+    let now = Date.parse('2026-03-01T09:00:00Z');
+    const clock = (): Date => new Date(now);
+    const { store, close } = memoryIdentityStore(clock);
+    const sessions = new SessionManager({ store, clock, idleMs: IDLE_MS, ttlMs: TTL_MS });
+    const issuer = await createTokenIssuer({ generate: true, issuer: 'https://sb.test', audience: 'https://sb.test/api', clock });
+    let verifications = 0;
+    const tokens: TokenIssuer = {
+      ...issuer,
+      verify: (token) => {
+        verifications++;
+        return issuer.verify(token);
+      },
+    };
+    const seen: unknown[] = [];
+    const app = Fastify();
+    app.get('/fhir/R4/:type', { preHandler: [withVerifiedBearer(tokens, createAuthenticate({ tokens, sessions })), requireCan((req) => ({ fhir: { interaction: 'read', resourceType: (req.params as { type: string }).type } }))] }, async (req) => {
+      seen.push(req.principal);
+      return {};
+    });
+    await app.ready();
+    try {
+      const token = (await issuer.issue({ sub: 'lab', clientId: 'lab', scopes: ['system/Observation.rs'], roles: [] })).accessToken;
+      const get = (type: string, authorization?: string): Promise<LightMyRequestResponse> => app.inject({ method: 'GET', url: `/fhir/R4/${type}`, headers: authorization === undefined ? {} : { authorization } });
+      assert.equal((await get('Observation', `Bearer ${token}`)).statusCode, 200);
+      assert.equal(verifications, 1);
+      assert.equal((await get('Observation', `Bearer ${token}`)).statusCode, 200);
+      assert.equal(verifications, 1, 'the second request is not verified again');
+      assert.equal(seen[1], seen[0], 'the same principal');
+      assert.ok(Object.isFrozen(seen[0]), 'shared, so frozen');
+      assert.deepEqual(seen[0], { kind: 'client', subject: 'lab', clientId: 'lab', roles: [], scopes: ['system/Observation.rs'], via: 'token' });
+      // Scopes still decide per request.
+      assert.equal((await get('Patient', `Bearer ${token}`)).json().code, 'SWB_ERR_AUTH_SCOPE_INSUFFICIENT');
+      // Not a verified token: authenticate answers.
+      const tampered = await get('Observation', `Bearer ${token.slice(0, -4)}AAAA`);
+      assert.equal(tampered.statusCode, 401);
+      assert.match(String(tampered.headers['www-authenticate']), /error="invalid_token"/);
+      assert.equal((await get('Observation', 'Basic YTpi')).statusCode, 401);
+      const none = await get('Observation');
+      assert.equal(none.statusCode, 401);
+      assert.equal(none.headers['www-authenticate'], 'Bearer realm="switchboard"');
+      // Past exp the cached verification is not used: 401 EXPIRED, from a verification.
+      now += 300_000 + 31_000;
+      const before = verifications;
+      const expired = await get('Observation', `Bearer ${token}`);
+      assert.equal(expired.statusCode, 401);
+      assert.equal(expired.json().code, 'SWB_ERR_AUTH_TOKEN_EXPIRED');
+      assert.equal(verifications, before + 1);
+    } finally {
+      await app.close();
+      close();
+    }
   });
 });

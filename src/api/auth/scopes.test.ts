@@ -63,6 +63,31 @@ describe('SMART scopes', () => {
     assert.equal(allows([parsed], read('Observation')), true, 'parsed scopes are accepted too');
   });
 
+  test('a frozen list (a verified token\'s scopes) is parsed once and answers as the same list unfrozen; a list that can change is read as it is', () => {
+    const read = (resourceType: string): ScopeAccess => ({ interaction: 'read', resourceType });
+    const lists = [['system/Observation.rs'], ['patient/*.read', 'openid'], ['user/Patient.cruds', 'system/Encounter.s', 'bogus'], ['system/*.cruds'], []];
+    const accesses: ScopeAccess[] = [
+      read('Observation'),
+      read('Patient'),
+      { interaction: 'search', resourceType: 'Encounter' },
+      { interaction: 'create', resourceType: 'Patient' },
+      { interaction: 'read', resourceType: 'Observation', compartment: { patient: 'p1' } },
+    ];
+    for (const list of lists) {
+      const frozen = Object.freeze([...list]);
+      for (const access of accesses) {
+        for (const context of [{}, { patient: 'p1' }, { patient: 'p2' }]) {
+          // Twice: the second answer comes from the parsed list.
+          for (let i = 0; i < 2; i++) assert.equal(allows(frozen, access, context), allows([...list], access, context), `${list.join(' ')} ${access.interaction} ${access.resourceType} ${JSON.stringify(context)}`);
+        }
+      }
+    }
+    const mutable = ['system/Patient.r'];
+    assert.equal(allows(mutable, read('Observation')), false);
+    mutable.push('system/Observation.r');
+    assert.equal(allows(mutable, read('Observation')), true);
+  });
+
   test('narrowScopes: intersection of asked and allowed, per context; plain scopes only verbatim', () => {
     const rows: [string[], string[], string[]][] = [
       [['system/Observation.cruds'], ['system/Observation.rs'], ['system/Observation.rs']],

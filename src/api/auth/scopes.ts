@@ -101,6 +101,22 @@ function permissionFor(access: ScopeAccess): Permission {
 }
 
 /**
+ * The scopes of a frozen list (a verified token's claims, tokens.ts, shared by every request with
+ * that token), parsed once: by the list's identity, which cannot change what it holds.
+ */
+const parsedFrozen = new WeakMap<readonly (SmartScope | string)[], readonly SmartScope[]>();
+
+function parsedOnce(list: readonly (SmartScope | string)[]): readonly (SmartScope | string)[] {
+  if (!Object.isFrozen(list)) return list;
+  let parsed = parsedFrozen.get(list);
+  if (parsed === undefined) {
+    parsed = Object.freeze(list.map((item) => (typeof item === 'string' ? parseScope(item) : item)).filter((item) => item !== undefined));
+    parsedFrozen.set(list, parsed);
+  }
+  return parsed;
+}
+
+/**
  * True when some scope allows the access. `context.patient` is the patient the token was issued for
  * (the `patient` launch context); a `patient/` scope allows only accesses confined to that
  * patient's compartment.
@@ -108,7 +124,7 @@ function permissionFor(access: ScopeAccess): Permission {
 export function allows(scopes: readonly (SmartScope | string)[] | string, access: ScopeAccess, context: { readonly patient?: string } = {}): boolean {
   const list = typeof scopes === 'string' ? splitScopes(scopes) : scopes;
   const needed = permissionFor(access);
-  for (const item of list) {
+  for (const item of parsedOnce(list)) {
     const s = typeof item === 'string' ? parseScope(item) : item;
     if (s === undefined) continue;
     if (!s.permissions.has(needed)) continue;

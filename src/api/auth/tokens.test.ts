@@ -89,6 +89,39 @@ describe('access tokens', () => {
     await assert.rejects(issuer.verify(a), { code: 'SWB_ERR_AUTH_TOKEN_INVALID' });
   });
 
+  test('verifiedCached answers what verify would at once for a token verified and still valid, and nothing for any other', async () => {
+    let now = Date.parse('2026-03-01T09:00:00Z');
+    const issuer = await createTokenIssuer({ generate: true, issuer: ISS, audience: AUD, ttlSeconds: 60, clock: () => new Date(now) });
+    const a = (await issuer.issue({ sub: 'a', clientId: 'a', scopes: ['system/Patient.r'], roles: [] })).accessToken;
+    assert.equal(issuer.verifiedCached?.(a), undefined, 'not verified yet');
+    const claims = await issuer.verify(a);
+    assert.equal(issuer.verifiedCached?.(a), claims);
+    assert.equal(issuer.verifiedCached?.(a), claims, 'again (the last token found, compared by text)');
+    const [h, p, sig] = a.split('.') as [string, string, string];
+    assert.equal(issuer.verifiedCached?.(`${h}.${p}.${sig.slice(0, -2)}AA`), undefined, 'a tampered copy');
+    // Its exp reached: no answer (verify then runs jose, which refuses it).
+    now += 60_000;
+    assert.equal(issuer.verifiedCached?.(a), undefined);
+    // A clock set back before the verification: no answer either.
+    now = Date.parse('2026-03-01T08:00:00Z');
+    assert.equal(issuer.verifiedCached?.(a), undefined);
+  });
+
+  test('the token used last stays cached while others come and go (bounded, least recently used out)', async () => {
+    const issuer = await createTokenIssuer({ generate: true, issuer: ISS, audience: AUD, verifiedCacheSize: 2 });
+    const token = async (sub: string): Promise<string> => (await issuer.issue({ sub, clientId: sub, scopes: [], roles: [] })).accessToken;
+    const [a, b, c] = [await token('a'), await token('b'), await token('c')];
+    const first = await issuer.verify(a);
+    assert.equal(await issuer.verify(a), first);
+    const bFirst = await issuer.verify(b);
+    // a is used again (found by the last-token comparison, not moved in the map): still the most recent.
+    assert.equal(await issuer.verify(a), first);
+    await issuer.verify(c);
+    assert.equal(await issuer.verify(a), first, 'a kept');
+    assert.equal(issuer.verifiedCached?.(b), undefined, 'b, the least recently used, went out');
+    assert.notEqual(await issuer.verify(b), bFirst);
+  });
+
   test('a forged token is never remembered: a tampered copy of a cached token is refused', async () => {
     const issuer = await createTokenIssuer({ generate: true, issuer: ISS, audience: AUD });
     const t = (await issuer.issue({ sub: 'c', clientId: 'c', scopes: ['system/Patient.r'], roles: [] })).accessToken;

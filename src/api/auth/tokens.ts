@@ -71,6 +71,12 @@ export interface TokenIssuer {
   issue(input: IssueInput): Promise<IssuedToken>;
   /** Verifies signature, typ, exp, nbf, iss, aud; throws SWB_ERR_AUTH_TOKEN_{EXPIRED,AUDIENCE,INVALID}. */
   verify(token: string): Promise<AccessTokenClaims>;
+  /**
+   * The claims of a token that `verify` accepted and that is still within its validity (the same
+   * answer `verify` would give at once), without waiting; undefined for any other token, which then
+   * goes through `verify`. Optional: an issuer without a cache of verified tokens has none.
+   */
+  verifiedCached?(token: string): AccessTokenClaims | undefined;
   /** The key pair to keep (private: store it like a password). */
   exportKeyPair(): TokenKeyPair;
   /** The public key set, for anyone verifying our tokens (e.g. at /.well-known/jwks.json). */
@@ -113,27 +119,50 @@ function tokenError(error: unknown): SwitchboardError {
  * least recently used entry goes first. Only tokens that verified are kept, so forged ones cannot
  * fill it.
  */
+interface VerifiedEntry {
+  readonly token: string;
+  readonly claims: AccessTokenClaims;
+  readonly from: number;
+  readonly until: number;
+}
+
 class VerifiedTokens {
-  readonly #entries = new Map<string, { readonly claims: AccessTokenClaims; readonly from: number }>();
+  readonly #entries = new Map<string, VerifiedEntry>();
+  /**
+   * The entry found last, compared by text before the map is asked: a client sends the same token
+   * with request after request, and a map lookup hashes the whole token (hundreds of characters)
+   * each time, as it arrives in a new string. Always an entry of the map (cleared when it leaves it).
+   */
+  #last: VerifiedEntry | undefined;
   constructor(private readonly max: number) {}
 
   get(token: string, now: number): AccessTokenClaims | undefined {
-    const hit = this.#entries.get(token);
-    if (hit === undefined) return undefined;
-    this.#entries.delete(token);
-    if (now < hit.from || now >= hit.claims.expiresAt.getTime()) return undefined;
-    this.#entries.set(token, hit);
+    let hit = this.#last;
+    if (hit === undefined || hit.token !== token) {
+      hit = this.#entries.get(token);
+      if (hit === undefined) return undefined;
+      this.#entries.delete(token);
+      this.#entries.set(token, hit);
+      this.#last = hit;
+    }
+    if (now < hit.from || now >= hit.until) return undefined;
     return hit.claims;
   }
 
   set(token: string, claims: AccessTokenClaims, now: number): void {
-    if (this.max <= 0 || now >= claims.expiresAt.getTime()) return;
-    this.#entries.delete(token);
-    if (this.#entries.size >= this.max) {
+    const until = claims.expiresAt.getTime();
+    if (this.max <= 0 || now >= until) return;
+    if (this.#entries.delete(token) && this.#last?.token === token) this.#last = undefined;
+    while (this.#entries.size >= this.max) {
       const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
+      if (oldest === undefined) break;
+      const entry = this.#entries.get(oldest);
+      this.#entries.delete(oldest);
+      // The last one found was used without being moved to the back: it is the most recent, not the oldest.
+      if (entry !== undefined && entry === this.#last && this.#entries.size > 0) this.#entries.set(oldest, entry);
+      else if (entry === this.#last) this.#last = undefined;
     }
-    this.#entries.set(token, { claims, from: now });
+    this.#entries.set(token, { token, claims, from: now, until });
   }
 }
 
@@ -154,7 +183,10 @@ export async function createTokenIssuer(options: TokenIssuerOptions): Promise<To
   const kid = pair.publicJwk.kid;
   const ttlSeconds = options.ttlSeconds ?? 300;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError('ttlSeconds must be a positive integer');
-  const clock = options.clock ?? (() => new Date());
+  const custom = options.clock;
+  const clock = custom ?? (() => new Date());
+  // The time as a number: a token found in the cache needs no Date.
+  const nowMs = custom === undefined ? Date.now : (): number => custom().getTime();
   const tolerance = options.clockToleranceSeconds ?? 30;
   const verified = new VerifiedTokens(options.verifiedCacheSize ?? DEFAULT_VERIFIED_CACHE);
 
@@ -183,10 +215,15 @@ export async function createTokenIssuer(options: TokenIssuerOptions): Promise<To
       return { accessToken, expiresIn: ttlSeconds, expiresAt: new Date((nowS + ttlSeconds) * 1000), jti };
     },
 
+    verifiedCached(token) {
+      return verified.get(token, nowMs());
+    },
+
     async verify(token) {
-      const now = clock();
-      const known = verified.get(token, now.getTime());
+      const at = nowMs();
+      const known = verified.get(token, at);
       if (known !== undefined) return known;
+      const now = new Date(at);
       let payload;
       try {
         // The public key is imported once (above), not per call.

@@ -10,6 +10,7 @@ import { processBundle } from '../../fhir/fhir-bundle.ts';
 import { execute, parseTarget, preferredBody, type ConsentGuard, type FhirAccess, type FhirResult, type FhirTarget, type InteractionContext, type ReturnPreference, type ValidationMode } from '../../fhir/fhir-interactions.ts';
 import { asSwitchboardError, outcomeOf } from '../../fhir/fhir-outcome.ts';
 import { FhirRequestAudit, refuseAuditRecordWrite, type FhirAuditSink } from './fhir-audit-hook.ts';
+import type { MarkedConsentGuard } from '../consent.ts';
 
 export type { FhirAccess } from '../../fhir/fhir-interactions.ts';
 
@@ -40,7 +41,7 @@ export interface FhirRoutesOptions {
    * Consent enforcement (src/api/consent.ts): a guard per request, made once the interaction is
    * known (so a refused break-glass is audited). Throw to refuse the request. Default: none.
    */
-  readonly consent?: (request: FastifyRequest) => ConsentGuard | Promise<ConsentGuard>;
+  readonly consent?: (request: FastifyRequest) => ConsentGuard | MarkedConsentGuard | Promise<ConsentGuard | MarkedConsentGuard>;
 }
 
 export const FHIR_PREFIX = '/fhir/R4';
@@ -57,6 +58,9 @@ export interface Preferences {
 }
 
 const NO_PREFERENCES: Preferences = Object.freeze({});
+
+/** What InteractionContext.authorize answers when the hook allowed at once. */
+const AUTHORIZED: Promise<void> = Promise.resolve();
 
 /** RFC 7240 Prefer, as FHIR uses it (http.html#ops, search.html#errors): `return=` and `handling=`. */
 export function parsePrefer(header: string | readonly string[] | undefined): Preferences {
@@ -161,6 +165,21 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
   const validation = options.validateOnWrite ?? 'structure';
   const { store } = options;
   const readJson = store.readJson === undefined ? undefined : store.readJson.bind(store);
+  const readJsonMarked = store.readJsonMarked === undefined ? undefined : store.readJsonMarked.bind(store);
+  /**
+   * readJson for a request whose consent guard checks a cache against a write mark: the resource and
+   * the mark in one read of the store (one snapshot), the mark handed to the guard, so its check
+   * asks the store nothing more (MarkedConsentGuard).
+   */
+  const readJsonFor = (guard: ConsentGuard | MarkedConsentGuard | undefined): InteractionContext['readJson'] => {
+    if (readJsonMarked === undefined || guard === undefined || !('useMark' in guard) || guard.markType === undefined) return readJson;
+    const { markType } = guard;
+    return async (type, id) => {
+      const { stored, mark } = await readJsonMarked(type, id, markType);
+      guard.useMark?.(mark);
+      return stored;
+    };
+  };
 
   void app.register(
     async (scope) => {
@@ -199,6 +218,11 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
       });
       scope.setNotFoundHandler((req, reply) => sendOutcome(reply, new SwitchboardError('SWB_ERR_HTTP_NOT_FOUND', { method: req.method, url: `${FHIR_PREFIX}/...` })));
 
+      // Not per request: these do not depend on it.
+      const atomic: InteractionContext['atomic'] = (work) => store.transaction(work);
+      const history: InteractionContext['history'] = (q) => store.history(q);
+      const authorizeHook = options.authorize;
+
       const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
         const audit = options.audit === undefined ? undefined : new FhirRequestAudit(req, options.audit);
         try {
@@ -225,26 +249,34 @@ export function registerFhirRoutes(app: FastifyInstance, options: FhirRoutesOpti
         }
         const isBundle = target.kind === 'system' && method === 'POST';
         audit?.begin(method, target, query, body);
-        const consent = await options.consent?.(req);
+        const guard = options.consent?.(req);
+        // A guard made at once is not awaited (a microtask turn per request).
+        const consent = guard instanceof Promise ? await guard : guard;
         if (consent?.breakGlass !== undefined) audit?.breakGlass(consent.breakGlass);
         const prefer = parsePrefer(req.headers.prefer);
         const baseUrl = options.baseUrl ?? `${req.protocol}://${req.host}${FHIR_PREFIX}`;
         const ctx: InteractionContext = {
           store,
-          atomic: (work) => store.transaction(work),
-          history: (q) => store.history(q),
+          atomic,
+          history,
           baseUrl,
           validation,
           validateProfile: query.get('_validate-profile') === 'true' || req.headers['x-validate-profile'] === 'true',
           handling: prefer.handling ?? 'strict',
-          authorize: async (access) => {
-            refuseAuditRecordWrite(access);
-            audit?.authorized(access);
-            await options.authorize?.(req, access);
+          // Not an async function: the hook decides at once (http-api.ts), so no promise of its own.
+          authorize: (access) => {
+            try {
+              refuseAuditRecordWrite(access);
+              audit?.authorized(access);
+              const pending = authorizeHook?.(req, access);
+              return pending === undefined ? AUTHORIZED : Promise.resolve(pending);
+            } catch (error) {
+              return Promise.reject(error);
+            }
           },
           consent,
           // Outside a Bundle, a plain read may answer with the stored text (fhir-interactions.ts readAsStored).
-          readJson: isBundle ? undefined : readJson,
+          readJson: isBundle ? undefined : readJsonFor(consent),
         };
         if (isBundle) {
           const bundle = await processBundle(ctx, store, body, prefer.return, String(req.id));
