@@ -85,6 +85,25 @@ describe('metadata', () => {
   });
 });
 
+describe('metadata caching', () => {
+  test('GET /metadata carries an ETag of the statement; If-None-Match with it gets 304 and no body, another tag the statement', async () => {
+    const first = await fetch(`${server.baseUrl}/metadata`);
+    assert.equal(first.status, 200);
+    const text = await first.text();
+    const etag = first.headers.get('etag');
+    assert.match(etag ?? '', /^W\/"[A-Za-z0-9_-]{22}"$/);
+    const again = await fetch(`${server.baseUrl}/metadata`, { headers: { 'if-none-match': etag as string } });
+    assert.equal(again.status, 304);
+    assert.equal(await again.text(), '');
+    assert.equal(again.headers.get('etag'), etag);
+    // The strong form and a list that holds it match too (RFC 9110 13.1.2: weak comparison).
+    assert.equal((await fetch(`${server.baseUrl}/metadata`, { headers: { 'if-none-match': `"other", ${(etag as string).slice(2)}` } })).status, 304);
+    const other = await fetch(`${server.baseUrl}/metadata`, { headers: { 'if-none-match': 'W/"not-this-one"' } });
+    assert.equal(other.status, 200);
+    assert.equal(await other.text(), text);
+  });
+});
+
 describe('CRUD, versions and history', () => {
   test('create, read, update, vread, history, delete then 410, with ETag / Last-Modified / Location', async () => {
     const created = (await client.create({ resourceType: 'Patient', body: patient('ZZFHIRCRUD', { gender: 'female' }) })) as Json;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { searchParameter } from './search-parameters.ts';
-import { advertisedSearchParameters, capabilityStatement, capabilityStatementJson, supportedResourceTypes } from './capability-statement.ts';
+import { createHash } from 'node:crypto';
+import { advertisedSearchParameters, capabilityStatement, capabilityStatementJson, capabilityStatementTag, supportedResourceTypes } from './capability-statement.ts';
 
 test('the types of issue 5 are served with the parameters it names', () => {
   const types = supportedResourceTypes();
@@ -34,4 +35,13 @@ test('the statement as text is the statement of that base URL', () => {
   const b = capabilityStatementJson('https://b.example/fhir/R4');
   assert.equal((JSON.parse(b) as { implementation: { url: string } }).implementation.url, 'https://b.example/fhir/R4');
   assert.notEqual(b, a);
+});
+
+test('the statement\'s entity tag is a digest of its text: the same for the same base URL, another for another', () => {
+  const a = capabilityStatementTag('http://a.example/fhir/R4');
+  assert.equal(a, createHash('sha256').update(capabilityStatementJson('http://a.example/fhir/R4')).digest('base64url').slice(0, 22));
+  assert.equal(capabilityStatementTag('http://a.example/fhir/R4'), a);
+  const b = capabilityStatementTag('http://b.example/fhir/R4');
+  assert.notEqual(b, a);
+  assert.equal(capabilityStatementTag('http://a.example/fhir/R4'), a, 'back to the first base URL');
 });

@@ -1,6 +1,7 @@
 // The server's CapabilityStatement (FHIR R4 capabilitystatement.html, http.html#capabilities), built from
 // what is really implemented: the base R4 search parameters the indexer evaluates (search-parameters.ts)
 // and the interactions of src/api/fhir/fhir-routes.ts. Nothing here is claimed that a test does not exercise.
+import { hash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { searchableTypes, searchParametersFor } from './search-parameters.ts';
 
@@ -52,7 +53,14 @@ function revIncludesOf(type: string, types: readonly string[]): string[] {
 
 const INTERACTIONS = ['read', 'vread', 'update', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
 
-let cached: { base: string; statement: Record<string, unknown>; text?: string } | undefined;
+/**
+ * CapabilityStatement.date ("last changed"): the statement changes only with the build, so it is
+ * the time this process loaded it, the same however often the statement is rebuilt (for another
+ * base URL and back), so that its text, and the entity tag of it, stay the same.
+ */
+const STATEMENT_DATE = new Date().toISOString();
+
+let cached: { base: string; statement: Record<string, unknown>; text?: string; tag?: string } | undefined;
 
 /** The CapabilityStatement for a server at `baseUrl` (cached: it only changes with the build). */
 export function capabilityStatement(baseUrl: string): Record<string, unknown> {
@@ -84,7 +92,7 @@ export function capabilityStatement(baseUrl: string): Record<string, unknown> {
   const statement: Record<string, unknown> = {
     resourceType: 'CapabilityStatement',
     status: 'active',
-    date: new Date().toISOString(),
+    date: STATEMENT_DATE,
     publisher: 'Switchboard',
     kind: 'instance',
     software: { name: 'Switchboard', version: softwareVersion() },
@@ -115,4 +123,21 @@ export function capabilityStatementJson(baseUrl: string): string {
   if (cached === undefined || cached.statement !== statement) return JSON.stringify(statement);
   cached.text ??= JSON.stringify(statement);
   return cached.text;
+}
+
+/**
+ * An entity tag of that text (a digest of it, computed once per base URL): GET /metadata answers
+ * with it, and a client that polls the statement with If-None-Match gets 304 and no body (RFC 9110
+ * 8.8.3, 13.1.2) instead of ~650 KB. It changes whenever the text does (another build, another
+ * base URL).
+ */
+export function capabilityStatementTag(baseUrl: string): string {
+  const text = capabilityStatementJson(baseUrl);
+  if (cached === undefined || cached.text !== text) return digestTag(text);
+  cached.tag ??= digestTag(text);
+  return cached.tag;
+}
+
+function digestTag(text: string): string {
+  return hash('sha256', text, 'base64url').slice(0, 22);
 }

@@ -7,7 +7,7 @@ import type { FhirResource, HistoryPage, HistoryQuery, ResourceStoreTx, Resource
 import { validateResource, type FhirIssue } from './fhir-validator.ts';
 import { parseConditionalQuery, parseSearchQuery } from './search-query.ts';
 import { validateUsCore } from './us-core.ts';
-import { capabilityStatement, capabilityStatementJson, isWithheldParameter, supportedResourceTypes } from './capability-statement.ts';
+import { capabilityStatement, capabilityStatementJson, capabilityStatementTag, isWithheldParameter, supportedResourceTypes } from './capability-statement.ts';
 import { FhirApiError, informationOutcome } from './fhir-outcome.ts';
 import { shapeResource, type SummaryMode } from './fhir-shaping.ts';
 
@@ -545,8 +545,11 @@ export async function execute(ctx: InteractionContext, request: FhirRequest): Pr
   const { method, target, query } = request;
   if (target.kind === 'metadata') {
     if (method !== 'GET') throw notAllowed(method, 'metadata');
-    // The routes answer with the cached text (a read's `json`); the body is the same statement.
-    return { status: 200, body: capabilityStatement(ctx.baseUrl) as unknown as FhirResource, json: capabilityStatementJson(ctx.baseUrl) };
+    // The routes answer with the cached text (a read's `json`); the body is the same statement. Its
+    // digest is the ETag (the `versionId` slot), so a client polling it gets 304 (RFC 9110 13.1.2).
+    const tag = capabilityStatementTag(ctx.baseUrl);
+    if (request.ifNoneMatch !== undefined && etagMatches(request.ifNoneMatch, tag)) return { status: 304, versionId: tag };
+    return { status: 200, body: capabilityStatement(ctx.baseUrl) as unknown as FhirResource, json: capabilityStatementJson(ctx.baseUrl), versionId: tag };
   }
   if (target.kind === 'system') throw notAllowed(method, 'the base URL');
   if (target.kind === 'system-history') {
