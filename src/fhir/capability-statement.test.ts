@@ -45,3 +45,15 @@ test('the statement\'s entity tag is a digest of its text: the same for the same
   assert.notEqual(b, a);
   assert.equal(capabilityStatementTag('http://a.example/fhir/R4'), a, 'back to the first base URL');
 });
+
+test('statements are kept for a few base URLs at once: alternating hosts reuse them; past the bound the oldest is rebuilt, to the same text', () => {
+  const a = capabilityStatement('http://host-a.example/fhir/R4');
+  const textA = capabilityStatementJson('http://host-a.example/fhir/R4');
+  capabilityStatement('http://host-b.example/fhir/R4');
+  assert.equal(capabilityStatement('http://host-a.example/fhir/R4'), a, 'the same object after another base URL');
+  assert.equal(capabilityStatementJson('http://host-a.example/fhir/R4'), textA);
+  for (let i = 0; i < 12; i++) capabilityStatement(`http://many-${i}.example/fhir/R4`);
+  const rebuilt = capabilityStatement('http://host-a.example/fhir/R4');
+  assert.notEqual(rebuilt, a, 'evicted after many other base URLs, then built again');
+  assert.equal(capabilityStatementJson('http://host-a.example/fhir/R4'), textA, 'to the same text');
+});

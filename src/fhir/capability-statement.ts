@@ -60,11 +60,38 @@ const INTERACTIONS = ['read', 'vread', 'update', 'delete', 'history-instance', '
  */
 const STATEMENT_DATE = new Date().toISOString();
 
-let cached: { base: string; statement: Record<string, unknown>; text?: string; tag?: string } | undefined;
+/** A base URL's statement, and its text and tag once asked for. */
+interface CachedStatement {
+  readonly statement: Record<string, unknown>;
+  text?: string;
+  tag?: string;
+}
+
+/**
+ * Statements by base URL. The FHIR routes take the base URL from each request's Host when none is
+ * configured, and a server reached under a few names (localhost, its address, its DNS name) would
+ * rebuild, serialize and digest ~650 KB at every alternation with a single slot. Bounded: the
+ * Host is the client's to choose, so past BASE_URLS names the oldest goes.
+ */
+const statements = new Map<string, CachedStatement>();
+const BASE_URLS = 8;
+
+function cachedStatement(baseUrl: string): CachedStatement {
+  let entry = statements.get(baseUrl);
+  if (entry === undefined) {
+    if (statements.size >= BASE_URLS) statements.delete(statements.keys().next().value as string);
+    entry = { statement: buildStatement(baseUrl) };
+    statements.set(baseUrl, entry);
+  }
+  return entry;
+}
 
 /** The CapabilityStatement for a server at `baseUrl` (cached: it only changes with the build). */
 export function capabilityStatement(baseUrl: string): Record<string, unknown> {
-  if (cached?.base === baseUrl) return cached.statement;
+  return cachedStatement(baseUrl).statement;
+}
+
+function buildStatement(baseUrl: string): Record<string, unknown> {
   const types = [...supportedResourceTypes()].sort();
   const resources = types.map((type) => {
     const params = advertisedSearchParameters(type);
@@ -109,7 +136,6 @@ export function capabilityStatement(baseUrl: string): Record<string, unknown> {
       },
     ],
   };
-  cached = { base: baseUrl, statement };
   return statement;
 }
 
@@ -119,10 +145,9 @@ export function capabilityStatement(baseUrl: string): Record<string, unknown> {
  * GET /metadata, an endpoint open to anyone (http.html#capabilities).
  */
 export function capabilityStatementJson(baseUrl: string): string {
-  const statement = capabilityStatement(baseUrl);
-  if (cached === undefined || cached.statement !== statement) return JSON.stringify(statement);
-  cached.text ??= JSON.stringify(statement);
-  return cached.text;
+  const entry = cachedStatement(baseUrl);
+  entry.text ??= JSON.stringify(entry.statement);
+  return entry.text;
 }
 
 /**
@@ -132,12 +157,7 @@ export function capabilityStatementJson(baseUrl: string): string {
  * base URL).
  */
 export function capabilityStatementTag(baseUrl: string): string {
-  const text = capabilityStatementJson(baseUrl);
-  if (cached === undefined || cached.text !== text) return digestTag(text);
-  cached.tag ??= digestTag(text);
-  return cached.tag;
-}
-
-function digestTag(text: string): string {
-  return hash('sha256', text, 'base64url').slice(0, 22);
+  const entry = cachedStatement(baseUrl);
+  entry.tag ??= hash('sha256', capabilityStatementJson(baseUrl), 'base64url').slice(0, 22);
+  return entry.tag;
 }
