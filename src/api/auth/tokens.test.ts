@@ -114,7 +114,7 @@ describe('access tokens', () => {
     const first = await issuer.verify(a);
     assert.equal(await issuer.verify(a), first);
     const bFirst = await issuer.verify(b);
-    // a is used again (found by the last-token comparison, not moved in the map): still the most recent.
+    // a is used again: the most recent now, b the least.
     assert.equal(await issuer.verify(a), first);
     await issuer.verify(c);
     assert.equal(await issuer.verify(a), first, 'a kept');

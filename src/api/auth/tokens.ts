@@ -129,9 +129,10 @@ interface VerifiedEntry {
 class VerifiedTokens {
   readonly #entries = new Map<string, VerifiedEntry>();
   /**
-   * The entry found last, compared by text before the map is asked: a client sends the same token
-   * with request after request, and a map lookup hashes the whole token (hundreds of characters)
-   * each time, as it arrives in a new string. Always an entry of the map (cleared when it leaves it).
+   * The entry at the back of the map (found or set last), compared by text before the map is asked:
+   * a client sends the same token with request after request, and a map lookup hashes the whole
+   * token (hundreds of characters) each time, as it arrives in a new string. Being at the back
+   * already, it needs no moving when found so: the map's order stays least recently used first.
    */
   #last: VerifiedEntry | undefined;
   constructor(private readonly max: number) {}
@@ -152,17 +153,14 @@ class VerifiedTokens {
   set(token: string, claims: AccessTokenClaims, now: number): void {
     const until = claims.expiresAt.getTime();
     if (this.max <= 0 || now >= until) return;
-    if (this.#entries.delete(token) && this.#last?.token === token) this.#last = undefined;
-    while (this.#entries.size >= this.max) {
+    this.#entries.delete(token);
+    if (this.#entries.size >= this.max) {
       const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
-      const entry = this.#entries.get(oldest);
-      this.#entries.delete(oldest);
-      // The last one found was used without being moved to the back: it is the most recent, not the oldest.
-      if (entry !== undefined && entry === this.#last && this.#entries.size > 0) this.#entries.set(oldest, entry);
-      else if (entry === this.#last) this.#last = undefined;
+      if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    this.#entries.set(token, { token, claims, from: now, until });
+    const entry: VerifiedEntry = { token, claims, from: now, until };
+    this.#entries.set(token, entry);
+    this.#last = entry;
   }
 }
 
