@@ -145,7 +145,10 @@ function buildStatement(baseUrl: string): Record<string, unknown> {
  * GET /metadata, an endpoint open to anyone (http.html#capabilities).
  */
 export function capabilityStatementJson(baseUrl: string): string {
-  const entry = cachedStatement(baseUrl);
+  return textOf(cachedStatement(baseUrl));
+}
+
+function textOf(entry: CachedStatement): string {
   entry.text ??= JSON.stringify(entry.statement);
   return entry.text;
 }
@@ -158,6 +161,6 @@ export function capabilityStatementJson(baseUrl: string): string {
  */
 export function capabilityStatementTag(baseUrl: string): string {
   const entry = cachedStatement(baseUrl);
-  entry.tag ??= hash('sha256', capabilityStatementJson(baseUrl), 'base64url').slice(0, 22);
+  entry.tag ??= hash('sha256', textOf(entry), 'base64url').slice(0, 22);
   return entry.tag;
 }

@@ -484,6 +484,12 @@ const HISTORY_SELECT =
 /** Resources made into rows at a time for the writer thread (#createBatchOffThread). */
 const RELAXED_SLICE = 32;
 
+/** readJsonMarked: a type's counter joined to a resource's row (always one row, the mark). */
+const READ_MARKED =
+  'SELECT m.n AS mark, r.version, r.deleted, r.last_updated, r.json ' +
+  'FROM (SELECT COALESCE((SELECT n FROM fhir_type_marks WHERE type = ?), 0) AS n) m ' +
+  'LEFT JOIN fhir_resources r ON r.type = ? AND r.id = ?';
+
 /** Moves a type's write mark (fhir_type_marks) by the versions written. */
 const BUMP_MARK = 'INSERT INTO fhir_type_marks (type, n) VALUES (?, ?) ON CONFLICT (type) DO UPDATE SET n = n + excluded.n';
 
@@ -662,11 +668,7 @@ export class SqliteResourceStore implements ResourceStore {
   readJsonMarked(type: string, id: string, markType: string): Promise<MarkedJson> {
     return this.#call(() => {
       checkType(type);
-      const row = this.#prepare(
-        'SELECT m.n AS mark, r.version, r.deleted, r.last_updated, r.json ' +
-          'FROM (SELECT COALESCE((SELECT n FROM fhir_type_marks WHERE type = ?), 0) AS n) m ' +
-          'LEFT JOIN fhir_resources r ON r.type = ? AND r.id = ?',
-      ).get(markType, type, id) as MarkedRow;
+      const row = this.#prepare(READ_MARKED).get(markType, type, id) as MarkedRow;
       // No resource: the joined columns are all NULL (version never is on a row).
       const stored = row.version === null ? undefined : storedJsonOf({ version: row.version, deleted: row.deleted ?? 0, last_updated: row.last_updated ?? 0, json: row.json });
       return { stored, mark: this.#markOf(markType, row.mark) };
