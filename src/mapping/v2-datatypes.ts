@@ -53,9 +53,10 @@ export function identifierSystem(ctx: MappingContext, hd: Hl7Hd | undefined): st
   return ns === undefined ? undefined : LOCAL_ID_SYSTEMS.get(ctx.tenant.localSystemBase, ns);
 }
 
-/** `urn:oid:<oid>` and `<local base>:id:<namespace>`, one flat string each (see flat-strings.ts). */
+/** `urn:oid:<oid>`, `<local base>:id:<namespace>` and `<local base>:cs:<coding system>`, one flat string each (see flat-strings.ts). */
 const OID_URIS = new JoinCache(':');
 const LOCAL_ID_SYSTEMS = new JoinCache(':id:', { encodeURIComponent: true });
+const LOCAL_CODE_SYSTEMS = new JoinCache(':cs:', { encodeURIComponent: true });
 
 /** `urn:oid:<oid>` for an OID the caller checked, one shared flat string per OID (identifier systems, endpoints). */
 export function oidUri(oid: string): string {
@@ -204,7 +205,7 @@ function resolveSystemUri(ctx: MappingContext, name: string): string {
   const known = knownSystemUri(name);
   if (known !== undefined) return known;
   ctx.warn(`coding system ${name} is not known; mapped under ${ctx.tenant.localSystemBase}`);
-  return `${ctx.tenant.localSystemBase}:cs:${encodeURIComponent(name)}`;
+  return LOCAL_CODE_SYSTEMS.get(ctx.tenant.localSystemBase, name);
 }
 
 function coding(ctx: MappingContext, rawCode: string | undefined, display: string | undefined, system: string | undefined, version: string | undefined, table: string | undefined): Coding | undefined {
