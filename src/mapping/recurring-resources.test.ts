@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Location, Practitioner, Reference } from '@medplum/fhirtypes';
-import { isDeeplyFrozen } from '../core/deep-freeze.ts';
+import { deepFreeze, isDeeplyFrozen } from '../core/deep-freeze.ts';
 import { validateBundle } from '../fhir/fhir-validator.ts';
 import { parseBatch, parseMessage } from '../hl7v2/index.ts';
 import { corpusCases, corpusRoot } from './conformance/corpus-sources.ts';
@@ -156,7 +156,7 @@ describe('recurring resources in converted bundles', () => {
     assert.ok(at >= 0);
     const entry = bad.entry?.[at];
     assert.ok(entry !== undefined);
-    entry.resource = Object.freeze({ ...(entry.resource as Location), status: 'open-ish' as Location['status'] });
+    entry.resource = deepFreeze({ ...(entry.resource as Location), status: 'open-ish' }) as unknown as Location;
     for (let i = 0; i < 2; i++) assert.ok(validateBundle(bad).issues.some((issue) => issue.expression.startsWith(`Bundle.entry[${at}].resource`)));
   });
 
