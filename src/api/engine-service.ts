@@ -61,6 +61,8 @@ export interface EngineServiceOptions {
   readonly cors?: HttpApiOptions['cors'];
   /** The write-back service whose routes the HTTP API serves (started and stopped by the caller). */
   readonly writeback?: HttpApiOptions['writeback'];
+  /** Where clients reach the HTTP API (HttpApiOptions.publicUrl); the request's Host when omitted. */
+  readonly publicUrl?: string;
 }
 
 export interface RunningChannel {
@@ -441,6 +443,7 @@ export async function startEngineService(options: EngineServiceOptions): Promise
       rateLimit: options.rateLimit,
       cors: options.cors,
       writeback: options.writeback,
+      publicUrl: options.publicUrl,
       listener: {
         get listening() {
           return mllp().every((s) => s.server?.listening === true);

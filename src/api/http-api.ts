@@ -73,6 +73,12 @@ export interface HttpApiOptions {
   readonly control?: ChannelControl | undefined;
   /** The operations console at / (web-console.ts): on by default; false leaves / unanswered. */
   readonly webConsole?: WebConsoleOptions | false | undefined;
+  /**
+   * The base URL clients reach this server at (`switchboard start --public-url`): the FHIR API's
+   * absolute URLs (Location, Bundle fullUrl and paging links) are made from it. Without it they are
+   * made from each request's Host header, which a client chooses.
+   */
+  readonly publicUrl?: string | undefined;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -201,7 +207,8 @@ export function buildHttpApi(options: HttpApiOptions): FastifyInstance {
             },
             consent: (req: FastifyRequest) => consent.guard(req),
           };
-    registerFhirRoutes(app, { store: resources, ...secured, ...(audit === undefined ? {} : { audit: audit.fhir }) });
+    const baseUrl = options.publicUrl === undefined ? undefined : `${options.publicUrl.replace(/\/+$/, '')}/fhir/R4`;
+    registerFhirRoutes(app, { store: resources, ...secured, ...(audit === undefined ? {} : { audit: audit.fhir }), ...(baseUrl === undefined ? {} : { baseUrl }) });
   }
   // The console (web/dist) at / with its SPA fallback for client routes (issue 7).
   if (options.webConsole !== false) registerWebConsole(app, options.webConsole ?? {});

@@ -171,7 +171,7 @@ export function registerStartCommand(program: Command): void {
         // Write-back (issue 6): crash recovery runs before the commit worker and the API start.
         const writebackFile = opts.writeback ?? demo?.writebackFile;
         writeback = writebackFile === undefined ? undefined : await startWriteback(writebackFile, store, logger);
-        service = await startEngineService({ store, channels, security, rateLimit, ...(writeback === undefined ? {} : { writeback: writeback.service }), ...(origins.length > 0 ? { cors: { origins } } : {}), ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
+        service = await startEngineService({ store, channels, security, rateLimit, ...(opts.publicUrl === undefined ? {} : { publicUrl: opts.publicUrl }), ...(writeback === undefined ? {} : { writeback: writeback.service }), ...(origins.length > 0 ? { cors: { origins } } : {}), ...(opts.config !== undefined ? { configDir: opts.config } : {}), host: opts.host, httpPort, logger, watchRevisionsMs: opts.watchRevisions === '0' ? 0 : positiveInt('--watch-revisions', opts.watchRevisions), author: `cli:${userInfo().username}` });
       } catch (e) {
         await writeback?.service.stop();
         await store.close();
