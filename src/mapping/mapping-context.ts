@@ -249,8 +249,8 @@ export class MappingContext {
     const hit = this.#memo.get(key);
     if (hit !== undefined || this.#memo.has(key)) return hit as T;
     let kept = RECURRING.get(this.tenant);
-    if (kept === undefined) RECURRING.set(this.tenant, (kept = new Map()));
-    const known = kept.get(key);
+    if (kept === undefined) RECURRING.set(this.tenant, (kept = { results: new Map(), chars: 0 }));
+    const known = kept.results.get(key);
     if (known !== undefined) {
       for (let i = 0; i < known.resources.length; i++) this.#addKept(known.resources[i] as IdentifiedResource, known.keys[i] as string);
       for (const w of known.warnings) this.warn(w);
@@ -269,13 +269,18 @@ export class MappingContext {
     }
     this.#memo.set(key, value);
     if (this.#touched === touched) {
-      if (kept.size >= RECURRING_LIMIT) kept.clear();
-      kept.set(key, {
-        resources: this.#list.slice(listed).map((r) => deepFreeze(thawed(r))),
-        keys: this.#keys.slice(listed),
-        value: value === undefined ? undefined : deepFreeze(thawed(value)),
-        warnings,
+      let chars = key.length;
+      const resources = this.#list.slice(listed).map((r) => {
+        const text = JSON.stringify(r);
+        chars += text.length;
+        return deepFreeze(JSON.parse(text) as IdentifiedResource);
       });
+      if (kept.results.size >= RECURRING_LIMIT || kept.chars + chars > RECURRING_CHARS) {
+        kept.results.clear();
+        kept.chars = 0;
+      }
+      kept.chars += chars;
+      kept.results.set(key, { resources, keys: this.#keys.slice(listed), value: value === undefined ? undefined : deepFreeze(thawed(value)), warnings });
     }
     return value;
   }
@@ -301,7 +306,21 @@ export class MappingContext {
     return v;
   }
 
-  /** The resource already in the bundle with this reference, if any. */
+  /**
+   * The resource already in the bundle with this reference, to read only: a resource shared across
+   * messages (see recurring) is not copied, as get() copies it. Change a resource through get().
+   */
+  peek<T extends IdentifiedResource>(ref: Reference | undefined): Readonly<T> | undefined {
+    const reference = ref?.reference;
+    if (reference === undefined) return undefined;
+    const slash = reference.indexOf('/');
+    const known = slash === -1 ? undefined : this.#byId.get(reference.slice(slash + 1));
+    const found = known !== undefined && known.key === reference ? known.resource : this.#sharedIds?.get(reference);
+    if (found !== undefined) this.#touched++;
+    return found as Readonly<T> | undefined;
+  }
+
+  /** The resource already in the bundle with this reference, if any, to change (see peek). */
   get<T extends IdentifiedResource>(ref: Reference | undefined): T | undefined {
     const reference = ref?.reference;
     if (reference === undefined) return undefined;
@@ -399,10 +418,18 @@ interface KeptResult {
   readonly warnings: readonly string[];
 }
 
-/** recurring()'s results per tenant configuration (a WeakMap: a configuration let go takes its results with it). */
-const RECURRING = new WeakMap<object, Map<string, KeptResult>>();
-/** Keys kept per tenant at most: a feed names hundreds of clinicians and locations, not tens of thousands. */
+/**
+ * recurring()'s results per tenant configuration (a WeakMap: a configuration let go takes its
+ * results with it), and the characters of their keys and resources' JSON.
+ */
+const RECURRING = new WeakMap<object, { readonly results: Map<string, KeptResult>; chars: number }>();
+/**
+ * Bounds per tenant, after which the results start over: keys (a feed names hundreds of clinicians
+ * and locations, not tens of thousands), and characters (keys hold raw field text, so a feed of
+ * long or ever-changing values must not grow the cache without end: about 8 MB of JSON).
+ */
 const RECURRING_LIMIT = 10_000;
+const RECURRING_CHARS = 8_000_000;
 
 /** A mutable deep copy of JSON data (a resource, a reference). */
 function thawed<T>(value: T): T {

@@ -144,6 +144,38 @@ describe('recurring resources in converted bundles', () => {
     assert.deepEqual([...new Set(frozen)].sort(), ['Location', 'Organization', 'Practitioner']);
   });
 
+  /** Each message converted with `tenant` (kept across them) gives the bundle a cold conversion gives (or the same error). */
+  const warmEqualsCold = (base: Partial<TenantMappingConfig>, texts: readonly string[]): void => {
+    const tenant: TenantMappingConfig = { ...DEFAULT_TENANT, ...base };
+    const outcome = (text: string, t: TenantMappingConfig): string => {
+      try {
+        return JSON.stringify(convertV2ToFhir(parseMessage(text), { tenant: t, now: NOW }).bundle);
+      } catch (error) {
+        return `refused: ${error instanceof Error ? error.message : String(error)}`;
+      }
+    };
+    for (const text of texts) assert.equal(outcome(text, tenant), outcome(text, { ...DEFAULT_TENANT, ...base }), text.split('\r')[0]);
+  };
+
+  it('a tenant Z-segment rule extends a shared resource in its own message only', () => {
+    const withZpv = (control: string, value: string): string => `${adt(control, '')}\rZPV|${value}`;
+    for (const resource of ['Organization', 'Location', 'Practitioner']) {
+      const zSegments = new Map([['ZPV', { segment: 'ZPV', extensions: [{ field: 1, resource, url: 'http://example.org/ext', type: 'string' as const }] }]]);
+      warmEqualsCold({ zSegments }, [withZpv('Z1', 'first'), withZpv('Z2', 'second'), adt('Z3', ''), withZpv('Z4', 'fourth')]);
+    }
+  });
+
+  it('the same raw text under other delimiters is another value (the truncation character of v2.7)', () => {
+    const message = (control: string, msh2: string, version: string): string =>
+      [`MSH|${msh2}|REG|NORTHWIND|ENG|NORTHWIND|20240312081530-0500||ADT^A01^ADT_A01|${control}|P|${version}`, `PID|1||MRN${control}^^^NORTHWIND^MR||TESTPERSON^Alex`, 'PV1|1|I|4WEST^412^B\\P\\1^NORTHWIND|||||||||||||||||||||||||||||||||||||||||||||\\P\\'].join('\r');
+    warmEqualsCold({}, [message('T1', '^~\\&#', '2.7'), message('T2', '^~\\&', '2.5.1'), message('T3', '^~\\&#', '2.7')]);
+  });
+
+  it('decoded values with any character (an escaped NUL) do not make two clinicians one key', () => {
+    const message = (control: string, xcn: string): string => [`MSH|^~\\&|REG|NORTHWIND|ENG|NORTHWIND|20240312081530-0500||ADT^A01^ADT_A01|${control}|P|2.5.1`, `PID|1||M${control}^^^NORTHWIND^MR||DOE^J`, `PV1|1|I|||||${xcn}`].join('\r');
+    warmEqualsCold({}, [message('N1', '1497^A\\X00\\B^^^^^^^NPI'), message('N2', '1497^A^B\\X00\\^^^^^^NPI'), message('N3', '1497^A^B^^^^^^NPI')]);
+  });
+
   it('the validator does not let a frozen invalid resource through, however often it is validated', () => {
     const tenant = freshTenant();
     convertV2ToFhir(parseMessage(adt('B1', '')), { tenant, now: NOW });

@@ -18,7 +18,7 @@ export function practitionerFromXcn(ctx: MappingContext, xcn: Hl7Xcn | undefined
 
 function practitionerByContent(ctx: MappingContext, xcn: Hl7Xcn): Reference<Practitioner> | undefined {
   const aa = xcn.assigningAuthority;
-  const key = `XCN\u0000${xcn.id ?? ''}\u0000${xcn.family ?? ''}\u0000${xcn.given ?? ''}\u0000${xcn.middle ?? ''}\u0000${xcn.suffix ?? ''}\u0000${xcn.prefix ?? ''}\u0000${xcn.degree ?? ''}\u0000${xcn.nameTypeCode ?? ''}\u0000${xcn.identifierTypeCode ?? ''}\u0000${aa?.namespaceId ?? ''}\u0000${aa?.universalId ?? ''}\u0000${aa?.universalIdType ?? ''}`;
+  const key = partsKey('XCN', [xcn.id, xcn.family, xcn.given, xcn.middle, xcn.suffix, xcn.prefix, xcn.degree, xcn.nameTypeCode, xcn.identifierTypeCode, aa?.namespaceId, aa?.universalId, aa?.universalIdType]);
   // With an identifier, the same clinician in every message of a feed is the same Practitioner; a
   // name alone gives an id within this message (makePractitioner), so that one is not shared.
   return xcn.id !== undefined ? ctx.recurring(key, () => makePractitioner(ctx, xcn)) : ctx.memo(key, () => makePractitioner(ctx, xcn));
@@ -46,7 +46,7 @@ export function organizationFromHd(ctx: MappingContext, hd: Hl7Hd | undefined): 
   if (hd === undefined || (hd.namespaceId === undefined && hd.universalId === undefined)) return undefined;
   // The sending and receiving facility are often the same: built once per message (adding it
   // again would only merge an identical Organization into itself).
-  return ctx.recurring(`HD\u0000${hd.namespaceId ?? ''}\u0000${hd.universalId ?? ''}\u0000${hd.universalIdType ?? ''}`, () => organizationByContent(ctx, hd));
+  return ctx.recurring(partsKey('HD', [hd.namespaceId, hd.universalId, hd.universalIdType]), () => organizationByContent(ctx, hd));
 }
 
 function organizationByContent(ctx: MappingContext, hd: Hl7Hd): Reference<Organization> {
@@ -130,11 +130,22 @@ function locationByPl(ctx: MappingContext, raw: string, enc: Hl7Encoding): Refer
 
 /**
  * The delimiters a raw value is split and unescaped with, as a key prefix: the same text under other
- * delimiters is another value. One string per encoding object (a message's), made once.
+ * delimiters is another value (`\P\` decodes to the truncation character only where MSH-2 has one).
+ * One string per encoding object (a message's), made once.
  */
 function encodingKey(enc: Hl7Encoding): string {
   let key = ENCODING_KEYS.get(enc);
-  if (key === undefined) ENCODING_KEYS.set(enc, (key = [enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent, ''].join('\u0001')));
+  if (key === undefined) ENCODING_KEYS.set(enc, (key = `${partsKey('ENC', [enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent, enc.truncation])}\u0000`));
+  return key;
+}
+
+/**
+ * A cache key of decoded parts, each preceded by its length: decoded values can hold any character
+ * (`\X00\` is a NUL), so a separator alone would let two different part lists give one key.
+ */
+function partsKey(kind: string, parts: ReadonlyArray<string | undefined>): string {
+  let key = kind;
+  for (const p of parts) key += p === undefined ? '|-' : `|${p.length}:${p}`;
   return key;
 }
 

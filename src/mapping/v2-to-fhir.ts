@@ -202,10 +202,12 @@ function applyZSegments(ctx: MappingContext): void {
       continue;
     }
     for (const ext of rule.extensions ?? []) {
-      const target = ctx.resources().find((r) => r.resourceType === ext.resource);
+      const at = ctx.added.findIndex((r) => r.resourceType === ext.resource);
       const rep = reader.raw(ext.field, `${ext.resource}.extension`);
       const value = rep === undefined ? undefined : leaf(rep, reader.encoding, ext.component ?? 1);
       if (value === undefined) continue;
+      // Through get(): a resource shared across messages (MappingContext.recurring) is copied before it changes.
+      const target = at === -1 ? undefined : ctx.get({ reference: ctx.addedKeys[at] as string });
       if (target === undefined) {
         ctx.warn(`${reader.name}-${ext.field}: no ${ext.resource} in this message to carry the extension`);
         continue;

@@ -13,7 +13,7 @@ import { resourceParticipant, type AppointmentDraft, type ResourceParticipant } 
 export function mapAil(ctx: MappingContext, ail: SegmentReader, appt: AppointmentDraft): ResourceParticipant {
   const actor = locationFromPl(ctx, ail.raw(3, 'Appointment.participant.actor'), ail.encoding);
   const type = cweToCodeableConcept(ctx, ail.read(4, 'CWE', 'Location.type'), { field: 'AIL-4', table: '0305' });
-  const location = ctx.get<Location & { id: string }>(actor);
+  const location = ctx.peek<Location & { id: string }>(actor);
   if (type !== undefined && location !== undefined) ctx.add({ resourceType: 'Location', id: location.id, type: [type] });
   ail.skip(5, 'location group has no Appointment element (IG AIL[Appointment] leaves it unmapped)');
   return resourceParticipant(ctx, ail, actor, undefined, { start: 6, offset: 7, offsetUnits: 8, duration: 9, durationUnits: 10 }, { substitution: 11, status: 12 }, appt);

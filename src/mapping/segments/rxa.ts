@@ -154,7 +154,7 @@ function administeredAt(ctx: MappingContext, rxa: SegmentReader): Reference<Loca
     // An address alone still names the place: a Location for it, identified by the address.
     return ctx.add({ resourceType: 'Location', id: ctx.id('Location', 'address', JSON.stringify(address)), mode: 'instance', address });
   }
-  const existing = ctx.get<Location & { id: string }>(location);
+  const existing = ctx.peek<Location & { id: string }>(location);
   if (existing !== undefined && existing.address === undefined) ctx.add({ resourceType: 'Location', id: existing.id, address });
   return location;
 }

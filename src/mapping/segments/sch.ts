@@ -255,7 +255,7 @@ function tqTime(ctx: MappingContext, tq: string, n: number, enc: SegmentReader['
 
 /** Adds contact details to a Practitioner already in the bundle (merged by id). */
 function addTo(ctx: MappingContext, ref: Reference<Practitioner>, extra: Pick<Practitioner, 'telecom' | 'address'>): void {
-  const existing = ctx.get<Practitioner & { id: string }>(ref);
+  const existing = ctx.peek<Practitioner & { id: string }>(ref);
   if (existing !== undefined) ctx.add({ ...extra, resourceType: 'Practitioner', id: existing.id });
 }
 
