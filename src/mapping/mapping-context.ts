@@ -129,7 +129,7 @@ export class MappingContext {
     const id = resource.id;
     const known = this.#byId.get(id);
     if (known !== undefined && known.resource.resourceType === type) {
-      this.#touched++;
+      this.#touch(known.index);
       this.#mergeKnown(id, known, resource);
       return { reference: known.key } as Reference<T>;
     }
@@ -141,7 +141,7 @@ export class MappingContext {
       this.#keys.push(key);
       return { reference: key } as Reference<T>;
     }
-    this.#touched++;
+    this.#touch(-1);
     const shared = (this.#sharedIds ??= new Map());
     const existing = shared.get(key);
     if (existing !== undefined) mergeInto(existing as unknown as Record<string, unknown>, resource as unknown as Record<string, unknown>);
@@ -192,11 +192,16 @@ export class MappingContext {
   /** The first resource added with each id, with its `Type/id` reference and its place in #list (see add). */
   readonly #byId = new Map<string, KnownResource>();
   /**
-   * Calls of add() that found the id already there, and of get() that found a resource: when either
-   * moves while recurring()'s `make` runs, `make` touched resources made before it, which the kept
-   * result would not hold, so it is not kept.
+   * The recurring() `make`s running (innermost last): where the bundle's list stood when each began,
+   * and whether it reached a resource added before that (add() found the id there, get() or peek()
+   * found it). What such a make did is not all in the resources it added, so it is not kept.
    */
-  #touched = 0;
+  readonly #makes: Array<{ readonly floor: number; reached: boolean }> = [];
+
+  /** A resource at this place in the list was reached (-1: one outside it, see #sharedIds). */
+  #touch(index: number): void {
+    for (const m of this.#makes) if (index < m.floor) m.reached = true;
+  }
 
   readonly #memo = new Map<string, unknown>();
 
@@ -241,7 +246,8 @@ export class MappingContext {
    * `make` must be a function of `key` and the tenant only: nothing of the message (its control id,
    * MSH-7's offset) and no segment read through a reader (the report would lose the read). What it
    * does outside the bundle's new resources is not kept: when it merged into or got a resource added
-   * before it, nothing is kept and the next message runs it again. A frozen resource is copied when
+   * before it began, nothing is kept and the next message runs it again (its own new resources it may
+   * get and change). A frozen resource is copied when
    * something in the message changes it (get() and merges copy on write), so no message sees
    * another's changes. Bounded: RECURRING_LIMIT keys per tenant, then it starts over.
    */
@@ -258,17 +264,19 @@ export class MappingContext {
       return known.value as T;
     }
     const listed = this.#list.length;
-    const touched = this.#touched;
+    const running = { floor: listed, reached: false };
     const warnings: string[] = [];
     this.#captures.push(warnings);
+    this.#makes.push(running);
     let value: T;
     try {
       value = make();
     } finally {
       this.#captures.pop();
+      this.#makes.pop();
     }
     this.#memo.set(key, value);
-    if (this.#touched === touched) {
+    if (!running.reached) {
       let chars = key.length;
       const resources = this.#list.slice(listed).map((r) => {
         const text = JSON.stringify(r);
@@ -315,9 +323,13 @@ export class MappingContext {
     if (reference === undefined) return undefined;
     const slash = reference.indexOf('/');
     const known = slash === -1 ? undefined : this.#byId.get(reference.slice(slash + 1));
-    const found = known !== undefined && known.key === reference ? known.resource : this.#sharedIds?.get(reference);
-    if (found !== undefined) this.#touched++;
-    return found as Readonly<T> | undefined;
+    if (known !== undefined && known.key === reference) {
+      this.#touch(known.index);
+      return known.resource as Readonly<T>;
+    }
+    const shared = this.#sharedIds?.get(reference);
+    if (shared !== undefined) this.#touch(-1);
+    return shared as Readonly<T> | undefined;
   }
 
   /** The resource already in the bundle with this reference, if any, to change (see peek). */
@@ -329,12 +341,12 @@ export class MappingContext {
     const known = id === undefined ? undefined : this.#byId.get(id);
     // The whole `Type/id` must match, as a lookup by reference would.
     if (known !== undefined && known.key === reference) {
-      this.#touched++;
+      this.#touch(known.index);
       // Callers get a resource to change it: a shared one is copied first (see recurring).
       return (isDeeplyFrozen(known.resource) ? this.#thaw(id as string, known) : known.resource) as T;
     }
     const shared = this.#sharedIds?.get(reference);
-    if (shared !== undefined) this.#touched++;
+    if (shared !== undefined) this.#touch(-1);
     return shared as T | undefined;
   }
 

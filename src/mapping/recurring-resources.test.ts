@@ -73,6 +73,25 @@ describe('MappingContext.recurring', () => {
     assert.equal(calls, 4);
   });
 
+  it('keeps a make that changes a resource it added itself (through get), with the change', () => {
+    const tenant = freshTenant();
+    let calls = 0;
+    const make = (ctx: MappingContext) => (): Reference => {
+      calls++;
+      const ref = ctx.add(practitioner('p4'));
+      const mine = ctx.get<Practitioner & { id: string }>(ref);
+      if (mine !== undefined) mine.gender = 'female';
+      return ref;
+    };
+    const first = context(tenant, 'C1');
+    first.add(practitioner('p0'));
+    first.recurring('k', make(first));
+    const second = context(tenant, 'C2');
+    second.recurring('k', make(second));
+    assert.equal(calls, 1);
+    assert.equal((second.resources()[0] as Practitioner).gender, 'female');
+  });
+
   it('copies a shared resource before a message changes it (get, merge), so the next message gets it unchanged', () => {
     const tenant = freshTenant();
     const make = (ctx: MappingContext) => (): Reference => ctx.add(practitioner('p3'));
