@@ -133,7 +133,7 @@ function locationByPl(ctx: MappingContext, raw: string, enc: Hl7Encoding): Refer
  * delimiters is another value (`\P\` decodes to the truncation character only where MSH-2 has one).
  * One string per encoding object (a message's), made once.
  */
-function encodingKey(enc: Hl7Encoding): string {
+export function encodingKey(enc: Hl7Encoding): string {
   let key = ENCODING_KEYS.get(enc);
   if (key === undefined) ENCODING_KEYS.set(enc, (key = `${partsKey('ENC', [enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent, enc.truncation])}\u0000`));
   return key;
@@ -143,7 +143,7 @@ function encodingKey(enc: Hl7Encoding): string {
  * A cache key of decoded parts, each preceded by its length: decoded values can hold any character
  * (`\X00\` is a NUL), so a separator alone would let two different part lists give one key.
  */
-function partsKey(kind: string, parts: ReadonlyArray<string | undefined>): string {
+export function partsKey(kind: string, parts: ReadonlyArray<string | undefined>): string {
   let key = kind;
   for (const p of parts) key += p === undefined ? '|-' : `|${p.length}:${p}`;
   return key;

@@ -71,7 +71,8 @@ export function mapIn1(ctx: MappingContext, in1: SegmentReader, patientRef: Refe
   const employerId = cxToIdentifier(ctx, in1.read(10, 'CX', 'Coverage.policyHolder.identifier'));
   if (employer !== undefined) {
     coverage.policyHolder = employer;
-    const org = ctx.get<Organization & { id: string }>(employer);
+    // get() only to change it: a shared Organization is copied by get() (MappingContext.recurring).
+    const org = employerId !== undefined ? ctx.get<Organization & { id: string }>(employer) : undefined;
     if (org !== undefined && employerId !== undefined) (org.identifier ??= []).push(employerId);
   } else if (employerId !== undefined) coverage.policyHolder = { type: 'Organization', identifier: employerId };
   const order = in1.text(22, 'Coverage.order');
@@ -107,12 +108,13 @@ function insurer(ctx: MappingContext, in1: SegmentReader): Reference<Organizatio
     if (name !== undefined) org.name = name;
     ref = ctx.add(org);
   } else ref = organizationFromXon(ctx, nameRep, in1.encoding) as Reference<Organization>;
-  const org = ctx.get<Organization & { id: string }>(ref);
+  const addresses = in1.readAll(5, 'XAD', 'Organization.address').map(xadToAddress).filter((a) => a !== undefined);
+  const contactName = xpnToHumanName(in1.read(6, 'XPN', 'Organization.contact.name'));
+  const phones = in1.readAll(7, 'XTN', 'Organization.contact.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
+  // get() only to change it: a shared Organization (IN1-4 as an XON) is copied by get().
+  const org = addresses.length > 0 || contactName !== undefined || phones.length > 0 ? ctx.get<Organization & { id: string }>(ref) : undefined;
   if (org !== undefined) {
-    const addresses = in1.readAll(5, 'XAD', 'Organization.address').map(xadToAddress).filter((a) => a !== undefined);
     if (addresses.length > 0) org.address = addresses;
-    const contactName = xpnToHumanName(in1.read(6, 'XPN', 'Organization.contact.name'));
-    const phones = in1.readAll(7, 'XTN', 'Organization.contact.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
     if (contactName !== undefined || phones.length > 0) {
       const contact: NonNullable<Organization['contact']>[number] = {};
       if (contactName !== undefined) contact.name = contactName;

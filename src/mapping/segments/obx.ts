@@ -21,7 +21,7 @@ import { decodeEscapes, piece, readCwe, readNm, readSn, readTimestamp, type Hl7C
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { cweToCodeableConcept, eiToIdentifier, nmToQuantity, snToValue, tableCode, xadToAddress } from '../v2-datatypes.ts';
-import { organizationFromXon, practitionerFromXcn } from '../v2-resources.ts';
+import { encodingKey, organizationFromXon, partsKey, practitionerFromXcn } from '../v2-resources.ts';
 import { tolerant } from './lab-support.ts';
 import { notesFrom } from './nte.ts';
 
@@ -424,7 +424,8 @@ function interpretation(ctx: MappingContext, cwe: Hl7Cwe | undefined): CodeableC
 
 /** OBX-15 producer's id (CWE) -> Organization with that identifier (IG: CWE[Organization]). */
 function producerOrganization(ctx: MappingContext, cwe: Hl7Cwe): Reference<Organization> {
-  return ctx.memoFor(cwe, () => ctx.memo(`OBX-15\u0000${cwe.code ?? ''}\u0000${cwe.text ?? ''}\u0000${cwe.system ?? ''}`, () => makeProducer(ctx, cwe)));
+  // The same laboratory in every OBX of a feed: made once and shared (MappingContext.recurring).
+  return ctx.memoFor(cwe, () => ctx.recurring(partsKey('OBX-15', [cwe.code, cwe.text, cwe.system]), () => makeProducer(ctx, cwe)));
 }
 
 function makeProducer(ctx: MappingContext, cwe: Hl7Cwe): Reference<Organization> {
@@ -441,13 +442,20 @@ function makeProducer(ctx: MappingContext, cwe: Hl7Cwe): Reference<Organization>
  * joining the director to the organization is the performer instead.
  */
 function performingOrganization(ctx: MappingContext, obx: SegmentReader): Reference<Organization | PractitionerRole> | undefined {
-  const org = organizationFromXon(ctx, obx.raw(23, 'Observation.performer(Organization)'), obx.encoding);
+  const name = obx.raw(23, 'Observation.performer(Organization)');
   const address = xadToAddress(obx.read(24, 'XAD', 'Organization.address'));
-  if (address !== undefined) {
-    const o = ctx.get<Organization & { id: string }>(org);
-    if (o !== undefined) o.address = [...(o.address ?? []).filter((a) => JSON.stringify(a) !== JSON.stringify(address)), address];
-    else ctx.warn(`OBX-24: performing organization address without a name (OBX-23) is not mapped (segment ${obx.index})`);
-  }
+  // The laboratory with its address, as every OBX of a message (and of a feed) names it: made once
+  // and shared (MappingContext.recurring), instead of the address merged in again for each OBX.
+  const org =
+    name === undefined
+      ? undefined
+      : ctx.recurring(partsKey(`OBX-lab\u0000${encodingKey(obx.encoding)}`, [name, address === undefined ? undefined : obx.segment.rawField(24)]), () => {
+          const made = organizationFromXon(ctx, name, obx.encoding);
+          const o = address === undefined ? undefined : ctx.get<Organization & { id: string }>(made);
+          if (o !== undefined && address !== undefined) o.address = [...(o.address ?? []).filter((a) => JSON.stringify(a) !== JSON.stringify(address)), address];
+          return made;
+        });
+  if (address !== undefined && org === undefined) ctx.warn(`OBX-24: performing organization address without a name (OBX-23) is not mapped (segment ${obx.index})`);
   const director = practitionerFromXcn(ctx, obx.read(25, 'XCN', 'Observation.performer(PractitionerRole)'));
   if (director === undefined) return org;
   const role: PractitionerRole & { id: string } = {
@@ -462,7 +470,8 @@ function performingOrganization(ctx: MappingContext, obx: SegmentReader): Refere
 
 /** OBX-18 equipment instance identifiers (EI) -> Device with those identifiers (IG EI[Identifier-Extension]). */
 function deviceFromEi(ctx: MappingContext, reps: readonly string[], enc: Hl7Encoding): Reference<Device> | undefined {
-  return ctx.memo(`EI-device\u0000${reps.join('\u0000')}`, () => makeDevice(ctx, reps, enc));
+  // The same analyzer in message after message: made once and shared (MappingContext.recurring).
+  return ctx.recurring(partsKey(`EI-device\u0000${encodingKey(enc)}`, reps), () => makeDevice(ctx, reps, enc));
 }
 
 function makeDevice(ctx: MappingContext, reps: readonly string[], enc: Hl7Encoding): Reference<Device> | undefined {

@@ -154,13 +154,16 @@ export function applyOrc(ctx: MappingContext, orc: SegmentReader, sr: ServiceReq
   // the Practitioner (IG ORC-22..24: requester(PractitionerRole.organization / .practitioner)).
   const facilityAddress = xadToAddress(orc.read(22, 'XAD', 'Organization.address'));
   const facilityPhones = orc.readAll(23, 'XTN', 'Organization.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
-  const orgRes = ctx.get<Organization & { id: string }>(org);
-  if (orgRes !== undefined) {
-    if (facilityAddress !== undefined) orgRes.address = [...(orgRes.address ?? []), facilityAddress];
-    if (facilityPhones.length > 0) orgRes.telecom = [...(orgRes.telecom ?? []), ...facilityPhones];
-  } else if (facilityAddress !== undefined || facilityPhones.length > 0) ctx.warn(`ORC-22/23: ordering facility address or phone without a facility name (ORC-21); not mapped (segment ${orc.index})`);
+  // get() only to change it: a shared Organization or Practitioner is copied by get() (MappingContext.recurring).
+  if (facilityAddress !== undefined || facilityPhones.length > 0) {
+    const orgRes = ctx.get<Organization & { id: string }>(org);
+    if (orgRes !== undefined) {
+      if (facilityAddress !== undefined) orgRes.address = [...(orgRes.address ?? []), facilityAddress];
+      if (facilityPhones.length > 0) orgRes.telecom = [...(orgRes.telecom ?? []), ...facilityPhones];
+    } else ctx.warn(`ORC-22/23: ordering facility address or phone without a facility name (ORC-21); not mapped (segment ${orc.index})`);
+  }
   const providerAddress = xadToAddress(orc.read(24, 'XAD', 'Practitioner.address'));
-  const practitionerRes = ctx.get<Practitioner & { id: string }>(requester);
+  const practitionerRes = providerAddress !== undefined ? ctx.get<Practitioner & { id: string }>(requester) : undefined;
   if (providerAddress !== undefined && practitionerRes !== undefined) practitionerRes.address = [...(practitionerRes.address ?? []), providerAddress];
   else if (providerAddress !== undefined) ctx.warn(`ORC-24: ordering provider address without an ordering provider (ORC-12); not mapped (segment ${orc.index})`);
   const conf = orc.text(28, 'ServiceRequest.meta.security');

@@ -57,8 +57,9 @@ export function mapRol(ctx: MappingContext, rol: SegmentReader, context: RolCont
   const telecom = rol.readAll(12, 'XTN', 'PractitionerRole.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
   // ROL-11 office/home address: on the Practitioner (IG: PractitionerRole.practitioner.address).
   const addresses = rol.readAll(11, 'XAD', 'Practitioner.address').map(xadToAddress).filter((a) => a !== undefined);
-  const pr = ctx.get<Practitioner & { id: string }>(practitioner);
-  if (pr !== undefined && addresses.length > 0) pr.address = [...(pr.address ?? []), ...addresses.filter((a) => !(pr.address ?? []).some((b) => JSON.stringify(b) === JSON.stringify(a)))];
+  // get() only to change it: a shared Practitioner is copied by get() (MappingContext.recurring).
+  const pr = addresses.length > 0 ? ctx.get<Practitioner & { id: string }>(practitioner) : undefined;
+  if (pr !== undefined) pr.address = [...(pr.address ?? []), ...addresses.filter((a) => !(pr.address ?? []).some((b) => JSON.stringify(b) === JSON.stringify(a)))];
   if (practitioner === undefined && identifier === undefined && organization === undefined) {
     rol.unuse();
     rol.skippedWhole = 'no role person, identifier or organization (ROL-1, ROL-4, ROL-14)';
