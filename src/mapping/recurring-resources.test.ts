@@ -144,6 +144,8 @@ const adt = (control: string, bedStatus: string): string =>
     'EVN|A01|20240312081500-0500',
     `PID|1||MRN${control}^^^NORTHWIND^MR||TESTPERSON^Alex||19780214|F`,
     `PV1|1|I|4WEST^412^B^NORTHWIND||||1497759866^Adebayo^Tunde^^^^MD^^^^^^NPI|||MED|||||||||V${control}^^^NORTHWIND^VN${'|'.repeat(21)}${bedStatus}`,
+    // The payor (IN1-3..7) recurs; its address changes in A3 only.
+    `IN1|1|PPO^Blue Cross PPO^L|60054|BLUE CROSS|${control === 'A3' ? 'PO Box 1^^Peoria^IL' : 'PO Box 805107^^Chicago^IL^60680'}||^WPN^PH^^1^800^5550100|GRP-1`,
   ].join('\r');
 
 describe('recurring resources in converted bundles', () => {

@@ -2,7 +2,7 @@ import type { CodeableConcept, Coverage, Identifier, Organization, Patient, Refe
 import type { MappingContext } from '../mapping-context.ts';
 import type { SegmentReader } from '../segment-reader.ts';
 import { ADMINISTRATIVE_SEX, codeSystemUri, cweToCodeableConcept, cxToIdentifier, period, xadToAddress, xpnToHumanName, xtnToContactPoint } from '../v2-datatypes.ts';
-import { organizationFromXon } from '../v2-resources.ts';
+import { encodingKey, organizationFromXon, partsKey } from '../v2-resources.ts';
 import { leaf } from '../segment-reader.ts';
 import { mappedConcept, readCwe, readDate, skipAll, type ConceptTarget } from './adt-support.ts';
 import { RELATIONSHIP } from './nk1.ts';
@@ -102,27 +102,34 @@ function insurer(ctx: MappingContext, in1: SegmentReader): Reference<Organizatio
     for (const n of [5, 6, 7]) if (in1.has(n)) in1.skip(n, 'insurance company detail without its id or name (IN1-3, IN1-4): no Organization to carry it');
     return undefined;
   }
-  let ref: Reference<Organization>;
-  if (first !== undefined) {
-    const org: Organization & { id: string } = { resourceType: 'Organization', id: ctx.id('Organization', first.system, first.value), identifier: ids };
-    if (name !== undefined) org.name = name;
-    ref = ctx.add(org);
-  } else ref = organizationFromXon(ctx, nameRep, in1.encoding) as Reference<Organization>;
+  // Read (and reported) in every message: a malformed value is rejected here, not in the shared part.
   const addresses = in1.readAll(5, 'XAD', 'Organization.address').map(xadToAddress).filter((a) => a !== undefined);
   const contactName = xpnToHumanName(in1.read(6, 'XPN', 'Organization.contact.name'));
   const phones = in1.readAll(7, 'XTN', 'Organization.contact.telecom').map((x) => xtnToContactPoint(x)).filter((c) => c !== undefined);
-  // get() only to change it: a shared Organization (IN1-4 as an XON) is copied by get().
-  const org = addresses.length > 0 || contactName !== undefined || phones.length > 0 ? ctx.get<Organization & { id: string }>(ref) : undefined;
-  if (org !== undefined) {
-    if (addresses.length > 0) org.address = addresses;
-    if (contactName !== undefined || phones.length > 0) {
-      const contact: NonNullable<Organization['contact']>[number] = {};
-      if (contactName !== undefined) contact.name = contactName;
-      if (phones.length > 0) contact.telecom = phones;
-      org.contact = [contact];
+  // The payor recurs in message after message of a feed: made once from IN1-3..7 as sent (with the
+  // tenant's identifier systems) and shared (MappingContext.recurring).
+  const seg = in1.segment;
+  const key = partsKey(`IN1-payor\u0000${encodingKey(in1.encoding)}`, [seg.rawField(3), seg.rawField(4), seg.rawField(5), seg.rawField(6), seg.rawField(7)]);
+  return ctx.recurring(key, (): Reference<Organization> => {
+    let ref: Reference<Organization>;
+    if (first !== undefined) {
+      const org: Organization & { id: string } = { resourceType: 'Organization', id: ctx.id('Organization', first.system, first.value), identifier: ids };
+      if (name !== undefined) org.name = name;
+      ref = ctx.add(org);
+    } else ref = organizationFromXon(ctx, nameRep, in1.encoding) as Reference<Organization>;
+    // The Organization in the bundle, when there is something to add to it (get() copies a shared one).
+    const org = addresses.length > 0 || contactName !== undefined || phones.length > 0 ? ctx.get<Organization & { id: string }>(ref) : undefined;
+    if (org !== undefined) {
+      if (addresses.length > 0) org.address = addresses;
+      if (contactName !== undefined || phones.length > 0) {
+        const contact: NonNullable<Organization['contact']>[number] = {};
+        if (contactName !== undefined) contact.name = contactName;
+        if (phones.length > 0) contact.telecom = phones;
+        org.contact = [contact];
+      }
     }
-  }
-  return name !== undefined ? { reference: ref.reference as string, display: name } : ref;
+    return name !== undefined ? { reference: ref.reference as string, display: name } : ref;
+  });
 }
 
 /** The subscriber: the patient for "self", else a RelatedPerson named by IN1-16. */
