@@ -136,9 +136,7 @@ export class MappingContext {
     // Flat (see flatJoin2): the key is every reference to the resource and its entry's request url.
     const key = flatJoin2(type, '/', id);
     if (known === undefined) {
-      this.#byId.set(id, { resource, key, index: this.#list.length });
-      this.#list.push(resource);
-      this.#keys.push(key);
+      this.#append(resource, key);
       return { reference: key } as Reference<T>;
     }
     this.#touch(-1);
@@ -155,14 +153,17 @@ export class MappingContext {
     return { reference: key } as Reference<T>;
   }
 
+  /** A resource whose id is new to the bundle, with its `Type/id` key, at the end of the list. */
+  #append(resource: IdentifiedResource, key: string): void {
+    this.#byId.set(resource.id, { resource, key, index: this.#list.length });
+    this.#list.push(resource);
+    this.#keys.push(key);
+  }
+
   /** Adds a kept resource (see recurring) with the key it had when it was made. */
   #addKept(resource: IdentifiedResource, key: string): void {
-    const known = this.#byId.get(resource.id);
-    if (known === undefined) {
-      this.#byId.set(resource.id, { resource, key, index: this.#list.length });
-      this.#list.push(resource);
-      this.#keys.push(key);
-    } else this.add(resource);
+    if (this.#byId.has(resource.id)) this.add(resource);
+    else this.#append(resource, key);
   }
 
   /** Merges `extra` into the resource already added with its id, copying that one first when it is a shared (frozen) one. */
@@ -171,7 +172,7 @@ export class MappingContext {
     const target = known.resource as unknown as Record<string, unknown>;
     const more = extra as unknown as Record<string, unknown>;
     if (!isDeeplyFrozen(target)) mergeInto(target, more);
-    else if (mergeAdds(target, more)) mergeInto(this.#thaw(id, known) as unknown as Record<string, unknown>, more);
+    else if (mergeInto(target, more, true)) mergeInto(this.#thaw(id, known) as unknown as Record<string, unknown>, more);
   }
 
   /** A mutable copy of a shared resource, put in its place in this bundle (copy on write: get, merges). */
@@ -319,35 +320,35 @@ export class MappingContext {
    * messages (see recurring) is not copied, as get() copies it. Change a resource through get().
    */
   peek<T extends IdentifiedResource>(ref: Reference | undefined): Readonly<T> | undefined {
-    const reference = ref?.reference;
-    if (reference === undefined) return undefined;
-    const slash = reference.indexOf('/');
-    const known = slash === -1 ? undefined : this.#byId.get(reference.slice(slash + 1));
-    if (known !== undefined && known.key === reference) {
-      this.#touch(known.index);
-      return known.resource as Readonly<T>;
-    }
-    const shared = this.#sharedIds?.get(reference);
-    if (shared !== undefined) this.#touch(-1);
-    return shared as Readonly<T> | undefined;
+    const found = this.#reach(ref);
+    return (found === undefined ? undefined : 'known' in found ? found.known.resource : found.shared) as Readonly<T> | undefined;
   }
 
   /** The resource already in the bundle with this reference, if any, to change (see peek). */
   get<T extends IdentifiedResource>(ref: Reference | undefined): T | undefined {
+    const found = this.#reach(ref);
+    if (found === undefined || !('known' in found)) return found?.shared as T | undefined;
+    // Callers get a resource to change it: a shared one is copied first (see recurring).
+    const { id, known } = found;
+    return (isDeeplyFrozen(known.resource) ? this.#thaw(id, known) : known.resource) as T;
+  }
+
+  /** The bundle's resource with this reference (by id, or among #sharedIds), noted as reached (see #touch). */
+  #reach(ref: Reference | undefined): { readonly id: string; readonly known: KnownResource } | { readonly shared: IdentifiedResource } | undefined {
     const reference = ref?.reference;
     if (reference === undefined) return undefined;
     const slash = reference.indexOf('/');
     const id = slash === -1 ? undefined : reference.slice(slash + 1);
     const known = id === undefined ? undefined : this.#byId.get(id);
     // The whole `Type/id` must match, as a lookup by reference would.
-    if (known !== undefined && known.key === reference) {
+    if (id !== undefined && known !== undefined && known.key === reference) {
       this.#touch(known.index);
-      // Callers get a resource to change it: a shared one is copied first (see recurring).
-      return (isDeeplyFrozen(known.resource) ? this.#thaw(id as string, known) : known.resource) as T;
+      return { id, known };
     }
     const shared = this.#sharedIds?.get(reference);
-    if (shared !== undefined) this.#touch(-1);
-    return shared as T | undefined;
+    if (shared === undefined) return undefined;
+    this.#touch(-1);
+    return { shared };
   }
 
   /** Every resource added so far, in order. */
@@ -448,35 +449,35 @@ function thawed<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
-/** Whether mergeInto(target, extra) would change `target`. */
-function mergeAdds(target: Record<string, unknown>, extra: Record<string, unknown>): boolean {
+/**
+ * Adds to `target` what `extra` has and `target` lacks (arrays are unioned by JSON value); with
+ * `dryRun`, changes nothing and stops at the first addition. True when something was (or would be) added.
+ */
+function mergeInto(target: Record<string, unknown>, extra: Record<string, unknown>, dryRun = false): boolean {
+  let added = false;
   for (const k in extra) {
     if (!Object.hasOwn(extra, k)) continue;
     const v = extra[k];
     const cur = target[k];
     if (cur === undefined) {
-      if (v !== undefined) return true;
+      if (dryRun) {
+        if (v !== undefined) return true;
+        continue;
+      }
+      if (v !== undefined) added = true;
+      // A frozen array (from a shared resource) is copied: a later merge pushes onto target's own.
+      target[k] = Array.isArray(v) && Object.isFrozen(v) ? [...(v as unknown[])] : v;
     } else if (Array.isArray(cur) && Array.isArray(v)) {
       const seen = new Set(cur.map((x) => JSON.stringify(x)));
-      if (v.some((item) => !seen.has(JSON.stringify(item)))) return true;
+      for (const item of v) {
+        if (seen.has(JSON.stringify(item))) continue;
+        if (dryRun) return true;
+        cur.push(item);
+        added = true;
+      }
     }
   }
-  return false;
-}
-
-/** Adds to `target` what `extra` has and `target` lacks (arrays are unioned by JSON value). */
-function mergeInto(target: Record<string, unknown>, extra: Record<string, unknown>): void {
-  for (const k in extra) {
-    if (!Object.hasOwn(extra, k)) continue;
-    const v = extra[k];
-    const cur = target[k];
-    // A frozen array (from a shared resource) is copied: a later merge pushes onto target's own.
-    if (cur === undefined) target[k] = Array.isArray(v) && Object.isFrozen(v) ? [...(v as unknown[])] : v;
-    else if (Array.isArray(cur) && Array.isArray(v)) {
-      const seen = new Set(cur.map((x) => JSON.stringify(x)));
-      for (const item of v) if (!seen.has(JSON.stringify(item))) cur.push(item);
-    }
-  }
+  return added;
 }
 
 /** The UTC offset (+hh:mm) of an IANA zone at a local date-time such as 2024-03-05T10:30:00. */
