@@ -1,25 +1,15 @@
 // createBatchRelaxed on its writer thread (sqlite-relaxed-batch-writer.ts), and the history rows that
 // keep no text while their version is current (SqliteResourceStore HISTORY_SELECT), on real files.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { FhirResource } from '../../core/ports/resource-store.ts';
 import { FhirSearchIndexer } from '../../fhir/search-parameters.ts';
 import { parseSearchQuery } from '../../fhir/search-query.ts';
 import { openSqliteResourceStore } from './sqlite-resource-store.ts';
+import { withTempDir, withTwoConnections } from './sqlite-resource-store-test-support.ts';
 
 const indexer = new FhirSearchIndexer();
-
-async function withDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'swb-relaxed-'));
-  try {
-    return await work(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 const observation = (i: number): FhirResource => ({
   resourceType: 'Observation',
@@ -30,39 +20,31 @@ const observation = (i: number): FhirResource => ({
 });
 
 test('a file store writes relaxed batches on its own thread: indexed, versioned, in history, and marked for every connection', async () => {
-  await withDir(async (dir) => {
-    const path = join(dir, 'fhir.db');
-    const store = openSqliteResourceStore({ path, indexer });
-    const other = openSqliteResourceStore({ path, indexer });
-    try {
-      assert.equal(store.createBatchRelaxedOffThread, true);
-      const consentBefore = await other.writeMark('Consent');
-      const observationBefore = await other.writeMark('Observation');
-      // Two batches at once, one larger than a slice: both land whole, rids and ids distinct.
-      await Promise.all([store.createBatchRelaxed(Array.from({ length: 150 }, (_, i) => observation(i))), store.createBatchRelaxed(Array.from({ length: 7 }, (_, i) => observation(1000 + i)))]);
-      const all = await store.search('Observation', { ...parseSearchQuery('Observation', [['code', 'http://loinc.org|718-7']]).query, count: 1000 });
-      assert.equal(all.resources.length, 157);
-      assert.equal(new Set(all.resources.map((r) => r.id)).size, 157);
-      const forP3 = await store.search('Observation', { ...parseSearchQuery('Observation', [['subject', 'Patient/p3']]).query, count: 1000 });
-      assert.equal(forP3.resources.length, all.resources.filter((r) => (r['subject'] as { reference: string }).reference === 'Patient/p3').length);
-      const first = all.resources[0] as FhirResource;
-      assert.equal(first.meta?.versionId, '1');
-      assert.deepEqual((await store.vread('Observation', first.id ?? '', '1'))?.kind, 'resource');
-      const history = await store.history({ type: 'Observation', count: 1000 });
-      assert.equal(history.entries.length, 157);
-      assert.ok(history.entries.every((v) => v.kind === 'resource'));
-      // Another connection sees the Observation writes in its mark; no Consent was written.
-      assert.notEqual(await other.writeMark('Observation'), observationBefore);
-      assert.equal(await other.writeMark('Consent'), consentBefore);
-    } finally {
-      await other.close();
-      await store.close();
-    }
+  await withTwoConnections('swb-relaxed-', async (store, other) => {
+    assert.equal(store.createBatchRelaxedOffThread, true);
+    const consentBefore = await other.writeMark('Consent');
+    const observationBefore = await other.writeMark('Observation');
+    // Two batches at once, one larger than a slice: both land whole, rids and ids distinct.
+    await Promise.all([store.createBatchRelaxed(Array.from({ length: 150 }, (_, i) => observation(i))), store.createBatchRelaxed(Array.from({ length: 7 }, (_, i) => observation(1000 + i)))]);
+    const all = await store.search('Observation', { ...parseSearchQuery('Observation', [['code', 'http://loinc.org|718-7']]).query, count: 1000 });
+    assert.equal(all.resources.length, 157);
+    assert.equal(new Set(all.resources.map((r) => r.id)).size, 157);
+    const forP3 = await store.search('Observation', { ...parseSearchQuery('Observation', [['subject', 'Patient/p3']]).query, count: 1000 });
+    assert.equal(forP3.resources.length, all.resources.filter((r) => (r['subject'] as { reference: string }).reference === 'Patient/p3').length);
+    const first = all.resources[0] as FhirResource;
+    assert.equal(first.meta?.versionId, '1');
+    assert.deepEqual((await store.vread('Observation', first.id ?? '', '1'))?.kind, 'resource');
+    const history = await store.history({ type: 'Observation', count: 1000 });
+    assert.equal(history.entries.length, 157);
+    assert.ok(history.entries.every((v) => v.kind === 'resource'));
+    // Another connection sees the Observation writes in its mark; no Consent was written.
+    assert.notEqual(await other.writeMark('Observation'), observationBefore);
+    assert.equal(await other.writeMark('Consent'), consentBefore);
   });
 });
 
 test('the history keeps every version text after updates and deletes, whether written one by one or in a relaxed batch', async () => {
-  await withDir(async (dir) => {
+  await withTempDir('swb-relaxed-', async (dir) => {
     const store = openSqliteResourceStore({ path: join(dir, 'fhir.db'), indexer });
     try {
       const created = await store.create({ resourceType: 'Patient', gender: 'female' }, { id: 'h1' });

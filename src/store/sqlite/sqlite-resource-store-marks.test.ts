@@ -1,29 +1,19 @@
 // SqliteResourceStore.writeMark (the Consent cache's staleness check, src/api/consent.ts) and
 // createBatchRelaxed (the AuditEvent trail's batches, src/api/audit-trail.ts), on real files.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { FhirResource } from '../../core/ports/resource-store.ts';
 import { FhirSearchIndexer } from '../../fhir/search-parameters.ts';
 import { parseSearchQuery } from '../../fhir/search-query.ts';
 import { openSqliteResourceStore } from './sqlite-resource-store.ts';
+import { withTempDir, withTwoConnections } from './sqlite-resource-store-test-support.ts';
 
 const indexer = new FhirSearchIndexer();
 const consent = (patient: string): FhirResource => ({ resourceType: 'Consent', status: 'active', patient: { reference: `Patient/${patient}` } });
 
-async function withDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'swb-marks-'));
-  try {
-    return await work(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 test('writeMark(type) moves on every create, update and delete of that type, in or out of a transaction, and on nothing else here', async () => {
-  await withDir(async (dir) => {
+  await withTempDir('swb-marks-', async (dir) => {
     const store = openSqliteResourceStore({ path: join(dir, 'fhir.db'), indexer });
     try {
       const marks = [await store.writeMark('Consent')];
@@ -66,63 +56,47 @@ test('writeMark(type) moves on every create, update and delete of that type, in 
 });
 
 test('writeMark(type) moves when another connection to the same file commits', async () => {
-  await withDir(async (dir) => {
-    const path = join(dir, 'fhir.db');
-    const store = openSqliteResourceStore({ path, indexer });
-    const other = openSqliteResourceStore({ path, indexer });
-    try {
-      const before = await store.writeMark('Consent');
-      await other.create(consent('p1'));
-      assert.notEqual(await store.writeMark('Consent'), before);
-    } finally {
-      await other.close();
-      await store.close();
-    }
+  await withTwoConnections('swb-marks-', async (store, other) => {
+    const before = await store.writeMark('Consent');
+    await other.create(consent('p1'));
+    assert.notEqual(await store.writeMark('Consent'), before);
   });
 });
 
 test('readJsonMarked reads what readJson and writeMark read, in one go: present, missing and deleted resources; the mark moves with the type', async () => {
-  await withDir(async (dir) => {
-    const path = join(dir, 'fhir.db');
-    const store = openSqliteResourceStore({ path, indexer });
-    const other = openSqliteResourceStore({ path, indexer });
-    try {
-      const same = async (type: string, id: string): Promise<string> => {
-        const marked = await store.readJsonMarked(type, id, 'Consent');
-        assert.deepEqual(marked.stored, await store.readJson(type, id));
-        assert.equal(marked.mark, await store.writeMark('Consent'));
-        return marked.mark;
-      };
-      // No Consent ever written and no such resource: the mark is still given.
-      const first = await same('Patient', 'p1');
-      assert.equal((await store.readJsonMarked('Patient', 'p1', 'Consent')).stored, undefined);
-      await store.create({ resourceType: 'Patient', name: [{ family: 'Marked' }] }, { id: 'p1' });
-      assert.equal(await same('Patient', 'p1'), first, 'a Patient write leaves the Consent mark');
-      const read = await store.readJsonMarked('Patient', 'p1', 'Consent');
-      assert.ok(read.stored?.kind === 'resource');
-      assert.equal(JSON.parse(read.stored.json).name[0].family, 'Marked');
-      // A Consent written here, then one by another connection: the mark moves each time.
-      await store.create(consent('p1'));
-      const second = await same('Patient', 'p1');
-      assert.notEqual(second, first);
-      await other.create(consent('p2'));
-      const third = await same('Patient', 'p1');
-      assert.notEqual(third, second);
-      // Another type's mark is another counter.
-      assert.notEqual((await store.readJsonMarked('Patient', 'p1', 'Patient')).mark, third);
-      // A deleted resource reads as its tombstone, as readJson gives it.
-      await store.delete('Patient', 'p1');
-      await same('Patient', 'p1');
-      assert.equal((await store.readJsonMarked('Patient', 'p1', 'Consent')).stored?.kind, 'deleted');
-    } finally {
-      await other.close();
-      await store.close();
-    }
+  await withTwoConnections('swb-marks-', async (store, other) => {
+    const same = async (type: string, id: string): Promise<string> => {
+      const marked = await store.readJsonMarked(type, id, 'Consent');
+      assert.deepEqual(marked.stored, await store.readJson(type, id));
+      assert.equal(marked.mark, await store.writeMark('Consent'));
+      return marked.mark;
+    };
+    // No Consent ever written and no such resource: the mark is still given.
+    const first = await same('Patient', 'p1');
+    assert.equal((await store.readJsonMarked('Patient', 'p1', 'Consent')).stored, undefined);
+    await store.create({ resourceType: 'Patient', name: [{ family: 'Marked' }] }, { id: 'p1' });
+    assert.equal(await same('Patient', 'p1'), first, 'a Patient write leaves the Consent mark');
+    const read = await store.readJsonMarked('Patient', 'p1', 'Consent');
+    assert.ok(read.stored?.kind === 'resource');
+    assert.equal(JSON.parse(read.stored.json).name[0].family, 'Marked');
+    // A Consent written here, then one by another connection: the mark moves each time.
+    await store.create(consent('p1'));
+    const second = await same('Patient', 'p1');
+    assert.notEqual(second, first);
+    await other.create(consent('p2'));
+    const third = await same('Patient', 'p1');
+    assert.notEqual(third, second);
+    // Another type's mark is another counter.
+    assert.notEqual((await store.readJsonMarked('Patient', 'p1', 'Patient')).mark, third);
+    // A deleted resource reads as its tombstone, as readJson gives it.
+    await store.delete('Patient', 'p1');
+    await same('Patient', 'p1');
+    assert.equal((await store.readJsonMarked('Patient', 'p1', 'Consent')).stored?.kind, 'deleted');
   });
 });
 
 test('createBatchRelaxed writes every resource indexed and searchable, or none of them', async () => {
-  await withDir(async (dir) => {
+  await withTempDir('swb-marks-', async (dir) => {
     const path = join(dir, 'fhir.db');
     const store = openSqliteResourceStore({ path, indexer });
     try {
