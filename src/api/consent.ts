@@ -18,6 +18,7 @@
 // Consent ids and resource types only.
 import type { FastifyRequest } from 'fastify';
 import { SwitchboardError } from '../core/errors.ts';
+import { LruMap } from '../core/lru-map.ts';
 import type { FhirResource, ResourceStore, ResourceStoreTx } from '../core/ports/resource-store.ts';
 import { parseSearchQuery } from '../fhir/search-query.ts';
 import { CLIENT_ID_SYSTEM, purposeOfUse, USER_ID_SYSTEM } from './audit-events.ts';
@@ -244,36 +245,23 @@ const CONSENT_PAGE = 1000;
  */
 class ConsentCache {
   #mark: string | undefined;
-  #patients = new Map<string, FhirResource[]>();
-  constructor(private readonly max: number) {}
+  #patients: ConsentGeneration;
+  constructor(private readonly max: number) {
+    this.#patients = new LruMap(max);
+  }
 
   /** The generation for `mark` (a new, empty one when the mark moved). */
-  generation(mark: string): Map<string, FhirResource[]> {
+  generation(mark: string): ConsentGeneration {
     if (mark !== this.#mark) {
       this.#mark = mark;
-      this.#patients = new Map();
+      this.#patients = new LruMap(this.max);
     }
     return this.#patients;
   }
-
-  static get(generation: Map<string, FhirResource[]>, patient: string): FhirResource[] | undefined {
-    const hit = generation.get(patient);
-    if (hit !== undefined) {
-      generation.delete(patient);
-      generation.set(patient, hit);
-    }
-    return hit;
-  }
-
-  put(generation: Map<string, FhirResource[]>, patient: string, consents: FhirResource[]): void {
-    if (this.max <= 0) return;
-    if (!generation.has(patient) && generation.size >= this.max) {
-      const oldest = generation.keys().next().value;
-      if (oldest !== undefined) generation.delete(oldest);
-    }
-    generation.set(patient, consents);
-  }
 }
+
+/** The active Consents per patient read under one write mark (least recently used patients out). */
+type ConsentGeneration = LruMap<string, FhirResource[]>;
 
 const DEFAULT_CACHED_PATIENTS = 10_000;
 
@@ -287,7 +275,7 @@ export function createConsentEnforcement(options: ConsentEnforcementOptions): Co
    * the canonical store (not a Bundle's open transaction, which may hold Consent writes of its own)
    * and it has a write mark; else from the store.
    */
-  async function load(store: Pick<ResourceStoreTx, 'search'>, patients: readonly string[], into: Map<string, FhirResource[]>, request: { generation?: Map<string, FhirResource[]> }): Promise<void> {
+  async function load(store: Pick<ResourceStoreTx, 'search'>, patients: readonly string[], into: Map<string, FhirResource[]>, request: { generation?: ConsentGeneration }): Promise<void> {
     let missing = patients.filter((p) => !into.has(p));
     if (missing.length === 0) return;
     if (shared === undefined || (store as unknown) !== shared.store) {
@@ -298,13 +286,13 @@ export function createConsentEnforcement(options: ConsentEnforcementOptions): Co
     request.generation ??= shared.cache.generation(await (shared.store.writeMark as (type: string) => Promise<string>)('Consent'));
     const generation = request.generation;
     for (const p of missing) {
-      const hit = ConsentCache.get(generation, p);
+      const hit = generation.get(p);
       if (hit !== undefined) into.set(p, hit);
     }
     missing = missing.filter((p) => !into.has(p));
     if (missing.length === 0) return;
     await search(store, missing, into);
-    for (const p of missing) shared.cache.put(generation, p, into.get(p) ?? []);
+    for (const p of missing) generation.set(p, into.get(p) ?? []);
   }
 
   /** Active Consents of these patients (the store's `patient` and `status` index; never a scan). */
@@ -340,7 +328,7 @@ export function createConsentEnforcement(options: ConsentEnforcementOptions): Co
     declare readonly breakGlass?: string;
     declare readonly markType?: string;
     readonly #consents = new Map<string, FhirResource[]>();
-    readonly #request: { generation?: Map<string, FhirResource[]> } = {};
+    readonly #request: { generation?: ConsentGeneration } = {};
 
     constructor(
       private readonly principal: Principal | undefined,
@@ -384,7 +372,7 @@ export function createConsentEnforcement(options: ConsentEnforcementOptions): Co
       // load() (one promise less per read); a miss goes through load() as any other request.
       if (!this.#consents.has(patient) && shared !== undefined && (store as unknown) === shared.store) {
         this.#request.generation ??= shared.cache.generation(await (shared.store.writeMark as (type: string) => Promise<string>)('Consent'));
-        const hit = ConsentCache.get(this.#request.generation, patient);
+        const hit = this.#request.generation.get(patient);
         if (hit !== undefined) this.#consents.set(patient, hit);
       }
       if (!this.#consents.has(patient)) await load(store, [patient], this.#consents, this.#request);

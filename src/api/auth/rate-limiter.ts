@@ -21,21 +21,21 @@ interface Bucket {
   at: number;
 }
 
+import { LruMap } from '../../core/lru-map.ts';
+
 const TAKEN: TakeOutcome = Object.freeze({ ok: true });
 
 export class RateLimiter {
-  readonly #buckets = new Map<string, Bucket>();
+  /** Least recently used keys beyond maxKeys forgotten; a client's run of requests finds its key without moving it. */
+  readonly #buckets: LruMap<string, Bucket>;
   readonly #capacity: number;
   readonly #perMs: number;
-  readonly #maxKeys: number;
   readonly #now: () => number;
-  /** The key inserted last, so at the end of the map's order already: a client's run of requests does not move it. */
-  #last: string | undefined;
 
   constructor(options: RateLimiterOptions = {}) {
     this.#capacity = options.capacity ?? 5;
     this.#perMs = (options.refillPerMinute ?? 5) / 60_000;
-    this.#maxKeys = options.maxKeys ?? 10_000;
+    this.#buckets = new LruMap(options.maxKeys ?? 10_000);
     this.#now = options.now ?? Date.now;
   }
 
@@ -44,16 +44,11 @@ export class RateLimiter {
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
       bucket = { tokens: this.#capacity, at: now };
-      this.#insert(key, bucket);
+      this.#buckets.set(key, bucket);
     } else {
       // Refilled in place (one bucket per key, no new object per request).
       bucket.tokens = Math.min(this.#capacity, bucket.tokens + (now - bucket.at) * this.#perMs);
       bucket.at = now;
-      if (key !== this.#last) {
-        // Re-inserted so that Map order is least recently used first.
-        this.#buckets.delete(key);
-        this.#insert(key, bucket);
-      }
     }
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
@@ -62,19 +57,8 @@ export class RateLimiter {
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.#perMs / 1000)) };
   }
 
-  #insert(key: string, bucket: Bucket): void {
-    this.#buckets.set(key, bucket);
-    this.#last = key;
-    if (this.#buckets.size > this.#maxKeys) {
-      const oldest = this.#buckets.keys().next().value;
-      if (oldest !== undefined) this.#buckets.delete(oldest);
-      if (oldest === key) this.#last = undefined;
-    }
-  }
-
   /** Forgets a key (after a successful login). */
   reset(key: string): void {
     this.#buckets.delete(key);
-    if (key === this.#last) this.#last = undefined;
   }
 }

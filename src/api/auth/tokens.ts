@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, errors as joseErrors, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { SwitchboardError } from '../../core/errors.ts';
+import { LruMap } from '../../core/lru-map.ts';
 
 /**
  * Switchboard's own access tokens: short-lived JWTs in the shape of RFC 9068 (JWT Profile for
@@ -120,47 +121,30 @@ function tokenError(error: unknown): SwitchboardError {
  * fill it.
  */
 interface VerifiedEntry {
-  readonly token: string;
   readonly claims: AccessTokenClaims;
   readonly from: number;
   readonly until: number;
 }
 
 class VerifiedTokens {
-  readonly #entries = new Map<string, VerifiedEntry>();
-  /**
-   * The entry at the back of the map (found or set last), compared by text before the map is asked:
-   * a client sends the same token with request after request, and a map lookup hashes the whole
-   * token (hundreds of characters) each time, as it arrives in a new string. Being at the back
-   * already, it needs no moving when found so: the map's order stays least recently used first.
-   */
-  #last: VerifiedEntry | undefined;
-  constructor(private readonly max: number) {}
+  // The token used last is compared by text before the map is asked (LruMap): a client sends the same
+  // token with request after request, and a map lookup hashes the whole token (hundreds of
+  // characters) each time, as it arrives in a new string.
+  readonly #entries: LruMap<string, VerifiedEntry>;
+  constructor(max: number) {
+    this.#entries = new LruMap(max);
+  }
 
   get(token: string, now: number): AccessTokenClaims | undefined {
-    let hit = this.#last;
-    if (hit === undefined || hit.token !== token) {
-      hit = this.#entries.get(token);
-      if (hit === undefined) return undefined;
-      this.#entries.delete(token);
-      this.#entries.set(token, hit);
-      this.#last = hit;
-    }
-    if (now < hit.from || now >= hit.until) return undefined;
+    const hit = this.#entries.get(token);
+    if (hit === undefined || now < hit.from || now >= hit.until) return undefined;
     return hit.claims;
   }
 
   set(token: string, claims: AccessTokenClaims, now: number): void {
     const until = claims.expiresAt.getTime();
-    if (this.max <= 0 || now >= until) return;
-    this.#entries.delete(token);
-    if (this.#entries.size >= this.max) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    const entry: VerifiedEntry = { token, claims, from: now, until };
-    this.#entries.set(token, entry);
-    this.#last = entry;
+    if (now >= until) return;
+    this.#entries.set(token, { claims, from: now, until });
   }
 }
 
