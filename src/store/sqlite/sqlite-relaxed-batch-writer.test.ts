@@ -20,7 +20,7 @@ const observation = (i: number): FhirResource => ({
 });
 
 test('a file store writes relaxed batches on its own thread: indexed, versioned, in history, and marked for every connection', async () => {
-  await withTwoConnections('swb-relaxed-', async (store, other) => {
+  await withTwoConnections('swb-relaxed-', indexer, async (store, other) => {
     assert.equal(store.createBatchRelaxedOffThread, true);
     const consentBefore = await other.writeMark('Consent');
     const observationBefore = await other.writeMark('Observation');

@@ -56,7 +56,7 @@ test('writeMark(type) moves on every create, update and delete of that type, in 
 });
 
 test('writeMark(type) moves when another connection to the same file commits', async () => {
-  await withTwoConnections('swb-marks-', async (store, other) => {
+  await withTwoConnections('swb-marks-', indexer, async (store, other) => {
     const before = await store.writeMark('Consent');
     await other.create(consent('p1'));
     assert.notEqual(await store.writeMark('Consent'), before);
@@ -64,7 +64,7 @@ test('writeMark(type) moves when another connection to the same file commits', a
 });
 
 test('readJsonMarked reads what readJson and writeMark read, in one go: present, missing and deleted resources; the mark moves with the type', async () => {
-  await withTwoConnections('swb-marks-', async (store, other) => {
+  await withTwoConnections('swb-marks-', indexer, async (store, other) => {
     const same = async (type: string, id: string): Promise<string> => {
       const marked = await store.readJsonMarked(type, id, 'Consent');
       assert.deepEqual(marked.stored, await store.readJson(type, id));

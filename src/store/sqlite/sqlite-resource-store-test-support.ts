@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FhirSearchIndexer } from '../../fhir/search-parameters.ts';
+import type { ResourceIndexer } from '../../core/ports/resource-store.ts';
 import { openSqliteResourceStore, type SqliteResourceStore } from './sqlite-resource-store.ts';
 
 /** `work` in a new temporary directory (named from `prefix`), removed afterwards whatever happens. */
@@ -17,11 +17,10 @@ export async function withTempDir<T>(prefix: string, work: (dir: string) => Prom
   }
 }
 
-/** `work` with two stores open on one new file (FHIRPath indexing), both closed afterwards. */
-export async function withTwoConnections<T>(prefix: string, work: (store: SqliteResourceStore, other: SqliteResourceStore) => Promise<T>): Promise<T> {
+/** `work` with two stores open on one new file (indexing with `indexer`), both closed afterwards. */
+export async function withTwoConnections<T>(prefix: string, indexer: ResourceIndexer, work: (store: SqliteResourceStore, other: SqliteResourceStore) => Promise<T>): Promise<T> {
   return withTempDir(prefix, async (dir) => {
     const path = join(dir, 'fhir.db');
-    const indexer = new FhirSearchIndexer();
     const store = openSqliteResourceStore({ path, indexer });
     const other = openSqliteResourceStore({ path, indexer });
     try {
