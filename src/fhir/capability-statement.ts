@@ -2,6 +2,7 @@
 // what is really implemented: the base R4 search parameters the indexer evaluates (search-parameters.ts)
 // and the interactions of src/api/fhir/fhir-routes.ts. Nothing here is claimed that a test does not exercise.
 import { hash } from 'node:crypto';
+import { LruMap } from '../core/lru-map.ts';
 import { readFileSync } from 'node:fs';
 import { searchableTypes, searchParametersFor } from './search-parameters.ts';
 
@@ -71,15 +72,14 @@ interface CachedStatement {
  * Statements by base URL. The FHIR routes take the base URL from each request's Host when none is
  * configured, and a server reached under a few names (localhost, its address, its DNS name) would
  * rebuild, serialize and digest ~650 KB at every alternation with a single slot. Bounded: the
- * Host is the client's to choose, so past BASE_URLS names the oldest goes.
+ * Host is the client's to choose, so past BASE_URLS names the least recently used goes.
  */
-const statements = new Map<string, CachedStatement>();
 const BASE_URLS = 8;
+const statements = new LruMap<string, CachedStatement>(BASE_URLS);
 
 function cachedStatement(baseUrl: string): CachedStatement {
   let entry = statements.get(baseUrl);
   if (entry === undefined) {
-    if (statements.size >= BASE_URLS) statements.delete(statements.keys().next().value as string);
     entry = { statement: buildStatement(baseUrl) };
     statements.set(baseUrl, entry);
   }
